@@ -1,0 +1,1 @@
+"""Methods at the `attention` extension point; each sub-package is one method and registers itself."""
