@@ -77,6 +77,7 @@ class MethodSpec:
     benchmark: str | None = None
     card_kind: str = "model"
     package: str | None = None
+    usage: str | None = None
 
     @property
     def module_name(self) -> str:
@@ -138,10 +139,13 @@ def register(
     card_kind: str = "model",
     extension: str | None = None,
     package: str | None = None,
+    usage: str | None = None,
 ) -> MethodSpec:
     """Record the implementation of paper ``id``. Called from the method's own ``__init__.py``.
 
-    ``entry``/``config``/``contract`` are ``"module:Name"`` strings, imported only when asked for.
+    ``entry``/``config``/``contract`` are ``"module:Name"`` strings, imported only when asked for. ``headline`` is the
+    measured number shown in the README table, ``benchmark`` the command that reproduces it, ``usage`` a short
+    copy-paste code example (README and model cards), ``card_kind`` the model-card template of its artefacts.
     """
     if id not in _CATALOGUE:
         raise UnknownMethodError(f"unknown method id {id!r}; ids are the 52 in papers.md (see `hf-tokens list`)")
@@ -168,6 +172,7 @@ def register(
         card_kind=card_kind,
         extension=extension or base.extension,
         package=package,
+        usage=usage,
     )
     with _LOCK:
         _REGISTERED[id] = spec

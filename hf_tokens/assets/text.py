@@ -1,0 +1,76 @@
+"""Offline text corpora for benchmarks and examples (ASSETS.md): code, English, legal and technical English.
+
+``load_text("jargon")`` returns one string; ``text_chunks(name, n, chars)`` deterministic slices of it.
+The Debian packages ``fortunes`` and ``jargon-text`` are installed by ``setup.sh``.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import random
+import sysconfig
+from pathlib import Path
+
+from hf_tokens.assets._cache import AssetNotInstalledError
+
+CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses")
+
+
+def _read_stdlib(limit_files: int = 400) -> str:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = sorted(p for p in root.glob("*.py") if p.is_file())[:limit_files]
+    return "\n\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
+
+
+def _read_fortunes() -> str:
+    root = Path("/usr/share/games/fortunes")
+    files = sorted(p for p in root.glob("*") if p.is_file() and not p.suffix and p.name != "off")
+    if not files:
+        raise AssetNotInstalledError("fortunes are not installed: `apt-get install fortunes` (or `bash setup.sh`)")
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
+    return "\n".join(q.strip() for q in text.split("\n%\n") if q.strip())
+
+
+def _read_jargon() -> str:
+    path = Path("/usr/share/doc/jargon-text/jargon.txt.gz")
+    if not path.is_file():
+        raise AssetNotInstalledError("jargon-text is not installed: `apt-get install jargon-text` (or `bash setup.sh`)")
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+def _read_licenses() -> str:
+    root = Path("/usr/share/common-licenses")
+    files = sorted(p for p in root.iterdir() if p.is_file())
+    return "\n\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
+
+
+_READERS = {"python-stdlib": _read_stdlib, "fortunes": _read_fortunes, "jargon": _read_jargon, "licenses": _read_licenses}
+
+
+@functools.lru_cache(maxsize=None)
+def load_text(name: str) -> str:
+    """The whole corpus ``name`` (one of :data:`CORPORA`) as one string."""
+    if name not in _READERS:
+        raise ValueError(f"unknown corpus {name!r}; known: {CORPORA}")
+    return _READERS[name]()
+
+
+def text_chunks(name: str, n: int, chars: int, *, seed: int = 0, start_at_line: bool = True) -> list[str]:
+    """``n`` deterministic, non-overlapping slices of ``chars`` characters from corpus ``name``."""
+    if n < 1 or chars < 1:
+        raise ValueError(f"n and chars must be >= 1, got n={n}, chars={chars}")
+    text = load_text(name)
+    if len(text) < n * chars:
+        raise ValueError(f"corpus {name!r} has {len(text)} characters, fewer than n*chars={n * chars}")
+    rng = random.Random(seed)
+    slots = rng.sample(range(len(text) // chars), n)
+    out = []
+    for slot in sorted(slots):
+        begin = slot * chars
+        if start_at_line:
+            nl = text.find("\n", begin, begin + chars // 4)
+            begin = nl + 1 if nl >= 0 else begin
+        out.append(text[begin : begin + chars])
+    return out

