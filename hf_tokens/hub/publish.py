@@ -1,0 +1,196 @@
+"""Publishing the Hub way: ``save_for_hub`` (folder with weights, config and our card), ``push_to_hub``, and
+``export_custom_generate`` (a ``custom_generate/`` repository for a generation strategy)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hf_tokens.hub.cards import config_to_dict, render_card
+from hf_tokens.registry import MethodSpec, get
+
+METADATA_FILE = "hf_tokens.json"
+
+
+def _atomic_folder(folder: str | os.PathLike[str], write: Any, *, overwrite: bool) -> Path:
+    """Write a folder through ``write(tmp)`` into a sibling temp folder, then move it into place.
+
+    Nothing is left half-written: on any error the temp folder is removed and an existing ``folder`` is untouched.
+    """
+    target = Path(folder)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"folder {str(target)!r} exists and is not a directory")
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise ValueError(f"folder {str(target)!r} is not empty; pass overwrite=True to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        write(tmp)
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / "x")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return target
+
+
+def _base_model_of(obj: Any) -> str | None:
+    config = getattr(obj, "config", None)
+    name = getattr(config, "_name_or_path", None) or getattr(obj, "name_or_path", None)
+    if not name or os.path.isabs(str(name)) or str(name).startswith("."):
+        return None  # a local path says nothing to a Hub reader
+    return str(name)
+
+
+def save_for_hub(
+    obj: Any,
+    folder: str | os.PathLike[str],
+    *,
+    method_id: str,
+    kind: str | None = None,
+    tokenizer: Any = None,
+    config: Any = None,
+    overwrite: bool = False,
+    safe_serialization: bool = True,
+    **card_context: Any,
+) -> Path:
+    """Save ``obj`` (a model, tokenizer or anything with ``save_pretrained``; may be ``None``) and ``tokenizer`` into
+    ``folder`` with our model card as ``README.md`` and the method's config in ``hf_tokens.json``.
+
+    The folder is written atomically: on error nothing is left behind and an existing folder is unchanged.
+    Extra keyword arguments reach :func:`hf_tokens.hub.render_card` (``base_model``, ``metrics``, ``usage`` ...).
+    """
+    spec = get(method_id)
+    for name, thing in (("obj", obj), ("tokenizer", tokenizer)):
+        if thing is not None and not hasattr(thing, "save_pretrained"):
+            raise TypeError(f"{name} must have save_pretrained() (a model or tokenizer), got {type(thing).__name__}")
+    config_dict = config_to_dict(config)
+    card_context.setdefault("base_model", _base_model_of(obj))
+    card = render_card(method_id, kind, config=config_dict, **card_context)  # render before writing anything
+
+    def write(tmp: Path) -> None:
+        if obj is not None:
+            if "safe_serialization" in _signature(obj.save_pretrained):
+                obj.save_pretrained(tmp, safe_serialization=safe_serialization)
+            else:
+                obj.save_pretrained(tmp)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        _write_metadata(tmp, spec, config_dict)
+        card.save(tmp / "README.md")
+
+    return _atomic_folder(folder, write, overwrite=overwrite)
+
+
+def _signature(fn: Any) -> set[str]:
+    import inspect
+
+    try:
+        return set(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _write_metadata(folder: Path, spec: MethodSpec, config: dict[str, Any] | None) -> None:
+    from hf_tokens import __version__
+
+    meta = {"method": spec.id, "paper": spec.paper_url, "hf_tokens_version": __version__, "config": config}
+    (folder / METADATA_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def push_to_hub(
+    obj: Any,
+    repo_id: str,
+    *,
+    method_id: str,
+    tokenizer: Any = None,
+    config: Any = None,
+    token: str | None = None,
+    private: bool | None = None,
+    commit_message: str | None = None,
+    revision: str | None = None,
+    **card_context: Any,
+) -> Any:
+    """Save like :func:`save_for_hub` into a temporary folder and upload it to ``repo_id`` (created if missing)."""
+    from huggingface_hub import HfApi
+
+    if not isinstance(repo_id, str) or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ValueError(f"repo_id must look like 'user/name', got {repo_id!r}")
+    api = HfApi(token=token)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = save_for_hub(
+            obj,
+            Path(tmp) / "repo",
+            method_id=method_id,
+            tokenizer=tokenizer,
+            config=config,
+            repo_id=repo_id,
+            **card_context,
+        )
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        return api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            revision=revision,
+            commit_message=commit_message or f"Upload {method_id} artefact with hf_tokens",
+        )
+
+
+_GENERATE_PY = '''"""custom_generate entry point of the hf_tokens method `{id}` ({title}).
+
+Loaded by transformers for `model.generate(..., custom_generate=<this repo>, trust_remote_code=True)`.
+The implementation lives in the `hf-tokens` package (see requirements.txt); this file only forwards to it.
+"""
+
+from {module} import generate  # noqa: F401
+'''
+
+
+def _custom_generate_module(spec: MethodSpec) -> str:
+    if spec.extension != "generation" or not spec.implemented or not spec.entry:
+        raise ValueError(
+            f"method {spec.id!r} is not an implemented generation strategy (extension={spec.extension!r}, "
+            f"status={spec.status!r}); only those export a custom_generate repository"
+        )
+    package = spec.package or ".".join(spec.entry.partition(":")[0].split(".")[:3])
+    module_name = f"{package}.custom_generate"
+    module = importlib.import_module(module_name)
+    if not callable(getattr(module, "generate", None)):
+        raise ValueError(f"{module_name} has no callable `generate`; it cannot back a custom_generate repository")
+    return module_name
+
+
+def export_custom_generate(
+    method_id: str, folder: str | os.PathLike[str], *, overwrite: bool = False, **card_context: Any
+) -> Path:
+    """Write a Hub ``custom_generate`` repository for a generation method into ``folder``.
+
+    The folder holds ``custom_generate/generate.py`` (forwarding to the installed hf_tokens),
+    ``custom_generate/requirements.txt`` and our card as ``README.md``. Load it with
+    ``model.generate(..., custom_generate=folder_or_repo_id, trust_remote_code=True)``.
+    """
+    from hf_tokens import __version__
+
+    spec = get(method_id)
+    module_name = _custom_generate_module(spec)
+    card = render_card(method_id, "custom_generate", **card_context)
+
+    def write(tmp: Path) -> None:
+        sub = tmp / "custom_generate"
+        sub.mkdir()
+        (sub / "generate.py").write_text(_GENERATE_PY.format(id=spec.id, title=spec.title, module=module_name))
+        (sub / "requirements.txt").write_text(f"hf-tokens>={__version__}\n")
+        _write_metadata(tmp, spec, None)
+        card.save(tmp / "README.md")
+
+    return _atomic_folder(folder, write, overwrite=overwrite)
