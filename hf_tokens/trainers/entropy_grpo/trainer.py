@@ -1,0 +1,419 @@
+"""``EntropyGRPOTrainer``: TRL's ``GRPOTrainer`` with the entropy token mask, Clip-Cov and KL-Cov.
+
+TRL's ``_compute_loss`` is kept whole. The trainer hooks into it at three points:
+
+* ``_get_per_token_logps_and_entropies`` records the per-token log-probs (with their graph) and entropies of the
+  policy forward inside the loss (and can compute them with hf_tokens' linear ops, ``logprob_impl``);
+* ``get_high_entropy_mask`` — TRL multiplies the per-token policy loss by it — returns the tokens that keep their
+  policy gradient: the top-ρ (or bottom 1-ρ) entropy tokens, minus the Clip-Cov selection. TRL calls it only while
+  ``self.top_entropy_quantile < 1``, so that attribute is held below 1 whenever a mask is needed (the threshold TRL
+  passes is ignored: the mask is computed from the config);
+* ``_compute_loss`` adds the KL-Cov term, normalised like TRL's policy loss, and logs the metrics.
+
+Deviations from the papers' verl code: the policy term is TRL's (PPO-clipped for ``loss_type='grpo'`` etc.) on
+every token, whereas the authors' KL-Cov uses the unclipped ``-A * ratio`` everywhere; the covariance, the
+entropy quantile and the top-k/random picks are over the micro-batch of all processes (the authors: per GPU); TRL's
+entropy bonus (``entropy_coef``), when enabled, skips the tokens the mask drops, Clip-Cov's included.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from trl import GRPOTrainer
+
+from hf_tokens.trainers.entropy_grpo.config import EntropyGRPOConfig
+from hf_tokens.trainers.entropy_grpo.loss import (
+    LocalGroup,
+    ProcessGroup,
+    aggregate_token_loss,
+    clip_cov_mask,
+    entropy_quantile_mask,
+    kl_cov_mask,
+    kl_cov_penalty,
+    ppo_clipped,
+    token_covariance,
+)
+
+_PPO_CLIPPED_LOSSES = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo")
+_TRL_OWN_FIELDS = (
+    "learning_rate",
+    "num_generations",
+    "num_iterations",
+    "loss_type",
+    "beta",
+    "epsilon",
+    "epsilon_high",
+    "max_completion_length",
+    "temperature",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_steps",
+    "seed",
+)
+
+
+class AccelerateGroup:
+    """:class:`~hf_tokens.trainers.entropy_grpo.loss.ProcessGroup` over an ``accelerate.Accelerator``."""
+
+    def __init__(self, accelerator: Any) -> None:
+        self.accelerator = accelerator
+        self.rank = int(accelerator.process_index)
+
+    def all_gather(self, tensor: Tensor) -> list[Tensor]:
+        if self.accelerator.num_processes == 1:
+            return [tensor]
+        sizes = self.accelerator.gather(torch.tensor([tensor.numel()], device=tensor.device)).tolist()
+        padded = self.accelerator.pad_across_processes(tensor, dim=0, pad_index=0)
+        gathered = self.accelerator.gather(padded).view(len(sizes), -1)
+        return [gathered[r, :n] for r, n in enumerate(sizes)]
+
+
+def _linear_ops() -> tuple[Callable[..., Tensor], Callable[..., Tensor]] | None:
+    """``(linear_log_probs, linear_entropy)`` from hf_tokens.ops when that op exists, else ``None``."""
+    try:
+        module = importlib.import_module("hf_tokens.ops.linear_cross_entropy")
+        return module.linear_log_probs, module.linear_entropy
+    except (ImportError, AttributeError):
+        return None
+
+
+class EntropyGRPOTrainer(GRPOTrainer):
+    """GRPO restricted to high-entropy "forking" tokens (Wang et al. 2025) and/or with Clip-Cov / KL-Cov entropy
+    control (Cui et al. 2025). Takes the same arguments as ``trl.GRPOTrainer``; ``args`` must be an
+    :class:`EntropyGRPOConfig` (``None`` builds a default one).
+
+    Logged metrics (TRL's ``entropy`` is the policy entropy): ``entropy_grpo/updated_frac`` (fraction of completion
+    tokens that keep a policy gradient), ``entropy_grpo/entropy_kept`` / ``entropy_grpo/entropy_dropped`` (mean
+    entropy of the tokens kept / dropped by the entropy mask), ``cov/mean``, ``cov/max``, ``cov/positive_frac``
+    (per-token covariance of log-prob and advantage), ``clip_cov/frac``, ``kl_cov/frac``, ``kl_cov/abs_kl``.
+    """
+
+    def __init__(self, model: Any, reward_funcs: Any = None, args: EntropyGRPOConfig | None = None, **kwargs: Any):
+        if args is None:
+            name = model if isinstance(model, str) else getattr(model.config, "_name_or_path", "") or "model"
+            args = EntropyGRPOConfig(output_dir=f"{str(name).rstrip('/').split('/')[-1]}-EntropyGRPO")
+        if not isinstance(args, EntropyGRPOConfig):
+            raise TypeError(f"args must be an EntropyGRPOConfig, got {type(args).__name__}")
+        ops = _linear_ops() if args.logprob_impl in ("auto", "hf_tokens") else None
+        if args.logprob_impl == "hf_tokens" and ops is None:
+            raise ImportError(
+                "logprob_impl='hf_tokens' needs hf_tokens.ops.linear_cross_entropy (linear_log_probs, linear_entropy), "
+                "which is not importable; use logprob_impl='trl' or 'auto'"
+            )
+        super().__init__(model, reward_funcs, args=args, **kwargs)
+        self.args: EntropyGRPOConfig
+        self._linear_ops = ops if ops is not None and self._plain_linear_head() else None
+        if args.logprob_impl == "hf_tokens" and self._linear_ops is None:
+            raise ValueError(
+                "logprob_impl='hf_tokens' needs a text model whose output head is a plain linear layer (no bias, "
+                "soft-capping or logit scaling); use logprob_impl='trl'"
+            )
+        self._needs_mask = args.top_entropy_ratio < 1.0 or args.cov_penalty == "clip_cov"
+        # TRL asks for the token mask only while top_entropy_quantile < 1 (see the module docstring)
+        self.top_entropy_quantile = args.top_entropy_ratio if args.top_entropy_ratio < 1.0 else 0.5
+        if not self._needs_mask:
+            self.top_entropy_quantile = 1.0
+        self._capture: dict[str, Any] | None = None
+        self._cov_draws = 0
+
+    # ---- hooks into TRL's _compute_loss ------------------------------------------------------------------------
+    @property
+    def process_group(self) -> ProcessGroup:
+        if self.accelerator.num_processes == 1:
+            return LocalGroup()
+        return AccelerateGroup(self.accelerator)
+
+    def _get_per_token_logps_and_entropies(
+        self, model: Any, input_ids: Tensor, attention_mask: Tensor, *args: Any, **kwargs: Any
+    ) -> Any:
+        if self._linear_ops is not None and self._is_text_only(kwargs):
+            logps, entropies, aux = self._linear_logps_and_entropies(model, input_ids, attention_mask, *args, **kwargs)
+        else:
+            logps, entropies, aux = super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, *args, **kwargs
+            )
+        if self._capture is not None and entropies is not None and "logps" not in self._capture:
+            self._capture["logps"], self._capture["entropies"] = logps, entropies
+        return logps, entropies, aux
+
+    def get_high_entropy_mask(self, entropies: Tensor, mask: Tensor, threshold: float) -> Tensor:
+        args, group = self.args, self.process_group
+        mask = mask.bool()
+        keep = mask
+        if args.top_entropy_ratio < 1.0:
+            keep = entropy_quantile_mask(
+                entropies, mask, args.top_entropy_ratio, complement=args.entropy_mask_complement, group=group
+            )
+        capture = self._capture
+        if capture is None or "logps" not in capture:  # outside _compute_loss: only the entropy mask is defined
+            return keep
+        self._fill_old_logps(capture)
+        capture["entropy_mask"] = keep
+        if args.cov_penalty == "clip_cov":
+            logps, old, adv = capture["logps"], capture["old_logps"], capture["advantages"]
+            exclude = None
+            if self.loss_type in _PPO_CLIPPED_LOSSES:
+                exclude = ppo_clipped(logps, old, adv, self.epsilon_low, self.epsilon_high)
+            selected = clip_cov_mask(
+                self._covariance(capture, mask),
+                mask,
+                ratio=args.clip_cov_ratio,
+                low=args.clip_cov_low,
+                high=args.clip_cov_high,
+                generator=self._cov_generator(),
+                exclude=exclude,
+                group=group,
+            )
+            capture["clip_cov"] = selected
+            keep = keep & ~selected
+        capture["keep"] = keep
+        return keep
+
+    def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> Tensor:
+        mask = inputs["completion_mask"]
+        if "tool_mask" in inputs:
+            mask = mask * inputs["tool_mask"]
+        capture: dict[str, Any] = {
+            "advantages": inputs["advantages"],
+            "mask": mask.bool(),
+            "old_logps_input": inputs.get("old_per_token_logps"),
+        }
+        self._capture = capture
+        try:
+            loss = super()._compute_loss(model, inputs)
+        finally:
+            self._capture = None
+        if "logps" not in capture:  # TRL did not run the policy forward through our hook
+            return loss
+        self._fill_old_logps(capture)
+        mode = "train" if self.model.training else "eval"
+        if self.args.cov_penalty == "kl_cov":
+            loss = loss + self._kl_cov_loss(capture, inputs, mode)
+        self._log_entropy_metrics(capture, mode)
+        return loss
+
+    # ---- pieces -----------------------------------------------------------------------------------------------
+    def _fill_old_logps(self, capture: dict[str, Any]) -> None:
+        if "logps" in capture and "old_logps" not in capture:
+            old = capture["old_logps_input"]
+            capture["old_logps"] = capture["logps"].detach() if old is None else old
+
+    def _covariance(self, capture: dict[str, Any], mask: Tensor) -> Tensor:
+        if "cov" not in capture:
+            capture["cov"] = token_covariance(capture["logps"], capture["advantages"], mask, group=self.process_group)
+        return capture["cov"]
+
+    def _cov_generator(self) -> torch.Generator:
+        """A CPU generator seeded from ``args.seed`` and a call counter: the same draws on every rank."""
+        self._cov_draws += 1
+        return torch.Generator().manual_seed(int(self.args.seed) * 1_000_003 + self._cov_draws)
+
+    def _kl_cov_loss(self, capture: dict[str, Any], inputs: dict[str, Any], mode: str) -> Tensor:
+        args, mask = self.args, capture["mask"]
+        logps = capture["logps"]
+        selected = kl_cov_mask(
+            self._covariance(capture, mask), mask, ratio=args.kl_cov_ratio, group=self.process_group
+        )
+        capture["kl_cov"] = selected
+        penalty = kl_cov_penalty(logps, capture["old_logps"], selected, args.kl_cov_coef)
+        capture["kl_cov_penalty"] = penalty.detach()
+        accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0
+        num_items = None
+        if self.loss_type in ("dapo", "cispo", "vespo"):
+            num_items = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
+            if mode == "train":
+                num_items = num_items * self.current_gradient_accumulation_steps / self.args.steps_per_generation
+            accumulation = 1.0
+        term = aggregate_token_loss(
+            penalty, mask, self.loss_type, max_completion_length=self.max_completion_length, num_items=num_items
+        )
+        return term / accumulation
+
+    def _global_mean(self, values: Tensor, mask: Tensor) -> float:
+        local = torch.stack([(values.float() * mask).sum(), mask.float().sum()])
+        totals = torch.stack(self.process_group.all_gather(local)).sum(0)
+        return float(totals[0] / totals[1].clamp(min=1.0))
+
+    def _log_entropy_metrics(self, capture: dict[str, Any], mode: str) -> None:
+        if "logps" not in capture:
+            return
+        mask, metrics, group = capture["mask"], self._metrics[mode], self.process_group
+        keep = capture.get("keep", mask)
+        metrics["entropy_grpo/updated_frac"].append(self._global_mean(keep.float(), mask))
+        entropies = capture["entropies"].detach()
+        if "entropy_mask" in capture and self.args.top_entropy_ratio < 1.0:
+            kept = capture["entropy_mask"] & mask
+            metrics["entropy_grpo/entropy_kept"].append(self._global_mean(entropies, kept))
+            metrics["entropy_grpo/entropy_dropped"].append(self._global_mean(entropies, mask & ~kept))
+        cov = self._covariance(capture, mask)
+        values = torch.cat(group.all_gather(cov[mask].float()))
+        if values.numel():
+            metrics["cov/mean"].append(float(values.mean()))
+            metrics["cov/max"].append(float(values.max()))
+            metrics["cov/positive_frac"].append(float((values > 0).float().mean()))
+        if "clip_cov" in capture:
+            metrics["clip_cov/frac"].append(self._global_mean(capture["clip_cov"].float(), mask))
+        if "kl_cov" in capture:
+            metrics["kl_cov/frac"].append(self._global_mean(capture["kl_cov"].float(), mask))
+            selected = capture["kl_cov"]
+            abs_kl = capture["kl_cov_penalty"] / max(self.args.kl_cov_coef, 1e-12)
+            metrics["kl_cov/abs_kl"].append(self._global_mean(abs_kl, selected))
+
+    # ---- hf_tokens linear ops path ----------------------------------------------------------------------------
+    def _plain_linear_head(self) -> bool:
+        model = self.accelerator.unwrap_model(self.model)
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        if head is None or getattr(head, "bias", None) is not None:
+            return False
+        cfg = model.config.get_text_config()
+        scaled = any(
+            getattr(cfg, name, None) not in (None, 1.0)
+            for name in (
+                "final_logit_softcapping",
+                "logit_scale",
+                "output_multiplier",
+                "lm_head_multiplier",
+                "logits_scaling",
+            )
+        )
+        return not scaled and not bool(getattr(self.args, "cast_lm_head_to_fp32", False))
+
+    @staticmethod
+    def _is_text_only(kwargs: dict[str, Any]) -> bool:
+        return all(
+            value is None
+            for key, value in kwargs.items()
+            if key not in ("batch_size", "compute_entropy", "compute_aux_loss")
+        )
+
+    def _linear_logps_and_entropies(
+        self,
+        model: Any,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        logits_to_keep: int,
+        batch_size: int | None = None,
+        compute_entropy: bool = False,
+        compute_aux_loss: bool = False,
+        **_: Any,
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Per-token log-probs/entropies of the completion through ``hf_tokens.ops.linear_cross_entropy``.
+
+        The backbone runs through ``model`` (so DDP/FSDP wrappers see the forward): TRL's patched forward with
+        ``fused_lm_head=True`` is bypassed by asking for hidden states and only one position of logits."""
+        assert self._linear_ops is not None
+        log_probs_fn, entropy_fn = self._linear_ops
+        if compute_aux_loss:
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss
+            )
+        head = self.accelerator.unwrap_model(self.model).get_output_embeddings()
+        batch_size = batch_size or input_ids.size(0)
+        all_logps, all_entropies = [], []
+        for start in range(0, input_ids.size(0), batch_size):
+            ids, am = input_ids[start : start + batch_size], attention_mask[start : start + batch_size]
+            with self.accelerator.autocast():
+                out = model(
+                    input_ids=ids, attention_mask=am, output_hidden_states=True, logits_to_keep=1, use_cache=False
+                )
+            hidden = out.hidden_states[-1][:, -logits_to_keep - 1 : -1]
+            targets = ids[:, -logits_to_keep:]
+            flat = hidden.reshape(-1, hidden.size(-1)).to(head.weight.dtype) / self.temperature
+            all_logps.append(log_probs_fn(flat, head.weight, targets.reshape(-1)).view_as(targets))
+            if compute_entropy:
+                all_entropies.append(entropy_fn(flat, head.weight).view_as(targets))
+        logps = torch.cat(all_logps)
+        entropies = torch.cat(all_entropies) if compute_entropy else None
+        return logps, entropies, None
+
+    # ---- publishing -------------------------------------------------------------------------------------------
+    @property
+    def method_id(self) -> str:
+        """``entropy-mechanism`` when Clip-Cov/KL-Cov is on, else ``high-entropy-minority``."""
+        return "entropy-mechanism" if self.args.cov_penalty != "none" else "high-entropy-minority"
+
+    def method_config(self) -> dict[str, Any]:
+        """The entropy fields of the config and the GRPO settings that matter to a reader of the model card."""
+        return {name: getattr(self.args, name) for name in (*_ENTROPY_FIELDS, *_TRL_OWN_FIELDS)}
+
+    def save_for_hub(self, folder: str | os.PathLike[str], **card_context: Any) -> Path:
+        """Save the trained model, its tokenizer and a model card naming the paper and the config used."""
+        from hf_tokens.hub import save_for_hub
+
+        card_context.setdefault("training", _training_text(self.args, self.state.global_step))
+        return save_for_hub(
+            self.accelerator.unwrap_model(self.model),
+            folder,
+            method_id=self.method_id,
+            tokenizer=self.processing_class,
+            config=self.method_config(),
+            **card_context,
+        )
+
+
+_ENTROPY_FIELDS = (
+    "top_entropy_ratio",
+    "entropy_mask_complement",
+    "cov_penalty",
+    "clip_cov_ratio",
+    "clip_cov_low",
+    "clip_cov_high",
+    "kl_cov_ratio",
+    "kl_cov_coef",
+    "logprob_impl",
+)
+
+
+def _training_text(args: EntropyGRPOConfig, steps: int) -> str:
+    parts = [f"Trained with `hf_tokens.EntropyGRPOTrainer` (TRL GRPO, loss_type `{args.loss_type}`) for {steps} steps"]
+    if args.top_entropy_ratio < 1.0:
+        side = "bottom" if args.entropy_mask_complement else "top"
+        share = 1 - args.top_entropy_ratio if args.entropy_mask_complement else args.top_entropy_ratio
+        parts.append(f"policy gradient on the {side} {share:.0%} of tokens by entropy")
+    if args.cov_penalty == "clip_cov":
+        parts.append(
+            f"Clip-Cov detaching {args.clip_cov_ratio:g} of tokens with covariance in "
+            f"({args.clip_cov_low:g}, {args.clip_cov_high:g})"
+        )
+    if args.cov_penalty == "kl_cov":
+        parts.append(
+            f"KL-Cov coefficient {args.kl_cov_coef:g} on the top {args.kl_cov_ratio:g} of tokens by covariance"
+        )
+    return "; ".join(parts) + "."
+
+
+def contract() -> dict[str, Any]:
+    """Contract of the ``trainers`` suite (tests/suites/README.md)."""
+    base = {"output_dir": "entropy-grpo-contract", "bf16": False, "report_to": "none"}
+    return {
+        "config_cls": EntropyGRPOConfig,
+        "trainer_cls": EntropyGRPOTrainer,
+        "valid_kwargs": {**base, "top_entropy_ratio": 0.2},
+        "invalid_kwargs": [
+            {**base, "top_entropy_ratio": 0.0},
+            {**base, "top_entropy_ratio": 1.5},
+            {**base, "top_entropy_ratio": 0.2, "top_entropy_quantile": 0.5},
+            {**base, "entropy_mask_complement": True},
+            {**base, "cov_penalty": "clip"},
+            {**base, "clip_cov_ratio": -2e-4},
+            {**base, "kl_cov_ratio": -1.0},
+            {**base, "clip_cov_low": 5.0, "clip_cov_high": 1.0},
+            {**base, "kl_cov_coef": -1.0},
+            {**base, "logprob_impl": "cuda"},
+        ],
+    }
+
+
+def kl_cov_contract() -> dict[str, Any]:
+    """Contract of ``entropy-mechanism``: the same trainer with Clip-Cov / KL-Cov settings."""
+    data = contract()
+    base = {"output_dir": "entropy-grpo-contract", "bf16": False, "report_to": "none"}
+    data["valid_kwargs"] = {**base, "cov_penalty": "kl_cov", "num_iterations": 2}
+    return data
