@@ -1,0 +1,19 @@
+"""H2O: Heavy-Hitter Oracle KV cache (arXiv 2306.14048)."""
+
+from hf_tokens.registry import lazy_exports, register
+
+register(
+    "h2o",
+    status="experimental",
+    extension="cache",
+    entry="hf_tokens.cache.h2o.cache:H2OCache",
+    config="hf_tokens.cache.h2o.cache:H2OConfig",
+    contract="hf_tokens.cache.h2o.cache:contract",
+    benchmark="python benchmarks/kv_cache.py --json bench_results/kv_cache.json",
+    usage=(
+        "from hf_tokens.cache.h2o import H2OCache\n"
+        "cache = H2OCache(model.config, budget=0.2)  # keep 20% of the tokens: recent + heavy hitters\n"
+        "out = model.generate(**inputs, past_key_values=cache, max_new_tokens=64)"
+    ),
+)
+__getattr__, __dir__ = lazy_exports(__name__, {"H2OCache": ".cache", "H2OConfig": ".cache"})
