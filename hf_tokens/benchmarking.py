@@ -44,7 +44,9 @@ class Measurement:
         return self.median
 
 
-def measure(fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1, sync: Callable[[], None] | None = None) -> Measurement:
+def measure(
+    fn: Callable[[], Any], *, repeats: int = 3, warmup: int = 1, sync: Callable[[], None] | None = None
+) -> Measurement:
     """Wall-clock seconds of ``fn()`` over ``repeats`` runs after ``warmup`` unmeasured runs."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")

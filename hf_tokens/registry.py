@@ -78,6 +78,7 @@ class MethodSpec:
     card_kind: str = "model"
     package: str | None = None
     usage: str | None = None
+    demo: str | None = None
 
     @property
     def module_name(self) -> str:
@@ -94,8 +95,8 @@ class MethodSpec:
 
     def load(self, what: str = "entry") -> Any:
         """Import and return the object named by ``entry``, ``config`` or ``contract``."""
-        if what not in ("entry", "config", "contract"):
-            raise ValueError(f"what must be 'entry', 'config' or 'contract', got {what!r}")
+        if what not in ("entry", "config", "contract", "demo"):
+            raise ValueError(f"what must be 'entry', 'config', 'contract' or 'demo', got {what!r}")
         target = getattr(self, what)
         if target is None:
             raise LookupError(f"method {self.id!r} ({self.status}) has no {what}; it is not implemented yet")
@@ -140,12 +141,16 @@ def register(
     extension: str | None = None,
     package: str | None = None,
     usage: str | None = None,
+    demo: str | None = None,
 ) -> MethodSpec:
     """Record the implementation of paper ``id``. Called from the method's own ``__init__.py``.
 
     ``entry``/``config``/``contract`` are ``"module:Name"`` strings, imported only when asked for. ``headline`` is the
     measured number shown in the README table, ``benchmark`` the command that reproduces it, ``usage`` a short
-    copy-paste code example (README and model cards), ``card_kind`` the model-card template of its artefacts.
+    copy-paste code example (README and model cards), ``card_kind`` the model-card template of its artefacts, and
+    ``demo`` an optional ``"module:function"`` used by ``hf-tokens run`` for methods that are not a cache or a
+    generation strategy: ``demo(model, tokenizer, prompt, max_new_tokens) -> dict`` with ``"text"`` and measured
+    effects.
     """
     if id not in _CATALOGUE:
         raise UnknownMethodError(f"unknown method id {id!r}; ids are the 52 in papers.md (see `hf-tokens list`)")
@@ -153,7 +158,7 @@ def register(
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     if status != "planned" and not entry:
         raise ValueError(f"method {id!r}: an implemented method (status={status!r}) needs entry='module:Name'")
-    for name, value in (("entry", entry), ("config", config), ("contract", contract)):
+    for name, value in (("entry", entry), ("config", config), ("contract", contract), ("demo", demo)):
         if value is not None and (not isinstance(value, str) or ":" not in value):
             raise ValueError(f"{name} must be a 'module:Name' string, got {value!r}")
     if extension is not None and extension not in EXTENSION_POINTS:
@@ -173,6 +178,7 @@ def register(
         extension=extension or base.extension,
         package=package,
         usage=usage,
+        demo=demo,
     )
     with _LOCK:
         _REGISTERED[id] = spec
@@ -234,9 +240,7 @@ def all_specs(
     return out
 
 
-def lazy_exports(
-    module_name: str, exports: dict[str, str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(module_name: str, exports: dict[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """Module-level ``__getattr__``/``__dir__`` that import ``name`` from a submodule on first access.
 
     ``exports`` maps a public name to a module path, absolute or relative to ``module_name`` (``".cache"``).

@@ -19,7 +19,7 @@ _TRAIN_TEXT = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tiny_tokenizer_json(vocab_size: int) -> str:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -74,14 +74,22 @@ def tiny_config(arch: str = "llama", *, vocab_size: int = 320, **overrides: Any)
     raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
 
 
-def tiny_model(arch: str = "llama", *, seed: int = 0, vocab_size: int = 320, **overrides: Any) -> Any:
-    """A seeded random ``AutoModelForCausalLM`` of ``arch`` in eval mode (fp32, sdpa attention by default)."""
+def tiny_model(
+    arch: str = "llama",
+    *,
+    seed: int = 0,
+    vocab_size: int = 320,
+    attn_implementation: str | None = None,
+    **overrides: Any,
+) -> Any:
+    """A seeded random ``AutoModelForCausalLM`` of ``arch`` in eval mode (fp32, sdpa attention unless given)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     config = tiny_config(arch, vocab_size=vocab_size, **overrides)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
+    kwargs = {"attn_implementation": attn_implementation} if attn_implementation else {}
+    model = AutoModelForCausalLM.from_config(config, **kwargs)
     # Random init gives near-uniform logits; scale the head so greedy decoding has clear winners (fewer ties).
     with torch.no_grad():
         model.get_output_embeddings().weight.mul_(4.0)

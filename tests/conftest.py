@@ -10,12 +10,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+import pytest
+import torch
 
-from hf_tokens.testing import ARCHITECTURES, tiny_model, tiny_tokenizer  # noqa: E402
+from hf_tokens.testing import ARCHITECTURES, tiny_model, tiny_tokenizer
 
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+if not torch.cuda.is_available():
+    # Triton kernels run on CPU only under the interpreter; it is read when kernels are defined (module import).
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 LLAMA_LIKE = ("llama", "qwen2", "mistral")
 

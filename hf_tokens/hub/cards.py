@@ -8,7 +8,12 @@ from typing import Any
 
 from hf_tokens.registry import CARD_KINDS, MethodSpec, get
 
-_LIBRARY = {"model": "transformers", "tokenizer": "transformers", "custom_generate": "transformers", "kernel": "hf_tokens"}
+_LIBRARY = {
+    "model": "transformers",
+    "tokenizer": "transformers",
+    "custom_generate": "transformers",
+    "kernel": "hf_tokens",
+}
 
 
 def cards_dir() -> Path:

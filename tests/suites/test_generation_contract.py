@@ -1,0 +1,50 @@
+"""Contract of every generation strategy: lossless ones reproduce plain greedy output; limits are respected."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hf_tokens.testing import tiny_model
+from tests.suites._common import contract_of, implemented
+
+SPECS = implemented("generation")
+
+
+def _prompts(vocab, n=3, length=10):
+    g = torch.Generator().manual_seed(3)
+    return [torch.randint(2, vocab, (1, length), generator=g) for _ in range(n)]
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_lossless_greedy_equals_plain(spec):
+    contract = contract_of(spec, ("generate", "make_kwargs", "lossless"))
+    if not contract["lossless"]:
+        pytest.skip(f"{spec.id} is not a lossless strategy")
+    model = tiny_model("llama")
+    extra = contract["make_kwargs"](model)
+    for ids in _prompts(model.config.vocab_size):
+        plain = model.generate(ids, max_new_tokens=24, do_sample=False)
+        ours = model.generate(ids, max_new_tokens=24, do_sample=False, custom_generate=contract["generate"], **extra)
+        assert torch.equal(ours, plain), f"{spec.id} changed greedy output"
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_respects_max_new_tokens_and_eos(spec):
+    contract = contract_of(spec, ("generate", "make_kwargs", "lossless"))
+    model = tiny_model("llama")
+    extra = contract["make_kwargs"](model)
+    ids = _prompts(model.config.vocab_size, n=1)[0]
+    out = model.generate(ids, max_new_tokens=7, do_sample=False, custom_generate=contract["generate"], **extra)
+    assert out.shape[1] <= ids.shape[1] + 7
+    assert torch.equal(out[:, : ids.shape[1]], ids)
+    # make the first greedy token the eos: generation must stop right there
+    plain = model.generate(ids, max_new_tokens=1, do_sample=False)
+    eos = int(plain[0, -1])
+    out = model.generate(
+        ids, max_new_tokens=7, do_sample=False, eos_token_id=eos, custom_generate=contract["generate"], **extra
+    )
+    if contract["lossless"]:
+        assert out.shape[1] == ids.shape[1] + 1 and int(out[0, -1]) == eos
+    else:
+        assert eos not in out[0, ids.shape[1] : -1].tolist()

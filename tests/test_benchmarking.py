@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hf_tokens.benchmarking import Benchmark, measure
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_measure_reports_median_and_spread():
+    seq = iter([0.0] * 10)
+    m = measure(lambda: next(seq), repeats=3, warmup=1)
+    assert len(m.values) == 3 and m.median >= 0 and m.spread >= 0
+    with pytest.raises(ValueError):
+        measure(lambda: None, repeats=0)
+
+
+def test_json_schema_and_ratio(tmp_path):
+    b = Benchmark("demo", "tiny")
+    b.add("base", "tokens/s", 10.0, baseline="base", baseline_value=10.0)
+    row = b.add("ours", "tokens/s", 15.0, baseline="base", baseline_value=10.0, spread=0.5)
+    assert row["ratio"] == 1.5
+    b.note("shared machine")
+    data = b.finish(tmp_path / "r.json")
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved == json.loads(json.dumps(data))
+    assert {"benchmark", "model", "hardware", "threads", "rows"} <= set(saved)
+    assert set(saved["rows"][0]) >= {"method", "metric", "value", "baseline", "baseline_value", "ratio"}
+
+
+def test_every_benchmark_script_takes_quick_and_json():
+    scripts = sorted((ROOT / "benchmarks").glob("*.py"))
+    assert scripts
+    for script in scripts:
+        out = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, f"{script.name}: {out.stderr[-1000:]}"
+        assert "--quick" in out.stdout and "--json" in out.stdout, script.name
+
+
+@pytest.mark.slow
+def test_decoding_benchmark_quick(tmp_path, smollm2):
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "decoding.py"),
+            "--quick",
+            "--repeats",
+            "1",
+            "--new-tokens",
+            "8",
+            "--json",
+            str(tmp_path / "d.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads((tmp_path / "d.json").read_text())
+    assert data["benchmark"] == "decoding" and data["threads"] == 1
+    static = next(r for r in data["rows"] if r["method"] == "greedy + StaticCache")
+    assert static["ratio"] == pytest.approx(static["value"] / static["baseline_value"])
