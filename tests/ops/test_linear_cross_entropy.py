@@ -64,6 +64,7 @@ CASES = {
     "shift-batch": dict(n_shape=(2, 6), hidden=16, vocab=77, kw={"shift": True}),
     "sum": dict(n_shape=(10,), hidden=16, vocab=90, kw={"reduction": "sum"}),
     "none-3d": dict(n_shape=(2, 5), hidden=16, vocab=90, kw={"reduction": "none"}),
+    "many-tokens": dict(n_shape=(70,), hidden=40, vocab=300, kw={}),
     "big-logits": dict(n_shape=(6,), hidden=16, vocab=70, kw={}, scale=40.0),
 }
 
@@ -218,3 +219,45 @@ def test_bad_input_raises_before_work(call, error, match):
     with pytest.raises(error, match=match):
         call(h, w, y)
     assert h.grad is None and w.grad is None
+
+
+def test_triton_gradient_filtering_skips_a_negligible_tile():
+    """A vocabulary tile (128 entries) where every softmax entry is below 2**-12 gets no gradient when filtering."""
+    from hf_tokens.ops.linear_cross_entropy import triton as triton_impl
+
+    torch.manual_seed(0)
+    n, hdim, vocab = 16, 16, 256
+    h = torch.randn(n, hdim)
+    w = torch.randn(vocab, hdim) * 0.05
+    y = torch.randint(0, 128, (n,))  # targets in the first tile only
+    w[y] += h * 2
+    lse, ent, _ = triton_impl.forward_stats(h, w, None, y, None, 1.0)
+    p_tail = torch.softmax(h @ w.T, -1)[:, 128:]
+    assert p_tail.max() < 2**-12 and p_tail.max() > 0
+    args = (h, w, None, y, lse, ent, torch.full((n,), -1.0 / n), None, None, 1.0)
+    _, exact, _ = triton_impl.backward_grads(*args, None, (True, True, False))
+    _, filtered, _ = triton_impl.backward_grads(*args, 2**-12, (True, True, False))
+    assert exact[128:].abs().max() > 0 and torch.all(filtered[128:] == 0)
+    torch.testing.assert_close(filtered[:128], exact[:128])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_contract(dtype):
+    from hf_tokens.ops.linear_cross_entropy.contract import contract
+    from hf_tokens.registry import get
+
+    spec = get("cut-cross-entropy")
+    assert spec.implemented and spec.extension == "ops" and spec.card_kind == "kernel"
+    c = spec.load("contract")()
+    assert c["fn"] is contract()["fn"] is spec.load("entry")
+    for impl in c["impls"]:
+        args, kwargs = c["make_inputs"](dtype, 0)
+        ours = c["fn"](*args, impl=impl, **kwargs)
+        grads = torch.autograd.grad(ours, args[:2])
+        args, kwargs = c["make_inputs"](dtype, 0)
+        ref = c["naive"](*args, **kwargs)
+        ref_grads = torch.autograd.grad(ref, args[:2])
+        rtol, atol = c["tolerances"][dtype]
+        torch.testing.assert_close(ours.float(), ref.float(), rtol=rtol, atol=atol)
+        for a, b in zip(grads, ref_grads):
+            torch.testing.assert_close(a.float(), b.float(), rtol=rtol, atol=atol)
