@@ -70,7 +70,8 @@ class ForkingTokenReport:
 
     def __str__(self) -> str:
         lines = [
-            f"{self.num_tokens} generated tokens: mean entropy {self.mean_entropy:.3f}, median {self.median_entropy:.3f}",
+            f"{self.num_tokens} generated tokens: mean entropy {self.mean_entropy:.3f}, "
+            f"median {self.median_entropy:.3f}",
             f"top {self.top_ratio:.0%} threshold {self.threshold:.3f} nats: {self.high_entropy_share:.1%} of tokens "
             f"carry {self.entropy_mass_share:.1%} of the total entropy",
             "forking tokens (token | at high entropy / occurrences | mean entropy):",

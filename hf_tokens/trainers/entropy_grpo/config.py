@@ -76,15 +76,21 @@ class EntropyGRPOConfig(GRPOConfig):
     def __post_init__(self) -> None:
         self._validate_entropy_fields()
         super().__post_init__()
-        if self.cov_penalty == "kl_cov" and self.num_iterations == 1:
-            if self.steps_per_generation is not None and self.steps_per_generation <= self.gradient_accumulation_steps:
-                warnings.warn(
-                    "cov_penalty='kl_cov' with num_iterations=1 trains on-policy: old_logps equal the current "
-                    "log-probs, so the |logp - old_logp| penalty and its gradient are zero (KL-Cov has no effect). "
-                    "Set num_iterations > 1 (the paper updates several times per batch).",
-                    UserWarning,
-                    stacklevel=2,
-                )
+        steps = self.steps_per_generation or self.gradient_accumulation_steps
+        on_policy = self.num_iterations == 1 and steps <= self.gradient_accumulation_steps
+        if self.cov_penalty == "kl_cov" and on_policy:
+            warnings.warn(
+                "cov_penalty='kl_cov' with num_iterations=1 trains on-policy: old_logps equal the current "
+                "log-probs, so the |logp - old_logp| penalty and its gradient are zero (KL-Cov has no effect). "
+                "Set num_iterations > 1 (the paper updates several times per batch).",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    @property
+    def rho(self) -> float:
+        """ρ: the fraction of tokens (by entropy) that keep the policy gradient; 1.0 = all tokens."""
+        return float(self.top_entropy_ratio if self.top_entropy_ratio is not None else self.top_entropy_quantile)
 
     def _validate_entropy_fields(self) -> None:
         ratio, quantile = self.top_entropy_ratio, self.top_entropy_quantile

@@ -75,11 +75,11 @@ class AccelerateGroup:
         return [gathered[r, :n] for r, n in enumerate(sizes)]
 
 
-def _linear_ops() -> tuple[Callable[..., Tensor], Callable[..., Tensor]] | None:
-    """``(linear_log_probs, linear_entropy)`` from hf_tokens.ops when that op exists, else ``None``."""
+def _linear_ops() -> tuple[Callable[..., Tensor], Callable[..., tuple[Tensor, Tensor]]] | None:
+    """``(linear_log_probs, linear_log_probs_and_entropy)`` from hf_tokens.ops when that op exists, else ``None``."""
     try:
         module = importlib.import_module("hf_tokens.ops.linear_cross_entropy")
-        return module.linear_log_probs, module.linear_entropy
+        return module.linear_log_probs, module.linear_log_probs_and_entropy
     except (ImportError, AttributeError):
         return None
 
@@ -104,20 +104,20 @@ class EntropyGRPOTrainer(GRPOTrainer):
         ops = _linear_ops() if args.logprob_impl in ("auto", "hf_tokens") else None
         if args.logprob_impl == "hf_tokens" and ops is None:
             raise ImportError(
-                "logprob_impl='hf_tokens' needs hf_tokens.ops.linear_cross_entropy (linear_log_probs, linear_entropy), "
-                "which is not importable; use logprob_impl='trl' or 'auto'"
+                "logprob_impl='hf_tokens' needs hf_tokens.ops.linear_cross_entropy (linear_log_probs, "
+                "linear_log_probs_and_entropy), which is not importable; use logprob_impl='trl' or 'auto'"
             )
         super().__init__(model, reward_funcs, args=args, **kwargs)
         self.args: EntropyGRPOConfig
         self._linear_ops = ops if ops is not None and self._plain_linear_head() else None
         if args.logprob_impl == "hf_tokens" and self._linear_ops is None:
             raise ValueError(
-                "logprob_impl='hf_tokens' needs a text model whose output head is a plain linear layer (no bias, "
-                "soft-capping or logit scaling); use logprob_impl='trl'"
+                "logprob_impl='hf_tokens' needs a text model whose output head is a linear layer without logit "
+                "scaling; use logprob_impl='trl'"
             )
-        self._needs_mask = args.top_entropy_ratio < 1.0 or args.cov_penalty == "clip_cov"
+        self._needs_mask = args.rho < 1.0 or args.cov_penalty == "clip_cov"
         # TRL asks for the token mask only while top_entropy_quantile < 1 (see the module docstring)
-        self.top_entropy_quantile = args.top_entropy_ratio if args.top_entropy_ratio < 1.0 else 0.5
+        self.top_entropy_quantile = args.rho if args.rho < 1.0 else 0.5
         if not self._needs_mask:
             self.top_entropy_quantile = 1.0
         self._capture: dict[str, Any] | None = None
@@ -147,9 +147,9 @@ class EntropyGRPOTrainer(GRPOTrainer):
         args, group = self.args, self.process_group
         mask = mask.bool()
         keep = mask
-        if args.top_entropy_ratio < 1.0:
+        if args.rho < 1.0:
             keep = entropy_quantile_mask(
-                entropies, mask, args.top_entropy_ratio, complement=args.entropy_mask_complement, group=group
+                entropies, mask, args.rho, complement=args.entropy_mask_complement, group=group
             )
         capture = self._capture
         if capture is None or "logps" not in capture:  # outside _compute_loss: only the entropy mask is defined
@@ -193,7 +193,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
         if "logps" not in capture:  # TRL did not run the policy forward through our hook
             return loss
         self._fill_old_logps(capture)
-        mode = "train" if self.model.training else "eval"
+        mode = "train" if model.training else "eval"
         if self.args.cov_penalty == "kl_cov":
             loss = loss + self._kl_cov_loss(capture, inputs, mode)
         self._log_entropy_metrics(capture, mode)
@@ -248,7 +248,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
         keep = capture.get("keep", mask)
         metrics["entropy_grpo/updated_frac"].append(self._global_mean(keep.float(), mask))
         entropies = capture["entropies"].detach()
-        if "entropy_mask" in capture and self.args.top_entropy_ratio < 1.0:
+        if "entropy_mask" in capture and self.args.rho < 1.0:
             kept = capture["entropy_mask"] & mask
             metrics["entropy_grpo/entropy_kept"].append(self._global_mean(entropies, kept))
             metrics["entropy_grpo/entropy_dropped"].append(self._global_mean(entropies, mask & ~kept))
@@ -268,30 +268,19 @@ class EntropyGRPOTrainer(GRPOTrainer):
 
     # ---- hf_tokens linear ops path ----------------------------------------------------------------------------
     def _plain_linear_head(self) -> bool:
+        """Whether the output head is ``hidden @ W.T (+ b)``, soft-capped at most (what the linear ops compute)."""
         model = self.accelerator.unwrap_model(self.model)
         head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-        if head is None or getattr(head, "bias", None) is not None:
+        if head is None or getattr(head, "weight", None) is None:
             return False
         cfg = model.config.get_text_config()
-        scaled = any(
-            getattr(cfg, name, None) not in (None, 1.0)
-            for name in (
-                "final_logit_softcapping",
-                "logit_scale",
-                "output_multiplier",
-                "lm_head_multiplier",
-                "logits_scaling",
-            )
-        )
-        return not scaled and not bool(getattr(self.args, "cast_lm_head_to_fp32", False))
+        scales = ("logit_scale", "output_multiplier", "lm_head_multiplier", "logits_scaling")
+        return all(getattr(cfg, name, None) in (None, 1.0) for name in scales)
 
     @staticmethod
     def _is_text_only(kwargs: dict[str, Any]) -> bool:
-        return all(
-            value is None
-            for key, value in kwargs.items()
-            if key not in ("batch_size", "compute_entropy", "compute_aux_loss")
-        )
+        flags = ("batch_size", "compute_entropy", "compute_aux_loss")
+        return not kwargs.get("compute_aux_loss") and all(v is None for k, v in kwargs.items() if k not in flags)
 
     def _linear_logps_and_entropies(
         self,
@@ -301,20 +290,19 @@ class EntropyGRPOTrainer(GRPOTrainer):
         logits_to_keep: int,
         batch_size: int | None = None,
         compute_entropy: bool = False,
-        compute_aux_loss: bool = False,
         **_: Any,
-    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """Per-token log-probs/entropies of the completion through ``hf_tokens.ops.linear_cross_entropy``.
+    ) -> tuple[Tensor, Tensor | None, None]:
+        """Per-token log-probs/entropies of the completion with ``hf_tokens.ops.linear_cross_entropy``.
 
-        The backbone runs through ``model`` (so DDP/FSDP wrappers see the forward): TRL's patched forward with
-        ``fused_lm_head=True`` is bypassed by asking for hidden states and only one position of logits."""
+        The backbone runs through ``model`` (so DDP/FSDP wrappers see the forward) with ``logits_to_keep=1`` and
+        the final hidden states; the op projects them onto the vocabulary in blocks (no ``[tokens x vocab]``
+        logits), with TRL's temperature. Gradient filtering is off (``filter_eps=None``): exact gradients."""
         assert self._linear_ops is not None
-        log_probs_fn, entropy_fn = self._linear_ops
-        if compute_aux_loss:
-            return super()._get_per_token_logps_and_entropies(
-                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss
-            )
-        head = self.accelerator.unwrap_model(self.model).get_output_embeddings()
+        log_probs_fn, log_probs_and_entropy_fn = self._linear_ops
+        unwrapped = self.accelerator.unwrap_model(model)  # the policy, or the reference model for ref logps
+        head = unwrapped.get_output_embeddings()
+        softcap = getattr(unwrapped.config.get_text_config(), "final_logit_softcapping", None)
+        op_kwargs = {"bias": head.bias, "softcap": softcap, "temperature": self.temperature, "filter_eps": None}
         batch_size = batch_size or input_ids.size(0)
         all_logps, all_entropies = [], []
         for start in range(0, input_ids.size(0), batch_size):
@@ -323,15 +311,16 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 out = model(
                     input_ids=ids, attention_mask=am, output_hidden_states=True, logits_to_keep=1, use_cache=False
                 )
-            hidden = out.hidden_states[-1][:, -logits_to_keep - 1 : -1]
+            hidden = out.hidden_states[-1][:, -logits_to_keep - 1 : -1].to(head.weight.dtype)
             targets = ids[:, -logits_to_keep:]
-            flat = hidden.reshape(-1, hidden.size(-1)).to(head.weight.dtype) / self.temperature
-            all_logps.append(log_probs_fn(flat, head.weight, targets.reshape(-1)).view_as(targets))
             if compute_entropy:
-                all_entropies.append(entropy_fn(flat, head.weight).view_as(targets))
-        logps = torch.cat(all_logps)
+                logps, ent = log_probs_and_entropy_fn(hidden, head.weight, targets, **op_kwargs)
+                all_entropies.append(ent)
+            else:
+                logps = log_probs_fn(hidden, head.weight, targets, **op_kwargs)
+            all_logps.append(logps)
         entropies = torch.cat(all_entropies) if compute_entropy else None
-        return logps, entropies, None
+        return torch.cat(all_logps), entropies, None
 
     # ---- publishing -------------------------------------------------------------------------------------------
     @property
@@ -373,9 +362,9 @@ _ENTROPY_FIELDS = (
 
 def _training_text(args: EntropyGRPOConfig, steps: int) -> str:
     parts = [f"Trained with `hf_tokens.EntropyGRPOTrainer` (TRL GRPO, loss_type `{args.loss_type}`) for {steps} steps"]
-    if args.top_entropy_ratio < 1.0:
+    if args.rho < 1.0:
         side = "bottom" if args.entropy_mask_complement else "top"
-        share = 1 - args.top_entropy_ratio if args.entropy_mask_complement else args.top_entropy_ratio
+        share = 1 - args.rho if args.entropy_mask_complement else args.rho
         parts.append(f"policy gradient on the {side} {share:.0%} of tokens by entropy")
     if args.cov_penalty == "clip_cov":
         parts.append(
