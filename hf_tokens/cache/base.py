@@ -239,7 +239,7 @@ class BudgetedLayer(DynamicLayer):
 
     State (``S`` = stored tokens): ``keys``/``values`` ``[B, H_kv, S, D]``, ``positions`` ``[B, H_kv, S]`` (absolute
     position of each slot), ``dead`` ``[B, H_kv, S]`` (pad tokens), plus the float accumulators named in
-    ``extra_state`` (``[B, H_kv, S]``), gathered with the tokens.
+    ``extra_state`` (``[B, H_kv, S]`` or ``[B, H_kv, S, W]``), gathered with the tokens.
     """
 
     needs_probs: ClassVar[bool] = False
@@ -289,9 +289,9 @@ class BudgetedLayer(DynamicLayer):
         self.values = torch.cat([self.values, value_states], dim=-2)
         self.positions = torch.cat([self.positions, new_pos.expand(batch, heads, q_len)], dim=-1)
         self.dead = torch.cat([self.dead, self.dead.new_zeros(batch, heads, q_len)], dim=-1)
-        for name in self.extra_state:
+        for name in self.extra_state:  # [B, H_kv, S, *rest]: new slots start at zero
             old = getattr(self, name)
-            setattr(self, name, torch.cat([old, old.new_zeros(batch, heads, q_len)], dim=-1))
+            setattr(self, name, torch.cat([old, old.new_zeros(batch, heads, q_len, *old.shape[3:])], dim=2))
         self.seen += q_len
         self.new_tokens = q_len
         self.pending = True
@@ -410,7 +410,7 @@ class BudgetedLayer(DynamicLayer):
     def _gather(self, keep: torch.Tensor) -> None:
         for name in (*_TOKEN_STATE, *self.extra_state):
             value = getattr(self, name)
-            index = keep if value.dim() == 3 else keep[..., None].expand(-1, -1, -1, value.shape[-1])
+            index = keep if value.dim() == 3 else keep[..., None].expand(*keep.shape, value.shape[-1])
             setattr(self, name, torch.gather(value, 2, index))
 
     # ---- what a method writes ----------------------------------------------------------------------------------

@@ -1,0 +1,19 @@
+"""EMS: evict-then-merge head-wise KV cache compression with Global-Local scores (arXiv 2412.08521)."""
+
+from hf_tokens.registry import lazy_exports, register
+
+register(
+    "ems",
+    status="experimental",
+    extension="cache",
+    entry="hf_tokens.cache.ems.cache:EMSCache",
+    config="hf_tokens.cache.ems.cache:EMSConfig",
+    contract="hf_tokens.cache.ems.cache:contract",
+    benchmark="python benchmarks/kv_cache.py --json bench_results/kv_cache.json",
+    usage=(
+        "from hf_tokens.cache.ems import EMSCache\n"
+        "cache = EMSCache(model.config, budget=0.2)  # evicted tokens merge into similar kept ones\n"
+        "out = model.generate(**inputs, past_key_values=cache, max_new_tokens=64)"
+    ),
+)
+__getattr__, __dir__ = lazy_exports(__name__, {"EMSCache": ".cache", "EMSConfig": ".cache"})

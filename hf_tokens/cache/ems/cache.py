@@ -1,0 +1,128 @@
+"""EMS: adaptive Evict-then-Merge, head-wise KV compression by Global-Local importance (Li et al., arXiv 2412.08521).
+
+Per layer and KV head:
+
+* **Global-Local score.** The global part is the attention each token has received from every query so far,
+  divided by the number of queries that could see it (an average, so early tokens are not favoured merely for being
+  old); the local part is the attention from the most recent ``local_window`` queries (recent context). Each part is
+  normalised to a distribution over the head's tokens and the two are added.
+* **Evict-then-merge.** The lowest-scoring tokens beyond the budget are evicted; each evicted token then goes to the
+  kept token whose key is most similar (cosine). If that similarity reaches ``merge_threshold`` the evicted value is
+  folded into the kept one (a score-weighted average of the values; the kept key stays the class centre, and the
+  evicted token's attention mass is added to the centre's score). Otherwise it falls into the **zero class** and is
+  simply dropped. Heads whose keys are redundant therefore merge much, sparse heads mostly evict: the head-wise
+  adaptivity, done for all heads at once by one scatter over ``kept + 1`` classes, where class ``kept`` is the zero
+  class that is discarded.
+
+Deviations (stated, not hidden): the paper's exact normalisation of the two score parts and its per-head choice
+between merging and evicting were not available to us verbatim; the cosine threshold implements "merge where
+redundant, evict where sparse". With grouped-query attention, a KV head's score sums its query heads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+
+from hf_tokens.cache.base import BudgetConfig, BudgetedCache, BudgetedLayer
+
+
+@dataclasses.dataclass
+class EMSConfig(BudgetConfig):
+    """EMS (arXiv 2412.08521): budget, recent window, local-score window and merge threshold."""
+
+    window: float | int = dataclasses.field(
+        default=0.25, metadata={"help": "recent tokens kept: fraction of the budget (float) or count (int budget)"}
+    )
+    n_sink: int = dataclasses.field(default=0, metadata={"help": "first real tokens always kept"})
+    local_window: int = dataclasses.field(
+        default=32, metadata={"help": "number of most recent queries whose attention forms the local score"}
+    )
+    merge_threshold: float = dataclasses.field(
+        default=0.5, metadata={"help": "cosine similarity of keys above which an evicted token is merged, in [-1, 1]"}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.local_window, bool) or not isinstance(self.local_window, int) or self.local_window < 1:
+            raise ValueError(f"local_window must be an int >= 1, got {self.local_window!r}")
+        if not isinstance(self.merge_threshold, (int, float)) or not -1.0 <= self.merge_threshold <= 1.0:
+            raise ValueError(f"merge_threshold must be a cosine similarity in [-1, 1], got {self.merge_threshold!r}")
+
+
+class EMSLayer(BudgetedLayer):
+    needs_probs = True
+    extra_state = ("acc", "rows")
+    acc: torch.Tensor
+    rows: torch.Tensor  # [B, H_kv, S, W]: attention of the last W queries to each slot
+    config: EMSConfig
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self.rows = torch.zeros(*key_states.shape[:2], 0, 0, device=key_states.device)
+
+    def accumulate(self, probs: torch.Tensor) -> None:
+        per_query = probs.sum(2)  # [B, H_kv, q, S]
+        self.acc = self.acc + per_query.sum(2)
+        rows = torch.cat([self.rows, per_query.transpose(-1, -2)], dim=-1)
+        self.rows = rows[..., -self.config.local_window :]
+
+    def score(self) -> torch.Tensor:
+        visible_to = (self.seen - self.positions).clamp(min=1).float()
+        global_part = _normalise(self.acc / visible_to, self.dead)
+        local_part = _normalise(self.rows.sum(-1), self.dead)
+        return global_part + local_part
+
+    def merge(self, keep: torch.Tensor, evicted: torch.Tensor) -> None:
+        n_evicted = int(evicted[0, 0].sum())
+        if n_evicted == 0:
+            return
+        weight = self.score() + 1e-6
+        # indices of the evicted slots (every row and head evicts the same number)
+        ev = torch.sort(evicted.to(torch.int8), dim=-1, descending=True, stable=True).indices[..., :n_evicted]
+        keys = self.keys.float()
+        kept_keys = torch.gather(keys, 2, keep[..., None].expand(*keep.shape, keys.shape[-1]))
+        ev_keys = torch.gather(keys, 2, ev[..., None].expand(*ev.shape, keys.shape[-1]))
+        sim = F.normalize(ev_keys, dim=-1) @ F.normalize(kept_keys, dim=-1).transpose(-1, -2)  # [B, H, E, C]
+        best_sim, centre = sim.max(-1)
+        n_kept = keep.shape[-1]
+        ev_dead = torch.gather(self.dead, -1, ev)
+        target = torch.where((best_sim >= self.config.merge_threshold) & ~ev_dead, centre, n_kept)  # zero class
+        values = self.values.float()
+        w_ev = torch.gather(weight, -1, ev)
+        w_keep = torch.gather(weight, -1, keep)
+        v_ev = torch.gather(values, 2, ev[..., None].expand(*ev.shape, values.shape[-1]))
+        v_keep = torch.gather(values, 2, keep[..., None].expand(*keep.shape, values.shape[-1]))
+        num = torch.zeros(*keep.shape[:2], n_kept + 1, values.shape[-1], device=values.device)
+        den = torch.zeros(*keep.shape[:2], n_kept + 1, device=values.device)
+        num = num.scatter_add(2, target[..., None].expand_as(v_ev), v_ev * w_ev[..., None])
+        den = den.scatter_add(2, target, w_ev)
+        num, den = num[:, :, :n_kept], den[:, :, :n_kept]  # drop the zero class
+        merged = (v_keep * w_keep[..., None] + num) / (w_keep + den)[..., None]
+        self.values = self.values.scatter(2, keep[..., None].expand_as(v_keep), merged.to(self.values.dtype))
+        acc_ev = torch.gather(self.acc, -1, ev)
+        acc_add = torch.zeros_like(den).scatter_add(2, target.clamp(max=n_kept - 1), acc_ev * (target < n_kept))
+        self.acc = self.acc.scatter_add(-1, keep, acc_add)
+        self.merged_tokens = getattr(self, "merged_tokens", 0) + int((target < n_kept).sum())
+
+
+def _normalise(x: torch.Tensor, dead: torch.Tensor) -> torch.Tensor:
+    x = x.masked_fill(dead, 0.0)
+    return x / x.sum(-1, keepdim=True).clamp(min=1e-12)
+
+
+class EMSCache(BudgetedCache):
+    """``EMSCache(model.config, budget=0.2)``: Global-Local scores, head-wise evict-then-merge with a zero class."""
+
+    layer_cls: ClassVar[type[BudgetedLayer]] = EMSLayer
+    config_cls: ClassVar[type[BudgetConfig]] = EMSConfig
+
+
+def contract() -> dict[str, Any]:
+    return {
+        "factory": lambda config: EMSCache(config, budget=1.0),
+        "budgeted": lambda config, budget: EMSCache(config, budget=int(budget), window=0.25),
+    }
