@@ -75,7 +75,17 @@ class EntropyGRPOConfig(GRPOConfig):
 
     def __post_init__(self) -> None:
         self._validate_entropy_fields()
+        # a config read back from to_dict() carries both; TRL refuses that even when they agree
+        given_gbs = self.generation_batch_size if self.steps_per_generation is not None else None
+        if given_gbs is not None:
+            self.generation_batch_size = None
         super().__post_init__()
+        if given_gbs is not None and given_gbs != self.generation_batch_size:
+            raise ValueError(
+                "'generation_batch_size' and 'steps_per_generation' can not be both configured at the same time "
+                f"unless they agree (steps_per_generation={self.steps_per_generation} gives "
+                f"generation_batch_size={self.generation_batch_size}, got {given_gbs})"
+            )
         steps = self.steps_per_generation or self.gradient_accumulation_steps
         on_policy = self.num_iterations == 1 and steps <= self.gradient_accumulation_steps
         if self.cov_penalty == "kl_cov" and on_policy:

@@ -380,7 +380,7 @@ def _training_text(args: EntropyGRPOConfig, steps: int) -> str:
 
 def contract() -> dict[str, Any]:
     """Contract of the ``trainers`` suite (tests/suites/README.md)."""
-    base = {"output_dir": "entropy-grpo-contract", "bf16": False, "report_to": "none"}
+    base = {"bf16": False, "report_to": "none"}
     return {
         "config_cls": EntropyGRPOConfig,
         "trainer_cls": EntropyGRPOTrainer,
@@ -403,6 +403,6 @@ def contract() -> dict[str, Any]:
 def kl_cov_contract() -> dict[str, Any]:
     """Contract of ``entropy-mechanism``: the same trainer with Clip-Cov / KL-Cov settings."""
     data = contract()
-    base = {"output_dir": "entropy-grpo-contract", "bf16": False, "report_to": "none"}
+    base = {"bf16": False, "report_to": "none"}
     data["valid_kwargs"] = {**base, "cov_penalty": "kl_cov", "num_iterations": 2}
     return data
