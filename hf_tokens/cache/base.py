@@ -476,3 +476,52 @@ def check_model_config(config: Any, owner: str) -> None:
             f"{owner}: config uses sliding-window attention layers (layer_types={layer_types}, sliding_window="
             f"{getattr(text, 'sliding_window', None)}); only full-attention models are supported"
         )
+
+
+def tiered_topk(score: torch.Tensor, tier: torch.Tensor, k: int) -> torch.Tensor:
+    """Indices (sorted ascending) of the ``k`` best slots by ``tier`` first, then ``score`` (same leading shape)."""
+    n = score.shape[-1]
+    rank = score.float().argsort(-1).argsort(-1)
+    keep = torch.topk(tier * (n + 1) + rank, k, dim=-1).indices
+    return torch.sort(keep, dim=-1).values
+
+
+class SelectionLayer(BudgetedLayer):
+    """A layer that keeps every token and lets each decoding query attend to ``capacity`` selected tokens.
+
+    Used by TokenSelect and TidalDecode: ``compress`` never evicts; :meth:`select` returns ``[B, k]`` slot indices
+    (shared by all heads) or ``None`` for dense attention; the base runs sdpa on the gathered keys, values and mask.
+    """
+
+    def compress(self) -> None:
+        return None
+
+    def attention_output(self, call: SdpaCall) -> Any:
+        self.last_attended = self.stored_tokens()
+        if self.new_tokens != 1 or self.stored_tokens() <= self.config.capacity(self.seen):
+            return call.run()
+        indices = self.select(call)
+        if indices is None:
+            return call.run()
+        self.last_attended = int(indices.shape[-1])
+        return self.sparse_attention(call, indices)
+
+    def select(self, call: SdpaCall) -> torch.Tensor | None:
+        raise NotImplementedError
+
+    def selection_tiers(self) -> torch.Tensor:
+        """``[B, S]`` tiers: 2 sink, 1 recent window (always includes the new token), 0 other, -1 pad."""
+        positions, dead = self.positions[:, 0], self.dead[:, 0]
+        window = max(1, self.config.resolve_window(self.config.capacity(self.seen)))
+        tier = torch.where(positions >= self.seen - window, 1, torch.zeros_like(positions))
+        tier = torch.where(self.real_rank()[:, 0] < self.config.n_sink, 2, tier)
+        return torch.where(dead, -1, tier)
+
+    def sparse_attention(self, call: SdpaCall, indices: torch.Tensor) -> Any:
+        key, value, mask = call.arg(1, "key"), call.arg(2, "value"), call.mask
+        idx = indices[:, None, :, None]
+        key = torch.gather(key, 2, idx.expand(key.shape[0], key.shape[1], -1, key.shape[-1]))
+        value = torch.gather(value, 2, idx.expand(value.shape[0], value.shape[1], -1, value.shape[-1]))
+        if mask is not None:
+            mask = torch.gather(mask, -1, indices[:, None, None, :].expand(mask.shape[0], mask.shape[1], mask.shape[2], -1))
+        return call.run(key, value, mask)
