@@ -1,1 +1,32 @@
-"""Methods at the `tokenizers` extension point; each sub-package is one method and registers itself."""
+"""Methods at the `tokenizers` extension point; each sub-package is one method and registers itself.
+
+Shared machinery (imported lazily):
+
+* :func:`transplant` — move a model to a new tokenizer (one API for every initialiser: ``"tokenadapt"``, ``"mean"``,
+  ``"random"``, or one added with :func:`register_initializer`); :class:`Initializer` is the base class.
+* :func:`surface_forms` — the byte string behind every token id (how vocabularies are matched).
+* :func:`train_bpe` / :func:`train_char_bpe` — domain and character-level BPE training (KL3M recipe).
+* :func:`train_supertokens` — multi-word supertoken BPE (TokenAdapt paper).
+"""
+
+from hf_tokens.registry import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "transplant": ".transplantation",
+        "Initializer": ".transplantation",
+        "CombinationInitializer": ".transplantation",
+        "TransplantContext": ".transplantation",
+        "register_initializer": ".transplantation",
+        "INITIALIZERS": ".transplantation",
+        "surface_forms": ".vocab",
+        "Vocabulary": ".vocab",
+        "train_bpe": ".train",
+        "train_char_bpe": ".train",
+        "BPETrainingConfig": ".train",
+        "train_supertokens": ".supertokens",
+        "SupertokenConfig": ".supertokens",
+        "chars_per_token": ".supertokens",
+    },
+)

@@ -1,0 +1,35 @@
+"""TokenAdapt: tokenizer transplantation with a hybrid local + global embedding initialisation (arXiv:2505.09738).
+
+Registers the method; the implementation lives in :mod:`.initializer` (the heuristic), :mod:`.converter` (the
+one-object API) and the shared :func:`hf_tokens.tokenizers.transplant`. Supertokens:
+:mod:`hf_tokens.tokenizers.supertokens`.
+"""
+
+from hf_tokens.registry import lazy_exports, register
+
+register(
+    "tokenadapt",
+    status="experimental",
+    extension="tokenizers",
+    card_kind="tokenizer",
+    entry="hf_tokens.tokenizers.tokenadapt.converter:TokenAdaptConverter",
+    config="hf_tokens.tokenizers.tokenadapt.config:TokenAdaptConfig",
+    contract="hf_tokens.tokenizers.tokenadapt.converter:contract",
+    headline=None,
+    benchmark="python benchmarks/tokenizer_transfer.py --json bench_results/tokenizer_transfer.json",
+    package="hf_tokens.tokenizers.tokenadapt",
+    usage=(
+        "from hf_tokens.tokenizers import transplant\n"
+        'new_model, new_tok = transplant(model, tokenizer, new_tokenizer, method="tokenadapt")\n'
+        'new_model.save_pretrained("out"); new_tok.save_pretrained("out")'
+    ),
+)
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "TokenAdaptConverter": ".converter",
+        "TokenAdaptConfig": ".config",
+        "TokenAdaptInitializer": ".initializer",
+    },
+)
