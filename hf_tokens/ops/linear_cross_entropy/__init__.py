@@ -32,5 +32,7 @@ __getattr__, __dir__ = lazy_exports(
         "linear_log_probs_and_entropy": ".api",
         "resolve_filter_eps": ".reference",
         "cut_cross_entropy_loss": ".hf",
+        "enable_cut_cross_entropy": ".hf",
+        "CARD_TRAINING_NOTE": ".hf",
     },
 )

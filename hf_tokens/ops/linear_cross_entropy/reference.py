@@ -274,10 +274,11 @@ class LinearSoftmaxStats(torch.autograd.Function):
             return (None,) * 9
         gl = None if grad_logp is None else grad_logp.float()
         ge = None if grad_entropy is None else grad_entropy.float()
-        gh, gw, gb, _ = backward_grads(
-            hidden, weight, bias, targets, lse, entropy, gl, ge, softcap, temperature, filter_eps,
-            chunk_tokens, chunk_vocab, (need_h, need_w, need_b and bias is not None),
-        )  # fmt: skip
+        with torch.autocast(hidden.device.type, enabled=False):
+            gh, gw, gb, _ = backward_grads(
+                hidden, weight, bias, targets, lse, entropy, gl, ge, softcap, temperature, filter_eps,
+                chunk_tokens, chunk_vocab, (need_h, need_w, need_b and bias is not None),
+            )  # fmt: skip
         return gh, gw, gb, None, None, None, None, None, None
 
 
@@ -295,7 +296,8 @@ def linear_softmax_stats(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Validated-input entry of the reference path: 2-D ``hidden [N, H]``, ``targets [N]`` in range or None."""
     ct, cv = chunk_sizes(hidden.shape[0], weight.shape[0], chunk_tokens, chunk_vocab)
-    out: tuple[torch.Tensor, torch.Tensor] = LinearSoftmaxStats.apply(
-        hidden, weight, bias, targets, softcap, float(temperature), filter_eps, ct, cv
-    )
+    with torch.autocast(hidden.device.type, enabled=False):  # blocks are float32 by design
+        out: tuple[torch.Tensor, torch.Tensor] = LinearSoftmaxStats.apply(
+            hidden, weight, bias, targets, softcap, float(temperature), filter_eps, ct, cv
+        )
     return out

@@ -425,7 +425,8 @@ def linear_softmax_stats(
         return empty, empty
     if targets is not None:
         targets = targets.contiguous()
-    out: tuple[torch.Tensor, torch.Tensor] = TritonLinearSoftmaxStats.apply(
-        hidden, weight, bias, targets, softcap, float(temperature), filter_eps, splits
-    )
+    with torch.autocast(hidden.device.type, enabled=False):
+        out: tuple[torch.Tensor, torch.Tensor] = TritonLinearSoftmaxStats.apply(
+            hidden, weight, bias, targets, softcap, float(temperature), filter_eps, splits
+        )
     return out
