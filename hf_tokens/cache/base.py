@@ -523,5 +523,7 @@ class SelectionLayer(BudgetedLayer):
         key = torch.gather(key, 2, idx.expand(key.shape[0], key.shape[1], -1, key.shape[-1]))
         value = torch.gather(value, 2, idx.expand(value.shape[0], value.shape[1], -1, value.shape[-1]))
         if mask is not None:
-            mask = torch.gather(mask, -1, indices[:, None, None, :].expand(mask.shape[0], mask.shape[1], mask.shape[2], -1))
+            mask = torch.gather(
+                mask, -1, indices[:, None, None, :].expand(mask.shape[0], mask.shape[1], mask.shape[2], -1)
+            )
         return call.run(key, value, mask)

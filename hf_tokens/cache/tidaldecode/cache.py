@@ -48,7 +48,9 @@ class TidalDecodeConfig(BudgetConfig):
         if self.selection_layers is not None:
             layers = tuple(self.selection_layers)
             if not layers or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in layers):
-                raise ValueError(f"selection_layers must be a non-empty tuple of ints >= 0, got {self.selection_layers!r}")
+                raise ValueError(
+                    f"selection_layers must be a non-empty tuple of ints >= 0, got {self.selection_layers!r}"
+                )
             if list(layers) != sorted(set(layers)):
                 raise ValueError(f"selection_layers must be strictly increasing, got {layers}")
             self.selection_layers = layers

@@ -37,7 +37,9 @@ class TokenSelectConfig(BudgetConfig):
     n_sink: int = dataclasses.field(default=4, metadata={"help": "first real tokens always attended"})
     similarity_threshold: float = dataclasses.field(
         default=0.9,
-        metadata={"help": "reuse the previous selection when consecutive queries' cosine similarity >= this; >1 = never"},
+        metadata={
+            "help": "reuse the previous selection when consecutive queries' cosine similarity >= this; >1 = never"
+        },
     )
     impl: str = dataclasses.field(default="reference", metadata={"help": f"Q.K scoring kernel, one of {IMPLS}"})
 

@@ -37,7 +37,9 @@ def qk_vote(query: Any, keys: Any, scale: float, dead: Any = None, *, impl: str 
     logits = qk_logits(query, keys, scale, impl=impl).float()
     if dead is not None:
         if dead.shape != (keys.shape[0], keys.shape[2]):
-            raise ValueError(f"dead must have shape [B, S] = {(keys.shape[0], keys.shape[2])}, got {tuple(dead.shape)}")
+            raise ValueError(
+                f"dead must have shape [B, S] = {(keys.shape[0], keys.shape[2])}, got {tuple(dead.shape)}"
+            )
         logits = logits.masked_fill(dead[:, None, :], float("-inf"))
     return torch.softmax(logits, dim=-1).nan_to_num(0.0).sum(1)
 
@@ -46,7 +48,9 @@ def _check(query: Any, keys: Any, impl: str) -> None:
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     if query.dim() != 3 or keys.dim() != 4:
-        raise ValueError(f"query must be [B, H, D] and keys [B, H_kv, S, D], got {tuple(query.shape)}, {tuple(keys.shape)}")
+        raise ValueError(
+            f"query must be [B, H, D] and keys [B, H_kv, S, D], got {tuple(query.shape)}, {tuple(keys.shape)}"
+        )
     if query.shape[0] != keys.shape[0] or query.shape[-1] != keys.shape[-1] or query.shape[1] % keys.shape[1]:
         raise ValueError(
             f"query {tuple(query.shape)} and keys {tuple(keys.shape)} disagree: need the same batch and head_dim, "
