@@ -4,13 +4,14 @@
         loss = model(input_ids, labels=labels).loss   # same value as the standard loss, no [B, T, V] logits
         loss.backward()                          # or: trainer.train() with a transformers Trainer
 
-While the context is open, a forward that receives ``labels`` (and optionally pre-shifted ``shift_labels``) runs the model's own forward
-with the LM head replaced, for that call only, by a capture of its input hidden states; the loss is then
-``linear_cross_entropy(hidden, lm_head.weight, labels, shift=True)`` with the model's final-logit softcap and logit
-scale, reduced like transformers' ``ForCausalLMLoss`` (mean over non-ignored tokens, or sum / ``num_items_in_batch``
-under gradient accumulation). The returned output has ``logits=None``. Forwards without labels (generation,
-evaluation of logits) are the model's original forward. Only the instance attribute ``forward`` of the one model
-is replaced, and it is restored on exit (also on error), so other models and the class are untouched.
+While the context is open, a forward that receives ``labels`` (and optionally pre-shifted ``shift_labels``) runs
+the model's own forward with the LM head replaced, for that call only, by a capture of its input hidden states;
+the loss is then ``linear_cross_entropy(hidden, lm_head.weight, labels, shift=True)`` with the model's final-logit
+softcap and logit scale, reduced like transformers' ``ForCausalLMLoss`` (mean over non-ignored tokens, or
+sum / ``num_items_in_batch`` under gradient accumulation). The returned output has ``logits=None``. Forwards
+without labels (generation, evaluation of logits) are the model's original forward. Only the instance attribute
+``forward`` of the one model is replaced, and it is restored on exit (also on error), so other models and the class
+are untouched.
 
 TRL's ``SFTTrainer`` (1.x) already installs its own chunked fused LM head and calls ``model(..., fused_lm_head=True)``;
 such calls pass through unchanged. Use :func:`linear_log_probs` / :func:`linear_entropy` in RL losses.
@@ -141,8 +142,8 @@ class CutCrossEntropyHandle:
         shift_labels: torch.Tensor | None,
         num_items: Any,
     ) -> torch.Tensor:
-        weight = head.weight
-        bias = getattr(head, "bias", None)
+        weight: torch.Tensor = head.weight  # type: ignore[assignment]
+        bias: torch.Tensor | None = getattr(head, "bias", None)
         dtype = weight.dtype
         if torch.is_autocast_enabled(hidden.device.type):
             dtype = torch.get_autocast_dtype(hidden.device.type)
@@ -187,7 +188,7 @@ def enable_cut_cross_entropy(
 def cut_cross_entropy_loss(
     model: Any, *, impl: str | None = None, filter_eps: float | str | None = "auto"
 ) -> Iterator[Any]:
-    """Context manager: inside, ``model(..., labels=...)`` computes its loss with Cut Cross-Entropy (see module doc)."""
+    """Context manager: inside, ``model(..., labels=...)`` computes its loss with Cut Cross-Entropy (module doc)."""
     handle = enable_cut_cross_entropy(model, impl=impl, filter_eps=filter_eps)
     try:
         yield model
