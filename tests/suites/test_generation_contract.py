@@ -48,3 +48,22 @@ def test_respects_max_new_tokens_and_eos(spec):
         assert out.shape[1] == ids.shape[1] + 1 and int(out[0, -1]) == eos
     else:
         assert eos not in out[0, ids.shape[1] : -1].tolist()
+
+
+@pytest.mark.parametrize("spec", SPECS)
+def test_exported_custom_generate_repo_loads_in_transformers(spec, tmp_path):
+    """The folder written by export_custom_generate works as ``custom_generate=<folder>`` and matches the callable."""
+    from hf_tokens.hub import export_custom_generate
+
+    contract = contract_of(spec, ("generate", "make_kwargs", "lossless"))
+    folder = export_custom_generate(spec.id, tmp_path / spec.module_name)
+    assert (folder / "custom_generate" / "generate.py").is_file() and (folder / "README.md").is_file()
+    assert spec.title in (folder / "README.md").read_text()
+    model = tiny_model("llama")
+    extra = contract["make_kwargs"](model)
+    ids = _prompts(model.config.vocab_size, n=1)[0]
+    direct = model.generate(ids, max_new_tokens=8, do_sample=False, custom_generate=contract["generate"], **extra)
+    via_repo = model.generate(
+        ids, max_new_tokens=8, do_sample=False, custom_generate=str(folder), trust_remote_code=True, **extra
+    )
+    assert torch.equal(via_repo, direct)
