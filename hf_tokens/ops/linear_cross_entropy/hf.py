@@ -36,7 +36,7 @@ CARD_TRAINING_NOTE = (
 )
 
 
-def _causal_lm(model: Any) -> torch.nn.Module:
+def _causal_lm(model: Any) -> Any:
     """The module whose ``forward`` computes the logits: the model itself, or the base model of a PEFT wrapper."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a transformers causal LM (a torch.nn.Module), got {type(model).__name__}")
@@ -75,7 +75,7 @@ def _logit_transform(config: Any) -> tuple[float | None, float]:
 class CutCrossEntropyHandle:
     """The installed wrapper; :meth:`remove` restores the model's previous ``forward``."""
 
-    def __init__(self, model: torch.nn.Module, *, impl: str | None, filter_eps: float | str | None) -> None:
+    def __init__(self, model: Any, *, impl: str | None, filter_eps: float | str | None) -> None:
         self.model = model
         self.impl = impl
         self.filter_eps = filter_eps
@@ -90,14 +90,14 @@ class CutCrossEntropyHandle:
         # keep the original signature: Trainer drops dataset columns that forward's signature does not name
         functools.update_wrapper(forward, self._original)
         forward._hf_tokens_cce = True  # type: ignore[attr-defined]
-        model.forward = forward  # type: ignore[method-assign]
+        model.forward = forward
         self.active = True
 
     def remove(self) -> None:
         if not self.active:
             return
         if self._had_instance_forward:
-            self.model.forward = self._previous  # type: ignore[method-assign]
+            self.model.forward = self._previous
         else:
             del self.model.forward
         self.active = False
@@ -137,12 +137,12 @@ class CutCrossEntropyHandle:
     def _loss(
         self,
         hidden: torch.Tensor,
-        head: torch.nn.Module,
-        labels: torch.Tensor | None,
+        head: Any,
+        labels: torch.Tensor,
         shift_labels: torch.Tensor | None,
         num_items: Any,
     ) -> torch.Tensor:
-        weight: torch.Tensor = head.weight  # type: ignore[assignment]
+        weight: torch.Tensor = head.weight
         bias: torch.Tensor | None = getattr(head, "bias", None)
         dtype = weight.dtype
         if torch.is_autocast_enabled(hidden.device.type):
