@@ -1,0 +1,39 @@
+"""Exact byte-level probabilities from a token LM (Phan et al., arXiv 2410.09303): next-byte distributions by the
+Byte-Token Representation Lemma, byte-level decoding as a ``custom_generate`` strategy, a prompt-boundary (FIM) fix,
+and cross-vocabulary ensembles."""
+
+from hf_tokens.registry import lazy_exports, register
+
+register(
+    "byte-level-probs",
+    status="experimental",
+    extension="generation",
+    card_kind="custom_generate",
+    entry="hf_tokens.generation.byte_level.lm:ByteLevelLM",
+    config="hf_tokens.generation.byte_level.config:ByteLevelConfig",
+    contract="hf_tokens.generation.byte_level.contract:contract",
+    headline="pending benchmark",
+    benchmark="python benchmarks/byte_level.py --json bench_results/byte_level.json",
+    package="hf_tokens.generation.byte_level",
+    usage=(
+        "from hf_tokens.generation import byte_level\n"
+        "lm = byte_level.ByteLevelLM(model, tokenizer)\n"
+        "p = lm.next_byte_distribution(b'def fib(n):\\n    ret')  # 257 probabilities, [256] = end of text\n"
+        "out = model.generate(**tokenizer('def fib(n):\\n    ret', return_tensors='pt'),\n"
+        "                     custom_generate=byte_level.generate, byte_tokenizer=tokenizer, max_new_tokens=16)"
+    ),
+)
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ByteLevelLM": ".lm",
+        "ByteState": ".lm",
+        "ByteLevelConfig": ".config",
+        "ByteLevelEnsemble": ".ensemble",
+        "ByteVocab": ".vocab",
+        "generate": ".generate",
+        "bytes_to_ids": ".generate",
+        "heal_tokens_fixed": ".healing",
+    },
+)

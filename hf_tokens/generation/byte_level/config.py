@@ -1,0 +1,53 @@
+"""Configuration of the byte-level wrapper (Phan et al., "Exact Byte-Level Probabilities from Tokenized Language
+Models for FIM-Tasks and Model Ensembles", arXiv 2410.09303)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class ByteLevelConfig:
+    """Settings of :class:`~hf_tokens.generation.byte_level.ByteLevelLM` (Phan et al., arXiv 2410.09303).
+
+    The defaults compute the paper's exact next-byte distribution: every candidate cover encoding is checked for
+    validity (is it a canonical tokenization?) with the tokenizer itself.
+    """
+
+    validity_tail: float = field(
+        default=0.0,
+        metadata={
+            "help": "0 (default, exact): check every candidate token for validity. A value t > 0 checks candidates in "
+            "order of probability and trusts the model for a tail of total next-token probability <= t "
+            "(an approximation whose error in each byte probability is bounded by t)."
+        },
+    )
+    anchor_pretokens: int = field(
+        default=2,
+        metadata={
+            "help": "how many pre-tokens (byte-level BPE) or words (SentencePiece) before the end of the text the "
+            "committed, stable token prefix ends; >= 1. Larger is safer for unusual pre-tokenizer regexes, slower."
+        },
+    )
+    batch_size: int = field(default=16, metadata={"help": "rows per batched forward over cover encodings; >= 1"})
+    start_token_id: int | None = field(
+        default=None,
+        metadata={
+            "help": "token the model is conditioned on before the text when the text has no leading special token; "
+            "None uses the tokenizer's bos token, else its eos token (the GPT-2 document separator convention)"
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.validity_tail, (int, float)) or not 0.0 <= float(self.validity_tail) < 1.0:
+            raise ValueError(f"validity_tail must be a float in [0, 1), got {self.validity_tail!r}")
+        if not isinstance(self.anchor_pretokens, int) or self.anchor_pretokens < 1:
+            raise ValueError(f"anchor_pretokens must be an int >= 1, got {self.anchor_pretokens!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        if self.start_token_id is not None and (not isinstance(self.start_token_id, int) or self.start_token_id < 0):
+            raise ValueError(f"start_token_id must be None or a token id >= 0, got {self.start_token_id!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
