@@ -40,7 +40,8 @@ def _causal_lm(model: Any) -> Any:
     """The module whose ``forward`` computes the logits: the model itself, or the base model of a PEFT wrapper."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a transformers causal LM (a torch.nn.Module), got {type(model).__name__}")
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    get_base = getattr(model, "get_base_model", None)
+    inner: Any = get_base() if callable(get_base) else model
     get_head = getattr(inner, "get_output_embeddings", None)
     head = get_head() if callable(get_head) else None
     if head is None or not isinstance(getattr(head, "weight", None), torch.Tensor) or head.weight.dim() != 2:
