@@ -1,7 +1,7 @@
 """Train byte-level BPE tokenizers with the `tokenizers` library: the base every tokenizer recipe here builds on.
 
-:func:`train_bpe` follows the KL3M recipe (Bommarito et al., 2025, arXiv:2503.17247; ``alea-
-institute/kl3m-tokenizers``): a byte-level BPE over the full 256-byte alphabet, Unicode normalisation (NFC here,
+:func:`train_bpe` follows the KL3M recipe (Bommarito et al., 2025, arXiv:2503.17247;
+``alea-institute/kl3m-tokenizers``): a byte-level BPE over the full 256-byte alphabet, Unicode normalisation (NFC here,
 NFKC for KL3M's character tokenizers), optional lowercasing, a fixed list of special tokens first in the vocabulary,
 an optional cap on the token length and optional padding of the vocabulary to a power of two with whitespace-run
 tokens. :func:`train_char_bpe` is KL3M's character-level variant (tokens of at most ``max_chars`` bytes, 4k/8k/16k

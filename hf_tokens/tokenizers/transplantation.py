@@ -187,7 +187,7 @@ class RandomInitializer(Initializer):
 
 def _sparse(rows: list[int], cols: list[int], vals: list[float], shape: tuple[int, int], torch: Any) -> Any:
     index = torch.tensor([rows, cols], dtype=torch.long).reshape(2, -1)
-    return torch.sparse_coo_tensor(index, torch.tensor(vals, dtype=torch.float32), shape)
+    return torch.sparse_coo_tensor(index, torch.tensor(vals, dtype=torch.float32), shape, check_invariants=True)
 
 
 # name -> class or "module:Class"; initialisers of other papers (zett, dynamic-tokenization) add themselves here.

@@ -107,9 +107,10 @@ class TokenAdaptInitializer(CombinationInitializer):
                 for col, val in (part or {}).items():
                     entries[(r, col)] = entries.get((r, col), 0.0) + scale * val
         if not entries:
-            return torch.sparse_coo_tensor(torch.zeros(2, 0, dtype=torch.long), torch.zeros(0), self._shape(ctx))
-        index = torch.tensor(list(entries), dtype=torch.long).T
-        return torch.sparse_coo_tensor(index, torch.tensor(list(entries.values())), self._shape(ctx))
+            index, values = torch.zeros(2, 0, dtype=torch.long), torch.zeros(0)
+        else:
+            index, values = torch.tensor(list(entries), dtype=torch.long).T, torch.tensor(list(entries.values()))
+        return torch.sparse_coo_tensor(index, values, self._shape(ctx), check_invariants=True)
 
     def _dim(self) -> int:
         assert self.encoder is not None
