@@ -192,7 +192,7 @@ def linear_cross_entropy(
     else:
         idx = valid.nonzero().squeeze(1)
         h_sel, y_sel = flat_h.index_select(0, idx), flat_y.index_select(0, idx).long()
-    logp, _ = _stats_fn(impl)(h_sel, weight, bias, y_sel, **kwargs)
+    logp, _ = _stats_fn(impl)(h_sel, weight, bias, y_sel, with_entropy=False, **kwargs)
     loss = -logp
     if reduction == "sum":
         return loss.sum()
@@ -249,7 +249,7 @@ def linear_log_probs(
     impl = _check_impl(impl, hidden)
     kwargs = _stats_kwargs(softcap, temperature, filter_eps, weight)
     flat_h = hidden.reshape(-1, hidden.shape[-1])
-    logp, _ = _stats_fn(impl)(flat_h, weight, bias, token_ids.reshape(-1).long(), **kwargs)
+    logp, _ = _stats_fn(impl)(flat_h, weight, bias, token_ids.reshape(-1).long(), with_entropy=False, **kwargs)
     return logp.reshape(token_ids.shape)
 
 

@@ -109,11 +109,13 @@ def forward_stats(
     temperature: float,
     chunk_tokens: int,
     chunk_vocab: int,
+    with_entropy: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(lse, entropy, target_logit)`` per token, float32, by an online log-sum-exp over vocabulary blocks.
 
     Running sums per token, relative to the running max ``m``: ``s = sum exp(z - m)`` and
-    ``u = sum exp(z - m) (z - m)``; then ``lse = m + log s`` and ``entropy = log s - u / s``.
+    ``u = sum exp(z - m) (z - m)``; then ``lse = m + log s`` and ``entropy = log s - u / s``. Without
+    ``with_entropy`` the second sum is skipped and the entropy is returned as zeros.
     """
     n, vocab = hidden.shape[0], weight.shape[0]
     dev = hidden.device
@@ -131,12 +133,16 @@ def forward_stats(
             m_new = torch.maximum(m, z.amax(1))
             delta = m - m_new  # <= 0; -inf on the first block, where s = u = 0
             scale = torch.exp(delta)
-            u = scale * (u + torch.nan_to_num(delta, neginf=0.0) * s)
+            if with_entropy:
+                u = scale * (u + torch.nan_to_num(delta, neginf=0.0) * s)
             s = scale * s
             z = z.sub_(m_new[:, None])  # z - m_new, in place
-            e = torch.exp(z)
-            s += e.sum(1)
-            u += (e.mul_(z)).sum(1)
+            if with_entropy:
+                e = torch.exp(z)
+                s += e.sum(1)
+                u += (e.mul_(z)).sum(1)
+            else:
+                s += z.exp_().sum(1)
             m = m_new
         log_s = torch.log(s)
         lse[n0 : n0 + rows] = m + log_s
@@ -189,7 +195,7 @@ def backward_grads(
             h32 = hidden[sl].float()
             z, tanh = _block_logits(h32, w32, b, softcap, temperature)
             logp = z.sub_(lse[sl, None])
-            p = torch.exp(logp)
+            p = torch.exp(logp) if grad_entropy is not None else logp.exp_()  # logp is needed only for H
             local = None
             if targets is not None and grad_logp is not None:
                 t = targets[sl] - v0
@@ -252,15 +258,17 @@ class LinearSoftmaxStats(torch.autograd.Function):
         filter_eps: float | None,
         chunk_tokens: int,
         chunk_vocab: int,
+        with_entropy: bool,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         lse, entropy, target_logit = forward_stats(
-            hidden, weight, bias, targets, softcap, temperature, chunk_tokens, chunk_vocab
+            hidden, weight, bias, targets, softcap, temperature, chunk_tokens, chunk_vocab, with_entropy
         )
         logp = target_logit - lse if targets is not None else torch.zeros_like(lse)
         ctx.save_for_backward(hidden, weight, bias, targets, lse, entropy)
         ctx.cfg = (softcap, temperature, filter_eps, chunk_tokens, chunk_vocab)
+        ctx.with_entropy = with_entropy
         ctx.set_materialize_grads(False)
-        ctx.mark_non_differentiable(*(() if targets is not None else (logp,)))
+        ctx.mark_non_differentiable(*(() if targets is not None else (logp,)), *(() if with_entropy else (entropy,)))
         return logp, entropy
 
     @staticmethod
@@ -269,9 +277,11 @@ class LinearSoftmaxStats(torch.autograd.Function):
         softcap, temperature, filter_eps, chunk_tokens, chunk_vocab = ctx.cfg
         if targets is None:
             grad_logp = None
+        if not ctx.with_entropy:
+            grad_entropy = None
         need_h, need_w, need_b = ctx.needs_input_grad[:3]
         if (grad_logp is None and grad_entropy is None) or not (need_h or need_w or need_b):
-            return (None,) * 9
+            return (None,) * 10
         gl = None if grad_logp is None else grad_logp.float()
         ge = None if grad_entropy is None else grad_entropy.float()
         with torch.autocast(hidden.device.type, enabled=False):
@@ -279,7 +289,7 @@ class LinearSoftmaxStats(torch.autograd.Function):
                 hidden, weight, bias, targets, lse, entropy, gl, ge, softcap, temperature, filter_eps,
                 chunk_tokens, chunk_vocab, (need_h, need_w, need_b and bias is not None),
             )  # fmt: skip
-        return gh, gw, gb, None, None, None, None, None, None
+        return gh, gw, gb, None, None, None, None, None, None, None
 
 
 def linear_softmax_stats(
@@ -293,11 +303,15 @@ def linear_softmax_stats(
     filter_eps: float | None = None,
     chunk_tokens: int | None = None,
     chunk_vocab: int | None = None,
+    with_entropy: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validated-input entry of the reference path: 2-D ``hidden [N, H]``, ``targets [N]`` in range or None."""
+    """Validated-input entry of the reference path: 2-D ``hidden [N, H]``, ``targets [N]`` in range or None.
+
+    ``with_entropy=False`` skips the entropy's running sum (the entropy output is then zeros, without gradient).
+    """
     ct, cv = chunk_sizes(hidden.shape[0], weight.shape[0], chunk_tokens, chunk_vocab)
     with torch.autocast(hidden.device.type, enabled=False):  # blocks are float32 by design
         out: tuple[torch.Tensor, torch.Tensor] = LinearSoftmaxStats.apply(
-            hidden, weight, bias, targets, softcap, float(temperature), filter_eps, ct, cv
+            hidden, weight, bias, targets, softcap, float(temperature), filter_eps, ct, cv, with_entropy
         )
     return out

@@ -415,8 +415,13 @@ def linear_softmax_stats(
     temperature: float = 1.0,
     filter_eps: float | None = None,
     splits: int | None = None,
+    with_entropy: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validated-input entry of the Triton path (CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``)."""
+    """Validated-input entry of the Triton path (CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``).
+
+    The kernel always reduces the entropy's running sum (free next to the matmul on a GPU); ``with_entropy`` is
+    accepted for the reference's signature.
+    """
     if not hidden.is_cuda and not interpreter_enabled():
         raise ValueError("the Triton path needs CUDA tensors or TRITON_INTERPRET=1 (set before this module loads)")
     if hidden.shape[0] == 0:
