@@ -1,0 +1,33 @@
+"""DySpec (Xiong et al., arXiv 2410.11744): a draft model grows a dynamic token tree greedily by path probability,
+verified losslessly in one forward inside ``model.generate``; works with a truncated-layer self-draft."""
+
+from hf_tokens.registry import lazy_exports, register
+
+register(
+    "dyspec",
+    status="experimental",
+    extension="generation",
+    card_kind="custom_generate",
+    entry="hf_tokens.generation.dyspec.dyspec:generate",
+    config="hf_tokens.generation.dyspec.dyspec:DySpecConfig",
+    contract="hf_tokens.generation.dyspec.dyspec:contract",
+    headline="pending benchmark",
+    benchmark="OMP_NUM_THREADS=1 python benchmarks/speculative.py --json bench_results/speculative.json",
+    package="hf_tokens.generation.dyspec",
+    usage=(
+        "from hf_tokens.generation import dyspec\n"
+        "draft = dyspec.truncated_draft(model, num_layers=8)  # shares the target's weights\n"
+        "out = model.generate(**inputs, custom_generate=dyspec.generate, draft_model=draft, max_new_tokens=256)"
+    ),
+)
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "generate": ".dyspec",
+        "DySpecConfig": ".dyspec",
+        "DySpecProposer": ".dyspec",
+        "truncated_draft": ".draft",
+        "check_draft": ".draft",
+    },
+)

@@ -1,0 +1,250 @@
+"""Token Recycling (Luo et al., 2024, arXiv:2408.08696): recycle the verifier's own top-k candidates as drafts.
+
+An adjacency matrix ``M[vocab, k]`` stores, for every token id, the top-``k`` next tokens the target model predicted
+the last time it saw that token. Each step, a draft tree is filled by a BFS over a *static* tree template: the root
+is the last chosen token, and a node of rank ``r`` below a node carrying token ``t`` gets ``M[t, r]``. The tree is
+verified in one forward (tree attention); afterwards the rows of every token in the tree are overwritten with the
+top-``k`` of the logits the verification just produced (accepted or not: nothing the model computed is thrown away).
+
+Deviations from the paper, named:
+
+* Template: the paper ships one hand-designed ~80-node tree. Here the template is built for any size by
+  :func:`~hf_tokens.generation.tree.template.best_first_template` from per-rank acceptance rates measured with
+  SmolLM2 (:data:`RANK_ACCEPTANCE`); ``tree_size=80`` gives the paper's size. The default (24 nodes) is tuned for
+  CPU verification cost (see the benchmark and :class:`TokenRecyclingConfig`).
+* Initialisation: the matrix starts empty (every row points to token 0) and is also filled from the logits of the
+  last ``prefill_update_tokens`` prompt positions, which the prefill computes anyway.
+* Persistence: the paper keeps the matrix across queries ("hot start"). Here every ``generate`` call starts fresh
+  unless you pass the same :class:`AdjacencyMatrix` as ``token_recycling_state=`` to successive calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from hf_tokens.generation.tree.decode import streamer_from_generate, tree_decode
+from hf_tokens.generation.tree.entry import dispatch_generate
+from hf_tokens.generation.tree.proposer import TreeProposer
+from hf_tokens.generation.tree.template import best_first_template
+from hf_tokens.generation.tree.tree import TokenTree, TreeShape
+
+#: P(the rank-r recycled candidate is the target's next token), measured on SmolLM2-135M-Instruct over the
+#: benchmark's prompt mix (greedy, 256 new tokens; ``benchmarks/speculative.py --calibrate``).
+RANK_ACCEPTANCE = (0.52, 0.12, 0.06, 0.04, 0.03, 0.02, 0.015, 0.01)
+
+
+@dataclass
+class TokenRecyclingConfig:
+    """Settings of Token Recycling (arXiv:2408.08696)."""
+
+    top_k: int = field(default=8, metadata={"help": "candidates stored per token id (the matrix's width k)"})
+    tree_size: int = field(
+        default=24,
+        metadata={
+            "help": "nodes per draft tree including the root; the paper uses ~80 (GPU). On one CPU thread a forward "
+            "over 24 tokens costs ~2.6x a one-token step, which the measured acceptance still pays for"
+        },
+    )
+    max_depth: int = field(default=10, metadata={"help": "deepest draft level of the template"})
+    prefill_update_tokens: int = field(
+        default=128, metadata={"help": "prompt positions whose logits fill the matrix before decoding (0: none)"}
+    )
+    tree_paths: tuple[tuple[int, ...], ...] | None = field(
+        default=None, metadata={"help": "explicit template as rank paths, e.g. ((0,), (1,), (0, 0)); overrides size"}
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.top_k, int) or self.top_k < 1:
+            raise ValueError(f"top_k must be an int >= 1, got {self.top_k!r}")
+        if not isinstance(self.tree_size, int) or self.tree_size < 1:
+            raise ValueError(f"tree_size must be an int >= 1 (nodes including the root), got {self.tree_size!r}")
+        if not isinstance(self.max_depth, int) or self.max_depth < 1:
+            raise ValueError(f"max_depth must be an int >= 1, got {self.max_depth!r}")
+        if not isinstance(self.prefill_update_tokens, int) or self.prefill_update_tokens < 0:
+            raise ValueError(f"prefill_update_tokens must be an int >= 0, got {self.prefill_update_tokens!r}")
+        if self.tree_paths is not None:
+            paths = tuple(tuple(int(r) for r in p) for p in self.tree_paths)
+            if not paths or any(not p for p in paths):
+                raise ValueError("tree_paths must be a non-empty list of non-empty rank paths")
+            if any(r >= self.top_k or r < 0 for p in paths for r in p):
+                raise ValueError(f"tree_paths ranks must be in [0, top_k={self.top_k})")
+            self.tree_paths = paths
+
+    def paths(self) -> list[tuple[int, ...]]:
+        if self.tree_paths is not None:
+            return list(self.tree_paths)
+        probs = RANK_ACCEPTANCE[: self.top_k]
+        return best_first_template(self.tree_size - 1, probs, self.max_depth)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AdjacencyMatrix:
+    """The ``[vocab, k]`` table of recycled candidates (int32: ``vocab * k * 4`` bytes, 1.5 MiB for SmolLM2)."""
+
+    def __init__(self, vocab_size: int, top_k: int = 8) -> None:
+        if vocab_size < 1 or top_k < 1:
+            raise ValueError(f"vocab_size and top_k must be >= 1, got {vocab_size}, {top_k}")
+        self.table = torch.zeros((vocab_size, top_k), dtype=torch.int32)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.table.shape[0]
+
+    @property
+    def top_k(self) -> int:
+        return self.table.shape[1]
+
+    @property
+    def nbytes(self) -> int:
+        return self.table.numel() * self.table.element_size()
+
+    def write(self, tokens: torch.Tensor, logits: torch.Tensor) -> None:
+        """Row ``tokens[i]`` := top-k of ``logits[i]`` (later rows win when a token repeats)."""
+        top = logits.topk(self.top_k, dim=-1).indices
+        self.table[tokens.to("cpu", torch.long)] = top.to("cpu", torch.int32)
+
+
+class TokenRecyclingProposer(TreeProposer):
+    """BFS over the static template, reading candidates from the adjacency matrix."""
+
+    def __init__(self, config: TokenRecyclingConfig, matrix: AdjacencyMatrix, device: Any) -> None:
+        self.config = config
+        self.matrix = matrix
+        self.device = device
+        self.shape, ranks = TreeShape.from_paths(config.paths())
+        self.max_nodes = len(self.shape)
+        self.prompt_logits = config.prefill_update_tokens
+        self.levels: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        for d in range(1, self.shape.max_depth + 1):
+            nodes = [i for i, dep in enumerate(self.shape.depth) if dep == d]
+            self.levels.append(
+                (
+                    torch.tensor(nodes, dtype=torch.long),
+                    torch.tensor([self.shape.parents[i] for i in nodes], dtype=torch.long),
+                    torch.tensor([ranks[i][-1] for i in nodes], dtype=torch.long),
+                )
+            )
+        self.ids = torch.zeros(self.max_nodes, dtype=torch.long)
+
+    def start(self, tokens: list[int], prompt_logits: torch.Tensor | None) -> None:
+        if prompt_logits is not None and len(tokens) > 1:
+            m = min(len(prompt_logits), len(tokens) - 1)
+            prompt = torch.tensor(tokens[-1 - m : -1], dtype=torch.long)
+            self.matrix.write(prompt, prompt_logits[-m:])
+
+    def propose(self, tokens: list[int]) -> TokenTree:
+        ids = self.ids
+        ids[0] = tokens[-1]
+        table = self.matrix.table
+        for nodes, parents, ranks in self.levels:
+            ids[nodes] = table[ids[parents], ranks].long()
+        return TokenTree(self.shape, ids.tolist(), ids=ids.to(self.device, copy=True))
+
+    def update(self, tree: TokenTree, logits: torch.Tensor, path: list[int], emitted: list[int]) -> None:
+        ids = tree.ids if tree.ids is not None else torch.tensor(tree.tokens)
+        self.matrix.write(ids, logits)
+
+    def stats(self) -> dict[str, Any]:
+        return {"matrix_bytes": self.matrix.nbytes, "tree_size": self.max_nodes}
+
+
+def _decode(
+    model: Any,
+    input_ids: torch.LongTensor,
+    logits_processor: Any = None,
+    stopping_criteria: Any = None,
+    generation_config: Any = None,
+    synced_gpus: bool = False,
+    streamer: Any = None,
+    token_recycling_config: TokenRecyclingConfig | None = None,
+    token_recycling_state: AdjacencyMatrix | None = None,
+    decoding_stats: dict | None = None,
+    **model_kwargs: Any,
+) -> Any:
+    config = _check_config(token_recycling_config)
+    vocab = model.get_output_embeddings().weight.shape[0]
+    if token_recycling_state is None:
+        matrix = AdjacencyMatrix(vocab, config.top_k)
+    elif not isinstance(token_recycling_state, AdjacencyMatrix):
+        raise TypeError(
+            f"token_recycling_state must be an AdjacencyMatrix, got {type(token_recycling_state).__name__}"
+        )
+    elif (token_recycling_state.vocab_size, token_recycling_state.top_k) != (vocab, config.top_k):
+        raise ValueError(
+            f"token_recycling_state is {token_recycling_state.vocab_size}x{token_recycling_state.top_k}, the model "
+            f"and config need {vocab}x{config.top_k}"
+        )
+    else:
+        matrix = token_recycling_state
+    proposer = TokenRecyclingProposer(config, matrix, model.device)
+    return tree_decode(
+        model,
+        input_ids,
+        proposer,
+        logits_processor=logits_processor,
+        stopping_criteria=stopping_criteria,
+        generation_config=generation_config,
+        streamer=streamer if streamer is not None else streamer_from_generate(),
+        decoding_stats=decoding_stats,
+        synced_gpus=synced_gpus,
+        **model_kwargs,
+    )
+
+
+def _check_config(config: Any) -> TokenRecyclingConfig:
+    if config is None:
+        return TokenRecyclingConfig()
+    if isinstance(config, dict):
+        return TokenRecyclingConfig(**config)
+    if not isinstance(config, TokenRecyclingConfig):
+        raise TypeError(f"token_recycling_config must be a TokenRecyclingConfig or dict, got {type(config).__name__}")
+    return config
+
+
+def generate(
+    model: Any,
+    input_ids: torch.LongTensor | None = None,
+    logits_processor: Any = None,
+    stopping_criteria: Any = None,
+    generation_config: Any = None,
+    synced_gpus: bool = False,
+    streamer: Any = None,
+    token_recycling_config: TokenRecyclingConfig | dict | None = None,
+    token_recycling_state: AdjacencyMatrix | None = None,
+    decoding_stats: dict | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Token Recycling speculative decoding; use as ``model.generate(**inputs, custom_generate=generate, ...)``.
+
+    Extra arguments: ``token_recycling_config`` (:class:`TokenRecyclingConfig` or dict), ``token_recycling_state``
+    (an :class:`AdjacencyMatrix` to keep across calls, the paper's hot start), ``decoding_stats`` (a dict filled
+    with steps, mean accepted tokens per step, matrix bytes). Greedy output equals plain greedy ``generate``;
+    sampling keeps the target distribution. Batch size 1 only.
+    """
+    _check_config(token_recycling_config)
+    return dispatch_generate(
+        model,
+        _decode,
+        input_ids=input_ids,
+        logits_processor=logits_processor,
+        stopping_criteria=stopping_criteria,
+        generation_config=generation_config,
+        synced_gpus=synced_gpus,
+        streamer=streamer,
+        method_kwargs={
+            "token_recycling_config": token_recycling_config,
+            "token_recycling_state": token_recycling_state,
+            "decoding_stats": decoding_stats,
+        },
+        kwargs=kwargs,
+    )
+
+
+def contract() -> dict[str, Any]:
+    """Generation contract (tests/suites/README.md)."""
+    return {"generate": generate, "make_kwargs": lambda model: {}, "lossless": True}
