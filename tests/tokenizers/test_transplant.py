@@ -245,3 +245,23 @@ def test_missing_auxiliary_encoder_raises_and_leaves_model(monkeypatch, tokenize
     # onto the same tokenizer nothing needs the encoder
     same, _ = transplant(model, tokenizer, tokenizer, "tokenadapt")
     assert same.config.vocab_size == 320
+
+
+def test_save_for_hub_writes_tokenizer_card_and_reloads(tmp_path, tokenizer, other_tokenizer, fake_encoder):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hf_tokens.hub import save_for_hub
+    from hf_tokens.tokenizers.tokenadapt import TokenAdaptConfig
+
+    config = TokenAdaptConfig()
+    new_model, new_tok = transplant(
+        tiny_model("llama"), tokenizer, other_tokenizer, TokenAdaptInitializer(config, encoder=fake_encoder)
+    )
+    folder = save_for_hub(
+        new_model, tmp_path / "out", method_id="tokenadapt", tokenizer=new_tok, config=config, source_tokenizer="other"
+    )
+    card = (folder / "README.md").read_text()
+    assert "tokenadapt" in card and "2505.09738" in card and "global_weight" in card
+    reloaded = AutoModelForCausalLM.from_pretrained(folder).eval()
+    ids = AutoTokenizer.from_pretrained(folder)("transplant the tokens", add_special_tokens=False)["input_ids"]
+    assert torch.equal(_logits(reloaded, ids), _logits(new_model, ids))
