@@ -123,7 +123,7 @@ class SdpaCall:
         args = list(self.args)
         kwargs = dict(self.kwargs)
         for index, name, new in ((1, "key", key), (2, "value", value), (3, "attn_mask", mask)):
-            if new is None and name != "attn_mask" or (name == "attn_mask" and isinstance(new, str)):
+            if (new is None and name != "attn_mask") or (name == "attn_mask" and isinstance(new, str)):
                 continue
             if len(args) > index:
                 args[index] = new
@@ -245,6 +245,11 @@ class BudgetedLayer(DynamicLayer):
     needs_probs: ClassVar[bool] = False
     extra_state: ClassVar[tuple[str, ...]] = ()
     is_croppable = False
+    # Set by lazy_initialization (before any use); declared non-optional for the type checker.
+    keys: torch.Tensor
+    values: torch.Tensor
+    positions: torch.Tensor
+    dead: torch.Tensor
 
     def __init__(self, cache: BudgetedCache, layer_idx: int) -> None:
         super().__init__()
@@ -255,9 +260,8 @@ class BudgetedLayer(DynamicLayer):
         self.new_tokens = 0
         self.pending = False
         self.peak_bytes = 0
+        self.transient_peak_bytes = 0
         self.n_pad: torch.Tensor | None = None
-        self.positions: torch.Tensor | None = None
-        self.dead: torch.Tensor | None = None
 
     # ---- transformers' layer API -------------------------------------------------------------------------------
     def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
@@ -281,8 +285,6 @@ class BudgetedLayer(DynamicLayer):
             )
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        assert self.keys is not None and self.values is not None
-        assert self.positions is not None and self.dead is not None
         batch, heads, q_len = key_states.shape[:3]
         new_pos = torch.arange(self.seen, self.seen + q_len, device=key_states.device)
         self.keys = torch.cat([self.keys, key_states], dim=-2)
@@ -295,7 +297,7 @@ class BudgetedLayer(DynamicLayer):
         self.seen += q_len
         self.new_tokens = q_len
         self.pending = True
-        self.peak_bytes = max(self.peak_bytes, self.stored_bytes())
+        self.transient_peak_bytes = max(self.transient_peak_bytes, self.stored_bytes())
         return TrackedKeys.wrap(self.keys, self), self.values
 
     def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
@@ -313,7 +315,7 @@ class BudgetedLayer(DynamicLayer):
         self.seen = 0
         self.new_tokens = 0
         self.pending = False
-        self.peak_bytes = 0
+        self.peak_bytes = self.transient_peak_bytes = 0
         self.n_pad = None
 
     def crop(self, tokens_to_remove: int) -> None:
@@ -364,6 +366,7 @@ class BudgetedLayer(DynamicLayer):
             self.accumulate(probs)
         self.pending = False
         self.compress()
+        self.peak_bytes = max(self.peak_bytes, self.stored_bytes())
         return out
 
     def attention_output(self, call: SdpaCall) -> Any:
@@ -442,7 +445,7 @@ class BudgetedCache(Cache):
         self.budget_config = config_obj
         self.model_config = config.get_text_config(decoder=True)
         self.setup()
-        layers = [self.layer_cls(self, i) for i in range(self.model_config.num_hidden_layers)]
+        layers: list[Any] = [self.layer_cls(self, i) for i in range(self.model_config.num_hidden_layers)]
         super().__init__(layers=layers)
 
     def setup(self) -> None:
@@ -450,12 +453,17 @@ class BudgetedCache(Cache):
 
     @property
     def peak_bytes(self) -> int:
-        """Sum over layers of each layer's peak key+value bytes (including the tokens of the current step)."""
+        """Sum over layers of the most key+value bytes a layer held between forward calls (after eviction)."""
         return sum(getattr(layer, "peak_bytes", 0) for layer in self.layers)
 
     @property
+    def transient_peak_bytes(self) -> int:
+        """Like :attr:`peak_bytes` but inside a forward, before eviction: a prefill holds all its tokens briefly."""
+        return sum(getattr(layer, "transient_peak_bytes", 0) for layer in self.layers)
+
+    @property
     def stored_bytes(self) -> int:
-        return sum(layer.stored_bytes() for layer in self.layers)
+        return sum(layer.stored_bytes() for layer in self.layers if isinstance(layer, BudgetedLayer))
 
 
 def check_model_config(config: Any, owner: str) -> None:

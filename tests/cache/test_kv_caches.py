@@ -325,3 +325,12 @@ def test_registry_entries():
         contract = spec.load("contract")()
         cache = contract["factory"](tiny_config("llama"))
         assert isinstance(cache, spec.load("entry"))
+
+
+def test_model_card_renders_usage():
+    pytest.importorskip("jinja2")
+    from hf_tokens.hub import render_card
+
+    for pid in ("h2o", "ems", "tokenselect", "tidaldecode"):
+        text = str(render_card(pid))
+        assert "past_key_values=cache" in text and pid in text

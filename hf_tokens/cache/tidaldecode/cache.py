@@ -66,6 +66,7 @@ def default_selection_layers(num_layers: int) -> tuple[int, ...]:
 
 class TidalDecodeLayer(SelectionLayer):
     cache: TidalDecodeCache
+    config: TidalDecodeConfig
 
     def select(self, call: SdpaCall) -> torch.Tensor | None:
         cache = self.cache

@@ -69,7 +69,7 @@ class TokenSelectLayer(SelectionLayer):
         self.prev_query = self.votes = None
 
     def select(self, call: SdpaCall) -> torch.Tensor | None:
-        batch, n_kv, stored, dim = self.keys.shape
+        batch, _, stored, dim = self.keys.shape
         query = call.query.reshape(batch, -1, dim)  # [B, H, D] (plain or packed single-token layout)
         reuse = False
         if self.prev_query is not None and self.votes is not None:

@@ -1,0 +1,61 @@
+"""Evaluation loops shared by ``kv_cache.py`` and its kvpress worker (needs only torch; runs in either venv)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Any
+
+import torch
+
+
+def cache_bytes(cache: Any) -> int:
+    """Peak key+value bytes: the cache's own ``peak_bytes`` when it tracks them, else what it holds now."""
+    peak = getattr(cache, "peak_bytes", None)
+    if isinstance(peak, int):
+        return peak
+    total = 0
+    for layer in getattr(cache, "layers", []):
+        for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+    return total
+
+
+@torch.no_grad()
+def continuation_nll(
+    model: Any, ctx: list[int], cont: list[int], cache: Any, prefill_context: Any = None
+) -> dict[str, float]:
+    """Prefill ``ctx`` into ``cache`` (inside ``prefill_context``, e.g. a kvpress press), then feed ``cont`` one token
+    at a time: the summed negative log-likelihood of ``cont``, decode tokens/s and the cache's peak bytes."""
+    ids = torch.tensor([ctx])
+    with prefill_context if prefill_context is not None else contextlib.nullcontext():
+        out = model(input_ids=ids, past_key_values=cache, use_cache=True)
+    nll = -torch.log_softmax(out.logits[0, -1].float(), -1)[cont[0]].item()
+    start = time.perf_counter()
+    for t in range(len(cont) - 1):
+        out = model(input_ids=torch.tensor([[cont[t]]]), past_key_values=cache, use_cache=True)
+        nll -= torch.log_softmax(out.logits[0, -1].float(), -1)[cont[t + 1]].item()
+    seconds = time.perf_counter() - start
+    return {
+        "nll": nll,
+        "tokens": len(cont),
+        "tokens_per_s": (len(cont) - 1) / seconds if seconds > 0 else math.inf,
+        "bytes": cache_bytes(cache),
+    }
+
+
+@torch.no_grad()
+def greedy_answer(
+    model: Any, prompt: list[int], cache: Any, new_tokens: int, prefill_context: Any = None
+) -> list[int]:
+    """Greedy continuation of ``prompt`` (prefill inside ``prefill_context``), token by token."""
+    with prefill_context if prefill_context is not None else contextlib.nullcontext():
+        out = model(input_ids=torch.tensor([prompt]), past_key_values=cache, use_cache=True)
+    answer: list[int] = []
+    for _ in range(new_tokens):
+        nxt = int(out.logits[0, -1].argmax())
+        answer.append(nxt)
+        out = model(input_ids=torch.tensor([[nxt]]), past_key_values=cache, use_cache=True)
+    return answer
