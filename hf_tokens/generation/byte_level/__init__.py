@@ -32,8 +32,8 @@ __getattr__, __dir__ = lazy_exports(
         "ByteLevelConfig": ".config",
         "ByteLevelEnsemble": ".ensemble",
         "ByteVocab": ".vocab",
-        "generate": ".generate",
-        "bytes_to_ids": ".generate",
+        "generate": ".decoding",
+        "bytes_to_ids": ".decoding",
         "heal_tokens_fixed": ".healing",
     },
 )

@@ -20,7 +20,8 @@ class ByteLevelConfig:
         metadata={
             "help": "0 (default, exact): check every candidate token for validity. A value t > 0 checks candidates in "
             "order of probability and trusts the model for a tail of total next-token probability <= t "
-            "(an approximation whose error in each byte probability is bounded by t)."
+            "(an approximation whose error in each unnormalised byte mass is at most t times the cover's "
+            "probability); 1.0 trusts the model everywhere (the paper's fast_mode)."
         },
     )
     anchor_pretokens: int = field(
@@ -40,8 +41,8 @@ class ByteLevelConfig:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.validity_tail, (int, float)) or not 0.0 <= float(self.validity_tail) < 1.0:
-            raise ValueError(f"validity_tail must be a float in [0, 1), got {self.validity_tail!r}")
+        if not isinstance(self.validity_tail, (int, float)) or not 0.0 <= float(self.validity_tail) <= 1.0:
+            raise ValueError(f"validity_tail must be a float in [0, 1], got {self.validity_tail!r}")
         if not isinstance(self.anchor_pretokens, int) or self.anchor_pretokens < 1:
             raise ValueError(f"anchor_pretokens must be an int >= 1, got {self.anchor_pretokens!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:

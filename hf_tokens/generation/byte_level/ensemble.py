@@ -32,7 +32,9 @@ class EnsembleState:
 class ByteLevelEnsemble:
     """Several :class:`ByteLevelLM` (any tokenizers) as one byte-level LM with the same API."""
 
-    def __init__(self, members: Sequence[ByteLevelLM], *, weights: Sequence[float] | None = None, mode: str = "product"):
+    def __init__(
+        self, members: Sequence[ByteLevelLM], *, weights: Sequence[float] | None = None, mode: str = "product"
+    ):
         members = list(members)
         if len(members) < 1 or not all(isinstance(m, (ByteLevelLM, ByteLevelEnsemble)) for m in members):
             raise TypeError("members must be a non-empty sequence of ByteLevelLM")
@@ -40,7 +42,9 @@ class ByteLevelEnsemble:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         w = np.ones(len(members)) if weights is None else np.asarray(list(weights), dtype=np.float64)
         if w.shape != (len(members),) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError(f"weights must be {len(members)} finite non-negative numbers with a positive sum, got {weights}")
+            raise ValueError(
+                f"weights must be {len(members)} finite non-negative numbers with a positive sum, got {weights}"
+            )
         self.members = members
         self.weights = torch.from_numpy(w / w.sum())
         self.mode = mode

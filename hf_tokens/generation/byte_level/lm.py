@@ -122,13 +122,38 @@ class ByteLevelLM:
         self._byte_matrix = matrix
         self._valid_memo: dict[tuple[int, ...], np.ndarray] = {}
         self.validity_checks = 0
+        self.use_shortcut = True
+        self._space_words, self._self_canonical = self._word_tables()
+
+    def _word_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Tokens of the form " x..." (x not a space) and whether each token is its own canonical encoding."""
+        n = self.vocab.vocab_size
+        words = np.zeros(n, dtype=bool)
+        canonical = np.zeros(n, dtype=np.int8)
+        self._starts_non_letter = np.zeros(n, dtype=bool)
+        if self.vocab.kind != "byte_level":
+            return words, canonical
+        self._starts_non_letter = np.zeros(n, dtype=bool)
+        ids, texts = [], []
+        for t, b in enumerate(self.vocab.token_bytes):
+            if b and utf8_status(b) == "ok":
+                text = b.decode("utf-8")
+                words[t] = len(text) > 1 and text[0] == " " and not text[1].isspace()
+                self._starts_non_letter[t] = not text[0].isalpha()
+                ids.append(t)
+                texts.append(text)
+        for t, enc in zip(ids, self.vocab.backend.encode_batch(texts, add_special_tokens=False)):
+            canonical[t] = int(list(enc.ids) == [t])
+        return words, canonical
 
     # ------------------------------------------------------------------------------------------------ public API
     def start(self, prefix: bytes | str = b"", *, start_ids: tuple[int, ...] | None = None) -> ByteState:
         """The cover encodings of ``prefix`` (user text bytes; a SentencePiece dummy space is added here)."""
         data = _as_bytes(prefix, "prefix")
         if utf8_status(data) == "invalid":
-            raise ValueError(f"prefix must be UTF-8 text (an incomplete last character is allowed), got {data[-20:]!r}")
+            raise ValueError(
+                f"prefix must be UTF-8 text (an incomplete last character is allowed), got {data[-20:]!r}"
+            )
         return self.start_stream(self.vocab.stream_of(data), start_ids=start_ids)
 
     def start_stream(self, stream: bytes, *, start_ids: tuple[int, ...] | None = None) -> ByteState:
@@ -143,8 +168,9 @@ class ByteLevelLM:
             while utf8_status(stream[:cut]) != "ok":
                 cut -= 1
             complete = stream[:cut]
-        ids = self.vocab.encode(complete) if complete else []
-        k = self.vocab.anchor(complete, ids, self.config.anchor_pretokens) if complete else 0
+        has_text = len(complete) > len(self.vocab.dummy_prefix)  # a lone dummy space is not text yet
+        ids = self.vocab.encode(complete) if has_text else []
+        k = self.vocab.anchor(complete, ids, self.config.anchor_pretokens) if has_text else 0
         anchor = starts + tuple(ids[:k])
         if not anchor:
             raise ValueError("the byte-level LM needs at least one start token (bos) to condition on")
@@ -204,10 +230,29 @@ class ByteLevelLM:
 
     def _split(self, prefix: tuple[int, ...], tokens: np.ndarray, logp: np.ndarray, consumed: int, out: ByteState):
         done = self._lengths[tokens] == consumed
+        if done.any() and self.config.validity_tail > 0:
+            # trusted candidates were not checked: a cover that ends exactly here must still be canonical
+            # (one re-encoding per such cover), else non-canonical paths would multiply step after step
+            done_ids = tokens[done]
+            ok = np.array([self._canonical_path((*prefix, t)) for t in done_ids.tolist()])
+            drop = np.zeros_like(done)
+            drop[np.flatnonzero(done)[~ok]] = True
+            tokens, logp, done = tokens[~drop], logp[~drop], done[~drop]
         for t, lp in zip(tokens[done].tolist(), logp[done].tolist()):
             out.exact.append(((*prefix, t), lp))
         if (~done).any():
             out.groups.append(_Group(prefix, tokens[~done], logp[~done], consumed))
+
+    def _canonical_path(self, ids: tuple[int, ...]) -> bool:
+        piece = self.vocab.decode(ids)
+        status = utf8_status(piece)
+        if status != "ok":
+            return status == "partial"
+        dummy = self.vocab.dummy_prefix
+        if dummy and not piece.startswith(dummy):
+            return False
+        got = self.vocab.backend.encode(piece[len(dummy) :].decode("utf-8"), add_special_tokens=False).ids
+        return list(got) == list(ids)
 
     def _advance(self, state: ByteState, byte: int, *, reanchor: bool) -> ByteState:
         new = ByteState(stream=state.stream + bytes([byte]), anchor=state.anchor, anchor_bytes=state.anchor_bytes)
@@ -268,10 +313,12 @@ class ByteLevelLM:
                 self._valid_memo.clear()
             self._valid_memo[key] = memo
         unknown = cands[memo[cands] < 0]
-        if unknown.size:
+        if unknown.size and self.config.validity_tail >= 1.0:
+            memo[unknown] = 1
+        elif unknown.size:
             if self.config.validity_tail > 0:
                 unknown = self._trust_tail(memo, unknown, lp)
-            self._check(memo, ids, unknown)
+            self._check(memo, ids, unknown, _last_char(state.stream))
         return memo[cands] == 1
 
     def _trust_tail(self, memo: np.ndarray, unknown: np.ndarray, lp: torch.Tensor) -> np.ndarray:
@@ -283,8 +330,21 @@ class ByteLevelLM:
         memo[unknown[trusted]] = 1
         return unknown[np.setdiff1d(order, trusted, assume_unique=True)]
 
-    def _check(self, memo: np.ndarray, ids: tuple[int, ...], tokens: np.ndarray) -> None:
-        """Decide validity of ``ids + [t]`` for each ``t`` by re-encoding its bytes from the anchor."""
+    def _check(self, memo: np.ndarray, ids: tuple[int, ...], tokens: np.ndarray, last_char: str = "") -> None:
+        """Decide validity of ``ids + [t]`` for each ``t`` by re-encoding its bytes from the anchor.
+
+        Shortcut (byte-level BPE only, exact for the GPT-2 / Llama-3 / Qwen / SmolLM2 pre-tokenizer regexes, whose
+        letter, number and punctuation patterns never absorb a following space): after text ending in a
+        non-space character, a token " x..." (space, then a non-space) starts a new pre-token exactly as it would
+        alone, so it is valid iff it is its own canonical encoding. ``tests/generation/test_byte_level*.py``
+        compares the shortcut with the full check on those tokenizers.
+        """
+        if self.use_shortcut and last_char and not last_char.isspace() and self.vocab.kind == "byte_level":
+            # after a letter, also every token that does not start with a letter starts a new pre-token
+            fresh = self._space_words[tokens] | (self._starts_non_letter[tokens] if last_char.isalpha() else False)
+            if fresh.any():
+                memo[tokens[fresh]] = self._self_canonical[tokens[fresh]]
+                tokens = tokens[~fresh]
         local = self.vocab.decode(ids)
         tb = self.vocab.token_bytes
         todo: list[int] = []
@@ -342,6 +402,17 @@ class ByteLevelLM:
             exact=[(ids_[n:], lp - shift) for ids_, lp in state.exact],
             groups=[replace(g, prefix=g.prefix[n:], logp=g.logp - shift) for g in state.groups],
         )
+
+
+def _last_char(stream: bytes) -> str:
+    """The last character of ``stream`` ('' when it is empty or ends inside a character)."""
+    tail = stream[-4:]
+    for k in range(len(tail)):
+        try:
+            return tail[k:].decode("utf-8")[-1]
+        except UnicodeDecodeError:
+            continue
+    return ""
 
 
 def _as_bytes(value: bytes | str, name: str) -> bytes:

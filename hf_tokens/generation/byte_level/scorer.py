@@ -94,7 +94,12 @@ class PrefixScorer:
             return []
         if any(len(s) == 0 for s in seqs):
             raise ValueError("cannot score an empty token sequence; the byte-level LM needs start tokens (bos)")
-        missing = list(dict.fromkeys(s for s in seqs if s not in self._memo))
+        found: dict[tuple[int, ...], torch.Tensor] = {}
+        for s in seqs:
+            if s in self._memo:
+                self._memo.move_to_end(s)
+                found[s] = self._memo[s]
+        missing = [s for s in dict.fromkeys(seqs) if s not in found]
         if missing:
             common = missing[0]
             for s in missing[1:]:
@@ -103,18 +108,18 @@ class PrefixScorer:
             committed = common[:-1] if any(len(s) == len(common) for s in missing) else common
             if committed:
                 self._commit(committed)
+                if committed in self._memo:
+                    found[committed] = self._memo[committed]
             else:
                 self._cache, self._prefix = None, ()
-            todo = [s for s in missing if s not in self._memo]
+            todo = [s for s in missing if s not in found]
             for start in range(0, len(todo), self.batch_size):
-                self._run_tails(todo[start : start + self.batch_size], committed)
-        out = []
-        for s in seqs:
-            self._memo.move_to_end(s)
-            out.append(self._memo[s])
-        return out
+                found.update(self._run_tails(todo[start : start + self.batch_size], committed))
+        return [found[s] for s in seqs]
 
-    def _run_tails(self, seqs: list[tuple[int, ...]], committed: tuple[int, ...]) -> None:
+    def _run_tails(
+        self, seqs: list[tuple[int, ...]], committed: tuple[int, ...]
+    ) -> dict[tuple[int, ...], torch.Tensor]:
         tails = [s[len(committed) :] for s in seqs]
         width = max(len(t) for t in tails)
         pad = 0
@@ -134,3 +139,4 @@ class PrefixScorer:
         rows = torch.log_softmax(logits[torch.arange(len(tails), device=self.device), last], dim=-1)
         for s, row in zip(seqs, rows):
             self._remember(s, row)
+        return dict(zip(seqs, rows))

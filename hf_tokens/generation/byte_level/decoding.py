@@ -170,7 +170,9 @@ def generate(
         raise ValueError(f"prompt_boundary must be one of {BOUNDARY_MODES}, got {prompt_boundary!r}")
     if byte_lm is None:
         if byte_tokenizer is None:
-            raise ValueError("byte-level generate needs byte_tokenizer=<the model's tokenizer> or byte_lm=ByteLevelLM(...)")
+            raise ValueError(
+                "byte-level generate needs byte_tokenizer=<the model's tokenizer> or byte_lm=ByteLevelLM(...)"
+            )
         byte_lm = ByteLevelLM(model, byte_tokenizer, byte_level_config)
     if prompt_boundary == "cover" and not isinstance(byte_lm, ByteLevelLM):
         raise ValueError("prompt_boundary='cover' needs a single ByteLevelLM, not an ensemble")
