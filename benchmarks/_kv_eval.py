@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import time
 from typing import Any
 
@@ -28,20 +29,27 @@ def continuation_nll(
     model: Any, ctx: list[int], cont: list[int], cache: Any, prefill_context: Any = None
 ) -> dict[str, float]:
     """Prefill ``ctx`` into ``cache`` (inside ``prefill_context``, e.g. a kvpress press), then feed ``cont`` one token
-    at a time: the summed negative log-likelihood of ``cont``, decode tokens/s and the cache's peak bytes."""
+    at a time: the summed negative log-likelihood of ``cont``, decode tokens/s and the cache's peak bytes.
+
+    Decoding passes explicit ``position_ids``: a kvpress-compressed ``DynamicCache`` reports its stored length as the
+    sequence length, which would otherwise shift the rotary positions (our caches count every token and need none).
+    """
     ids = torch.tensor([ctx])
     with prefill_context if prefill_context is not None else contextlib.nullcontext():
         out = model(input_ids=ids, past_key_values=cache, use_cache=True)
     nll = -torch.log_softmax(out.logits[0, -1].float(), -1)[cont[0]].item()
-    start = time.perf_counter()
+    steps = []
     for t in range(len(cont) - 1):
-        out = model(input_ids=torch.tensor([[cont[t]]]), past_key_values=cache, use_cache=True)
+        pos = torch.tensor([[len(ctx) + t]])
+        start = time.perf_counter()
+        out = model(input_ids=torch.tensor([[cont[t]]]), position_ids=pos, past_key_values=cache, use_cache=True)
+        steps.append(time.perf_counter() - start)
         nll -= torch.log_softmax(out.logits[0, -1].float(), -1)[cont[t + 1]].item()
-    seconds = time.perf_counter() - start
+    step = statistics.median(steps) if steps else math.inf
     return {
         "nll": nll,
         "tokens": len(cont),
-        "tokens_per_s": (len(cont) - 1) / seconds if seconds > 0 else math.inf,
+        "tokens_per_s": 1.0 / step,  # median step latency: robust to other jobs on a shared machine
         "bytes": cache_bytes(cache),
     }
 
@@ -50,12 +58,13 @@ def continuation_nll(
 def greedy_answer(
     model: Any, prompt: list[int], cache: Any, new_tokens: int, prefill_context: Any = None
 ) -> list[int]:
-    """Greedy continuation of ``prompt`` (prefill inside ``prefill_context``), token by token."""
+    """Greedy continuation of ``prompt`` (prefill inside ``prefill_context``), token by token, explicit positions."""
     with prefill_context if prefill_context is not None else contextlib.nullcontext():
         out = model(input_ids=torch.tensor([prompt]), past_key_values=cache, use_cache=True)
     answer: list[int] = []
-    for _ in range(new_tokens):
+    for step in range(new_tokens):
         nxt = int(out.logits[0, -1].argmax())
         answer.append(nxt)
-        out = model(input_ids=torch.tensor([[nxt]]), past_key_values=cache, use_cache=True)
+        pos = torch.tensor([[len(prompt) + step]])
+        out = model(input_ids=torch.tensor([[nxt]]), position_ids=pos, past_key_values=cache, use_cache=True)
     return answer

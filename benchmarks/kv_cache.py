@@ -5,7 +5,8 @@ the full ``DynamicCache`` in the same process:
 
 * perplexity of a continuation of real offline text after a >= 1,024-token context (teacher-forced, one token per
   step, so eviction happens during decoding too);
-* decoding tokens/s of that loop and the cache's peak key+value bytes;
+* decoding tokens/s of that loop (1 / median step latency) and the cache's peak key+value bytes held between steps
+  (``peak_bytes``; a prefill briefly holds all its tokens before eviction, as in every eviction method);
 * needle retrieval: a passcode planted early in a long context, asked for at the end (greedy answer contains it).
 
 kvpress (transformers<5.3) runs in a separate interpreter (``--kvpress-python``, default ``.venv-kvpress/bin/python``
@@ -142,7 +143,7 @@ def main() -> None:
     parser.add_argument("--budgets", type=float, nargs="+", default=None, help="default 0.5 0.2 0.1; quick 0.2")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--context-tokens", type=int, default=1024)
-    parser.add_argument("--continuation", type=int, default=None, help="continuation tokens (default 64, quick 24)")
+    parser.add_argument("--continuation", type=int, default=None, help="continuation tokens (default 128, quick 24)")
     parser.add_argument("--texts", type=int, default=None, help="number of texts (default 2, quick 1)")
     parser.add_argument("--needles", type=int, default=None, help="needle prompts (default 3, quick 1)")
     parser.add_argument("--answer-tokens", type=int, default=6)
@@ -162,7 +163,7 @@ def main() -> None:
         )
     setup_torch(args)
     warnings.filterwarnings("ignore", category=FutureWarning)  # past_key_values -> cache rename in transformers 5.x
-    cont_len = args.continuation = args.continuation or (24 if args.quick else 64)
+    cont_len = args.continuation = args.continuation or (24 if args.quick else 128)
     n_texts = args.texts or (1 if args.quick else 2)
     n_needles = args.needles or (1 if args.quick else 3)
 
