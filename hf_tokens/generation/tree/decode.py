@@ -46,6 +46,10 @@ def check_inputs(model: Any, input_ids: Any, generation_config: GenerationConfig
     """Refuse what tree decoding cannot do, before any forward."""
     if getattr(model.config, "is_encoder_decoder", False):
         raise ValueError("tree speculative decoding supports decoder-only models; got an encoder-decoder model")
+    if generation_config.num_beams != 1:
+        raise ValueError(f"num_beams must be 1 for tree speculative decoding, got {generation_config.num_beams}")
+    if (generation_config.num_return_sequences or 1) != 1:
+        raise ValueError(f"num_return_sequences must be 1, got {generation_config.num_return_sequences}")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.shape[1] == 0:
         raise ValueError("input_ids must be a non-empty LongTensor of shape [batch, length]")
     if input_ids.shape[0] != 1:
@@ -58,10 +62,6 @@ def check_inputs(model: Any, input_ids: Any, generation_config: GenerationConfig
         raise ValueError("attention_mask with padding is not supported (batch size 1 needs no padding)")
     if model_kwargs.get("inputs_embeds") is not None:
         raise ValueError("inputs_embeds is not supported; pass input_ids")
-    if generation_config.num_beams != 1:
-        raise ValueError(f"num_beams must be 1 for tree speculative decoding, got {generation_config.num_beams}")
-    if (generation_config.num_return_sequences or 1) != 1:
-        raise ValueError(f"num_return_sequences must be 1, got {generation_config.num_return_sequences}")
     if generation_config.output_attentions or generation_config.output_hidden_states:
         raise ValueError("output_attentions/output_hidden_states are not supported by tree speculative decoding")
     if model_kwargs.get("synced_gpus"):
