@@ -90,7 +90,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
     :class:`EntropyGRPOConfig` (``None`` builds a default one).
 
     Logged metrics (TRL's ``entropy`` is the policy entropy): ``entropy_grpo/updated_frac`` (fraction of completion
-    tokens that keep a policy gradient), ``entropy_grpo/entropy_kept`` / ``entropy_grpo/entropy_dropped`` (mean
+    tokens the entropy mask and Clip-Cov let through to the policy gradient), ``entropy_grpo/entropy_kept`` / ``entropy_grpo/entropy_dropped`` (mean
     entropy of the tokens kept / dropped by the entropy mask), ``cov/mean``, ``cov/max``, ``cov/positive_frac``
     (per-token covariance of log-prob and advantage), ``clip_cov/frac``, ``kl_cov/frac``, ``kl_cov/abs_kl``.
     """
@@ -115,11 +115,12 @@ class EntropyGRPOTrainer(GRPOTrainer):
                 "logprob_impl='hf_tokens' needs a text model whose output head is a linear layer without logit "
                 "scaling; use logprob_impl='trl'"
             )
-        self._needs_mask = args.rho < 1.0 or args.cov_penalty == "clip_cov"
-        # TRL asks for the token mask only while top_entropy_quantile < 1 (see the module docstring)
-        self.top_entropy_quantile = args.rho if args.rho < 1.0 else 0.5
-        if not self._needs_mask:
-            self.top_entropy_quantile = 1.0
+        # TRL asks for the token mask only while top_entropy_quantile < 1 (see the module docstring); with Clip-Cov
+        # alone any value below 1 does, since get_high_entropy_mask below ignores the threshold TRL derives from it
+        if args.rho < 1.0:
+            self.top_entropy_quantile = args.rho
+        else:
+            self.top_entropy_quantile = 0.5 if args.cov_penalty == "clip_cov" else 1.0
         self._capture: dict[str, Any] | None = None
         self._cov_draws = 0
 
@@ -223,7 +224,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
         )
         capture["kl_cov"] = selected
         penalty = kl_cov_penalty(logps, capture["old_logps"], selected, args.kl_cov_coef)
-        capture["kl_cov_penalty"] = penalty.detach()
+        capture["abs_kl"] = (logps - capture["old_logps"]).detach().abs()
         accumulation = self.current_gradient_accumulation_steps if mode == "train" else 1.0
         num_items = None
         if self.loss_type in ("dapo", "cispo", "vespo"):
@@ -262,9 +263,7 @@ class EntropyGRPOTrainer(GRPOTrainer):
             metrics["clip_cov/frac"].append(self._global_mean(capture["clip_cov"].float(), mask))
         if "kl_cov" in capture:
             metrics["kl_cov/frac"].append(self._global_mean(capture["kl_cov"].float(), mask))
-            selected = capture["kl_cov"]
-            abs_kl = capture["kl_cov_penalty"] / max(self.args.kl_cov_coef, 1e-12)
-            metrics["kl_cov/abs_kl"].append(self._global_mean(abs_kl, selected))
+            metrics["kl_cov/abs_kl"].append(self._global_mean(capture["abs_kl"], capture["kl_cov"]))
 
     # ---- hf_tokens linear ops path ----------------------------------------------------------------------------
     def _plain_linear_head(self) -> bool:
