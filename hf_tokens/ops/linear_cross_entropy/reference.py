@@ -206,16 +206,16 @@ def backward_grads(
                 if ent_small:
                     skipped += 1
                     continue
-            # coefficient of -p: grad_logp + grad_entropy * (log p + H)
+            # g = -p * (grad_logp + grad_entropy * (log p + H)) (+ grad_logp at the target, below)
             if grad_entropy is not None:
                 coef = logp.add_(entropy[sl, None]).mul_(grad_entropy[sl, None])
                 if grad_logp is not None:
                     coef += grad_logp[sl, None]
+                g = p.mul_(coef).neg_()
             elif grad_logp is not None:
-                coef = grad_logp[sl, None]
+                g = p.mul_(-grad_logp[sl, None])  # one pass: the coefficient is per row
             else:  # unreachable: backward returns early when neither output has a gradient
                 raise RuntimeError("linear softmax stats: no gradient to propagate")
-            g = p.mul_(coef).neg_()
             if local is not None and grad_logp is not None and local[0].numel():
                 rows_i, cols_i = local
                 g[rows_i, cols_i] += grad_logp[sl][rows_i]
@@ -224,9 +224,9 @@ def backward_grads(
             if tanh is not None:
                 g.mul_(1 - tanh * tanh)
             if grad_h is not None:
-                grad_h[sl] += g @ w32
+                grad_h[sl].addmm_(g, w32)
             if gw is not None:
-                gw += g.T @ h32
+                gw.addmm_(g.T, h32)
             if grad_b is not None:
                 grad_b[v0 : v0 + cv] += g.sum(0)
         if grad_w is not None and gw is not None:
