@@ -176,3 +176,22 @@ def test_model_card_mentions_the_loss():
     card = model_card("HuggingFaceTB/SmolLM2-135M-Instruct")
     assert "Cut Cross-Entropy" in card.content and CARD_TRAINING_NOTE[:40] in card.content
     assert "arXiv:2411.09009" in card.content and "SmolLM2-135M" in card.content
+
+
+def test_wrapper_installed_on_top_is_kept_on_exit():
+    """A forward wrapper installed inside the context (TRL's SFTTrainer does this) survives the context's exit."""
+    model = tiny_model("llama")
+    ids, labels = _batch()
+    ref = model(input_ids=ids, labels=labels)
+    with cut_cross_entropy_loss(model):
+        ours_fwd = model.forward
+
+        def outer(*args, **kwargs):
+            return ours_fwd(*args, **kwargs)
+
+        model.forward = outer
+        assert model(input_ids=ids, labels=labels).logits is None  # ours, through the outer wrapper
+    assert model.forward is outer
+    out = model(input_ids=ids, labels=labels)  # ours is a pass-through now: the standard forward
+    assert out.logits is not None
+    torch.testing.assert_close(out.loss, ref.loss)

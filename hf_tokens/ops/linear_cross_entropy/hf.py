@@ -92,22 +92,27 @@ class CutCrossEntropyHandle:
         functools.update_wrapper(forward, self._original)
         forward._hf_tokens_cce = True  # type: ignore[attr-defined]
         model.forward = forward
+        self._wrapper = forward
         self.active = True
 
     def remove(self) -> None:
+        """Restore the previous ``forward``. If another wrapper was installed on top of ours since (e.g. TRL's fused
+        LM head), it is left in place and ours turns into a pass-through, so that wrapper keeps working."""
         if not self.active:
+            return
+        self.active = False
+        if self.model.__dict__.get("forward") is not self._wrapper:
             return
         if self._had_instance_forward:
             self.model.forward = self._previous
         else:
             del self.model.forward
-        self.active = False
 
     def _forward(self, *args: Any, **kwargs: Any) -> Any:
         labels = kwargs.pop("labels", None)
         shift_labels = kwargs.pop("shift_labels", None)
         num_items = kwargs.pop("num_items_in_batch", None)
-        if labels is None or kwargs.get("fused_lm_head"):  # like transformers: no labels, no loss
+        if labels is None or kwargs.get("fused_lm_head") or not self.active:  # no labels, no loss (as transformers)
             for key, value in (("labels", labels), ("shift_labels", shift_labels), ("num_items_in_batch", num_items)):
                 if value is not None:
                     kwargs[key] = value
