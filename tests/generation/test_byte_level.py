@@ -1,4 +1,4 @@
-"""Exactness of the byte-level wrapper (Phan et al., arXiv 2410.09303) on a tiny model where brute force is feasible."""
+"""Exactness of the byte-level wrapper (Phan et al., arXiv 2410.09303) on tiny models where brute force is feasible."""
 
 from __future__ import annotations
 

@@ -159,7 +159,7 @@ def generate(
     prompt_boundary: str = "bytes",
     max_new_bytes: int | None = None,
     **model_kwargs: Any,
-) -> torch.LongTensor:
+) -> torch.Tensor:
     """``custom_generate`` entry: byte-level decoding of ``model`` (see the module docstring).
 
     Pass ``byte_tokenizer=`` (the model's tokenizer) or a ready ``byte_lm=`` (a :class:`ByteLevelLM` or

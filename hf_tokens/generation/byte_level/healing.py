@@ -1,4 +1,4 @@
-"""Token healing with the defects of transformers' ``token_healing=True`` fixed: the baseline for prompt-boundary tests.
+"""Token healing with the defects of transformers' ``token_healing=True`` fixed: a prompt-boundary baseline.
 
 The algorithm (Microsoft guidance's token healing) is unchanged: drop the prompt's last token and constrain the first
 generated token to those whose bytes start with the dropped token's bytes. Unlike the stock version it works on

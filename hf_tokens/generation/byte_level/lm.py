@@ -34,6 +34,7 @@ What is exact and what is not (all deviations from the paper are listed here):
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -222,10 +223,9 @@ class ByteLevelLM:
             pieces = [p for p in pieces if p.startswith(self.vocab.dummy_prefix)]
         seqs = [anchor]
         if pieces:
-            try:
+            # a piece the tokenizer cannot reproduce raises: the byte-by-byte advance will find out
+            with contextlib.suppress(ValueError):
                 seqs += [anchor + tuple(ids) for ids in self.vocab.encode_many(pieces)]
-            except ValueError:
-                pass  # a piece the tokenizer cannot reproduce: the byte-by-byte advance will find out
         self.scorer.logprobs(seqs)
 
     def _split(self, prefix: tuple[int, ...], tokens: np.ndarray, logp: np.ndarray, consumed: int, out: ByteState):

@@ -63,7 +63,8 @@ class ByteVocab:
         backend = getattr(tokenizer, "backend_tokenizer", None)
         if backend is None or not hasattr(tokenizer, "get_vocab"):
             raise TypeError(
-                f"tokenizer must be a transformers fast tokenizer (PreTrainedTokenizerFast), got {type(tokenizer).__name__}"
+                "tokenizer must be a transformers fast tokenizer (PreTrainedTokenizerFast), "
+                f"got {type(tokenizer).__name__}"
             )
         spec = json.loads(backend.to_str())
         model = spec.get("model") or {}

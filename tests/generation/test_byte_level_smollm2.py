@@ -1,0 +1,55 @@
+"""Byte-level decoding on the bundled SmolLM2-135M (real weights): agreement with token greedy at token boundaries."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hf_tokens.generation.byte_level import ByteLevelLM, generate
+
+
+def _token_greedy(model, tok, prompt: str, n: int) -> tuple[str, list[float]]:
+    ids = tok(prompt, return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=n, do_sample=False, output_scores=True, return_dict_in_generate=True)
+    top = [float(torch.softmax(s[0].float(), -1).max()) for s in out.scores]
+    return tok.decode(out.sequences[0, ids.input_ids.shape[1] :]), top
+
+
+def _check_agreement(model, tok, prompt: str, n: int, **kwargs) -> None:
+    """Byte-level greedy equals token greedy, or first differs where token greedy was not confident (top-1 < 0.5):
+    byte-level greedy maximises the probability of the next *byte*, summed over tokenizations, so it may part from
+    token greedy only where no single token holds the majority of the mass."""
+    want, top = _token_greedy(model, tok, prompt, n)
+    ids = tok(prompt, return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=n, custom_generate=generate, byte_tokenizer=tok, **kwargs)
+    got = tok.decode(out[0, ids.input_ids.shape[1] :])
+    common = min(len(got), len(want))
+    if got[:common] == want[:common]:
+        return
+    k = next(i for i in range(common) if got[i] != want[i])
+    pieces = tok(want, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    step = next(j for j, (s, e) in enumerate(pieces) if s <= k < e)
+    assert top[step] < 0.5, f"byte greedy {got!r} left token greedy {want!r} at a confident step ({top[step]:.3f})"
+
+
+def test_byte_greedy_matches_token_greedy_on_a_token_boundary(smollm2):
+    model, tok = smollm2
+    _check_agreement(model, tok, "The capital of France is", 2)
+
+
+def test_cover_boundary_mode_heals_a_prompt_cut_inside_a_token(smollm2):
+    model, tok = smollm2
+    lm = ByteLevelLM(model, tok)
+    prompt = "def add(a, b):\n    ret"
+    ids = tok(prompt, return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=3, custom_generate=generate, byte_lm=lm, prompt_boundary="cover")
+    text = lm.vocab.decode(out[0].tolist()).decode()
+    assert text.startswith(prompt + "urn")  # plain decoding after the token "ret" cannot produce "return"
+    assert torch.equal(out[0, : ids.input_ids.shape[1]], ids.input_ids[0])
+
+
+@pytest.mark.slow
+def test_byte_greedy_matches_token_greedy_longer(smollm2):
+    model, tok = smollm2
+    _check_agreement(model, tok, "The capital of France is", 6)
+    _check_agreement(model, tok, "import numpy as np\nimport", 4)
