@@ -15,6 +15,7 @@ register(
     entry="hf_tokens.tokenizers.tokenadapt.converter:TokenAdaptConverter",
     config="hf_tokens.tokenizers.tokenadapt.config:TokenAdaptConfig",
     contract="hf_tokens.tokenizers.tokenadapt.converter:contract",
+    demo="hf_tokens.tokenizers.tokenadapt.converter:demo",
     headline=None,
     benchmark="python benchmarks/tokenizer_transfer.py --json bench_results/tokenizer_transfer.json",
     package="hf_tokens.tokenizers.tokenadapt",
