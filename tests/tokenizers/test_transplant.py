@@ -192,7 +192,9 @@ def test_vocab_mismatch_with_model_raises(other_tokenizer):
 
     before = _state(model)
     with pytest.raises(ValueError, match="old_tokenizer does not match the model"):
-        transplant(model, tiny_tokenizer(320), other_tokenizer, "mean")
+        transplant(model, tiny_tokenizer(320), other_tokenizer, "mean")  # more ids than rows
+    with pytest.raises(ValueError, match="old_tokenizer does not match the model"):
+        transplant(tiny_model("llama"), tiny_tokenizer(260), other_tokenizer, "mean")  # far fewer ids than rows
     assert _same_state(model, before)
 
 
