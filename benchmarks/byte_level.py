@@ -112,11 +112,16 @@ def main() -> None:
         full = head + exact.vocab.decode(new)
         outs["fixed_token_healing"] = full[len(prompt.encode()) :].decode("utf-8", "replace")
         t = time.perf_counter()
-        o = model.generate(
-            **ids, max_new_tokens=args.new_tokens, custom_generate=generate, byte_lm=exact, prompt_boundary="cover"
-        )
+        try:
+            o = model.generate(
+                **ids, max_new_tokens=args.new_tokens, custom_generate=generate, byte_lm=exact, prompt_boundary="cover"
+            )
+            outs["ours_cover"] = exact.vocab.decode(o[0, plen:].tolist()).decode("utf-8", "replace")
+        except ValueError as exc:  # counted as a miss and reported
+            errors["ours_cover"] = errors.get("ours_cover", 0) + 1
+            first_error.setdefault("ours", str(exc)[:80])
+            outs["ours_cover"] = ""
         times["ours_cover"] += time.perf_counter() - t
-        outs["ours_cover"] = exact.vocab.decode(o[0, plen:].tolist()).decode("utf-8", "replace")
         for k, text in outs.items():
             hits[k].append(int(first_line(text) == target))
             produced[k] += len(text.encode())

@@ -120,6 +120,8 @@ def _generate_cover(lm: ByteLevelLM, model: Any, start_ids, stream: bytes, cfg: 
     for g in state.groups:
         for t, lp in zip(g.tokens.tolist(), g.logp.tolist()):
             covers.append(((*g.prefix, t), lp, (lm.vocab.token_bytes[t] or b"")[g.consumed :]))
+    if not covers:
+        raise ValueError(f"the prompt ending {stream[-40:]!r} has no valid cover encoding (probability 0)")
     logps = torch.tensor([c[1] for c in covers], dtype=torch.float64)
     if getattr(cfg, "do_sample", False):
         k = int(torch.multinomial(torch.softmax(logps, 0), 1, generator=gen))
