@@ -478,6 +478,10 @@ def test_forking_token_report_on_tiny_model(tokenizer):
     ids = tokenizer("Hello world", return_tensors="pt").input_ids
     probs = torch.softmax(model(ids).logits[0, :-1], -1)
     assert torch.allclose(token_entropies(model, ids)[0], -(probs * probs.log()).sum(-1), atol=1e-5)
+    from hf_tokens.trainers.entropy_grpo.analysis import demo
+
+    shown = demo(model, tokenizer, "Hello world", 8)
+    assert shown["new_tokens"] >= 1 and isinstance(shown["text"], str) and shown["forking_tokens"]
     with pytest.raises(ValueError, match="top_ratio"):
         forking_token_report(model, tokenizer, ["x"], top_ratio=0.0)
     with pytest.raises(TypeError, match="prompts"):

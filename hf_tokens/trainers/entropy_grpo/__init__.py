@@ -29,6 +29,7 @@ register(
     headline="not measured yet",
     benchmark=_BENCH,
     usage=_USAGE_MASK,
+    demo="hf_tokens.trainers.entropy_grpo.analysis:demo",
 )
 register(
     "entropy-mechanism",

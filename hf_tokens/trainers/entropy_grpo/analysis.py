@@ -167,3 +167,20 @@ def forking_token_report(
         completions=completions,
         entropies=entropies_out,
     )
+
+
+def demo(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> dict[str, Any]:
+    """``hf-tokens run high-entropy-minority``: greedy answer to ``prompt`` and its forking-token statistics."""
+    import time
+
+    start = time.perf_counter()
+    report = forking_token_report(model, tokenizer, [prompt], max_new_tokens=max_new_tokens, top_n=8)
+    return {
+        "text": report.completions[0],
+        "new_tokens": report.num_tokens,
+        "seconds": time.perf_counter() - start,
+        "mean_entropy": round(report.mean_entropy, 4),
+        "top20_threshold_nats": round(report.threshold, 4),
+        "top20_entropy_mass_share": round(report.entropy_mass_share, 4),
+        "forking_tokens": [t.token for t in report.forking_tokens],
+    }

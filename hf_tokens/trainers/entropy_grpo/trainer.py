@@ -90,9 +90,10 @@ class EntropyGRPOTrainer(GRPOTrainer):
     :class:`EntropyGRPOConfig` (``None`` builds a default one).
 
     Logged metrics (TRL's ``entropy`` is the policy entropy): ``entropy_grpo/updated_frac`` (fraction of completion
-    tokens the entropy mask and Clip-Cov let through to the policy gradient), ``entropy_grpo/entropy_kept`` / ``entropy_grpo/entropy_dropped`` (mean
-    entropy of the tokens kept / dropped by the entropy mask), ``cov/mean``, ``cov/max``, ``cov/positive_frac``
-    (per-token covariance of log-prob and advantage), ``clip_cov/frac``, ``kl_cov/frac``, ``kl_cov/abs_kl``.
+    tokens the entropy mask and Clip-Cov let through to the policy gradient), ``entropy_grpo/entropy_kept`` /
+    ``entropy_grpo/entropy_dropped`` (mean entropy of the tokens kept / dropped by the entropy mask), ``cov/mean``,
+    ``cov/max``, ``cov/positive_frac`` (per-token covariance of log-prob and advantage), ``clip_cov/frac``,
+    ``kl_cov/frac``, ``kl_cov/abs_kl``.
     """
 
     def __init__(self, model: Any, reward_funcs: Any = None, args: EntropyGRPOConfig | None = None, **kwargs: Any):
