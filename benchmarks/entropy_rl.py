@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
         argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     )
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per variant (quick: 2, full: 20)")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per variant (quick: 2, full: 12)")
     parser.add_argument("--num-generations", type=int, default=None, help="completions per prompt (4)")
     parser.add_argument("--prompts-per-step", type=int, default=2)
     parser.add_argument("--max-completion-length", type=int, default=None, help="quick 16, full 24")
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
     from hf_tokens.assets import load_model
     from hf_tokens.trainers.entropy_grpo import EntropyGRPOConfig, EntropyGRPOTrainer
 
-    steps = args.steps or (2 if args.quick else 20)  # the full setting: 20 steps x 8 completions x <= 24 tokens
+    steps = args.steps or (2 if args.quick else 12)  # full setting: 12 steps x 2 prompts x 4 completions
     num_gen = args.num_generations or 4
     max_len = args.max_completion_length or (16 if args.quick else 24)
     eval_size = args.eval_size or (16 if args.quick else 48)

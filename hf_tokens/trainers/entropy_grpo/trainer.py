@@ -337,6 +337,12 @@ class EntropyGRPOTrainer(GRPOTrainer):
         from hf_tokens.hub import save_for_hub
 
         card_context.setdefault("training", _training_text(self.args, self.state.global_step))
+        if self.args.rho < 1.0 and self.args.cov_penalty != "none":
+            card_context.setdefault(
+                "description",
+                "Trained with both entropy-mechanism (Clip-Cov/KL-Cov, arXiv 2505.22617) and high-entropy-minority "
+                "(the top-ρ entropy token mask, arXiv 2506.01939).",
+            )
         return save_for_hub(
             self.accelerator.unwrap_model(self.model),
             folder,
