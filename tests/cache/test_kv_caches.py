@@ -334,3 +334,29 @@ def test_model_card_renders_usage():
     for pid in ("h2o", "ems", "tokenselect", "tidaldecode"):
         text = str(render_card(pid))
         assert "past_key_values=cache" in text and pid in text
+
+
+@pytest.mark.slow
+def test_real_model_full_budget_and_left_padding(smollm2):
+    """On SmolLM2 (real weights, GQA 9/3 heads, 30 layers): full budget is exact, left padding changes nothing."""
+    model, tokenizer = smollm2
+    from hf_tokens.assets.text import text_chunks
+
+    texts = [t[:700] for t in text_chunks("jargon", 2, 2000, seed=3)]
+    ids = [tokenizer(t, add_special_tokens=False, return_tensors="pt")["input_ids"][:, :120] for t in texts]
+    short = ids[1][:, :90]
+    ref = _steps(model, DynamicCache(config=model.config), ids[0], n_decode=3)
+    for cache_cls in ALL:
+        got = _steps(model, cache_cls(model.config, budget=1.0), ids[0], n_decode=3)
+        for a, b in zip(ref, got):
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-4)
+    batch = torch.cat([ids[0], torch.cat([torch.full((1, 30), tokenizer.pad_token_id), short], 1)])
+    mask = torch.ones_like(batch)
+    mask[1, :30] = 0
+    kw = {"max_new_tokens": 6, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
+    for cache_cls in (H2OCache, TokenSelectCache):
+        both = model.generate(
+            input_ids=batch, attention_mask=mask, past_key_values=cache_cls(model.config, budget=40), **kw
+        )
+        alone = model.generate(input_ids=short, past_key_values=cache_cls(model.config, budget=40), **kw)
+        torch.testing.assert_close(torch.stack(both.scores, 1)[1], torch.stack(alone.scores, 1)[0], rtol=0, atol=1e-3)

@@ -108,4 +108,4 @@ class TidalDecodeCache(BudgetedCache):
 
 
 def contract() -> dict[str, Any]:
-    return {"factory": lambda config: TidalDecodeCache(config, budget=1.0), "budgeted": lambda config, budget: None}
+    return {"factory": lambda config: TidalDecodeCache(config, budget=1.0), "budgeted": None}

@@ -5,9 +5,9 @@ The cache keeps every token; each decoding query attends to at most ``budget`` o
 * **Per-head soft voting.** Each query head turns its Q.K logits over the cached tokens into a softmax distribution
   and the distributions are summed (:func:`hf_tokens.ops.qk_vote.qk_vote`); the top tokens by vote, together with
   the first ``n_sink`` tokens and a recent window, form the selection, shared by all heads of the layer.
-* **Selection cache.** When the query is similar to the previous step's query (cosine similarity, averaged over
-  heads, at least ``similarity_threshold``), the previous votes are reused instead of recomputing Q.K, so the
-  selection is only extended by the new tokens (which the recent window covers).
+* **Selection cache.** When a row's query is similar to its previous step's query (cosine similarity, averaged over
+  heads, at least ``similarity_threshold``), that row reuses its previous votes instead of recomputing Q.K, so its
+  selection is only extended by the new tokens (which the recent window covers). Q.K runs only if some row needs it.
 * The Q.K scoring is an op with a PyTorch reference and a Triton kernel (``impl="triton"``).
 
 Deviations: the paper also applies selection during chunked prefill and pages the cache; here prefill is dense and
@@ -71,19 +71,22 @@ class TokenSelectLayer(SelectionLayer):
     def select(self, call: SdpaCall) -> torch.Tensor | None:
         batch, _, stored, dim = self.keys.shape
         query = call.query.reshape(batch, -1, dim)  # [B, H, D] (plain or packed single-token layout)
-        reuse = False
+        reuse = torch.zeros(batch, dtype=torch.bool, device=query.device)
         if self.prev_query is not None and self.votes is not None:
-            similarity = F.cosine_similarity(query.float(), self.prev_query.float(), dim=-1).mean()
-            reuse = bool(similarity >= self.config.similarity_threshold)
-        if reuse:
+            similarity = F.cosine_similarity(query.float(), self.prev_query.float(), dim=-1).mean(-1)  # per row
+            reuse = similarity >= self.config.similarity_threshold
+        if bool(reuse.all()):
             assert self.votes is not None
             votes = F.pad(self.votes, (0, stored - self.votes.shape[-1]))
-            self.reused += 1
         else:
             scale = call.kwargs.get("scale") or dim**-0.5
             votes = qk_vote(query, self.keys, float(scale), self.dead[:, 0], impl=self.config.impl)
+            if bool(reuse.any()):
+                assert self.votes is not None
+                votes = torch.where(reuse[:, None], F.pad(self.votes, (0, stored - self.votes.shape[-1])), votes)
+        self.reused += int(reuse.sum())
+        self.selections += batch
         self.prev_query, self.votes = query, votes
-        self.selections += 1
         return tiered_topk(votes, self.selection_tiers(), self.config.capacity(self.seen))
 
 
@@ -95,11 +98,11 @@ class TokenSelectCache(BudgetedCache):
 
     @property
     def reuse_rate(self) -> float:
-        """Fraction of selections served by the selection cache."""
+        """Fraction of (row, layer, step) selections served by the selection cache."""
         layers = [layer for layer in self.layers if isinstance(layer, TokenSelectLayer)]
         total = sum(layer.selections for layer in layers)
         return sum(layer.reused for layer in layers) / total if total else 0.0
 
 
 def contract() -> dict[str, Any]:
-    return {"factory": lambda config: TokenSelectCache(config, budget=1.0), "budgeted": lambda config, budget: None}
+    return {"factory": lambda config: TokenSelectCache(config, budget=1.0), "budgeted": None}
