@@ -34,6 +34,11 @@ How the pieces fit
 * Budgets: a float in (0, 1] is a fraction of the tokens seen so far (each layer holds at most ``ceil(r * seen)``;
   ``budget=1.0`` never evicts), an int >= 1 an absolute number of tokens per layer, batch row and KV head. ``window``
   (the recent tokens always kept) is a fraction of the budget (float) or a count (int, only with an int budget).
+  All rows of a batch hold the same number of slots, so with left padding a ratio budget counts the pad positions
+  too (a padded row keeps a few more real tokens than it would alone); an int budget makes every row exactly equal
+  to its own unpadded run.
+* Works with greedy, sampling and beam search (``reorder_cache`` / ``batch_repeat_interleave`` gather every state
+  tensor); ``crop`` (assisted decoding rollback) raises, since evicted tokens cannot be restored.
 * Grouped-query attention: a KV head is shared by several query heads; statistics of a KV head sum over its query
   heads (the papers evaluate multi-head models, where the two coincide).
 """
@@ -475,6 +480,12 @@ def check_model_config(config: Any, owner: str) -> None:
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise ValueError(
             f"{owner}: config.model_type={model_type!r} is not supported; supported: {SUPPORTED_MODEL_TYPES}"
+        )
+    impl = getattr(text, "_attn_implementation", None)
+    if impl not in (None, "sdpa"):
+        raise ValueError(
+            f"{owner}: the model uses attn_implementation={impl!r}; these caches read the query from transformers' "
+            "sdpa attention: load the model with attn_implementation='sdpa' (the default)"
         )
     layer_types = getattr(text, "layer_types", None) or []
     if any(t != "full_attention" for t in layer_types) or (

@@ -275,9 +275,11 @@ def test_unsupported_model_and_method_options_raise():
 
 def test_non_sdpa_attention_raises_clear_error():
     model = tiny_model("llama")
-    model.set_attn_implementation("eager")
     cache = H2OCache(model.config, budget=8)
-    with pytest.raises(RuntimeError, match="sdpa"):
+    model.set_attn_implementation("eager")
+    with pytest.raises(ValueError, match="attn_implementation"):
+        H2OCache(model.config, budget=8)
+    with pytest.raises(RuntimeError, match="sdpa"):  # switched after the cache was built: caught at the next step
         model.generate(_ids(12), max_new_tokens=3, past_key_values=cache)
 
 
