@@ -219,6 +219,30 @@ def test_global_selection_equals_single_process_when_batch_is_split():
     assert not torch.equal(per_device, single[:, 3])
 
 
+def test_accelerate_group_two_real_processes_equal_one(tmp_path):
+    """Two gloo processes under accelerate select exactly what one process selects on the whole batch."""
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("_two_process_worker.py")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    subprocess.run([sys.executable, str(worker), str(port), str(tmp_path)], check=True, timeout=300)
+    split = torch.cat([torch.load(tmp_path / f"r{r}.pt") for r in range(2)], dim=1)
+    sys.path.insert(0, str(worker.parent))
+    try:
+        import _two_process_worker as w
+    finally:
+        sys.path.remove(str(worker.parent))
+    single = w.selections(w.batch(), LocalGroup())
+    assert torch.allclose(single[0], split[0], atol=1e-6)
+    assert torch.equal(single[1:], split[1:])
+    assert single[3].sum() > 0
+
+
 # ---- config validation --------------------------------------------------------------------------------------------
 
 BASE = {"output_dir": "unused", "bf16": False, "report_to": "none"}
