@@ -68,8 +68,8 @@ class EntropyGRPOConfig(GRPOConfig):
         default="auto",
         metadata={
             "help": "Per-token log-probs/entropies in the loss: 'trl' (TRL's chunked fused LM head), 'hf_tokens' "
-            "(hf_tokens.ops.linear_cross_entropy's linear_log_probs/linear_entropy) or 'auto' (hf_tokens when that "
-            "op is importable and the head is a plain linear layer, else trl)."
+            "(hf_tokens.ops.linear_cross_entropy's linear_log_probs_and_entropy, no [tokens x vocab] logits, exact "
+            "gradients) or 'auto' (hf_tokens when that op is importable and the head has no logit scaling, else trl)."
         },
     )
 
