@@ -15,7 +15,14 @@ register(
     card_kind="kernel",
     entry="hf_tokens.ops.linear_cross_entropy:linear_cross_entropy",
     contract="hf_tokens.ops.linear_cross_entropy.contract:contract",
-    benchmark="python benchmarks/linear_cross_entropy.py --quick --json bench_results/linear_cross_entropy.json",
+    headline=(
+        "CPU, 2k tokens x 128k vocab: loss memory 41 MB vs 2720 MB for torch (66x less; Apple CCE torch_compile "
+        "1002 MB), time 1.19x torch"
+    ),
+    benchmark=(
+        "python benchmarks/linear_cross_entropy.py --quick --vocab 49152 128256 256000 "
+        "--json bench_results/linear_cross_entropy.json"
+    ),
     usage=(
         "from hf_tokens.ops.linear_cross_entropy import linear_cross_entropy\n\n"
         "out = model.model(input_ids)  # hidden states, no logits\n"
