@@ -284,3 +284,15 @@ def test_triton_on_gpu_matches_reference(dtype, opts):
     lp_r, ent_r = linear_log_probs_and_entropy(h.float(), w.float(), y.clamp(min=0), impl="reference")
     _close(lp, lp_r, dtype, "log-probs")
     _close(ent, ent_r, dtype, "entropy")
+
+
+def test_rl_quantities_match_trl():
+    """What TRL's GRPO computes from materialised logits, from hidden states alone (temperature included)."""
+    from trl.trainer.utils import entropy_from_logits, selective_log_softmax
+
+    h, w, _, y = _inputs((2, 7), 32, 211, torch.float32, seed=5)
+    logits = h @ w.T
+    torch.testing.assert_close(
+        linear_log_probs(h, w, y, temperature=0.9), selective_log_softmax(logits, y, temperature=0.9)
+    )
+    torch.testing.assert_close(linear_entropy(h, w), entropy_from_logits(logits))

@@ -189,7 +189,9 @@ def backward_grads(
         cv = w.shape[0]
         w32 = w.float()
         b = None if bias is None else bias[v0 : v0 + chunk_vocab]
-        gw = torch.zeros(cv, hdim, dtype=torch.float32, device=dev) if need_w else None
+        gw = None
+        if grad_w is not None:  # float32 weights accumulate in place; others in a float32 chunk buffer
+            gw = grad_w[v0 : v0 + cv].zero_() if grad_w.dtype == torch.float32 else w32.new_zeros(cv, hdim)
         for n0 in range(0, n, chunk_tokens):
             sl = slice(n0, n0 + chunk_tokens)
             h32 = hidden[sl].float()
@@ -229,7 +231,7 @@ def backward_grads(
                 gw.addmm_(g.T, h32)
             if grad_b is not None:
                 grad_b[v0 : v0 + cv] += g.sum(0)
-        if grad_w is not None and gw is not None:
+        if grad_w is not None and gw is not None and gw.dtype != grad_w.dtype:
             grad_w[v0 : v0 + cv] = gw
     return (
         None if grad_h is None else grad_h.to(hidden.dtype),
