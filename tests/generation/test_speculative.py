@@ -137,7 +137,7 @@ def test_streamer_receives_the_prompt_then_every_new_token(tiny_llama):
         streamer = Collect()
         out = tiny_llama.generate(prompt, max_new_tokens=16, streamer=streamer, custom_generate=fn, **extra)
         assert streamer.chunks[0] == prompt[0].tolist() and streamer.ended, name
-        assert sum(streamer.chunks[1:], []) == out[0, prompt.shape[1] :].tolist(), name
+        assert [t for chunk in streamer.chunks[1:] for t in chunk] == out[0, prompt.shape[1] :].tolist(), name
 
 
 def test_raw_call_and_exported_folder_match_the_callable(tiny_llama, tmp_path):

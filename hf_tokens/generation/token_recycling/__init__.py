@@ -17,7 +17,7 @@ register(
     usage=(
         "from hf_tokens.generation import token_recycling\n"
         "out = model.generate(**inputs, custom_generate=token_recycling.generate, max_new_tokens=256)\n"
-        "# options: token_recycling_config=token_recycling.TokenRecyclingConfig(tree_size=24), decoding_stats={}"
+        "# options: token_recycling_config=token_recycling.TokenRecyclingConfig(tree_size=8), decoding_stats={}"
     ),
 )
 

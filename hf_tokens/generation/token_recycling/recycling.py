@@ -10,8 +10,10 @@ Deviations from the paper, named:
 
 * Template: the paper ships one hand-designed ~80-node tree. Here the template is built for any size by
   :func:`~hf_tokens.generation.tree.template.best_first_template` from per-rank acceptance rates measured with
-  SmolLM2 (:data:`RANK_ACCEPTANCE`); ``tree_size=80`` gives the paper's size. The default (24 nodes) is tuned for
+  SmolLM2 (:data:`RANK_ACCEPTANCE`); ``tree_size=80`` gives the paper's size. The default (8 nodes) is tuned for
   CPU verification cost (see the benchmark and :class:`TokenRecyclingConfig`).
+* Update order: when a token occurs on several nodes, the row written last is the one from the accepted path (its
+  context is the real one); the paper leaves the order of duplicate writes unspecified.
 * Initialisation: the matrix starts empty (every row points to token 0) and is also filled from the logits of the
   last ``prefill_update_tokens`` prompt positions, which the prefill computes anyway.
 * Persistence: the paper keeps the matrix across queries ("hot start"). Here every ``generate`` call starts fresh
@@ -31,9 +33,14 @@ from hf_tokens.generation.tree.proposer import TreeProposer
 from hf_tokens.generation.tree.template import best_first_template
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 
-#: P(the rank-r recycled candidate is the target's next token), measured on SmolLM2-135M-Instruct over the
-#: benchmark's prompt mix (greedy, 256 new tokens; ``benchmarks/speculative.py --calibrate``).
-RANK_ACCEPTANCE = (0.52, 0.12, 0.06, 0.04, 0.03, 0.02, 0.015, 0.01)
+#: P(the rank-r recycled candidate is the target's next token | its parent was accepted), for draft levels 1, 2 and
+#: 3+ (the last row repeats), measured with SmolLM2-135M-Instruct on held-out prompts of the benchmark's mix (8
+#: prompts x 128 greedy tokens, cold matrix): ``python benchmarks/speculative.py --calibrate``.
+RANK_ACCEPTANCE = (
+    (0.285, 0.084, 0.023, 0.018, 0.016, 0.002, 0.011, 0.016),
+    (0.439, 0.106, 0.04, 0.025, 0.015, 0.01, 0.03, 0.01),
+    (0.425, 0.134, 0.039, 0.039, 0.001, 0.016, 0.001, 0.008),
+)
 
 
 @dataclass
@@ -42,10 +49,12 @@ class TokenRecyclingConfig:
 
     top_k: int = field(default=8, metadata={"help": "candidates stored per token id (the matrix's width k)"})
     tree_size: int = field(
-        default=24,
+        default=8,
         metadata={
-            "help": "nodes per draft tree including the root; the paper uses ~80 (GPU). On one CPU thread a forward "
-            "over 24 tokens costs ~2.6x a one-token step, which the measured acceptance still pays for"
+            "help": "nodes per draft tree including the root. The paper uses ~80 on GPUs, where a forward over 80 "
+            "tokens costs about as much as over one. On one CPU thread a forward over 8 tokens already costs ~2.2x "
+            "a one-token step and 24 tokens ~3x, while acceptance grows slowly with size: the tree-size sweep of "
+            "benchmarks/speculative.py is fastest at 4-8 nodes on SmolLM2, hence 8"
         },
     )
     max_depth: int = field(default=10, metadata={"help": "deepest draft level of the template"})
@@ -76,7 +85,7 @@ class TokenRecyclingConfig:
     def paths(self) -> list[tuple[int, ...]]:
         if self.tree_paths is not None:
             return list(self.tree_paths)
-        probs = RANK_ACCEPTANCE[: self.top_k]
+        probs = [row[: self.top_k] for row in RANK_ACCEPTANCE]
         return best_first_template(self.tree_size - 1, probs, self.max_depth)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,14 +108,24 @@ class AdjacencyMatrix:
     def top_k(self) -> int:
         return self.table.shape[1]
 
+    def copy(self) -> AdjacencyMatrix:
+        """An independent copy (e.g. to start several generations from the same warm matrix)."""
+        out = AdjacencyMatrix.__new__(AdjacencyMatrix)
+        out.table = self.table.clone()
+        return out
+
     @property
     def nbytes(self) -> int:
         return self.table.numel() * self.table.element_size()
 
-    def write(self, tokens: torch.Tensor, logits: torch.Tensor) -> None:
-        """Row ``tokens[i]`` := top-k of ``logits[i]`` (later rows win when a token repeats)."""
-        top = logits.topk(self.top_k, dim=-1).indices
-        self.table[tokens.to("cpu", torch.long)] = top.to("cpu", torch.int32)
+    def write(self, tokens: torch.Tensor, logits: torch.Tensor, last: list[int] | None = None) -> None:
+        """Row ``tokens[i]`` := top-k of ``logits[i]``; when a token repeats, the rows listed in ``last`` (the
+        accepted path, whose context is the real one) are written after the others and win."""
+        top = logits.topk(self.top_k, dim=-1).indices.to("cpu", torch.int32)
+        tokens = tokens.to("cpu", torch.long)
+        self.table[tokens] = top
+        if last:
+            self.table[tokens[last]] = top[last]
 
 
 class TokenRecyclingProposer(TreeProposer):
@@ -147,7 +166,7 @@ class TokenRecyclingProposer(TreeProposer):
 
     def update(self, tree: TokenTree, logits: torch.Tensor, path: list[int], emitted: list[int]) -> None:
         ids = tree.ids if tree.ids is not None else torch.tensor(tree.tokens)
-        self.matrix.write(ids, logits)
+        self.matrix.write(ids, logits, last=path)
 
     def stats(self) -> dict[str, Any]:
         return {"matrix_bytes": self.matrix.nbytes, "tree_size": self.max_nodes}

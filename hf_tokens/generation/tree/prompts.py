@@ -30,18 +30,21 @@ def _chat(tokenizer: Any, text: str) -> list[int]:
     return [int(i) for i in ids]
 
 
-def speculative_prompts(tokenizer: Any, per_kind: int = 5, *, context_chars: int = 900) -> list[tuple[str, list[int]]]:
-    """``per_kind`` prompts of each kind as ``(kind, token ids)``, interleaved by kind, deterministic."""
+def speculative_prompts(
+    tokenizer: Any, per_kind: int = 5, *, context_chars: int = 900, seed: int = 0
+) -> list[tuple[str, list[int]]]:
+    """``per_kind`` prompts of each kind as ``(kind, token ids)``, interleaved by kind, deterministic per ``seed``
+    (use another seed for held-out prompts, e.g. to calibrate a tree template)."""
     from hf_tokens.assets.text import text_chunks
 
     if per_kind < 1:
         raise ValueError(f"per_kind must be >= 1, got {per_kind}")
-    code = text_chunks("python-stdlib", per_kind, context_chars, seed=1)
-    prose = text_chunks("jargon", per_kind, context_chars, seed=2)
-    legal = text_chunks("licenses", per_kind, context_chars, seed=3)
+    code = text_chunks("python-stdlib", per_kind, context_chars, seed=1 + 10 * seed)
+    prose = text_chunks("jargon", per_kind, context_chars, seed=2 + 10 * seed)
+    legal = text_chunks("licenses", per_kind, context_chars, seed=3 + 10 * seed)
     out: dict[str, list[list[int]]] = {k: [] for k in KINDS}
     for i in range(per_kind):
-        out["chat"].append(_chat(tokenizer, _QUESTIONS[i % len(_QUESTIONS)]))
+        out["chat"].append(_chat(tokenizer, _QUESTIONS[(i + 3 * seed) % len(_QUESTIONS)]))
         out["code"].append([int(t) for t in tokenizer(code[i])["input_ids"]])
         out["summarise"].append(_chat(tokenizer, f"Summarise the following text in a few sentences.\n\n{prose[i]}"))
         task = "Repeat the following text word for word." if i % 2 == 0 else "List every name defined in this text."
