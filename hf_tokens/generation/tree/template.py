@@ -20,7 +20,11 @@ def _table(rank_probs: RankProbs) -> list[list[float]]:
     """Per-level probabilities; a flat list means the same for every level, the last level repeats."""
     if not rank_probs:
         raise ValueError("rank_probs must not be empty")
-    rows = [list(rank_probs)] if isinstance(rank_probs[0], (int, float)) else [list(r) for r in rank_probs]  # type: ignore[arg-type]
+    rows: list[list[float]]
+    if isinstance(rank_probs[0], (int, float)):
+        rows = [[float(p) for p in rank_probs]]  # type: ignore[arg-type]
+    else:
+        rows = [[float(p) for p in row] for row in rank_probs]  # type: ignore[union-attr]
     width = len(rows[0])
     for row in rows:
         if len(row) != width or any(not 0 < p <= 1 for p in row):
