@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,3 +54,30 @@ def test_byte_greedy_matches_token_greedy_longer(smollm2):
     model, tok = smollm2
     _check_agreement(model, tok, "The capital of France is", 6)
     _check_agreement(model, tok, "import numpy as np\nimport", 4)
+
+
+def _masks_agree(tok, contexts: list[str]) -> None:
+    """The accelerated validity check (pre-token cache + fresh-pre-token shortcut) equals re-encoding every
+    candidate cover from the anchor, over the whole vocabulary."""
+    from hf_tokens.testing import tiny_model
+
+    model = tiny_model("llama", vocab_size=len(tok))
+    fast, plain = ByteLevelLM(model, tok), ByteLevelLM(model, tok)
+    plain.use_shortcut = plain.use_pretoken_cache = False
+    for context in contexts:
+        sf, sp = fast.start(context), plain.start(context)
+        for (ids, _), (ids2, _) in zip(sf.exact, sp.exact):
+            lp = fast.scorer.logprobs([sf.anchor + ids])[0]
+            got = fast._valid(sf, ids, fast.vocab.text_ids, lp)
+            want = plain._valid(sp, ids2, plain.vocab.text_ids, lp)
+            assert np.array_equal(got, want), f"context {context!r}: {np.flatnonzero(got != want)[:10]}"
+
+
+def test_accelerated_validity_equals_full_check_smollm2(real_tokenizer):
+    _masks_agree(real_tokenizer("smollm2"), ["def f(x):\n    ret", "x = a  "])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["smollm2", "gpt2", "qwen3"])
+def test_accelerated_validity_equals_full_check_other_tokenizers(real_tokenizer, name):
+    _masks_agree(real_tokenizer(name), ["def f(x):\n    ret", "x = a  ", "print('don", "a = 123", "caf\u00e9 (", "\t\tif"])

@@ -89,7 +89,13 @@ class ByteVocab:
                 "allowed: byte-level BPE or SentencePiece BPE with byte_fallback=True"
             )
         self.tokenizer = tokenizer
-        self.backend = backend
+        # a private copy of the Rust tokenizer: the transformers wrapper switches padding/truncation on the shared
+        # backend per call (e.g. token healing pads), which would silently change every validity re-encoding
+        from tokenizers import Tokenizer
+
+        self.backend = Tokenizer.from_str(backend.to_str())
+        self.backend.no_padding()
+        self.backend.no_truncation()
         self.vocab_size = max(len(tokenizer), max(vocab.values()) + 1)
         special = set(tokenizer.all_special_ids) | {i for t, i in tokenizer.get_added_vocab().items()}
         token_bytes: list[bytes | None] = [None] * self.vocab_size
