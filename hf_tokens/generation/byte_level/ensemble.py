@@ -66,7 +66,11 @@ class ByteLevelEnsemble:
         return EnsembleState(tuple(m.advance(s, byte) for m, s in zip(self.members, state.states)))
 
     def distribution(self, state: EnsembleState) -> torch.Tensor:
-        dists = torch.stack([m.distribution(s) for m, s in zip(self.members, state.states)])
+        return self.combine([m.distribution(s) for m, s in zip(self.members, state.states)])
+
+    def combine(self, distributions: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The ensemble of the members' next-byte distributions (one 257-vector per member, in order)."""
+        dists = torch.stack(list(distributions))
         if self.mode == "mixture":
             return (self.weights[:, None] * dists).sum(0)
         logs = torch.where(dists > 0, dists.log(), torch.full_like(dists, float("-inf")))
