@@ -80,4 +80,27 @@ def test_accelerated_validity_equals_full_check_smollm2(real_tokenizer):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["smollm2", "gpt2", "qwen3"])
 def test_accelerated_validity_equals_full_check_other_tokenizers(real_tokenizer, name):
-    _masks_agree(real_tokenizer(name), ["def f(x):\n    ret", "x = a  ", "print('don", "a = 123", "caf\u00e9 (", "\t\tif"])
+    _masks_agree(
+        real_tokenizer(name), ["def f(x):\n    ret", "x = a  ", "print('don", "a = 123", "caf\u00e9 (", "\t\tif"]
+    )
+
+
+@pytest.mark.slow
+def test_cross_vocabulary_ensemble_with_gemma(smollm2):
+    """SmolLM2 (byte-level BPE, 49k) + Gemma-3-270m (SentencePiece, 262k) when the optional Gemma is installed."""
+    from hf_tokens.assets import AssetNotInstalledError
+    from hf_tokens.generation.byte_level import ByteLevelEnsemble
+
+    try:
+        from hf_tokens.assets.gemma import load_gemma
+
+        gemma, gtok = load_gemma()
+    except AssetNotInstalledError as exc:
+        pytest.skip(str(exc))
+    a = ByteLevelLM(*smollm2, validity_tail=1.0)
+    b = ByteLevelLM(gemma, gtok, validity_tail=1.0)
+    assert b.vocab.kind == "sentencepiece" and b.vocab.dummy_prefix == b""
+    for mode in ("product", "mixture"):
+        d = ByteLevelEnsemble([a, b], mode=mode).next_byte_distribution("The capital of France is")
+        assert float(d.sum()) == pytest.approx(1.0, abs=1e-6)
+        assert int(d.argmax()) == ord(" ")
