@@ -76,7 +76,7 @@ def _build(out: Path) -> None:
     logger.warning("hf_tokens: assembling and dequantizing %s once into %s (1-2 min)", pkg.MODEL_NAME, out.parent)
     pkg.assemble(gguf_path, overwrite=True)
     model = AutoModelForCausalLM.from_pretrained(str(out), gguf_file=gguf_path.name, dtype=torch.float32)
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tokenizer = sentencepiece_bpe_from_gguf(gguf_path)

@@ -30,12 +30,24 @@ What is exact and what is not (all deviations from the paper are listed here):
 * ``validity_tail > 0`` (off by default) trusts the model for the least likely candidates (the paper's
   ``fast_mode`` is ``validity_tail`` -> 1).
 * A model without a BOS token is conditioned on ``start_token_id`` (default: its eos, the GPT-2 convention).
+* Stable boundaries: the anchor (start of the second-to-last pre-token, or word for SentencePiece) and, for the
+  per-pre-token validity cache, the start of the last pre-token are assumed not to move when text is appended.
+  This holds for the GPT-2 / Llama-3 / Qwen / SmolLM2 regexes; tests compare the accelerated check with the
+  plain one (re-encoding every candidate from the anchor) over whole vocabularies of those tokenizers, and the
+  byte-level probabilities with brute-force marginals on a tiny tokenizer.
+* SentencePiece tokenizers without whitespace splitting (Gemma) use word starts as anchors; a piece that spans a
+  space would make that boundary unstable (not verified for Gemma; its ensemble benchmark uses trust mode).
+
+Cost. Exact mode re-encodes, once per distinct last pre-token, every vocabulary token that could merge with it
+(fresh pre-tokens are decided from a per-token table), so it is dominated by tokenizer calls (~1 byte/s for
+SmolLM2 on one CPU thread); trust mode (``validity_tail=1``) costs one small forward per byte.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -148,7 +160,10 @@ class ByteLevelLM:
             if b and utf8_status(b) == "ok":
                 text = b.decode("utf-8")
                 words[t] = len(text) > 1 and text[0] == " " and not text[1].isspace()
-                self._starts_non_letter[t] = not text[0].isalpha()
+                # combining marks are excluded: an NFC normalizer (Qwen) composes them with the previous letter
+                self._starts_non_letter[t] = not text[0].isalpha() and not unicodedata.category(text[0]).startswith(
+                    "M"
+                )
                 ids.append(t)
                 texts.append(text)
         for t, enc in zip(ids, self.vocab.backend.encode_batch(texts, add_special_tokens=False)):
@@ -161,7 +176,8 @@ class ByteLevelLM:
         pre = json.dumps(spec.get("pre_tokenizer"))
         known = '"use_regex": true' in pre or ("'s|'t|'re" in pre and "\\p{L}+" in pre)
         self._known_regex = known
-        self._letter_rule = known and not spec["model"].get("ignore_merges", False)
+        # the letter rule runs the BPE model without the normalizer: only for tokenizers that have none
+        self._letter_rule = known and not spec["model"].get("ignore_merges", False) and not spec.get("normalizer")
         return words, canonical
 
     # ------------------------------------------------------------------------------------------------ public API
