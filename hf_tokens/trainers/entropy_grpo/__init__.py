@@ -16,7 +16,7 @@ args = EntropyGRPOConfig(output_dir="out", cov_penalty="kl_cov", num_iterations=
 trainer = EntropyGRPOTrainer(model, reward_funcs=[reward_fn], args=args, train_dataset=dataset, processing_class=tok)
 trainer.train()"""
 
-_BENCH = "python benchmarks/entropy_rl.py --quick --json bench_results/entropy_rl.json"
+_BENCH = "python benchmarks/entropy_rl.py --json bench_results/entropy_rl_full.json  # --quick: 2 steps"
 
 register(
     "high-entropy-minority",
@@ -26,7 +26,10 @@ register(
     config="hf_tokens.trainers.entropy_grpo.config:EntropyGRPOConfig",
     contract="hf_tokens.trainers.entropy_grpo.trainer:contract",
     package="hf_tokens.trainers.entropy_grpo",
-    headline="not measured yet",
+    headline=(
+        "SmolLM2-135M, chain_sum, 12 GRPO steps: held-out acc 0.46 -> 0.71 (top-20% entropy tokens) vs 0.60 (all) "
+        "vs 0.54 (bottom-80%), 48 problems; mask overhead 1.5% of loss time"
+    ),
     benchmark=_BENCH,
     usage=_USAGE_MASK,
     demo="hf_tokens.trainers.entropy_grpo.analysis:demo",
@@ -39,7 +42,10 @@ register(
     config="hf_tokens.trainers.entropy_grpo.config:EntropyGRPOConfig",
     contract="hf_tokens.trainers.entropy_grpo.trainer:kl_cov_contract",
     package="hf_tokens.trainers.entropy_grpo",
-    headline="not measured yet",
+    headline=(
+        "SmolLM2-135M, chain_sum, 12 steps: held-out acc 0.46 -> 0.60 (Clip-Cov), 0.52 (KL-Cov) vs 0.60 (GRPO); "
+        "entropy not kept higher at this scale (1 token/step selected); overhead 1.5-3% of loss time"
+    ),
     benchmark=_BENCH,
     usage=_USAGE_COV,
 )
