@@ -179,19 +179,34 @@ def main() -> None:
 
 
 def plot(data: dict[str, Any], names: list[str], path: Path) -> None:
-    from hf_tokens.benchmarking import plot_lines
+    """Grouped bars of the ppl/char ratio per target tokenizer and method (log scale: random is far off)."""
+    import matplotlib
 
-    series: dict[str, tuple[list[float], list[float]]] = {}
-    for row in data["rows"]:
-        if row["metric"] != "ppl_per_char":
-            continue
-        label = row["method"].split("->")[0]
-        xs, ys = series.setdefault(label, ([], []))
-        xs.append(float(names.index(row["target"])))
-        ys.append(row["ratio"])
-    title = "SmolLM2 zero-shot tokenizer transfer (x: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)) + ")"
-    plot_lines(path, series, xlabel="target tokenizer", ylabel="ppl/char ratio (new / original)", title=title,
-               baseline=1.0)  # fmt: skip
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in data["rows"] if r["metric"] == "ppl_per_char"]
+    methods = list(dict.fromkeys(r["method"].split("->")[0] for r in rows))
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=120)
+    width = 0.8 / len(methods)
+    for k, method in enumerate(methods):
+        xs, ys = [], []
+        for r in rows:
+            if r["method"].split("->")[0] == method:
+                xs.append(names.index(r["target"]) + (k - (len(methods) - 1) / 2) * width)
+                ys.append(r["ratio"])
+        ax.bar(xs, ys, width=width, label=method)
+    ax.axhline(1.0, color="grey", linestyle="--", label="original tokenizer")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("ppl/char ratio (new / original)")
+    ax.set_title("SmolLM2-135M, zero-shot tokenizer transfer (lower is better)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
