@@ -11,8 +11,9 @@ compression (characters per token) of every tokenizer against SmolLM2's own.
     python benchmarks/tokenizer_transfer.py --json bench_results/tokenizer_transfer.json --plot bench_results/tt.png
 
 ``--quick`` uses fewer and shorter texts, a smaller supertoken training corpus, and limits TokenAdapt's auxiliary
-encoder to 4000 new tokens per target (those in the evaluation text first; the rest get the length-only local
-estimate) and runs tokensurgeon on the GPT-2 target only: the full run embeds every new token, as the paper does.
+encoder to 4000 new tokens per target (those in the evaluation text first; the rest get a local estimate without
+semantic weights) and runs tokensurgeon on the GPT-2 target only: the full run embeds every new token, as the paper
+does.
 """
 
 from __future__ import annotations

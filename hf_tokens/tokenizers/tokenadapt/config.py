@@ -42,7 +42,8 @@ class TokenAdaptConfig:
         default=None,
         metadata={
             "help": "embed at most this many new tokens with the auxiliary model (lowest ids first, i.e. the "
-            "earliest BPE merges, plus `priority_ids`); the rest get a local estimate with length-only weights "
+            "earliest BPE merges, plus the initializer's `priority_ids`); the rest get a local estimate with uniform "
+            "semantic weights "
             "and no global estimate. None = every new token, as in the paper. For quick experiments only."
         },
     )

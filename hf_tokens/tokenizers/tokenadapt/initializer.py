@@ -15,8 +15,8 @@ The same weights build the input embedding, the untied LM head and its bias. Dev
 the auxiliary model is the bundled all-MiniLM-L6-v2 (the paper: nomic-embed-text-v2-moe); lengths are counted in
 bytes of the token's surface form (the authors' code counts characters of the decoded string: the same for ASCII);
 the authors' code also copies case-insensitive matches as shared tokens, which is not done here (only exact byte
-matches are shared). With ``max_aux_tokens`` set (not the default) tokens beyond the limit get a length-only local
-estimate and no global one.
+matches are shared). With ``max_aux_tokens`` set (not the default) tokens beyond the limit get the local estimate
+with uniform semantic weights (so only the length term ranks the subtokens) and no global one.
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ class TokenAdaptInitializer(CombinationInitializer):
             lengths = torch.tensor([len(ctx.old_vocab.surfaces[i] or b"") / full_len for i in ids])
             if bool(has_phi[r]):
                 semantic = torch.softmax((phi_old[ids] @ phi_new[r]) / temp, dim=0)
-                weights = torch.softmax(((semantic + lengths) / 2.0) / temp, dim=0)
-            else:
-                weights = torch.softmax(lengths / temp, dim=0)
+            else:  # not embedded (max_aux_tokens): uniform semantic weights
+                semantic = torch.full((len(ids),), 1.0 / len(ids))
+            weights = torch.softmax(((semantic + lengths) / 2.0) / temp, dim=0)
             row: dict[int, float] = {}
             for i, w in zip(ids, weights.tolist()):
                 row[i] = row.get(i, 0.0) + w
