@@ -5,15 +5,20 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hf_tokens.testing import tiny_model
+from hf_tokens.testing import tiny_model, tiny_tokenizer
 from tests.suites._common import contract_of, implemented
 
 SPECS = implemented("generation")
 
 
-def _prompts(vocab, n=3, length=10):
-    g = torch.Generator().manual_seed(3)
-    return [torch.randint(2, vocab, (1, length), generator=g) for _ in range(n)]
+TEXTS = ("def main():\n    return", "The quick brown fox", "Hello world! Tokens are")
+
+
+def _prompts(vocab, n=3):
+    """Real text through the tiny tokenizer (valid UTF-8, so byte-level strategies can read it too)."""
+    tok = tiny_tokenizer()
+    assert len(tok) == vocab
+    return [torch.tensor([tok(text).input_ids]) for text in TEXTS[:n]]
 
 
 @pytest.mark.parametrize("spec", SPECS)
