@@ -342,7 +342,7 @@ def test_real_model_greedy_equality_20_prompts_64_tokens(smollm2):
     from hf_tokens.generation.tree.prompts import speculative_prompts
 
     model, tok = smollm2
-    draft = dyspec.truncated_draft(model, 8)
+    draft = dyspec.truncated_draft(model, 4)  # cheap draft: losslessness does not depend on its quality
     for kind, ids in speculative_prompts(tok, per_kind=5, context_chars=600):
         prompt = torch.tensor([ids])
         plain = model.generate(prompt, max_new_tokens=64, do_sample=False)

@@ -11,8 +11,8 @@ register(
     entry="hf_tokens.generation.dyspec.dyspec:generate",
     config="hf_tokens.generation.dyspec.dyspec:DySpecConfig",
     contract="hf_tokens.generation.dyspec.dyspec:contract",
-    headline="pending benchmark",
-    benchmark="OMP_NUM_THREADS=1 python benchmarks/speculative.py --json bench_results/speculative.json",
+    headline="0.24x greedy generate with an 8-layer self-draft (1.11 tokens/step); SmolLM2 CPU 1 thread, lossless",
+    benchmark="OMP_NUM_THREADS=1 python benchmarks/speculative.py --per-kind 1 --repeats 1 --json bench_results/speculative.json",
     package="hf_tokens.generation.dyspec",
     usage=(
         "from hf_tokens.generation import dyspec\n"
