@@ -12,7 +12,10 @@ register(
     config="hf_tokens.generation.aded.aded:ADEDConfig",
     contract="hf_tokens.generation.aded.aded:contract",
     headline="1.45x greedy generate, 2.44 tokens/step; SmolLM2 CPU 1 thread, lossless",
-    benchmark="OMP_NUM_THREADS=1 python benchmarks/speculative.py --per-kind 1 --repeats 1 --json bench_results/speculative.json",
+    benchmark=(
+        "OMP_NUM_THREADS=1 python benchmarks/speculative.py --per-kind 1 --repeats 1 "
+        "--json bench_results/speculative.json"
+    ),
     package="hf_tokens.generation.aded",
     usage=(
         "from hf_tokens.generation import aded\n"

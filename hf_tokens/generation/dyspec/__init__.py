@@ -12,7 +12,10 @@ register(
     config="hf_tokens.generation.dyspec.dyspec:DySpecConfig",
     contract="hf_tokens.generation.dyspec.dyspec:contract",
     headline="0.24x greedy generate with an 8-layer self-draft (1.11 tokens/step); SmolLM2 CPU 1 thread, lossless",
-    benchmark="OMP_NUM_THREADS=1 python benchmarks/speculative.py --per-kind 1 --repeats 1 --json bench_results/speculative.json",
+    benchmark=(
+        "OMP_NUM_THREADS=1 python benchmarks/speculative.py --per-kind 1 --repeats 1 "
+        "--json bench_results/speculative.json"
+    ),
     package="hf_tokens.generation.dyspec",
     usage=(
         "from hf_tokens.generation import dyspec\n"

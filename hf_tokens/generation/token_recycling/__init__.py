@@ -11,8 +11,13 @@ register(
     entry="hf_tokens.generation.token_recycling.recycling:generate",
     config="hf_tokens.generation.token_recycling.recycling:TokenRecyclingConfig",
     contract="hf_tokens.generation.token_recycling.recycling:contract",
-    headline="0.99x greedy generate (1.07x with the paper's hot start), 1.84 tokens/step; SmolLM2 CPU 1 thread, lossless",
-    benchmark="OMP_NUM_THREADS=1 python benchmarks/speculative.py --per-kind 1 --repeats 1 --json bench_results/speculative.json",
+    headline=(
+        "0.99x greedy generate (1.07x with the paper's hot start), 1.84 tokens/step; SmolLM2 CPU 1 thread, lossless"
+    ),
+    benchmark=(
+        "OMP_NUM_THREADS=1 python benchmarks/speculative.py --per-kind 1 --repeats 1 "
+        "--json bench_results/speculative.json"
+    ),
     package="hf_tokens.generation.token_recycling",
     usage=(
         "from hf_tokens.generation import token_recycling\n"
