@@ -65,7 +65,7 @@ def main() -> None:
 
         folder = save_for_hub(
             new_model, args.out, method_id="tokenadapt", tokenizer=new_tokenizer, config=config, overwrite=True,
-            source_tokenizer=args.target,
+            source_tokenizer=args.target, base_model=args.model or "HuggingFaceTB/SmolLM2-135M-Instruct",
             description="Embeddings of tokens shared with the original tokenizer are copied exactly; new tokens "
             "are initialised with TokenAdapt's hybrid heuristic, without any training.",
         )  # fmt: skip
