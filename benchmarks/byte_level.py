@@ -94,7 +94,7 @@ def main() -> None:
         t = time.perf_counter()
         try:
             o = model.generate(
-                **ids, max_new_tokens=args.new_tokens, do_sample=False, token_healing=True, tokenizer=tok
+                **ids, max_new_tokens=args.new_tokens, do_sample=False, token_healing=True, tokenizer=tok_hf
             )
             healed = tok.decode(o[0], skip_special_tokens=True)
             # stock healing re-tokenizes a stripped prompt: the continuation is what follows the stripped prompt
