@@ -279,10 +279,12 @@ def main(argv: list[str] | None = None) -> None:
         baseline_value=tokens_per_s[lookup],
     )
     if args.sweep and args.plot:
-        sizes = sorted(int(s) for s in args.sweep.split(","))
+        speed = {int(s): tokens_per_s[f"token-recycling, tree {s}"] / base for s in args.sweep.split(",")}
+        speed.setdefault(args.tree_size, tokens_per_s["token-recycling"] / base)
+        sizes = sorted(speed)
         plot_lines(
             args.plot,
-            {"token-recycling": (sizes, [tokens_per_s[f"token-recycling, tree {s}"] / base for s in sizes])},
+            {"token-recycling": (sizes, [speed[s] for s in sizes])},
             xlabel="tree size (nodes incl. root)",
             ylabel="speed-up vs greedy generate",
             title=f"Token Recycling on {args.model}, {torch.get_num_threads()} thread(s), {args.device}",
