@@ -12,8 +12,12 @@ register(
     entry="hf_tokens.generation.byte_level.lm:ByteLevelLM",
     config="hf_tokens.generation.byte_level.config:ByteLevelConfig",
     contract="hf_tokens.generation.byte_level.contract:contract",
-    headline="pending benchmark",
-    benchmark="python benchmarks/byte_level.py --json bench_results/byte_level.json",
+    headline=(
+        "prompts cut mid-token (8, quick): next-line exact match 25% vs 12.5% stock token_healing (fixed healing "
+        "37.5%), NLL of the true continuation 0.63 vs 2.51 nats/byte; SmolLM2+Gemma product ensemble 0.935 "
+        "bits/byte vs 0.961 best member"
+    ),
+    benchmark="python benchmarks/byte_level.py --quick --json bench_results/byte_level.json",
     package="hf_tokens.generation.byte_level",
     usage=(
         "from hf_tokens.generation import byte_level\n"
