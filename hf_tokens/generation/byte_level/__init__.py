@@ -36,7 +36,7 @@ __getattr__, __dir__ = lazy_exports(
         "ByteLevelConfig": ".config",
         "ByteLevelEnsemble": ".ensemble",
         "ByteVocab": ".vocab",
-        "generate": ".decoding",
+        "generate": ".custom_generate",
         "bytes_to_ids": ".decoding",
         "heal_tokens_fixed": ".healing",
     },

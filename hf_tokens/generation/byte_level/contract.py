@@ -13,7 +13,7 @@ def _make_kwargs(model: Any) -> dict[str, Any]:
 
 
 def contract() -> dict[str, Any]:
-    from hf_tokens.generation.byte_level.decoding import generate
+    from hf_tokens.generation.byte_level.custom_generate import generate
 
     # not lossless: byte-level greedy picks the most probable next *byte* (summing over tokenizations), which may
     # continue differently from token-level greedy
