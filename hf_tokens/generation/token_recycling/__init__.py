@@ -12,11 +12,11 @@ register(
     config="hf_tokens.generation.token_recycling.recycling:TokenRecyclingConfig",
     contract="hf_tokens.generation.token_recycling.recycling:contract",
     headline=(
-        "0.99x greedy generate (1.07x with the paper's hot start), 1.84 tokens/step; SmolLM2 CPU 1 thread, lossless"
+        "0.97x greedy generate (1.01x with the paper's hot start), 1.84 tokens/step; SmolLM2 CPU 1 thread, lossless"
     ),
     benchmark=(
-        "OMP_NUM_THREADS=1 python benchmarks/speculative.py --per-kind 1 --repeats 1 "
-        "--json bench_results/speculative.json"
+        "OMP_NUM_THREADS=1 python benchmarks/speculative.py --per-kind 1 --repeats 3 --sweep 4,16,32 "
+        "--json bench_results/speculative.json --plot bench_results/speculative.png"
     ),
     package="hf_tokens.generation.token_recycling",
     usage=(
