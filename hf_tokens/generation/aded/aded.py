@@ -29,9 +29,9 @@ from typing import Any
 
 import torch
 
-from hf_tokens.generation.tree.decode import streamer_from_generate, tree_decode
+from hf_tokens.generation.tree.decode import tree_decode
 from hf_tokens.generation.tree.entry import dispatch_generate
-from hf_tokens.generation.tree.proposer import TreeProposer
+from hf_tokens.generation.tree.proposer import TreeProposer, coerce_config
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 
 
@@ -172,40 +172,18 @@ class ADEDProposer(TreeProposer):
 
 
 def _check_config(config: Any) -> ADEDConfig:
-    if config is None:
-        return ADEDConfig()
-    if isinstance(config, dict):
-        return ADEDConfig(**config)
-    if not isinstance(config, ADEDConfig):
-        raise TypeError(f"aded_config must be an ADEDConfig or dict, got {type(config).__name__}")
-    return config
+    return coerce_config(config, ADEDConfig, "aded_config")
 
 
 def _decode(
     model: Any,
     input_ids: torch.LongTensor,
-    logits_processor: Any = None,
-    stopping_criteria: Any = None,
-    generation_config: Any = None,
-    synced_gpus: bool = False,
-    streamer: Any = None,
     aded_config: ADEDConfig | dict | None = None,
     decoding_stats: dict | None = None,
-    **model_kwargs: Any,
+    **decode_kwargs: Any,
 ) -> Any:
     proposer = ADEDProposer(_check_config(aded_config))
-    return tree_decode(
-        model,
-        input_ids,
-        proposer,
-        logits_processor=logits_processor,
-        stopping_criteria=stopping_criteria,
-        generation_config=generation_config,
-        streamer=streamer if streamer is not None else streamer_from_generate(),
-        decoding_stats=decoding_stats,
-        synced_gpus=synced_gpus,
-        **model_kwargs,
-    )
+    return tree_decode(model, input_ids, proposer, decoding_stats=decoding_stats, **decode_kwargs)
 
 
 def generate(

@@ -27,9 +27,9 @@ import torch
 from transformers.cache_utils import DynamicCache
 
 from hf_tokens.generation.dyspec.draft import check_draft
-from hf_tokens.generation.tree.decode import streamer_from_generate, tree_decode
+from hf_tokens.generation.tree.decode import tree_decode
 from hf_tokens.generation.tree.entry import dispatch_generate
-from hf_tokens.generation.tree.proposer import TreeProposer
+from hf_tokens.generation.tree.proposer import TreeProposer, coerce_config
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 from hf_tokens.generation.tree.verify import keep_cache_slots, tree_mask
 
@@ -151,42 +151,20 @@ class DySpecProposer(TreeProposer):
 
 
 def _check_config(config: Any) -> DySpecConfig:
-    if config is None:
-        return DySpecConfig()
-    if isinstance(config, dict):
-        return DySpecConfig(**config)
-    if not isinstance(config, DySpecConfig):
-        raise TypeError(f"dyspec_config must be a DySpecConfig or dict, got {type(config).__name__}")
-    return config
+    return coerce_config(config, DySpecConfig, "dyspec_config")
 
 
 def _decode(
     model: Any,
     input_ids: torch.LongTensor,
-    logits_processor: Any = None,
-    stopping_criteria: Any = None,
-    generation_config: Any = None,
-    synced_gpus: bool = False,
-    streamer: Any = None,
     draft_model: Any = None,
     dyspec_config: DySpecConfig | dict | None = None,
     decoding_stats: dict | None = None,
-    **model_kwargs: Any,
+    **decode_kwargs: Any,
 ) -> Any:
     check_draft(model, draft_model)
     proposer = DySpecProposer(draft_model, _check_config(dyspec_config))
-    return tree_decode(
-        model,
-        input_ids,
-        proposer,
-        logits_processor=logits_processor,
-        stopping_criteria=stopping_criteria,
-        generation_config=generation_config,
-        streamer=streamer if streamer is not None else streamer_from_generate(),
-        decoding_stats=decoding_stats,
-        synced_gpus=synced_gpus,
-        **model_kwargs,
-    )
+    return tree_decode(model, input_ids, proposer, decoding_stats=decoding_stats, **decode_kwargs)
 
 
 def generate(

@@ -27,9 +27,9 @@ from typing import Any
 
 import torch
 
-from hf_tokens.generation.tree.decode import streamer_from_generate, tree_decode
+from hf_tokens.generation.tree.decode import tree_decode
 from hf_tokens.generation.tree.entry import dispatch_generate
-from hf_tokens.generation.tree.proposer import TreeProposer
+from hf_tokens.generation.tree.proposer import TreeProposer, coerce_config
 from hf_tokens.generation.tree.template import best_first_template
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 
@@ -175,15 +175,10 @@ class TokenRecyclingProposer(TreeProposer):
 def _decode(
     model: Any,
     input_ids: torch.LongTensor,
-    logits_processor: Any = None,
-    stopping_criteria: Any = None,
-    generation_config: Any = None,
-    synced_gpus: bool = False,
-    streamer: Any = None,
     token_recycling_config: TokenRecyclingConfig | None = None,
     token_recycling_state: AdjacencyMatrix | None = None,
     decoding_stats: dict | None = None,
-    **model_kwargs: Any,
+    **decode_kwargs: Any,
 ) -> Any:
     config = _check_config(token_recycling_config)
     vocab = model.get_output_embeddings().weight.shape[0]
@@ -201,28 +196,11 @@ def _decode(
     else:
         matrix = token_recycling_state
     proposer = TokenRecyclingProposer(config, matrix, model.device)
-    return tree_decode(
-        model,
-        input_ids,
-        proposer,
-        logits_processor=logits_processor,
-        stopping_criteria=stopping_criteria,
-        generation_config=generation_config,
-        streamer=streamer if streamer is not None else streamer_from_generate(),
-        decoding_stats=decoding_stats,
-        synced_gpus=synced_gpus,
-        **model_kwargs,
-    )
+    return tree_decode(model, input_ids, proposer, decoding_stats=decoding_stats, **decode_kwargs)
 
 
 def _check_config(config: Any) -> TokenRecyclingConfig:
-    if config is None:
-        return TokenRecyclingConfig()
-    if isinstance(config, dict):
-        return TokenRecyclingConfig(**config)
-    if not isinstance(config, TokenRecyclingConfig):
-        raise TypeError(f"token_recycling_config must be a TokenRecyclingConfig or dict, got {type(config).__name__}")
-    return config
+    return coerce_config(config, TokenRecyclingConfig, "token_recycling_config")
 
 
 def generate(

@@ -99,7 +99,13 @@ def tree_decode(
     decoding_stats: dict | None = None,
     **model_kwargs: Any,
 ) -> torch.Tensor | GenerateDecoderOnlyOutput:
-    """Generate with ``proposer``'s draft trees, verified by ``model`` one tree per forward."""
+    """Generate with ``proposer``'s draft trees, verified by ``model`` one tree per forward.
+
+    ``streamer=None`` means the streamer of the ``model.generate`` call running us, if any (see
+    :func:`streamer_from_generate`).
+    """
+    if streamer is None:
+        streamer = streamer_from_generate()
     check_inputs(model, input_ids, generation_config, model_kwargs)
     t_start = time.perf_counter()
     device = model.device
