@@ -9,6 +9,7 @@ import pytest
 
 from hf_tokens.cli import main
 from hf_tokens.readme import END, START, methods_table, update_readme
+from hf_tokens.registry import all_specs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,8 +37,6 @@ def test_info_and_unknown_id(capsys):
 
 
 def test_card_for_every_id(capsys, tmp_path):
-    from hf_tokens.registry import all_specs
-
     for spec in all_specs():
         assert main(["card", spec.id]) == 0
         assert spec.title in capsys.readouterr().out
@@ -81,3 +80,14 @@ def test_readme_update(tmp_path):
     path.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         update_readme(path)
+
+
+@pytest.mark.parametrize("spec", [pytest.param(s, id=s.id) for s in all_specs(implemented=True)])
+def test_run_works_for_every_implemented_method(spec, smollm2):
+    """The main job (`hf-tokens run --method ID`) has a path for every implemented method."""
+    from hf_tokens.demo import run
+
+    model, tok = smollm2
+    result, plain = run(spec.id, model, tok, "What is the capital of France?", max_new_tokens=6)
+    assert plain is not None and plain.new_tokens >= 1
+    assert result.method == spec.id and isinstance(result.text, str) and result.effects

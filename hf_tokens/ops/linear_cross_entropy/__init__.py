@@ -23,6 +23,7 @@ register(
         "python benchmarks/linear_cross_entropy.py --quick --vocab 49152 128256 256000 "
         "--json bench_results/linear_cross_entropy.json"
     ),
+    demo="hf_tokens.ops.linear_cross_entropy.demo:demo",
     usage=(
         "from hf_tokens.ops.linear_cross_entropy import linear_cross_entropy\n\n"
         "out = model.model(input_ids)  # hidden states, no logits\n"

@@ -48,6 +48,8 @@ register(
     ),
     benchmark=_BENCH,
     usage=_USAGE_COV,
+    # the policy-entropy statistics Clip-Cov and KL-Cov act on (no rewards, so no covariance, in a one-prompt run)
+    demo="hf_tokens.trainers.entropy_grpo.analysis:demo",
 )
 
 __getattr__, __dir__ = lazy_exports(
