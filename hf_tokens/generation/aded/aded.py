@@ -180,10 +180,13 @@ def _decode(
     input_ids: torch.LongTensor,
     aded_config: ADEDConfig | dict | None = None,
     decoding_stats: dict | None = None,
+    onednn_linear: bool | None = None,
     **decode_kwargs: Any,
 ) -> Any:
     proposer = ADEDProposer(_check_config(aded_config))
-    return tree_decode(model, input_ids, proposer, decoding_stats=decoding_stats, **decode_kwargs)
+    return tree_decode(
+        model, input_ids, proposer, decoding_stats=decoding_stats, onednn_linear=onednn_linear, **decode_kwargs
+    )
 
 
 def generate(
@@ -196,6 +199,7 @@ def generate(
     streamer: Any = None,
     aded_config: ADEDConfig | dict | None = None,
     decoding_stats: dict | None = None,
+    onednn_linear: bool | None = None,
     **kwargs: Any,
 ) -> Any:
     """ADED speculative decoding; use as ``model.generate(**inputs, custom_generate=generate, ...)``.
@@ -213,7 +217,7 @@ def generate(
         generation_config=generation_config,
         synced_gpus=synced_gpus,
         streamer=streamer,
-        method_kwargs={"aded_config": aded_config, "decoding_stats": decoding_stats},
+        method_kwargs={"aded_config": aded_config, "decoding_stats": decoding_stats, "onednn_linear": onednn_linear},
         kwargs=kwargs,
     )
 

@@ -29,6 +29,7 @@ from transformers.cache_utils import DynamicCache
 from hf_tokens.generation.dyspec.draft import check_draft
 from hf_tokens.generation.tree.decode import tree_decode
 from hf_tokens.generation.tree.entry import dispatch_generate
+from hf_tokens.generation.tree.linear import verification_linear
 from hf_tokens.generation.tree.proposer import TreeProposer, coerce_config
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 from hf_tokens.generation.tree.verify import keep_cache_slots, tree_mask
@@ -78,6 +79,10 @@ class DySpecProposer(TreeProposer):
         return top.indices.tolist(), top.values.tolist()
 
     def propose(self, tokens: list[int]) -> TokenTree:
+        with verification_linear(self.draft, self.onednn_linear):  # multi-token draft forwards (see tree.linear)
+            return self._expand(tokens)
+
+    def _expand(self, tokens: list[int]) -> TokenTree:
         cfg = self.config
         # Catch the draft up on the committed tokens it has not seen (the root is the last of them).
         pending = torch.tensor(tokens[self.cached :], dtype=torch.long, device=self.device).view(1, -1)
@@ -160,11 +165,14 @@ def _decode(
     draft_model: Any = None,
     dyspec_config: DySpecConfig | dict | None = None,
     decoding_stats: dict | None = None,
+    onednn_linear: bool | None = None,
     **decode_kwargs: Any,
 ) -> Any:
     check_draft(model, draft_model)
     proposer = DySpecProposer(draft_model, _check_config(dyspec_config))
-    return tree_decode(model, input_ids, proposer, decoding_stats=decoding_stats, **decode_kwargs)
+    return tree_decode(
+        model, input_ids, proposer, decoding_stats=decoding_stats, onednn_linear=onednn_linear, **decode_kwargs
+    )
 
 
 def generate(
@@ -178,6 +186,7 @@ def generate(
     draft_model: Any = None,
     dyspec_config: DySpecConfig | dict | None = None,
     decoding_stats: dict | None = None,
+    onednn_linear: bool | None = None,
     **kwargs: Any,
 ) -> Any:
     """DySpec speculative decoding; ``model.generate(**inputs, custom_generate=generate, draft_model=draft, ...)``.
@@ -197,7 +206,12 @@ def generate(
         generation_config=generation_config,
         synced_gpus=synced_gpus,
         streamer=streamer,
-        method_kwargs={"draft_model": draft_model, "dyspec_config": dyspec_config, "decoding_stats": decoding_stats},
+        method_kwargs={
+            "draft_model": draft_model,
+            "dyspec_config": dyspec_config,
+            "decoding_stats": decoding_stats,
+            "onednn_linear": onednn_linear,
+        },
         kwargs=kwargs,
     )
 

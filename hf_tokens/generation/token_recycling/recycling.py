@@ -178,6 +178,7 @@ def _decode(
     token_recycling_config: TokenRecyclingConfig | None = None,
     token_recycling_state: AdjacencyMatrix | None = None,
     decoding_stats: dict | None = None,
+    onednn_linear: bool | None = None,
     **decode_kwargs: Any,
 ) -> Any:
     config = _check_config(token_recycling_config)
@@ -196,7 +197,9 @@ def _decode(
     else:
         matrix = token_recycling_state
     proposer = TokenRecyclingProposer(config, matrix, model.device)
-    return tree_decode(model, input_ids, proposer, decoding_stats=decoding_stats, **decode_kwargs)
+    return tree_decode(
+        model, input_ids, proposer, decoding_stats=decoding_stats, onednn_linear=onednn_linear, **decode_kwargs
+    )
 
 
 def _check_config(config: Any) -> TokenRecyclingConfig:
@@ -214,6 +217,7 @@ def generate(
     token_recycling_config: TokenRecyclingConfig | dict | None = None,
     token_recycling_state: AdjacencyMatrix | None = None,
     decoding_stats: dict | None = None,
+    onednn_linear: bool | None = None,
     **kwargs: Any,
 ) -> Any:
     """Token Recycling speculative decoding; use as ``model.generate(**inputs, custom_generate=generate, ...)``.
@@ -237,6 +241,7 @@ def generate(
             "token_recycling_config": token_recycling_config,
             "token_recycling_state": token_recycling_state,
             "decoding_stats": decoding_stats,
+            "onednn_linear": onednn_linear,
         },
         kwargs=kwargs,
     )

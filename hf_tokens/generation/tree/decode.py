@@ -97,12 +97,15 @@ def tree_decode(
     generation_config: GenerationConfig,
     streamer: Any = None,
     decoding_stats: dict | None = None,
+    onednn_linear: bool | None = None,
     **model_kwargs: Any,
 ) -> torch.Tensor | GenerateDecoderOnlyOutput:
     """Generate with ``proposer``'s draft trees, verified by ``model`` one tree per forward.
 
     ``streamer=None`` means the streamer of the ``model.generate`` call running us, if any (see
-    :func:`streamer_from_generate`).
+    :func:`streamer_from_generate`). ``onednn_linear=False`` keeps PyTorch's stock CPU linear kernel in the
+    multi-token forwards; ``None``/``True`` run them on oneDNN for a float32 model on CPU (see
+    :mod:`hf_tokens.generation.tree.linear`). Pass it through ``model.generate``.
     """
     if streamer is None:
         streamer = streamer_from_generate()
@@ -142,7 +145,11 @@ def tree_decode(
     else:
         first = int(first_scores[0].argmax())
 
-    verifier = TreeVerifier(model, cache, max_nodes=proposer.max_nodes, width=max_length + proposer.max_nodes + 1)
+    width = max_length + proposer.max_nodes + 1
+    proposer.onednn_linear = onednn_linear is not False
+    verifier = TreeVerifier(
+        model, cache, max_nodes=proposer.max_nodes, width=width, onednn_linear=proposer.onednn_linear
+    )
     verifier.prefix(prompt_len)
 
     def emit(new: list[int], rows: list[torch.Tensor], raw: list[torch.Tensor]) -> tuple[int, bool]:

@@ -34,6 +34,8 @@ class TreeProposer:
     max_nodes: int = 1
     #: How many trailing prompt positions' logits :meth:`start` wants (0: only the last, as plain generate).
     prompt_logits: int = 0
+    #: Set by the decoding loop: whether multi-token forwards may use oneDNN linears on CPU (a draft model's too).
+    onednn_linear: bool = True
 
     def start(self, tokens: list[int], prompt_logits: torch.Tensor | None) -> None:
         """Called once with the prompt (``tokens[-1]`` is the first generated token) and, when asked for through

@@ -1,0 +1,72 @@
+"""Multi-token ``nn.Linear`` on CPU through oneDNN during a verification forward (float32 only).
+
+Why: a tree forward over ``n`` tokens is a GEMM with ``n`` rows. For ``n = 1`` PyTorch's CPU path (MKL ``sgemv``)
+streams the weights once and is bandwidth-bound; for a handful of rows MKL's ``sgemm`` costs far more than
+``n`` times the arithmetic would suggest (on the AMD EPYC this project was tuned on, a 2-row forward of SmolLM2
+costs ~1.6x a 1-row one and 8 rows ~1.8x). oneDNN's matmul (``torch.ops.mkldnn._linear_pointwise``, the kernel
+PyTorch's own Inductor uses for CPU linears) keeps small-row GEMMs close to the bandwidth bound: 8 rows ~1.5x,
+16 rows ~1.8x, 32 rows ~2.5x instead of ~1.8x / 2.4x / 3.6x (``benchmarks/speculative.py --cost-curve``).
+
+How: :class:`OneDNNLinearMode` is a :class:`torch.overrides.TorchFunctionMode` (PyTorch's official interception
+point, thread-local and active only inside its ``with`` block); it reroutes ``F.linear`` calls whose input has more
+than one row, float32 CPU tensors and no autograd, and leaves every other call untouched. The weights are used as
+they are (no copy, no change to the model). One-row calls keep the stock path, so a one-token forward is exactly
+what plain ``generate`` computes. Results differ from MKL's only in float rounding, like any multi-token forward
+differs from one-token steps; greedy equality is checked by the tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+
+def onednn_available() -> bool:
+    """True when this PyTorch build has the oneDNN linear kernel."""
+    return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+
+
+def _reroutable(x: torch.Tensor, weight: Any, bias: Any) -> bool:
+    if not isinstance(weight, torch.Tensor) or x.dim() < 2:
+        return False
+    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or weight.dim() != 2:
+        return False
+    if bias is not None and (not isinstance(bias, torch.Tensor) or bias.dtype != torch.float32):
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        return False
+    return x.numel() > x.shape[-1]  # more than one row
+
+
+def onednn_linear(x: torch.Tensor, weight: Any, bias: Any) -> torch.Tensor:
+    """``F.linear`` on oneDNN (float32 CPU tensors)."""
+    return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, "none", [], "")
+
+
+class OneDNNLinearMode(TorchFunctionMode):
+    """Inside ``with OneDNNLinearMode():``, multi-row float32 CPU ``F.linear`` calls run on oneDNN."""
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is F.linear:
+            x = args[0] if args else kwargs.get("input")
+            weight = args[1] if len(args) > 1 else kwargs.get("weight")
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            if isinstance(x, torch.Tensor) and _reroutable(x, weight, bias):
+                return onednn_linear(x, weight, bias)
+        return func(*args, **kwargs)
+
+
+def verification_linear(model: Any, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """The context a verification forward runs in: :class:`OneDNNLinearMode` for a float32 model on CPU when
+    ``enabled`` and available, else a no-op."""
+    dtype = getattr(model, "dtype", None)
+    device = getattr(model, "device", None)
+    on_cpu = device is not None and torch.device(device).type == "cpu"
+    if enabled and on_cpu and dtype == torch.float32 and onednn_available():
+        return OneDNNLinearMode()
+    return contextlib.nullcontext()
