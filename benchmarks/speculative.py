@@ -12,11 +12,17 @@ greedy). Every output is compared with plain greedy output (identical or a near-
     python benchmarks/speculative.py --quick            # < 5 min on 2 cores
     python benchmarks/speculative.py --device cuda      # same code on a GPU
     python benchmarks/speculative.py --calibrate        # per-level rank acceptance of Token Recycling (template)
+    OMP_NUM_THREADS=1 python benchmarks/speculative.py --cost-curve 1,2,4,8,16,32,64,80 \
+        --json bench_results/speculative_cost.json   # verification forward cost vs tree size
+
+Every Token Recycling row also reports its step cost in units of one greedy token (seconds per verification step /
+greedy seconds per token) and the accepted tokens/step a 1.6x speed-up would need at that cost (1.6 x step cost).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import time
@@ -28,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hf_tokens.benchmarking import Benchmark, add_common_args, plot_lines, setup_torch
 
 BASELINE = "greedy generate"
+CONTEXT = "_onednn_context"  # a method entry with this key runs model.generate inside OneDNNLinearMode
 
 
 def warm_matrix(model: Any, tokenizer: Any, args: argparse.Namespace, config: Any) -> Any:
@@ -61,8 +68,15 @@ def build_methods(model: Any, tokenizer: Any, args: argparse.Namespace) -> dict[
     return {
         BASELINE: {},
         "prompt lookup (HF)": {"prompt_lookup_num_tokens": args.lookup_tokens},
+        # Not a baseline but an attribution check: HF prompt lookup's chain verification with the same oneDNN linears.
+        "prompt lookup (HF), oneDNN linears": {"prompt_lookup_num_tokens": args.lookup_tokens, CONTEXT: True},
         f"assisted, {args.draft_layers}-layer self-draft (HF)": {"assistant_model": draft},
         "token-recycling": {"custom_generate": token_recycling.generate, "token_recycling_config": tr_config},
+        "token-recycling, stock linears": {
+            "custom_generate": token_recycling.generate,
+            "token_recycling_config": tr_config,
+            "onednn_linear": False,
+        },
         "token-recycling, hot start": lambda: {
             "custom_generate": token_recycling.generate,
             "token_recycling_config": tr_config,
@@ -101,18 +115,88 @@ def near_tie_or_equal(model: Any, prompt_len: int, ours: Any, plain: Any) -> str
 
 
 def run_once(model: Any, ids: Any, kwargs: Any, max_new: int, sync: Any) -> tuple[Any, float, int]:
-    if callable(kwargs):  # fresh per-call state (e.g. a copy of a warm adjacency matrix)
-        kwargs = kwargs()
+    from hf_tokens.generation.tree.linear import OneDNNLinearMode
+
+    kwargs = dict(kwargs() if callable(kwargs) else kwargs)  # a callable gives fresh state (a warm matrix's copy)
+    context = OneDNNLinearMode() if kwargs.pop(CONTEXT, False) else contextlib.nullcontext()
     counter = ForwardCounter(model)
     try:
         sync()
         start = time.perf_counter()
-        out = model.generate(ids, max_new_tokens=max_new, do_sample=False, **kwargs)
+        with context:
+            out = model.generate(ids, max_new_tokens=max_new, do_sample=False, **kwargs)
         sync()
         seconds = time.perf_counter() - start
     finally:
         counter.handle.remove()
     return out, seconds, counter.calls
+
+
+def cost_curve(model: Any, bench: Benchmark, sizes: list[int], repeats: int, prefix_len: int = 300) -> None:
+    """Milliseconds of one forward of ``n`` new tokens over a cached ``prefix_len``-token prefix, for a plain causal
+    call, a Token Recycling tree (4D mask) with PyTorch's stock linears, and the same tree with oneDNN linears (what
+    the verifier runs). Variants and sizes are interleaved per repetition; medians reported."""
+    import torch
+    from transformers.cache_utils import DynamicCache
+
+    from hf_tokens.generation.token_recycling import TokenRecyclingConfig
+    from hf_tokens.generation.tree.linear import OneDNNLinearMode
+    from hf_tokens.generation.tree.tree import TokenTree, TreeShape
+    from hf_tokens.generation.tree.verify import TreeVerifier
+
+    g = torch.Generator().manual_seed(0)
+    vocab = model.get_output_embeddings().weight.shape[0]
+    cache = DynamicCache(config=model.config)
+    prefix = torch.randint(100, vocab, (1, prefix_len), generator=g).to(model.device)
+    verifiers = {}
+    with torch.no_grad():
+        model(input_ids=prefix, cache=cache, use_cache=True, logits_to_keep=1)
+        for onednn in (False, True):
+            verifiers[onednn] = TreeVerifier(
+                model, cache, max_nodes=max(sizes), width=prefix_len + max(sizes), onednn_linear=onednn
+            )
+            verifiers[onednn].prefix(prefix_len)
+    trees = {}
+    for n in sizes:
+        shape = TreeShape.from_paths(TokenRecyclingConfig(tree_size=n).paths())[0] if n > 1 else TreeShape((-1,))
+        trees[n] = TokenTree(shape, torch.randint(100, vocab, (n,), generator=g).tolist())
+
+    def causal(n: int) -> None:
+        model(input_ids=torch.tensor([trees[n].tokens], device=model.device), cache=cache, use_cache=True)
+
+    def causal_onednn(n: int) -> None:
+        with OneDNNLinearMode(min_rows=1):
+            causal(n)
+
+    variants = {
+        "causal, stock linears": causal,
+        "causal, oneDNN linears incl. 1 row": causal_onednn,
+        "tree mask, stock linears": lambda n: verifiers[False].forward(trees[n]),
+        "tree mask, oneDNN linears": lambda n: verifiers[True].forward(trees[n]),
+    }
+    times: dict[tuple[str, int], list[float]] = {}
+    with torch.no_grad():
+        for rep in range(repeats + 1):  # the first round warms up oneDNN's kernels and is not counted
+            for n in sizes:
+                for name, fn in variants.items():
+                    start = time.perf_counter()
+                    fn(n)
+                    if rep:
+                        times.setdefault((name, n), []).append(time.perf_counter() - start)
+                    for layer in cache.layers:
+                        layer.crop(-n)
+    one = statistics.median(times[("causal, stock linears", 1)]) * 1000
+    for name in variants:
+        for n in sizes:
+            ms = statistics.median(times[(name, n)]) * 1000
+            bench.add(
+                f"forward, {n} tokens ({name})",
+                "ms",
+                ms,
+                baseline="forward, 1 token (causal, stock linears)",
+                baseline_value=one,
+            )
+    bench.note(f"cost curve: {prefix_len}-token cached prefix, {repeats} interleaved repetitions, medians")
 
 
 def calibrate(model: Any, tokenizer: Any, args: argparse.Namespace) -> None:
@@ -179,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lookup-tokens", type=int, default=10, help="prompt_lookup_num_tokens of HF prompt lookup")
     parser.add_argument("--sweep", default=None, help="Token Recycling tree sizes to sweep, e.g. 4,8,16,24,40,80")
     parser.add_argument("--calibrate", action="store_true", help="print Token Recycling's per-level rank acceptance")
+    parser.add_argument("--cost-curve", default=None, help="only measure forward cost for these sizes, e.g. 1,2,4,8")
     args = parser.parse_args(argv)
     setup_torch(args)
     import torch
@@ -201,6 +286,12 @@ def main(argv: list[str] | None = None) -> None:
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     if args.calibrate:
         calibrate(model, tokenizer, args)
+        return
+    if args.cost_curve:
+        bench = Benchmark("speculative_cost", args.model, device=args.device, quick=args.quick)
+        bench.note(f"torch threads = {torch.get_num_threads()}; the 2-core machine was shared with other jobs")
+        cost_curve(model, bench, [int(s) for s in args.cost_curve.split(",")], repeats * 3)
+        bench.finish(args.json)
         return
 
     prompts = [
@@ -265,6 +356,9 @@ def main(argv: list[str] | None = None) -> None:
             outputs=outputs,
         )
         bench.add(name, "accepted tokens/step", accepted)
+        if name.startswith("token-recycling"):
+            step_cost = (statistics.median(seconds[name]) / steps[name]) * tokens_per_s[BASELINE]
+            bench.add(name, "step cost (greedy tokens)", step_cost, accepted_needed_for_1_6x=round(1.6 * step_cost, 3))
     for name in methods:
         for kind in sorted({k for k, _ in prompts}):
             value = kind_tokens[(name, kind)] / statistics.median(per_kind[(name, kind)])

@@ -69,3 +69,11 @@ def test_generate_uses_onednn_by_default_and_can_opt_out(counted, tiny_llama):
     )
     assert counted == []
     assert torch.equal(fast, plain) and torch.equal(stock, plain)
+
+
+def test_min_rows_one_reroutes_single_rows_and_bad_values_are_refused(counted):
+    with OneDNNLinearMode(min_rows=1):
+        F.linear(torch.randn(1, 8), torch.randn(4, 8))
+    assert counted == [(1, 8)]
+    with pytest.raises(ValueError, match="min_rows"):
+        OneDNNLinearMode(min_rows=0)
