@@ -69,7 +69,7 @@ def test_drafts_are_accepted_and_stats_reported(tiny_llama):
         assert stats["mean_accepted"] > 1.0, name
     stats = {}
     tiny_llama.generate(prompt, max_new_tokens=8, custom_generate=token_recycling.generate, decoding_stats=stats)
-    assert stats["matrix_bytes"] == tiny_llama.config.vocab_size * 8 * 4
+    assert stats["matrix_bytes"] == tiny_llama.config.vocab_size * (8 * 4 + 1)  # int32 table + "written" flags
 
 
 def test_static_cache_and_return_dict_with_scores(tiny_llama):
@@ -272,7 +272,24 @@ def test_token_recycling_matrix_persists_when_passed_and_learns_from_verificatio
     tokens = out[0, :-1].tolist()
     last = max(i for i, t in enumerate(tokens) if t == tokens[-1])
     assert set(state.table[tokens[-1]].tolist()) == set(logits[last].topk(8).indices.tolist())
-    assert state.nbytes == tiny_llama.config.vocab_size * 8 * 4
+    assert state.nbytes == tiny_llama.config.vocab_size * (8 * 4 + 1)
+
+
+def test_token_recycling_leaves_out_subtrees_below_never_written_rows():
+    config = token_recycling.TokenRecyclingConfig(tree_paths=((0,), (1,), (0, 0), (0, 1), (1, 0), (0, 0, 0)))
+    matrix = token_recycling.AdjacencyMatrix(50, 8)
+    proposer = token_recycling.TokenRecyclingProposer(config, matrix, "cpu")
+    assert proposer.propose([3, 7]).tokens == [7]  # nothing written: just the root, a one-token step
+    logits = torch.zeros(1, 50)
+    logits[0, [11, 12]] = torch.tensor([2.0, 1.0])
+    matrix.write(torch.tensor([7]), logits)  # row 7: 11, 12, ...; rows 11 and 12 still unwritten
+    tree = proposer.propose([3, 7])
+    assert tree.tokens == [7, 11, 12] and tree.shape.parents == (-1, 0, 0)
+    matrix.write(torch.tensor([11]), logits.roll(1, dims=-1))  # row 11: 12, 13, ...
+    tree = proposer.propose([3, 7])
+    assert tree.tokens == [7, 11, 12, 12, 13] and tree.shape.parents == (-1, 0, 0, 1, 1)
+    matrix.write(torch.arange(50), logits.expand(50, -1))  # every row written: the full template
+    assert len(proposer.propose([3, 7])) == len(proposer.shape)
 
 
 def test_aded_drafts_follow_the_adaptive_trigram_table():

@@ -14,8 +14,10 @@ Deviations from the paper, named:
   CPU verification cost (see the benchmark and :class:`TokenRecyclingConfig`).
 * Update order: when a token occurs on several nodes, the row written last is the one from the accepted path (its
   context is the real one); the paper leaves the order of duplicate writes unspecified.
-* Initialisation: the matrix starts empty (every row points to token 0) and is also filled from the logits of the
-  last ``prefill_update_tokens`` prompt positions, which the prefill computes anyway.
+* Initialisation: the matrix starts empty and is also filled from the logits of the last ``prefill_update_tokens``
+  prompt positions, which the prefill computes anyway. The official code drafts from never-written rows too (they
+  hold token 0); here the subtree below a token whose row was never written is left out of the tree, which makes
+  early, cold steps cheaper on hardware where verification cost grows with tree size and loses nothing.
 * Persistence: the paper keeps the matrix across queries ("hot start"). Here every ``generate`` call starts fresh
   unless you pass the same :class:`AdjacencyMatrix` as ``token_recycling_state=`` to successive calls.
 """
@@ -93,12 +95,15 @@ class TokenRecyclingConfig:
 
 
 class AdjacencyMatrix:
-    """The ``[vocab, k]`` table of recycled candidates (int32: ``vocab * k * 4`` bytes, 1.5 MiB for SmolLM2)."""
+    """The ``[vocab, k]`` table of recycled candidates (int32) and a written-once flag per row: ``vocab * (4k + 1)``
+    bytes, 1.55 MiB for SmolLM2 with k=8."""
 
     def __init__(self, vocab_size: int, top_k: int = 8) -> None:
         if vocab_size < 1 or top_k < 1:
             raise ValueError(f"vocab_size and top_k must be >= 1, got {vocab_size}, {top_k}")
         self.table = torch.zeros((vocab_size, top_k), dtype=torch.int32)
+        #: Rows written at least once; an unwritten row holds no candidates (all zeros).
+        self.seen = torch.zeros(vocab_size, dtype=torch.bool)
 
     @property
     def vocab_size(self) -> int:
@@ -112,11 +117,12 @@ class AdjacencyMatrix:
         """An independent copy (e.g. to start several generations from the same warm matrix)."""
         out = AdjacencyMatrix.__new__(AdjacencyMatrix)
         out.table = self.table.clone()
+        out.seen = self.seen.clone()
         return out
 
     @property
     def nbytes(self) -> int:
-        return self.table.numel() * self.table.element_size()
+        return self.table.numel() * self.table.element_size() + self.seen.numel() * self.seen.element_size()
 
     def write(self, tokens: torch.Tensor, logits: torch.Tensor, last: list[int] | None = None) -> None:
         """Row ``tokens[i]`` := top-k of ``logits[i]``; when a token repeats, the rows listed in ``last`` (the
@@ -124,6 +130,7 @@ class AdjacencyMatrix:
         top = logits.topk(self.top_k, dim=-1).indices.to("cpu", torch.int32)
         tokens = tokens.to("cpu", torch.long)
         self.table[tokens] = top
+        self.seen[tokens] = True
         if last:
             self.table[tokens[last]] = top[last]
 
@@ -149,6 +156,8 @@ class TokenRecyclingProposer(TreeProposer):
                 )
             )
         self.ids = torch.zeros(self.max_nodes, dtype=torch.long)
+        self.valid = torch.ones(self.max_nodes, dtype=torch.bool)
+        self.subshapes: dict[tuple[int, ...], TreeShape] = {}
 
     def start(self, tokens: list[int], prompt_logits: torch.Tensor | None) -> None:
         if prompt_logits is not None and len(tokens) > 1:
@@ -157,12 +166,29 @@ class TokenRecyclingProposer(TreeProposer):
             self.matrix.write(prompt, prompt_logits[-m:])
 
     def propose(self, tokens: list[int]) -> TokenTree:
-        ids = self.ids
+        """BFS fill of the template; nodes below a token whose row was never written are left out (they would
+        all carry token 0 and only make the verification forward longer)."""
+        ids, valid = self.ids, self.valid
         ids[0] = tokens[-1]
-        table = self.matrix.table
+        table, seen = self.matrix.table, self.matrix.seen
         for nodes, parents, ranks in self.levels:
-            ids[nodes] = table[ids[parents], ranks].long()
-        return TokenTree(self.shape, ids.tolist(), ids=ids.to(self.device, copy=True))
+            parent_ids = ids[parents]
+            ids[nodes] = table[parent_ids, ranks].long()
+            valid[nodes] = valid[parents] & seen[parent_ids]
+        if bool(valid.all()):
+            return TokenTree(self.shape, ids.tolist(), ids=ids.to(self.device, copy=True))
+        keep = valid.nonzero().flatten()
+        kept = ids[keep]
+        return TokenTree(self._subshape(tuple(keep.tolist())), kept.tolist(), ids=kept.to(self.device))
+
+    def _subshape(self, keep: tuple[int, ...]) -> TreeShape:
+        """The template restricted to ``keep`` (a parent-closed set of node indices), cached per set."""
+        shape = self.subshapes.get(keep)
+        if shape is None:
+            index = {old: new for new, old in enumerate(keep)}
+            shape = TreeShape(tuple([-1] + [index[self.shape.parents[i]] for i in keep[1:]]))
+            self.subshapes[keep] = shape
+        return shape
 
     def update(self, tree: TokenTree, logits: torch.Tensor, path: list[int], emitted: list[int]) -> None:
         ids = tree.ids if tree.ids is not None else torch.tensor(tree.tokens)
