@@ -3,6 +3,8 @@
 * :mod:`.tree` — :class:`TreeShape` / :class:`TokenTree` (node 0 is the root, parents before children);
 * :mod:`.verify` — one verification forward with a 4D additive tree mask and depth position ids over a cached
   prefix, and rollback of ``DynamicCache`` / ``StaticCache`` to the accepted path;
+* :mod:`.linear` — on CPU, the verification forward's multi-token float32 linears run on oneDNN (the stock small-GEMM
+  path makes a tree forward cost grow much faster with tree size); ``onednn_linear=False`` opts out;
 * :mod:`.accept` — greedy and lossless multi-candidate sampling acceptance;
 * :mod:`.proposer` — :class:`TreeProposer`, the only thing a method implements;
 * :mod:`.decode` — :func:`tree_decode`, the ``custom_generate`` decoding loop; :mod:`.entry` — the public
@@ -20,6 +22,7 @@ __getattr__, __dir__ = lazy_exports(
         "TokenTree": ".tree",
         "TreeVerifier": ".verify",
         "check_cache": ".verify",
+        "OneDNNLinearMode": ".linear",
         "accept_greedy_argmax": ".accept",
         "accept_with_scores": ".accept",
         "sample_with_candidates": ".accept",
