@@ -230,3 +230,44 @@ def test_sentencepiece_with_byte_fallback_and_dummy_prefix(real_tokenizer):
         dist = lm.next_byte_distribution(prefix)
         assert float(dist.sum()) == pytest.approx(1.0, abs=1e-5)
     assert np.isfinite(lm.log_prob(" world", context="Hello"))
+
+
+def test_bytes_then_tokens_is_byte_greedy_to_the_first_space_then_token_greedy_from_the_map_cover(tok):
+    """``prompt_boundary="bytes_then_tokens"`` (the paper's FIM procedure) rebuilt by hand: byte greedy from the exact
+    next-byte distribution up to the first whitespace byte, then token greedy from the most probable cover encoding
+    of the text so far (here without the prefix KV cache the strategy reuses)."""
+    from hf_tokens.generation.byte_level import generate
+    from hf_tokens.generation.byte_level.decoding import WHITESPACE, _pick_cover
+
+    model = tiny_model("llama", seed=6)
+    lm = ByteLevelLM(model, tok)
+    prompt = "for i in ra"
+    ids = torch.tensor([[*lm.start_ids, *tok(prompt, add_special_tokens=False).input_ids]])
+    out = model.generate(
+        ids,
+        attention_mask=torch.ones_like(ids),
+        max_new_tokens=8,
+        custom_generate=generate,
+        byte_lm=lm,
+        prompt_boundary="bytes_then_tokens",
+        max_new_bytes=64,
+    )
+    got = lm.vocab.decode(out[0, ids.shape[1] :].tolist())
+
+    state, head = lm.start(prompt), bytearray()
+    while not head or head[-1] not in WHITESPACE:
+        b = int(lm.distribution(state).argmax())
+        assert b != 256, "this seed must not end the text inside the word"
+        head.append(b)
+        state = lm.advance(state, b)
+    context, overhang = _pick_cover(lm, state, model.generation_config, None)
+    used = len(lm.vocab.encode(bytes(head))) + (len(lm.vocab.encode(overhang)) if overhang else 0)
+    ctx = torch.tensor([list(context)])
+    cont = model.generate(ctx, attention_mask=torch.ones_like(ctx), do_sample=False, max_new_tokens=8 - used)
+    want = (
+        bytes(head)
+        + overhang
+        + lm.vocab.decode([t for t in cont[0, ctx.shape[1] :].tolist() if t not in lm.vocab.eos_ids])
+    )
+    assert len(head) > 1  # the byte phase really ran over several bytes
+    assert got == want[: len(got)] and len(got) >= len(head) + len(overhang)

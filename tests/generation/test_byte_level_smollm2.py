@@ -104,3 +104,27 @@ def test_cross_vocabulary_ensemble_with_gemma(smollm2):
         d = ByteLevelEnsemble([a, b], mode=mode).next_byte_distribution("The capital of France is")
         assert float(d.sum()) == pytest.approx(1.0, abs=1e-6)
         assert int(d.argmax()) == ord(" ")
+
+
+def test_covers_survive_padding_left_on_the_shared_tokenizer(real_tokenizer):
+    """The lost-cover case of the first FIM benchmark: stock ``token_healing`` calls the tokenizer with
+    ``padding=True``, which leaves padding switched on in the shared Rust backend. Validity re-encodings run in
+    batches there, so every candidate shorter than the longest came back padded, was judged non-canonical, and
+    a prompt ending in a long indentation run lost all its covers ("no valid cover encoding"). The byte view keeps
+    a private backend; the canonical encoding of the prompt must stay among its exact covers."""
+    from hf_tokens.testing import tiny_model
+
+    tok = real_tokenizer("smollm2")
+    lm = ByteLevelLM(tiny_model("llama", vocab_size=len(tok)), tok)
+    prompt = "    call(name, sect,\n" + " " * 43 + "dic"
+    canonical = tuple(tok(prompt, add_special_tokens=False).input_ids)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok(["x", "a longer prompt that sets padding on the backend"], padding=True)
+    assert tok.backend_tokenizer.padding is not None  # the state that used to leak
+    try:
+        state = lm.start(prompt)
+    finally:
+        tok.backend_tokenizer.no_padding()
+    covers = [tuple(state.anchor[len(lm.start_ids) :] + ids) for ids, _ in state.exact]
+    assert canonical in covers
