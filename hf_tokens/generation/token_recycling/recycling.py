@@ -10,8 +10,15 @@ Deviations from the paper, named:
 
 * Template: the paper ships one hand-designed ~80-node tree. Here the template is built for any size by
   :func:`~hf_tokens.generation.tree.template.best_first_template` from per-rank acceptance rates measured with
-  SmolLM2 (:data:`RANK_ACCEPTANCE`); ``tree_size=80`` gives the paper's size. The default (8 nodes) is tuned for
-  CPU verification cost (see the benchmark and :class:`TokenRecyclingConfig`).
+  SmolLM2 (:data:`RANK_ACCEPTANCE`); ``tree_size=80`` gives the paper's size.
+* Default size: 8 nodes, tuned for CPU verification cost. A GPU verifies 80 tokens for about the price of one; a
+  CPU does not. Measured on SmolLM2-135M fp32, 1 thread, 300 cached tokens (``benchmarks/speculative.py
+  --cost-curve``, ``bench_results/speculative_cost.json``), a tree forward costs, in one-token forwards, about 1.5x
+  for 2-4 nodes, 1.6x for 8, 2.0x for 16, 2.7x for 32 and 4.5x for 80 (with the verifier's oneDNN linears;
+  PyTorch's stock kernel: 1.9x, 2.5x, 3.7x, 7.3x). Expected tokens per step under :data:`RANK_ACCEPTANCE` grow
+  only from 1.49 (4 nodes) to 1.64 (8), 1.77 (16) and 2.01 (80), so tokens per step divided by the step's cost
+  peaks at 6-8 nodes (1.00-1.02; 0.96 at 4, 0.90 at 16, 0.45 at 80), and the measured sweep of the benchmark
+  agrees (8 and 12 fastest, 16 and 4 slower). On a GPU pass ``tree_size=80``.
 * Update order: when a token occurs on several nodes, the row written last is the one from the accepted path (its
   context is the real one); the paper leaves the order of duplicate writes unspecified.
 * Initialisation: the matrix starts empty and is also filled from the logits of the last ``prefill_update_tokens``
@@ -53,10 +60,8 @@ class TokenRecyclingConfig:
     tree_size: int = field(
         default=8,
         metadata={
-            "help": "nodes per draft tree including the root. The paper uses ~80 on GPUs, where a forward over 80 "
-            "tokens costs about as much as over one. On one CPU thread a forward over 8 tokens already costs ~2.2x "
-            "a one-token step and 24 tokens ~3x, while acceptance grows slowly with size: the tree-size sweep of "
-            "benchmarks/speculative.py is fastest at 4-8 nodes on SmolLM2, hence 8"
+            "help": "nodes per draft tree including the root (the default is tuned for CPUs; see the module "
+            "docstring). The paper uses ~80 on GPUs, where a forward over 80 tokens costs about as much as over one"
         },
     )
     max_depth: int = field(default=10, metadata={"help": "deepest draft level of the template"})
