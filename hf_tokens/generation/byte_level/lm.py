@@ -141,6 +141,8 @@ class ByteLevelLM:
         self.use_shortcut = True
         self.use_pretoken_cache = True
         self._space_words, self._self_canonical = self._word_tables()
+        self._token_text = [b.decode("utf-8") if b and utf8_status(b) == "ok" else "" for b in tb]
+        self._token_text_ok = np.array([bool(t) for t in self._token_text], dtype=bool)
 
     def _word_tables(self) -> tuple[np.ndarray, np.ndarray]:
         """Tokens of the form " x..." (x not a space) and whether each token is its own canonical encoding."""
@@ -427,6 +429,13 @@ class ByteLevelLM:
         todo: list[int] = []
         texts: list[str] = []
         dummy = self.vocab.dummy_prefix
+        if not dummy and tokens.size and utf8_status(local) == "ok":
+            # text + a token that is itself valid UTF-8 is valid UTF-8: join the decoded strings without byte checks
+            whole = self._token_text_ok[tokens]
+            local_text = local.decode("utf-8")
+            todo = tokens[whole].tolist()
+            texts = [local_text + self._token_text[t] for t in todo]
+            tokens = tokens[~whole]
         for t in tokens.tolist():
             piece = local + tb[t]  # type: ignore[operator]
             status = utf8_status(piece)
