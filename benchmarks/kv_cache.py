@@ -153,7 +153,7 @@ def finish_kvpress(bench: Benchmark, handle: Any) -> Any:
 
 def main() -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    parser.add_argument("--budgets", type=float, nargs="+", default=None, help="default 0.5 0.2 0.1; quick 0.2")
+    parser.add_argument("--budgets", type=float, nargs="+", default=None, help="default 0.5 0.25 0.2 0.1; quick 0.2")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--context-tokens", type=int, default=1024)
     parser.add_argument("--continuation", type=int, default=None, help="continuation tokens (default 128, quick 24)")
@@ -166,7 +166,7 @@ def main() -> None:
     )
     parser.add_argument("--no-kvpress", action="store_true")
     args = parser.parse_args()
-    args.budgets = args.budgets or ([0.2] if args.quick else [0.5, 0.2, 0.1])
+    args.budgets = args.budgets or ([0.2] if args.quick else [0.5, 0.25, 0.2, 0.1])
     for b in args.budgets:
         if not 0.0 < b <= 1.0:
             raise SystemExit(f"--budgets must be in (0, 1], got {b}")
@@ -269,14 +269,15 @@ def check_targets(
     if h2o:
         ratio = h2o["ppl"] / full["ppl"]
         bench.note(f"target H2O@20% ppl ratio <= 1.10: {ratio:.3f} -> {'met' if ratio <= 1.10 else 'NOT met'}")
-        presses = {m: r for (m, b), r in results.items() if m.startswith("kvpress:") and b == 0.2}
-        if presses:
-            best = min(presses, key=lambda m: presses[m]["ppl"])
-            ok = h2o["ppl"] <= presses[best]["ppl"]
-            bench.note(
-                f"target H2O@20% <= best kvpress press ({best}, ppl {presses[best]['ppl']:.3f}): "
-                f"{h2o['ppl']:.3f} -> {'met' if ok else 'NOT met'}"
-            )
+        compare_presses(bench, h2o, {m: r for (m, b), r in results.items() if m.startswith("kvpress:") and b == 0.2})
+        # Presses compress only the prefill, so "20%" presses end up holding more than 20% of the tokens seen; the
+        # fair comparison also looks at every press run that held no more cache bytes than H2O@20% did.
+        same_memory = {
+            f"{m}@{b:.0%}": r
+            for (m, b), r in results.items()
+            if m.startswith("kvpress:") and r["peak_mib"] <= h2o["peak_mib"] * (1 + 1e-3)
+        }
+        compare_presses(bench, h2o, same_memory, "with at most H2O@20%'s peak cache bytes")
     for b in budgets:
         ems, h = results.get(("ems", b)), results.get(("h2o", b))
         if ems and h:
@@ -292,14 +293,30 @@ def check_targets(
                     f"target {method}@{b:.0%} peak cache bytes <= budget + overhead: {ratio:.4f} of full "
                     f"(bound {bound:.4f}) -> {'met' if ratio <= bound else 'NOT met'}"
                 )
-    ts = results.get(("tokenselect", 0.2))
-    if ts:
+    sparse = {b: r for (m, b), r in results.items() if m == "tokenselect" and r["attended"] <= 0.25}
+    if sparse:  # the least sparse run that still attends to <= 25% of the tokens
+        budget = max(sparse)
+        ts = sparse[budget]
         ratio = ts["ppl"] / full["ppl"]
-        ok = ratio <= 1.02 and ts["attended"] <= 0.25
+        ok = ratio <= 1.02
         bench.note(
-            f"target TokenSelect ppl within 2% attending <= 25%: ratio {ratio:.4f}, attended {ts['attended']:.3f} "
-            f"-> {'met' if ok else 'NOT met'}"
+            f"target TokenSelect ppl within 2% attending <= 25%: budget {budget:.0%}, ratio {ratio:.4f}, attended "
+            f"{ts['attended']:.3f} -> {'met' if ok else 'NOT met'}"
         )
+
+
+def compare_presses(
+    bench: Benchmark, h2o: dict[str, Any], presses: dict[str, dict[str, Any]], which: str = "at the same budget"
+) -> None:
+    if not presses:
+        return
+    best = min(presses, key=lambda m: presses[m]["ppl"])
+    ok = h2o["ppl"] <= presses[best]["ppl"]
+    bench.note(
+        f"target H2O@20% <= best kvpress press {which} ({best}, ppl {presses[best]['ppl']:.3f}, peak "
+        f"{presses[best]['peak_mib']:.2f} MiB vs H2O {h2o['peak_mib']:.2f} MiB): {h2o['ppl']:.3f} -> "
+        f"{'met' if ok else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

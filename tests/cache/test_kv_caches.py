@@ -222,6 +222,18 @@ def test_tokenselect_attends_to_at_most_budget_tokens_and_reuses_selection(tiny_
     assert not torch.allclose(outs[-1], dense[-1], atol=1e-4)  # the selection really changes the attention
 
 
+def test_tokenselect_votes_only_on_candidates(tiny_llama):
+    """Sinks, the recent window and the new token are attended anyway: every head's softmax covers the rest only."""
+    cache = TokenSelectCache(tiny_llama.config, budget=8, window=3, n_sink=2, similarity_threshold=2.0)
+    _steps(tiny_llama, cache, _ids(30), n_decode=1)
+    heads = tiny_llama.config.num_attention_heads
+    for layer in cache.layers:
+        votes, positions = layer.votes[0], layer.positions[0, 0]
+        always = (positions < 2) | (positions >= layer.seen - 3)
+        assert (votes[always] == 0).all()
+        torch.testing.assert_close(votes.sum(), torch.tensor(float(heads)))  # one unit of vote per head
+
+
 def test_tokenselect_with_budget_selecting_all_matches_dense(tiny_llama):
     ids = _ids(20)
     dense = _steps(tiny_llama, DynamicCache(config=tiny_llama.config), ids)

@@ -4,9 +4,16 @@ Each layer keeps, per KV head, the most recent tokens plus the "heavy hitters": 
 accumulated over every query so far (prefill and decoding). After each attention call the layer evicts down to its
 budget, so the stored tensors really shrink (the reference code only masks).
 
-Deviations: with grouped-query attention a KV head's score sums the attention of its query heads (the paper's models
-are multi-head); ``budget`` as a ratio is a fraction of all tokens seen, re-evaluated every step; the split between
-recent and heavy tokens is ``window`` (default half of the budget, as in the paper's 50/50 setting).
+Checked against the official code (``FMInference/H2O``: ``utils_real_drop`` and ``utils_hh``): the score of a
+token is the sum over heads' queries of its attention probability, accumulated over the prefill (one dense pass,
+as in the real-drop cache) and every decoding step; evicted tokens lose their score; the recent window is kept and
+the heavy hitters are the top scores among the other tokens; default split 50/50 (``window=0.5``, the official
+``heavy_ratio = recent_ratio``). No sink tokens are protected (``n_sink=0``): the first token keeps itself by its
+score.
+
+Deviations: with grouped-query attention a KV head's score sums the attention of its query heads (the official code
+is multi-head only; llama-recipes' GQA port also sums the group); ``budget`` as a ratio is a fraction of all tokens
+seen, re-evaluated every step (the official budget is fixed from the prompt length, slightly smaller).
 """
 
 from __future__ import annotations
