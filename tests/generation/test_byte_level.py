@@ -271,3 +271,18 @@ def test_bytes_then_tokens_is_byte_greedy_to_the_first_space_then_token_greedy_f
     )
     assert len(head) > 1  # the byte phase really ran over several bytes
     assert got == want[: len(got)] and len(got) >= len(head) + len(overhang)
+
+
+@pytest.mark.parametrize("prefix", ["", "def ma", "for i in ra", "Hello  wor", "t\u00e9 0"])
+def test_greedy_byte_equals_argmax_of_the_full_distribution(tok, prefix):
+    """``greedy_byte`` decides validity lazily (bounds on each byte's mass); its answer must be the argmax of the
+    fully checked distribution, computed by a separate wrapper so that no validity memo is shared."""
+    model = tiny_model("llama", seed=7)
+    lazy, full = ByteLevelLM(model, tok), ByteLevelLM(model, tok)
+    text = prefix.encode()
+    state = lazy.start(text)
+    for b in b"ng(":  # along a continuation too: states built by advance
+        assert lazy.greedy_byte(state, chunk=4) == int(full.next_byte_distribution(text).argmax())
+        text += bytes([b])
+        state = lazy.advance(state, b)
+    assert lazy.validity_checks < full.validity_checks  # the bounds really spared checks

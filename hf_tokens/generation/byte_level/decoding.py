@@ -119,7 +119,8 @@ def _decode_bytes(lm: Any, state: Any, cfg: Any, budget: tuple[int, int], gen, s
     max_bytes, max_tokens = budget
     out = bytearray()
     while len(out) < max_bytes:
-        b = _pick(lm.distribution(state), cfg, gen)
+        sample = getattr(cfg, "do_sample", False)
+        b = _pick(lm.distribution(state), cfg, gen) if sample else lm.greedy_byte(state)
         if b == END:
             return bytes(out), "end", state
         out.append(b)

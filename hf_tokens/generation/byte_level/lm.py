@@ -346,17 +346,7 @@ class ByteLevelLM:
         mask is cached per ``q``: whitespace runs, punctuation and word prefixes recur, and a step whose ``q`` was
         seen before costs no re-encoding at all.
         """
-        key: tuple[int, ...] | bytes = state.anchor + ids
-        last = self._last_pretoken(state, ids) if self.use_pretoken_cache and self.config.validity_tail == 0 else None
-        if last is not None:
-            key, ids = last
-        is_pretoken = last is not None
-        memo = self._valid_memo.get(key)
-        if memo is None:
-            memo = np.full(self.vocab.vocab_size, -1, dtype=np.int8)
-            if len(self._valid_memo) > 512:
-                self._valid_memo.clear()
-            self._valid_memo[key] = memo
+        memo, ids, is_pretoken = self._memo_for(state, ids)
         unknown = cands[memo[cands] < 0]
         if unknown.size and self.config.validity_tail >= 1.0:
             memo[unknown] = 1
@@ -365,6 +355,69 @@ class ByteLevelLM:
                 unknown = self._trust_tail(memo, unknown, lp)
             self._check(memo, ids, unknown, _last_char(state.stream), is_pretoken)
         return memo[cands] == 1
+
+    def _memo_for(self, state: ByteState, ids: tuple[int, ...]) -> tuple[np.ndarray, tuple[int, ...], bool]:
+        """The validity memo (1 valid, 0 not, -1 unknown, per next token) of the cover ``ids``, the token ids the
+        check re-encodes (the cover, or only its last pre-token's tokens), and whether they are a pre-token."""
+        key: tuple[int, ...] | bytes = state.anchor + ids
+        last = self._last_pretoken(state, ids) if self.use_pretoken_cache and self.config.validity_tail == 0 else None
+        if last is not None:
+            key, ids = last
+        memo = self._valid_memo.get(key)
+        if memo is None:
+            memo = np.full(self.vocab.vocab_size, -1, dtype=np.int8)
+            if len(self._valid_memo) > 512:
+                self._valid_memo.clear()
+            self._valid_memo[key] = memo
+        return memo, ids, last is not None
+
+    def greedy_byte(self, state: ByteState, chunk: int = 1024) -> int:
+        """``argmax`` of :meth:`distribution` (a byte, or :data:`END`), deciding the validity of next-token
+        candidates only until the winner is certain: a byte's mass lies between the mass of its candidates known
+        valid and that plus its unchecked ones, and candidates of the contending bytes are checked in order of
+        probability until the leader's lower bound reaches every other byte's upper bound. Exact (same answer as
+        the full check, up to floating-point ties); trust mode (``validity_tail > 0``) uses the full distribution.
+        """
+        if self.config.validity_tail > 0 or not state.exact:
+            return int(torch.argmax(self.distribution(state)))
+        lps = self.scorer.logprobs([state.anchor + ids for ids, _ in state.exact])
+        shift = max([lp for _, lp in state.exact] + [float(g.logp.max()) for g in state.groups if g.logp.size])
+        fixed = np.zeros(END + 1)  # mass that needs no check: covers running past the end, end of text
+        for g in state.groups:
+            np.add.at(fixed, self._byte_matrix[g.tokens, g.consumed].astype(np.int64), np.exp(g.logp - shift))
+        complete = utf8_status(state.stream) == "ok"
+        cands = self.vocab.text_ids
+        first = self.vocab.first_byte[cands]
+        covers = []
+        for (ids, lp0), lp in zip(state.exact, lps):
+            if complete and self.vocab.eos_ids:
+                fixed[END] += float(np.exp(lp0 - shift + float(torch.logsumexp(lp[self.vocab.eos_ids], 0))))
+            memo, check_ids, is_pretoken = self._memo_for(state, ids)
+            mass = np.exp(lp0 - shift + lp[torch.from_numpy(cands)].double().numpy())
+            covers.append((memo, check_ids, is_pretoken, mass))
+        last_char = _last_char(state.stream)
+        while True:
+            low, high = fixed.copy(), fixed.copy()
+            for memo, _, _, mass in covers:
+                status = memo[cands]
+                np.add.at(low, first[status == 1], mass[status == 1])
+                np.add.at(high, first[status != 0], mass[status != 0])
+            best = int(np.argmax(low))
+            rivals = high.copy()
+            rivals[best] = -1.0
+            if low[best] >= rivals.max():
+                return best
+            contenders = high > low[best]
+            contenders[best] = True
+            checked = 0
+            for memo, check_ids, is_pretoken, mass in covers:
+                todo = np.flatnonzero((memo[cands] < 0) & contenders[first])
+                if todo.size:
+                    top = todo[np.argsort(-mass[todo])[:chunk]]
+                    self._check(memo, check_ids, cands[top], last_char, is_pretoken)
+                    checked += top.size
+            if not checked:  # every contender decided: the bounds met (kept as a guard against a float tie)
+                return best
 
     def _last_pretoken(self, state: ByteState, ids: tuple[int, ...]) -> tuple[bytes, tuple[int, ...]] | None:
         """``(q, tokens of q)`` when the exact cover ``ids`` ends with the canonical tokens of the text's last
