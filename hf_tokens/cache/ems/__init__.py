@@ -9,7 +9,7 @@ register(
     entry="hf_tokens.cache.ems.cache:EMSCache",
     config="hf_tokens.cache.ems.cache:EMSConfig",
     contract="hf_tokens.cache.ems.cache:contract",
-    headline="ppl x1.009 of full cache at 50% KV budget, x1.236 at 20%; cache bytes = budget; SmolLM2-135M, 1k ctx",
+    headline="ppl x1.003 of full cache at 50% KV budget, x1.196 at 20%; cache bytes = budget; SmolLM2-135M, 1k ctx",
     benchmark="python benchmarks/kv_cache.py --json bench_results/kv_cache.json",
     usage=(
         "from hf_tokens.cache.ems import EMSCache\n"
