@@ -20,8 +20,8 @@ the cache is one tensor per layer (the point of TokenSelect is compute, not memo
 The official configuration fixes ``n_init=128, n_local=512, top_k=2048`` for 100k-token contexts; here the budget
 is a fraction of the tokens seen and the window a fraction of it (default 0.125), with ``n_sink=4``. The logits are
 scaled by ``1/sqrt(head_dim)`` like the attention itself (the official kernel votes with unscaled dot products; on
-SmolLM2 that measured slightly worse, ppl ratio 1.036 vs 1.031 at a 20% budget). With grouped-query attention each
-query head votes against its KV head's keys.
+SmolLM2 that measured slightly worse: ppl ratio 1.036 vs 1.031 at a 20% budget, selection cache off). With
+grouped-query attention each query head votes against its KV head's keys.
 """
 
 from __future__ import annotations
