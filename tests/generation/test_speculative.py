@@ -210,9 +210,16 @@ def test_sampling_through_generate_keeps_the_target_distribution(monkeypatch):
     # Token Recycling would hold after seeing a in this context), so the acceptance rule decides most draws.
     state = token_recycling.AdjacencyMatrix(vocab, 8)
     state.table[:] = p2.topk(8, dim=-1).indices.to(torch.int32)
+    state.seen[:] = True
     assert float(p2.topk(8, dim=-1).values.sum(-1).mul(p1).sum()) > 0.5
     stats: dict = {}
-    model.generate(prompt, max_new_tokens=3, custom_generate=token_recycling.generate, decoding_stats=stats)
+    model.generate(
+        prompt,
+        max_new_tokens=3,
+        custom_generate=token_recycling.generate,
+        token_recycling_state=state.copy(),
+        decoding_stats=stats,
+    )
     assert stats["mean_tree_nodes"] > 1  # the second token is decided by the tree acceptance rule
 
     n = 800

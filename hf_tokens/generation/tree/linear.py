@@ -1,11 +1,14 @@
 """Multi-token ``nn.Linear`` on CPU through oneDNN during a verification forward (float32 only).
 
 Why: a tree forward over ``n`` tokens is a GEMM with ``n`` rows. For ``n = 1`` PyTorch's CPU path (MKL ``sgemv``)
-streams the weights once and is bandwidth-bound; for a handful of rows MKL's ``sgemm`` costs far more than
-``n`` times the arithmetic would suggest (on the AMD EPYC this project was tuned on, a 2-row forward of SmolLM2
-costs ~1.6x a 1-row one and 8 rows ~1.8x). oneDNN's matmul (``torch.ops.mkldnn._linear_pointwise``, the kernel
-PyTorch's own Inductor uses for CPU linears) keeps small-row GEMMs close to the bandwidth bound: 8 rows ~1.5x,
-16 rows ~1.8x, 32 rows ~2.5x instead of ~1.8x / 2.4x / 3.6x (``benchmarks/speculative.py --cost-curve``).
+streams the weights once and is bandwidth-bound; for a handful of rows MKL's ``sgemm`` costs far more than the
+arithmetic suggests. oneDNN's matmul (``torch.ops.mkldnn._linear_pointwise``, the kernel PyTorch's own Inductor uses
+for CPU linears) stays closer to the bandwidth bound. SmolLM2-135M fp32, 300 cached tokens, 1 thread, in one-token
+forwards (``bench_results/speculative_cost.json``): 8 / 16 / 32 / 80 tree nodes cost 1.6 / 2.0 / 2.7 / 4.5 with
+oneDNN against 1.9 / 2.5 / 3.7 / 7.3 with the stock kernel; one-row forwards are no faster on oneDNN at 1 thread
+(0.96, within noise). At 2 threads (``speculative_cost_2threads.json``) oneDNN is also faster for one row (0.73),
+a gain plain ``generate`` could have as well; that is why the rerouting is limited to multi-row calls and the
+benchmark reports prompt lookup with the same kernel beside the tree methods.
 
 How: :class:`OneDNNLinearMode` is a :class:`torch.overrides.TorchFunctionMode` (PyTorch's official interception
 point, thread-local and active only inside its ``with`` block); it reroutes ``F.linear`` calls whose input has more
