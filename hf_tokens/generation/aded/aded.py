@@ -179,14 +179,10 @@ def _decode(
     model: Any,
     input_ids: torch.LongTensor,
     aded_config: ADEDConfig | dict | None = None,
-    decoding_stats: dict | None = None,
-    onednn_linear: bool | None = None,
     **decode_kwargs: Any,
 ) -> Any:
     proposer = ADEDProposer(_check_config(aded_config))
-    return tree_decode(
-        model, input_ids, proposer, decoding_stats=decoding_stats, onednn_linear=onednn_linear, **decode_kwargs
-    )
+    return tree_decode(model, input_ids, proposer, **decode_kwargs)
 
 
 def generate(

@@ -118,8 +118,8 @@ def _decode_bytes(lm: Any, state: Any, cfg: Any, budget: tuple[int, int], gen, s
     (end of text was picked), "space" (a whitespace byte was emitted and ``stop_at_space``) or "budget"."""
     max_bytes, max_tokens = budget
     out = bytearray()
+    sample = getattr(cfg, "do_sample", False)
     while len(out) < max_bytes:
-        sample = getattr(cfg, "do_sample", False)
         b = _pick(lm.distribution(state), cfg, gen) if sample else lm.greedy_byte(state)
         if b == END:
             return bytes(out), "end", state
@@ -157,7 +157,7 @@ def _continue_tokens(lm: ByteLevelLM, model: Any, state: Any, cfg: Any, max_toke
     new: list[int] = []
     if remaining > 0:
         kwargs = {k: getattr(cfg, k) for k in ("do_sample", "temperature", "top_k", "top_p") if hasattr(cfg, k)}
-        cache, _ = lm.scorer.cache_for(context_ids)  # the committed prefix's KV: no second pass over the context
+        cache = lm.scorer.cache_for(context_ids)  # the committed prefix's KV: no second pass over the context
         if cache is not None:
             kwargs[cache_kwarg()] = cache
         out = model.generate(

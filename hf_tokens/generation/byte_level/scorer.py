@@ -88,20 +88,20 @@ class PrefixScorer:
         self._prefix = prefix
         self._remember(prefix, torch.log_softmax(logits[0, -1], dim=-1))
 
-    def cache_for(self, seq: tuple[int, ...]) -> tuple[Any, int]:
+    def cache_for(self, seq: tuple[int, ...]) -> Any:
         """A copy of the KV cache of the longest committed prefix of ``seq`` that leaves at least one token of
-        ``seq`` to run, and that prefix's length (``(None, 0)`` when nothing is shared). Token-level decoding from a
-        cover encoding starts from it instead of re-reading the whole context."""
+        ``seq`` to run (``None`` when nothing is shared). Token-level decoding from a cover encoding starts from it
+        instead of re-reading the whole context."""
         keep = min(_common_prefix_len(self._prefix, seq), len(seq) - 1)
         if self._cache is None or keep < 1:
-            return None, 0
+            return None
         cache = copy.deepcopy(self._cache)
         if keep < len(self._prefix):
             try:
                 cache.crop(keep)
             except (ValueError, NotImplementedError, AttributeError, TypeError):
-                return None, 0
-        return cache, keep
+                return None
+        return cache
 
     @torch.no_grad()
     def logprobs(self, seqs: list[tuple[int, ...]]) -> list[torch.Tensor]:

@@ -164,15 +164,11 @@ def _decode(
     input_ids: torch.LongTensor,
     draft_model: Any = None,
     dyspec_config: DySpecConfig | dict | None = None,
-    decoding_stats: dict | None = None,
-    onednn_linear: bool | None = None,
     **decode_kwargs: Any,
 ) -> Any:
     check_draft(model, draft_model)
     proposer = DySpecProposer(draft_model, _check_config(dyspec_config))
-    return tree_decode(
-        model, input_ids, proposer, decoding_stats=decoding_stats, onednn_linear=onednn_linear, **decode_kwargs
-    )
+    return tree_decode(model, input_ids, proposer, **decode_kwargs)
 
 
 def generate(

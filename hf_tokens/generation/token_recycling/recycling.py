@@ -209,8 +209,6 @@ def _decode(
     input_ids: torch.LongTensor,
     token_recycling_config: TokenRecyclingConfig | None = None,
     token_recycling_state: AdjacencyMatrix | None = None,
-    decoding_stats: dict | None = None,
-    onednn_linear: bool | None = None,
     **decode_kwargs: Any,
 ) -> Any:
     config = _check_config(token_recycling_config)
@@ -229,9 +227,7 @@ def _decode(
     else:
         matrix = token_recycling_state
     proposer = TokenRecyclingProposer(config, matrix, model.device)
-    return tree_decode(
-        model, input_ids, proposer, decoding_stats=decoding_stats, onednn_linear=onednn_linear, **decode_kwargs
-    )
+    return tree_decode(model, input_ids, proposer, **decode_kwargs)
 
 
 def _check_config(config: Any) -> TokenRecyclingConfig:
