@@ -12,7 +12,8 @@ import torch
 
 
 def cache_bytes(cache: Any) -> int:
-    """Peak key+value bytes: the cache's own ``peak_bytes`` when it tracks them, else what it holds now."""
+    """Key+value bytes: the cache's own ``peak_bytes`` when it tracks them, else what it holds now (callers take the
+    maximum over the steps, so a cache that a press shrinks during decoding is charged its largest size)."""
     peak = getattr(cache, "peak_bytes", None)
     if isinstance(peak, int):
         return peak
@@ -26,45 +27,49 @@ def cache_bytes(cache: Any) -> int:
 
 @torch.no_grad()
 def continuation_nll(
-    model: Any, ctx: list[int], cont: list[int], cache: Any, prefill_context: Any = None
+    model: Any, ctx: list[int], cont: list[int], cache: Any, press_context: Any = None
 ) -> dict[str, float]:
-    """Prefill ``ctx`` into ``cache`` (inside ``prefill_context``, e.g. a kvpress press), then feed ``cont`` one token
-    at a time: the summed negative log-likelihood of ``cont``, decode tokens/s and the cache's peak bytes.
+    """Prefill ``ctx`` into ``cache``, then feed ``cont`` one token at a time, all inside ``press_context`` (e.g. a
+    kvpress press; prefill-only presses do nothing while decoding): the summed negative log-likelihood of ``cont``,
+    decode tokens/s and the peak cache bytes between steps.
 
     Decoding passes explicit ``position_ids``: a kvpress-compressed ``DynamicCache`` reports its stored length as the
     sequence length, which would otherwise shift the rotary positions (our caches count every token and need none).
     """
-    ids = torch.tensor([ctx])
-    with prefill_context if prefill_context is not None else contextlib.nullcontext():
-        out = model(input_ids=ids, past_key_values=cache, use_cache=True)
+    with press_context if press_context is not None else contextlib.nullcontext():
+        return _continuation_nll(model, ctx, cont, cache)
+
+
+def _continuation_nll(model: Any, ctx: list[int], cont: list[int], cache: Any) -> dict[str, float]:
+    out = model(input_ids=torch.tensor([ctx]), past_key_values=cache, use_cache=True)
     nll = -torch.log_softmax(out.logits[0, -1].float(), -1)[cont[0]].item()
     steps = []
+    held = cache_bytes(cache)
     for t in range(len(cont) - 1):
         pos = torch.tensor([[len(ctx) + t]])
         start = time.perf_counter()
         out = model(input_ids=torch.tensor([[cont[t]]]), position_ids=pos, past_key_values=cache, use_cache=True)
         steps.append(time.perf_counter() - start)
         nll -= torch.log_softmax(out.logits[0, -1].float(), -1)[cont[t + 1]].item()
+        held = max(held, cache_bytes(cache))
     step = statistics.median(steps) if steps else math.inf
     return {
         "nll": nll,
         "tokens": len(cont),
         "tokens_per_s": 1.0 / step,  # median step latency: robust to other jobs on a shared machine
-        "bytes": cache_bytes(cache),
+        "bytes": held,
     }
 
 
 @torch.no_grad()
-def greedy_answer(
-    model: Any, prompt: list[int], cache: Any, new_tokens: int, prefill_context: Any = None
-) -> list[int]:
-    """Greedy continuation of ``prompt`` (prefill inside ``prefill_context``), token by token, explicit positions."""
-    with prefill_context if prefill_context is not None else contextlib.nullcontext():
-        out = model(input_ids=torch.tensor([prompt]), past_key_values=cache, use_cache=True)
+def greedy_answer(model: Any, prompt: list[int], cache: Any, new_tokens: int, press_context: Any = None) -> list[int]:
+    """Greedy continuation of ``prompt``, token by token with explicit positions, inside ``press_context``."""
     answer: list[int] = []
-    for step in range(new_tokens):
-        nxt = int(out.logits[0, -1].argmax())
-        answer.append(nxt)
-        pos = torch.tensor([[len(prompt) + step]])
-        out = model(input_ids=torch.tensor([[nxt]]), position_ids=pos, past_key_values=cache, use_cache=True)
+    with press_context if press_context is not None else contextlib.nullcontext():
+        out = model(input_ids=torch.tensor([prompt]), past_key_values=cache, use_cache=True)
+        for step in range(new_tokens):
+            nxt = int(out.logits[0, -1].argmax())
+            answer.append(nxt)
+            pos = torch.tensor([[len(prompt) + step]])
+            out = model(input_ids=torch.tensor([[nxt]]), position_ids=pos, past_key_values=cache, use_cache=True)
     return answer

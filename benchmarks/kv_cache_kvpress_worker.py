@@ -1,17 +1,26 @@
 """kvpress side of ``benchmarks/kv_cache.py``, run by it in a separate interpreter (kvpress pins transformers<5.3).
 
 Reads the token ids and settings from ``--input`` (JSON), evaluates kvpress's presses closest to our caches
-(ObservedAttentionPress = H2O-like, needs eager attention; SnapKVPress; StreamingLLMPress) with
-``compression_ratio = 1 - budget`` on the prefill, and writes raw results to ``--output``. Presses compress the
-prefill only (decoded tokens are then kept), and they mask nothing away: the kept cache really is smaller.
+(ObservedAttentionPress = H2O-like, needs eager attention; SnapKVPress; StreamingLLMPress) in two settings, and
+writes raw results to ``--output``. Presses mask nothing away: the kept cache really is smaller.
+
+* ``prefill``: ``compression_ratio = 1 - budget`` on the prefill only, kvpress's usual use (decoded tokens are then
+  all kept, so the cache ends above the budget).
+* ``same_bytes``: kvpress's ``PrefillDecodingPress`` compresses the prefill to ``target`` tokens and a
+  ``DecodingPress`` keeps the cache at ``target`` while decoding, where ``target`` is what our caches hold at the end
+  (``ceil(budget * tokens seen)``), so both never hold more than that. ObservedAttention and StreamingLLM compress
+  after every decoding step; SnapKV scores with a window of recent queries, so it compresses every ``window + 1``
+  steps (window 16) to ``target - window - 1`` tokens, which keeps its peak at ``target`` too.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+from typing import Any
 
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -27,7 +36,13 @@ def main() -> None:
 
     import torch
     import transformers
-    from kvpress import ObservedAttentionPress, SnapKVPress, StreamingLLMPress
+    from kvpress import (
+        DecodingPress,
+        ObservedAttentionPress,
+        PrefillDecodingPress,
+        SnapKVPress,
+        StreamingLLMPress,
+    )
     from transformers import AutoModelForCausalLM, DynamicCache
 
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -45,21 +60,53 @@ def main() -> None:
         "SnapKV": (SnapKVPress, "sdpa"),
         "StreamingLLM": (StreamingLLMPress, "sdpa"),
     }
+
+    def make_press(setting: str, press_cls: type, budget: float, prompt_len: int, new_tokens: int) -> Any:
+        if setting == "prefill":
+            return press_cls(compression_ratio=1.0 - budget)
+        target = math.ceil(budget * (prompt_len + new_tokens - 1))  # what our caches hold after the last token
+        interval, window = (17, 16) if press_cls is SnapKVPress else (1, None)
+        held = target - interval + 1
+        return PrefillDecodingPress(
+            prefilling_press=press_cls(compression_ratio=1.0 - held / prompt_len),
+            decoding_press=DecodingPress(
+                base_press=press_cls(window_size=window) if window else press_cls(),
+                compression_interval=interval,
+                target_size=held,
+                hidden_states_buffer_size=interval,
+            ),
+        )
+
     rows = []
+    settings = ("prefill", "same_bytes") if spec.get("same_bytes") else ("prefill",)
     for name, (press_cls, impl) in presses.items():
         model = models[impl]
         for budget in spec["budgets"]:
-            press = press_cls(compression_ratio=1.0 - budget)
-            texts = [
-                continuation_nll(model, ctx, cont, DynamicCache(), press(model))
-                for ctx, cont in zip(spec["contexts"], spec["continuations"])
-            ]
-            answers = [
-                greedy_answer(model, prompt, DynamicCache(), spec["answer_tokens"], press(model))
-                for prompt in spec["needle_prompts"]
-            ]
-            rows.append({"press": name, "budget": budget, "texts": texts, "answers": answers})
-            print(f"kvpress {name} budget {budget}: done", file=sys.stderr, flush=True)
+            for setting in settings:
+                texts = [
+                    continuation_nll(
+                        model,
+                        ctx,
+                        cont,
+                        DynamicCache(),
+                        make_press(setting, press_cls, budget, len(ctx), len(cont))(model),
+                    )
+                    for ctx, cont in zip(spec["contexts"], spec["continuations"])
+                ]
+                n_new = spec["answer_tokens"]
+                answers = [
+                    greedy_answer(
+                        model,
+                        prompt,
+                        DynamicCache(),
+                        n_new,
+                        make_press(setting, press_cls, budget, len(prompt), n_new)(model),
+                    )
+                    for prompt in spec["needle_prompts"]
+                ]
+                label = name if setting == "prefill" else f"{name}+decoding"
+                rows.append({"press": label, "budget": budget, "texts": texts, "answers": answers})
+                print(f"kvpress {label} budget {budget}: done", file=sys.stderr, flush=True)
     versions = {"transformers": transformers.__version__, "torch": torch.__version__}
     try:
         from importlib.metadata import version
