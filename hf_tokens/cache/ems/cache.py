@@ -26,8 +26,8 @@ part averaged over the queries that could see each token (a causal-mask correcti
 H2O on the same texts: 1.099 / 1.225. Defaults: ``window=0.5`` (the same recent share of the budget as
 :class:`~hf_tokens.cache.h2o.H2OCache`, so the two differ only in score and merge), ``local_window=32`` and
 ``merge_threshold=0.9``: keys of one head share a cone, so a low threshold merges nearly every evicted token and
-blurs the kept values (1k context, 20% budget: ppl ratio 1.196 at 0.9 vs 1.230 at 0.5). With grouped-query
-attention, a KV head's score sums its query heads.
+blurs the kept values (1k context, 20% budget, with the averaged global part: ppl ratio 1.196 at 0.9 vs 1.230
+at 0.5). With grouped-query attention, a KV head's score sums its query heads.
 """
 
 from __future__ import annotations

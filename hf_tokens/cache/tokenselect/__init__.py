@@ -10,7 +10,7 @@ register(
     config="hf_tokens.cache.tokenselect.cache:TokenSelectConfig",
     contract="hf_tokens.cache.tokenselect.cache:contract",
     headline=(
-        "ppl x1.028 of full attending 20% of tokens per query (x1.023 at 25%, x1.005 at 50%); SmolLM2-135M, 1k ctx"
+        "ppl x1.011 of full attending 20% of tokens per query (x1.007 at 25%, x1.002 at 50%); SmolLM2-135M, 2k ctx"
     ),
     benchmark="python benchmarks/kv_cache.py --json bench_results/kv_cache.json",
     usage=(
