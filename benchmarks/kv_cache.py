@@ -68,13 +68,15 @@ def make_cache(method: str, config: Any, budget: float) -> Any:
     return classes[method](config, budget=budget)
 
 
-def load_texts(tokenizer: Any, n: int, ctx_len: int, cont_len: int) -> list[tuple[list[int], list[int]]]:
+def load_texts(
+    tokenizer: Any, n: int, ctx_len: int, cont_len: int, seed: int = 0
+) -> list[tuple[list[int], list[int]]]:
     from hf_tokens.assets.text import text_chunks
 
     corpora = ("jargon", "licenses", "python-stdlib", "fortunes")
     out = []
     for i in range(n):
-        chunk = text_chunks(corpora[i % len(corpora)], 1, 12 * (ctx_len + cont_len), seed=i)[0]
+        chunk = text_chunks(corpora[i % len(corpora)], 1, 12 * (ctx_len + cont_len), seed=seed + i)[0]
         ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
         if len(ids) < ctx_len + cont_len:
             raise SystemExit(f"text {i} has only {len(ids)} tokens; lower --context-tokens/--continuation")
@@ -165,6 +167,9 @@ def main() -> None:
     parser.add_argument("--continuation", type=int, default=None, help="continuation tokens (default 128, quick 24)")
     parser.add_argument("--texts", type=int, default=None, help="number of texts (default 4, quick 1)")
     parser.add_argument("--needles", type=int, default=None, help="needle prompts (default 3, quick 1)")
+    parser.add_argument(
+        "--text-seed", type=int, default=0, help="first seed of the text draw (100: the held-out texts used in tuning)"
+    )
     parser.add_argument("--answer-tokens", type=int, default=6)
     parser.add_argument(
         "--kvpress-python",
@@ -196,7 +201,7 @@ def main() -> None:
         "kv_cache", "SmolLM2-135M-Instruct (bundled GGUF, fp32, sdpa)", device=args.device, quick=args.quick
     )
     bench.note("machine shared with other jobs; ratios are measured in the same process")
-    texts = load_texts(tokenizer, n_texts, args.context_tokens, cont_len)
+    texts = load_texts(tokenizer, n_texts, args.context_tokens, cont_len, args.text_seed)
     needles = needle_prompts(tokenizer, n_needles, args.context_tokens)
     kvpress_handle = start_kvpress(args, bench, texts, needles, args.budgets)
     runs = [("full", 1.0)] + [(m, b) for m in args.methods for b in args.budgets]

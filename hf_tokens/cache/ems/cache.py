@@ -20,14 +20,16 @@ Deviations and choices (stated, not hidden): no official code is public and the 
 available to us (only its abstract), so its exact normalisation of the two score parts and its per-head merge
 criterion are our reading; the cosine threshold implements "merge where redundant, evict where sparse". We measured
 three readings of "combines accumulated attention scores from both global and local KV tokens" on held-out texts
-(SmolLM2-135M, 2k context, 4 texts that the benchmark does not use; perplexity ratio to the full cache at 20% / 10%
-budget): the raw sum used here 1.107 / 1.220; each part first normalised to a distribution 1.111 / 1.273; the global
-part averaged over the queries that could see each token (a causal-mask correction), then normalised, 1.147 / 1.283.
-H2O on the same texts: 1.099 / 1.225. Defaults: ``window=0.5`` (the same recent share of the budget as
-:class:`~hf_tokens.cache.h2o.H2OCache`, so the two differ only in score and merge), ``local_window=32`` and
-``merge_threshold=0.9``: keys of one head share a cone, so a low threshold merges nearly every evicted token and
-blurs the kept values (1k context, 20% budget, with the averaged global part: ppl ratio 1.196 at 0.9 vs 1.230
-at 0.5). With grouped-query attention, a KV head's score sums its query heads.
+(SmolLM2-135M, 2k context, 4 other texts than the benchmark's, ``benchmarks/kv_cache.py --text-seed 100``;
+perplexity ratio to the full cache at 20% / 10% budget): the raw sum used here 1.107 / 1.220; each part first
+normalised to a distribution 1.111 / 1.273; the global part averaged over the queries that could see each token (a
+causal-mask correction), then normalised, 1.147 / 1.283. H2O on the same texts: 1.099 / 1.225.
+
+Defaults: ``window=0.5`` (the same recent share of the budget as :class:`~hf_tokens.cache.h2o.H2OCache`, so the
+two differ only in score and merge), ``local_window=32`` and ``merge_threshold=0.9``: keys of one head share a cone,
+so a low threshold merges nearly every evicted token and blurs the kept values (1k context, 20% budget, with the
+averaged global part: ppl ratio 1.196 at 0.9 vs 1.230 at 0.5). With grouped-query attention, a KV head's score sums
+its query heads.
 """
 
 from __future__ import annotations
