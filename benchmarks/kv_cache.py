@@ -125,7 +125,6 @@ def start_kvpress(args: argparse.Namespace, bench: Benchmark, texts: Any, needle
         "continuations": [c for _, c in texts],
         "needle_prompts": [p for p, _ in needles],
         "answer_tokens": args.answer_tokens,
-        "same_bytes": True,
     }
     tmp = tempfile.TemporaryDirectory()
     inp, outp = Path(tmp.name) / "in.json", Path(tmp.name) / "out.json"

@@ -10,7 +10,8 @@ writes raw results to ``--output``. Presses mask nothing away: the kept cache re
   ``DecodingPress`` keeps the cache at ``target`` while decoding, where ``target`` is what our caches hold at the end
   (``ceil(budget * tokens seen)``), so both never hold more than that. ObservedAttention and StreamingLLM compress
   after every decoding step; SnapKV scores with a window of recent queries, so it compresses every ``window + 1``
-  steps (window 16) to ``target - window - 1`` tokens, which keeps its peak at ``target`` too.
+  steps (window 16) down to ``target - window`` tokens, so between steps it too never holds more than
+  ``target``.
 """
 
 from __future__ import annotations
@@ -78,11 +79,10 @@ def main() -> None:
         )
 
     rows = []
-    settings = ("prefill", "same_bytes") if spec.get("same_bytes") else ("prefill",)
     for name, (press_cls, impl) in presses.items():
         model = models[impl]
         for budget in spec["budgets"]:
-            for setting in settings:
+            for setting in ("prefill", "same_bytes"):
                 texts = [
                     continuation_nll(
                         model,
