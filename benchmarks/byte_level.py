@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, setup_torch
 
 METHODS = ("plain", "hf_token_healing", "fixed_token_healing", "ours_cover", "ours")
 OURS = "ours"
@@ -89,15 +89,6 @@ def mcnemar_p(wins: int, losses: int) -> float:
         return 1.0
     tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
     return min(1.0, 2 * tail)
-
-
-def paired_bootstrap(a: list[int], b: list[int], reps: int = 10000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile interval of mean(a) - mean(b) over prompts resampled with replacement."""
-    rng = random.Random(seed)
-    diffs = [x - y for x, y in zip(a, b)]
-    n = len(diffs)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(reps))
-    return (means[int(0.025 * reps)], means[int(0.975 * reps) - 1])
 
 
 # ------------------------------------------------------------------------------------------------------- the FIM task

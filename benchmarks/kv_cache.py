@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _kv_eval import continuation_nll, greedy_answer
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, plot_lines, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, plot_lines, setup_torch
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("sink", "h2o", "ems", "tokenselect", "tidaldecode")
@@ -74,9 +74,16 @@ def load_texts(
     from hf_tokens.assets.text import text_chunks
 
     corpora = ("jargon", "licenses", "python-stdlib", "fortunes")
-    out = []
+    out, drawn = [], set()
     for i in range(n):
-        chunk = text_chunks(corpora[i % len(corpora)], 1, 12 * (ctx_len + cont_len), seed=seed + i)[0]
+        # Text i is drawn with seed + i. Independent draws can pick the same slice of a corpus (seeds 6 and 10 both
+        # give one python-stdlib slice), so a repeat is redrawn with a further seed: no text counts twice.
+        chars, retry = 12 * (ctx_len + cont_len), 0
+        chunk = text_chunks(corpora[i % len(corpora)], 1, chars, seed=seed + i)[0]
+        while chunk in drawn:
+            retry += 1
+            chunk = text_chunks(corpora[i % len(corpora)], 1, chars, seed=seed + i + 1000 * retry)[0]
+        drawn.add(chunk)
         ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
         if len(ids) < ctx_len + cont_len:
             raise SystemExit(f"text {i} has only {len(ids)} tokens; lower --context-tokens/--continuation")
@@ -299,7 +306,10 @@ def check_targets(
         ems, h = results.get(("ems", b)), results.get(("h2o", b))
         if ems and h:
             verdict = "met" if ems["ppl"] <= h["ppl"] else "NOT met"
-            bench.note(f"target EMS <= H2O at {b:.0%}: {ems['ppl']:.3f} vs {h['ppl']:.3f} -> {verdict}")
+            bench.note(
+                f"target EMS <= H2O at {b:.0%}: {ems['ppl']:.3f} vs {h['ppl']:.3f} -> {verdict} "
+                f"({paired_ratio(ems, h, 'EMS')})"
+            )
     for method in ("sink", "h2o", "ems"):
         for b in budgets:
             r = results.get((method, b))
@@ -329,11 +339,25 @@ def compare_presses(
         return
     best = min(presses, key=lambda m: presses[m]["ppl"])
     ok = h2o["ppl"] <= presses[best]["ppl"]
-    wins = sum(h <= p for h, p in zip(h2o["text_ppl"], presses[best]["text_ppl"]))
     bench.note(
         f"H2O@20% <= best kvpress press {which} ({best}, ppl {presses[best]['ppl']:.3f}, peak "
         f"{presses[best]['peak_mib']:.2f} MiB vs H2O {h2o['peak_mib']:.2f} MiB): {h2o['ppl']:.3f} -> "
-        f"{'met' if ok else 'NOT met'} (H2O lower on {wins} of {len(h2o['text_ppl'])} texts)"
+        f"{'met' if ok else 'NOT met'} ({paired_ratio(h2o, presses[best], 'H2O')})"
+    )
+
+
+def paired_ratio(a: dict[str, Any], b: dict[str, Any], name: str) -> str:
+    """``a``'s perplexity over ``b``'s with a 95% bootstrap interval over the texts, and on how many texts a is lower.
+
+    Every text has the same number of continuation tokens, so the pooled perplexity ratio is the exponential of the
+    mean per-text log-perplexity difference; the texts are resampled in pairs.
+    """
+    la, lb = [math.log(p) for p in a["text_ppl"]], [math.log(p) for p in b["text_ppl"]]
+    lo, hi = paired_bootstrap(la, lb)
+    wins = sum(x <= y for x, y in zip(la, lb))
+    return (
+        f"ratio {math.exp(statistics.mean(la) - statistics.mean(lb)):.4f}, 95% CI over texts "
+        f"{math.exp(lo):.3f}-{math.exp(hi):.3f}; {name} lower on {wins} of {len(la)} texts"
     )
 
 

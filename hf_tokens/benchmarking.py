@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import sys
 import time
@@ -62,6 +63,17 @@ def measure(
             sync()
         times.append(time.perf_counter() - start)
     return Measurement(times)
+
+
+def paired_bootstrap(a: Sequence[float], b: Sequence[float], reps: int = 10000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of mean(a) - mean(b) over paired items (prompts, texts) resampled with replacement."""
+    if len(a) != len(b) or not a:
+        raise ValueError(f"a and b must be non-empty and of equal length, got {len(a)} and {len(b)}")
+    rng = random.Random(seed)
+    diffs = [x - y for x, y in zip(a, b)]
+    n = len(diffs)
+    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(reps))
+    return (means[int(0.025 * reps)], means[int(0.975 * reps) - 1])
 
 
 def hardware() -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_tokens.benchmarking import Benchmark, measure
+from hf_tokens.benchmarking import Benchmark, measure, paired_bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,6 +18,15 @@ def test_measure_reports_median_and_spread():
     assert len(m.values) == 3 and m.median >= 0 and m.spread >= 0
     with pytest.raises(ValueError):
         measure(lambda: None, repeats=0)
+
+
+def test_paired_bootstrap_interval():
+    a, b = [1.0, 2.0, 3.0, 4.0], [0.5, 1.5, 2.5, 3.5]
+    assert paired_bootstrap(a, b, reps=200) == (0.5, 0.5)  # constant paired difference: a point interval
+    lo, hi = paired_bootstrap([1.0, 0.0, 1.0, 0.0, 1.0], [0.0] * 5, reps=2000)
+    assert 0.0 <= lo < 0.6 < hi <= 1.0  # the mean difference 0.6 lies inside, bounded by the extreme resamples
+    with pytest.raises(ValueError, match="equal length"):
+        paired_bootstrap([1.0], [1.0, 2.0])
 
 
 def test_json_schema_and_ratio(tmp_path):
