@@ -17,8 +17,14 @@ runs twice: compressing the prefill only (kvpress's usual use; decoded tokens st
 as ``<press>+decoding``, kept at the same number of tokens as our caches while decoding (kvpress's
 ``PrefillDecodingPress``/``DecodingPress``); the H2O-vs-kvpress target compares at the same cache size.
 
+The default run covers every method and budget on 4 texts (46 min on 2 cores). Between such samples H2O, EMS and
+kvpress's best press change order (they differ by under 1%), so the issue's 20%-budget targets are judged on 16
+texts, with a paired bootstrap interval over the texts in each verdict (about 35 min with kvpress in parallel)::
+
     python benchmarks/kv_cache.py --quick --json bench_results/kv_cache_quick.json
     python benchmarks/kv_cache.py --json bench_results/kv_cache.json --plot bench_results/kv_cache.png
+    python benchmarks/kv_cache.py --methods h2o ems tokenselect --budgets 0.2 --texts 16 --needles 1 \
+        --json bench_results/kv_cache_targets.json
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap,
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("sink", "h2o", "ems", "tokenselect", "tidaldecode")
 FULL = "full cache (DynamicCache)"
+TARGET_TEXTS = 16  # texts the issue's 20%-budget targets are judged on (bench_results/kv_cache_targets.json)
 
 
 def make_cache(method: str, config: Any, budget: float) -> Any:
@@ -286,6 +293,12 @@ def check_targets(
     full = results[("full", 1.0)]
     if 0.2 not in budgets:
         return
+    if len(full["text_ppl"]) < TARGET_TEXTS:
+        bench.note(
+            f"the target verdicts below come from {len(full['text_ppl'])} texts: H2O, EMS and kvpress's best press "
+            f"differ by under 1% and their order changes between 4-text samples; the targets are judged on "
+            f"{TARGET_TEXTS} texts (--methods h2o ems tokenselect --budgets 0.2 --texts {TARGET_TEXTS})"
+        )
     h2o = results.get(("h2o", 0.2))
     if h2o:
         ratio = h2o["ppl"] / full["ppl"]
