@@ -43,9 +43,12 @@ def test_json_schema_and_ratio(tmp_path):
 
 
 def test_every_benchmark_script_takes_quick_and_json():
-    # one script per method family; _*.py are helper modules shared by scripts, *_worker.py run inside a script
+    # one script per method family; _*.py are helper modules shared by scripts, *_worker.py run inside a script,
+    # *_pool.py combine the JSON of earlier runs and measure nothing
     scripts = sorted(
-        p for p in (ROOT / "benchmarks").glob("*.py") if not p.name.startswith("_") and "worker" not in p.name
+        p
+        for p in (ROOT / "benchmarks").glob("*.py")
+        if not p.name.startswith("_") and "worker" not in p.name and not p.name.endswith("_pool.py")
     )
     assert scripts
     for script in scripts:
@@ -77,3 +80,35 @@ def test_decoding_benchmark_quick(tmp_path, smollm2):
     assert data["benchmark"] == "decoding" and data["threads"] == 1
     static = next(r for r in data["rows"] if r["method"] == "greedy + StaticCache")
     assert static["ratio"] == pytest.approx(static["value"] / static["baseline_value"])
+
+
+def _kv_run(path: Path, full: list[float], h2o: list[float], press: list[float]) -> Path:
+    def row(method, ppl, budget):
+        return {"method": method, "metric": "ppl", "value": 0.0, "budget": budget, "text_ppl": ppl}
+
+    def peak(method, budget):
+        return {"method": method, "metric": "peak_mib", "value": 1.0, "budget": budget}
+
+    rows = [row("full", full, 1.0), peak("full", 1.0)]
+    for name, ppl in (("h2o@20%", h2o), ("kvpress:SnapKV+decoding@20%", press)):
+        rows += [row(name, ppl, 0.2), peak(name, 0.2)]
+    path.write_text(json.dumps({"rows": rows}))
+    return path
+
+
+def test_kv_cache_pool_counts_repeated_texts_once(tmp_path):
+    a = _kv_run(tmp_path / "a.json", [10.0, 20.0], [11.0, 22.0], [12.0, 21.0])
+    b = _kv_run(tmp_path / "b.json", [20.0, 40.0], [22.0, 48.0], [21.0, 44.0])  # its first text is a's second
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "kv_cache_pool.py"), str(a), str(b), "--json", str(tmp_path / "p")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    data = json.loads((tmp_path / "p").read_text())
+    ratio = {r["method"]: r["ratio"] for r in data["rows"]}
+    # 3 distinct texts: h2o ratios 1.1, 1.1, 1.2 -> geometric mean; the repeated text is counted once
+    assert ratio["h2o@20%"] == pytest.approx((1.1 * 1.1 * 1.2) ** (1 / 3))
+    assert any("3 distinct texts" in n and "1 text(s)" in n for n in data["notes"])
+    assert any("H2O@20% <= best kvpress press at 20% of the bytes" in n and "NOT met" in n for n in data["notes"])
