@@ -33,6 +33,7 @@ kvpress in parallel) pooled by ``kv_cache_pool.py``; each verdict carries a pair
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -88,11 +89,11 @@ def load_texts(
     for i in range(n):
         # Text i is drawn with seed + i. Independent draws can pick the same slice of a corpus (seeds 6 and 10 both
         # give one python-stdlib slice), so a repeat is redrawn with a further seed: no text counts twice.
-        chars, retry = 12 * (ctx_len + cont_len), 0
-        chunk = text_chunks(corpora[i % len(corpora)], 1, chars, seed=seed + i)[0]
-        while chunk in drawn:
-            retry += 1
-            chunk = text_chunks(corpora[i % len(corpora)], 1, chars, seed=seed + i + 1000 * retry)[0]
+        corpus, chars = corpora[i % len(corpora)], 12 * (ctx_len + cont_len)
+        for retry in itertools.count():
+            chunk = text_chunks(corpus, 1, chars, seed=seed + i + 1000 * retry)[0]
+            if chunk not in drawn:
+                break
         drawn.add(chunk)
         ids = tokenizer(chunk, add_special_tokens=False)["input_ids"]
         if len(ids) < ctx_len + cont_len:
