@@ -62,8 +62,9 @@ def _masks_agree(tok, contexts: list[str]) -> None:
     from hf_tokens.testing import tiny_model
 
     model = tiny_model("llama", vocab_size=len(tok))
-    fast, plain = ByteLevelLM(model, tok), ByteLevelLM(model, tok)
-    plain.use_shortcut = plain.use_pretoken_cache = False
+    fast = ByteLevelLM(model, tok)
+    plain = ByteLevelLM(model, tok, use_shortcut=False, use_pretoken_cache=False)
+    assert fast.checker is not plain.checker and not plain.checker.use_shortcut
     for context in contexts:
         sf, sp = fast.start(context), plain.start(context)
         for (ids, _), (ids2, _) in zip(sf.exact, sp.exact):

@@ -37,6 +37,8 @@ __getattr__, __dir__ = lazy_exports(
         "ByteLevelConfig": ".config",
         "ByteLevelEnsemble": ".ensemble",
         "ByteVocab": ".vocab",
+        "CanonicalityChecker": ".canonical",
+        "greedy_byte": ".decoding",
         "generate": ".custom_generate",
         "bytes_to_ids": ".decoding",
         "heal_tokens_fixed": ".healing",

@@ -39,6 +39,36 @@ class ByteLevelConfig:
             "None uses the tokenizer's bos token, else its eos token (the GPT-2 document separator convention)"
         },
     )
+    check_tokenizer: bool = field(
+        default=True,
+        metadata={
+            "help": "refuse a tokenizer that does not belong to the model: its ids must fit the model's output rows "
+            "(with at most a few percent of padding rows) and, with one small forward over a fixed text, the model "
+            "must not be far more surprised by the tokenizer's encoding than its own confidence predicts "
+            "(hf_tokens.generation.byte_level.matching); False skips both"
+        },
+    )
+    shared_checker: bool = field(
+        default=True,
+        metadata={
+            "help": "reuse the canonicality checker (tables and memo; tokenizer-only) of other byte-level LMs on a "
+            "tokenizer with the same content; False builds a private one (a cold start, e.g. for benchmarks)"
+        },
+    )
+    use_shortcut: bool = field(
+        default=True,
+        metadata={
+            "help": "decide tokens that start a new pre-token, and letters after a word, from per-token tables "
+            "(exact for the GPT-2 / Llama-3 / Qwen / SmolLM2 regexes; False re-encodes them, slower)"
+        },
+    )
+    use_pretoken_cache: bool = field(
+        default=True,
+        metadata={
+            "help": "key the validity memo by the text's last pre-token (byte-level BPE; exact under the same "
+            "regexes) rather than by the whole cover; False re-checks every new cover, slower"
+        },
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.validity_tail, (int, float)) or not 0.0 <= float(self.validity_tail) <= 1.0:
@@ -47,6 +77,9 @@ class ByteLevelConfig:
             raise ValueError(f"anchor_pretokens must be an int >= 1, got {self.anchor_pretokens!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        for name in ("check_tokenizer", "shared_checker", "use_shortcut", "use_pretoken_cache"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if self.start_token_id is not None and (not isinstance(self.start_token_id, int) or self.start_token_id < 0):
             raise ValueError(f"start_token_id must be None or a token id >= 0, got {self.start_token_id!r}")
 

@@ -36,9 +36,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import numpy as np
 import torch
 
 from hf_tokens._compat import cache_kwarg
+from hf_tokens.generation.byte_level.canonical import last_char
 from hf_tokens.generation.byte_level.config import ByteLevelConfig
 from hf_tokens.generation.byte_level.lm import END, ByteLevelLM
 from hf_tokens.generation.byte_level.vocab import ByteVocab, utf8_status
@@ -113,6 +115,58 @@ def _split_prompt(lm: Any, row: list[int]) -> tuple[tuple[int, ...], bytes]:
     return start, lm.vocab.decode(row[last_special + 1 :])
 
 
+def greedy_byte(lm: Any, state: Any, chunk: int = 1024) -> int:
+    """``argmax`` of ``lm.distribution(state)`` (a byte, or :data:`END`).
+
+    For a :class:`ByteLevelLM` in exact mode the validity of next-token candidates is decided only until the winner
+    is certain: a byte's mass lies between the mass of its candidates known valid and that plus its unchecked ones,
+    and candidates of the contending bytes are checked in order of probability until the leader's lower bound
+    reaches every other byte's upper bound. Exact (same answer as the full check, up to floating-point ties). Trust
+    mode (``validity_tail > 0``) and ensembles use the full distribution.
+    """
+    if not isinstance(lm, ByteLevelLM) or lm.config.validity_tail > 0 or not state.exact:
+        return int(torch.argmax(lm.distribution(state)))
+    vocab = lm.vocab
+    lps = lm.scorer.logprobs([state.anchor + ids for ids, _ in state.exact])
+    shift = max([lp for _, lp in state.exact] + [float(g.logp.max()) for g in state.groups if g.logp.size])
+    fixed = np.zeros(END + 1)  # mass that needs no check: covers running past the end, end of text
+    for g in state.groups:
+        np.add.at(fixed, vocab.byte_matrix[g.tokens, g.consumed].astype(np.int64), np.exp(g.logp - shift))
+    complete = utf8_status(state.stream) == "ok"
+    cands = vocab.text_ids
+    first = vocab.first_byte[cands]
+    covers = []
+    for (ids, lp0), lp in zip(state.exact, lps):
+        if complete and vocab.eos_ids:
+            fixed[END] += float(np.exp(lp0 - shift + float(torch.logsumexp(lp[vocab.eos_ids], 0))))
+        memo, check_ids, is_pretoken = lm.cover_memo(state, ids)
+        mass = np.exp(lp0 - shift + lp[torch.from_numpy(cands)].double().numpy())
+        covers.append((memo, check_ids, is_pretoken, mass))
+    char = last_char(state.stream)
+    while True:
+        low, high = fixed.copy(), fixed.copy()
+        for memo, _, _, mass in covers:
+            status = memo[cands]
+            np.add.at(low, first[status == 1], mass[status == 1])
+            np.add.at(high, first[status != 0], mass[status != 0])
+        best = int(np.argmax(low))
+        rivals = high.copy()
+        rivals[best] = -1.0
+        if low[best] >= rivals.max():
+            return best
+        contenders = high > low[best]
+        contenders[best] = True
+        checked = 0
+        for memo, check_ids, is_pretoken, mass in covers:
+            todo = np.flatnonzero((memo[cands] < 0) & contenders[first])
+            if todo.size:
+                top = todo[np.argsort(-mass[todo])[:chunk]]
+                lm.checker.check(memo, check_ids, cands[top], char, is_pretoken)
+                checked += top.size
+        if not checked:  # every contender decided: the bounds met (kept as a guard against a float tie)
+            return best
+
+
 def _decode_bytes(lm: Any, state: Any, cfg: Any, budget: tuple[int, int], gen, stop_at_space: bool = False):
     """Bytes picked from the exact next-byte distribution. Returns ``(bytes, why, state)``; ``why`` is "end"
     (end of text was picked), "space" (a whitespace byte was emitted and ``stop_at_space``) or "budget"."""
@@ -120,7 +174,7 @@ def _decode_bytes(lm: Any, state: Any, cfg: Any, budget: tuple[int, int], gen, s
     out = bytearray()
     sample = getattr(cfg, "do_sample", False)
     while len(out) < max_bytes:
-        b = _pick(lm.distribution(state), cfg, gen) if sample else lm.greedy_byte(state)
+        b = _pick(lm.distribution(state), cfg, gen) if sample else greedy_byte(lm, state)
         if b == END:
             return bytes(out), "end", state
         out.append(b)
@@ -250,4 +304,4 @@ def generate(
     return out.to(input_ids.device)
 
 
-__all__ = ["bytes_to_ids", "generate"]
+__all__ = ["bytes_to_ids", "generate", "greedy_byte"]

@@ -68,10 +68,6 @@ class ByteLevelEnsemble:
     def distribution(self, state: EnsembleState) -> torch.Tensor:
         return self.combine([m.distribution(s) for m, s in zip(self.members, state.states)])
 
-    def greedy_byte(self, state: EnsembleState) -> int:
-        """The most probable next byte (or end) of the combined distribution."""
-        return int(torch.argmax(self.distribution(state)))
-
     def combine(self, distributions: Sequence[torch.Tensor]) -> torch.Tensor:
         """The ensemble of the members' next-byte distributions (one 257-vector per member, in order)."""
         dists = torch.stack(list(distributions))

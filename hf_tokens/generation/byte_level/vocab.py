@@ -124,6 +124,13 @@ class ByteVocab:
         for i in text_ids:
             first[i] = token_bytes[i][0]  # type: ignore[index]
         self.first_byte = first
+        # byte lengths (0 for special tokens) and a [vocab, longest] matrix of token bytes (-1 past the end)
+        self.lengths = np.array([len(b) if b else 0 for b in token_bytes], dtype=np.int64)
+        matrix = np.full((self.vocab_size, int(self.lengths.max())), -1, dtype=np.int16)
+        for i in text_ids:
+            b = token_bytes[i]
+            matrix[i, : len(b)] = np.frombuffer(b, dtype=np.uint8)  # type: ignore[arg-type]
+        self.byte_matrix = matrix
         eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
         self.eos_ids = sorted({int(e) for e in (*eos, *extra_eos_ids)})
         self.dummy_prefix = self._detect_dummy_prefix()
