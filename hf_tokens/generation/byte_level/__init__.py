@@ -12,6 +12,7 @@ register(
     entry="hf_tokens.generation.byte_level.lm:ByteLevelLM",
     config="hf_tokens.generation.byte_level.config:ByteLevelConfig",
     contract="hf_tokens.generation.byte_level.contract:contract",
+    demo="hf_tokens.generation.byte_level.demo:demo",
     headline=(
         "96 code prompts cut mid-token: next-line exact match 26.0% (bytes_then_tokens) vs 14.6% stock "
         "token_healing (paired +11.5 pts, 95% CI [5.2, 18.8], 11 wins / 0 losses), 22.9% fixed healing, 0% plain; "

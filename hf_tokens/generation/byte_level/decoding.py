@@ -107,7 +107,7 @@ def _pick(dist: torch.Tensor, config: Any, generator: torch.Generator | None) ->
     return int(torch.multinomial(probs / probs.sum(), 1, generator=generator))
 
 
-def _split_prompt(lm: Any, row: list[int]) -> tuple[tuple[int, ...], bytes]:
+def split_prompt(lm: Any, row: list[int]) -> tuple[tuple[int, ...], bytes]:
     """Leading ids up to the last special token become the start ids; the rest is the prompt text."""
     tb = lm.vocab.token_bytes
     last_special = max((k for k, t in enumerate(row) if t >= len(tb) or tb[t] is None), default=-1)
@@ -289,7 +289,7 @@ def generate(
         row = input_ids[r].tolist()
         if mask is not None:
             row = [t for t, m in zip(row, mask[r].tolist()) if m]
-        start_ids, stream = _split_prompt(byte_lm, row)
+        start_ids, stream = split_prompt(byte_lm, row)
         new_bytes, ended = _generate_row(byte_lm, model, prompt_boundary, start_ids, stream, cfg, budget, seed)
         new_ids = bytes_to_ids(byte_lm.vocab, new_bytes) if new_bytes else []
         if ended and eos is not None:
