@@ -36,9 +36,9 @@ def _canonical_only(lm: ByteLevelLM) -> None:
     vocab, inner = lm.vocab, lm.scorer.logprobs
     start = len(lm.start_ids)
 
-    def masked(seqs):
+    def masked(seqs, prefetch=None):
         out = []
-        for seq, lp in zip(seqs, inner(seqs)):
+        for seq, lp in zip(seqs, inner(seqs, prefetch)):
             ctx = list(seq[start:])
             prefix = vocab.decode(ctx)
             keep = torch.zeros(lp.shape[0], dtype=torch.bool)

@@ -33,7 +33,7 @@ def _permuted(tok):
 def test_tiny_output_layer_much_larger_than_the_tokenizer_is_refused():
     tok = tiny_tokenizer()
     ByteLevelLM(tiny_model("llama", vocab_size=len(tok) + 64), tok)  # padding rows are allowed
-    with pytest.raises(ValueError, match="tokenizer does not match the model: .* output rows"):
+    with pytest.raises(ValueError, match=r"tokenizer does not match the model: .* output rows"):
         ByteLevelLM(tiny_model("llama", vocab_size=4 * len(tok)), tok)
     ByteLevelLM(tiny_model("llama", vocab_size=4 * len(tok)), tok, check_tokenizer=False)  # the explicit opt-out
 

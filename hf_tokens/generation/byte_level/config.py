@@ -31,7 +31,14 @@ class ByteLevelConfig:
             "committed, stable token prefix ends; >= 1. Larger is safer for unusual pre-tokenizer regexes, slower."
         },
     )
-    batch_size: int = field(default=16, metadata={"help": "rows per batched forward over cover encodings; >= 1"})
+    batch_size: int = field(default=16, metadata={"help": "cover encodings scored in one forward; >= 1"})
+    speculate: int = field(
+        default=1,
+        metadata={
+            "help": "when a forward is needed, also score the covers the next bytes need if the text continues "
+            "like the N most probable covers running past its end (0 = off); a speed setting, results are unchanged"
+        },
+    )
     start_token_id: int | None = field(
         default=None,
         metadata={
@@ -77,6 +84,8 @@ class ByteLevelConfig:
             raise ValueError(f"anchor_pretokens must be an int >= 1, got {self.anchor_pretokens!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {self.batch_size!r}")
+        if not isinstance(self.speculate, int) or isinstance(self.speculate, bool) or self.speculate < 0:
+            raise ValueError(f"speculate must be an int >= 0, got {self.speculate!r}")
         for name in ("check_tokenizer", "shared_checker", "use_shortcut", "use_pretoken_cache"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")

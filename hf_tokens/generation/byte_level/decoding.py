@@ -42,7 +42,7 @@ import torch
 from hf_tokens._compat import cache_kwarg
 from hf_tokens.generation.byte_level.canonical import last_char
 from hf_tokens.generation.byte_level.config import ByteLevelConfig
-from hf_tokens.generation.byte_level.lm import END, ByteLevelLM
+from hf_tokens.generation.byte_level.lm import END, ByteLevelLM, Pending, decide
 from hf_tokens.generation.byte_level.vocab import ByteVocab, utf8_status
 
 BOUNDARY_MODES = ("bytes", "cover", "bytes_then_tokens")
@@ -118,37 +118,45 @@ def split_prompt(lm: Any, row: list[int]) -> tuple[tuple[int, ...], bytes]:
 def greedy_byte(lm: Any, state: Any, chunk: int = 1024) -> int:
     """``argmax`` of ``lm.distribution(state)`` (a byte, or :data:`END`).
 
-    For a :class:`ByteLevelLM` in exact mode the validity of next-token candidates is decided only until the winner
-    is certain: a byte's mass lies between the mass of its candidates known valid and that plus its unchecked ones,
-    and candidates of the contending bytes are checked in order of probability until the leader's lower bound
-    reaches every other byte's upper bound. Exact (same answer as the full check, up to floating-point ties). Trust
-    mode (``validity_tail > 0``) and ensembles use the full distribution.
+    For a :class:`ByteLevelLM` in exact mode the validity of covers is decided only until the winner is certain:
+    a byte's mass lies between the mass of its covers known valid and that plus its undecided ones (next-token
+    candidates of the exact covers, and pending covers that run past the end), and undecided covers of the
+    contending bytes are checked in order of probability until the leader's lower bound reaches every other byte's
+    upper bound. Exact (same answer as the full check, up to floating-point ties). Trust mode
+    (``validity_tail > 0``) and ensembles use the full distribution.
     """
-    if not isinstance(lm, ByteLevelLM) or lm.config.validity_tail > 0 or not state.exact:
-        return int(torch.argmax(lm.distribution(state)))
+    if not isinstance(lm, ByteLevelLM) or lm.config.validity_tail > 0 or not (state.exact or state.groups):
+        return int(torch.argmax(lm.distribution(state)))  # (a state without covers raises its clear error here)
     vocab = lm.vocab
-    lps = lm.scorer.logprobs([state.anchor + ids for ids, _ in state.exact])
+    lps = lm.cover_logprobs(state) if state.exact else []
     shift = max([lp for _, lp in state.exact] + [float(g.logp.max()) for g in state.groups if g.logp.size])
-    fixed = np.zeros(END + 1)  # mass that needs no check: covers running past the end, end of text
+    fixed = np.zeros(END + 1)  # mass that needs no check: known-valid covers running past the end, end of text
+    # undecided mass: (pending source, token ids, the byte each gives, mass)
+    sources: list[tuple[Pending, np.ndarray, np.ndarray, np.ndarray]] = []
     for g in state.groups:
-        np.add.at(fixed, vocab.byte_matrix[g.tokens, g.consumed].astype(np.int64), np.exp(g.logp - shift))
+        byte = vocab.byte_matrix[g.tokens, g.consumed].astype(np.int64)
+        mass = np.exp(g.logp - shift)
+        if g.pending is None or g.source is None:
+            fixed += np.bincount(byte, mass, minlength=END + 1)
+            continue
+        fixed += np.bincount(byte[~g.pending], mass[~g.pending], minlength=END + 1)
+        sources.append((g.source, g.tokens[g.pending], byte[g.pending], mass[g.pending]))
     complete = utf8_status(state.stream) == "ok"
     cands = vocab.text_ids
     first = vocab.first_byte[cands]
-    covers = []
+    char = last_char(state.stream)
     for (ids, lp0), lp in zip(state.exact, lps):
         if complete and vocab.eos_ids:
             fixed[END] += float(np.exp(lp0 - shift + float(torch.logsumexp(lp[vocab.eos_ids], 0))))
         memo, check_ids, is_pretoken = lm.cover_memo(state, ids)
         mass = np.exp(lp0 - shift + lp[torch.from_numpy(cands)].double().numpy())
-        covers.append((memo, check_ids, is_pretoken, mass))
-    char = last_char(state.stream)
+        sources.append((Pending(memo, check_ids, is_pretoken, char), cands, first, mass))
     while True:
         low, high = fixed.copy(), fixed.copy()
-        for memo, _, _, mass in covers:
-            status = memo[cands]
-            np.add.at(low, first[status == 1], mass[status == 1])
-            np.add.at(high, first[status != 0], mass[status != 0])
+        for src, toks, byte, mass in sources:
+            status = src.memo[toks]
+            low += np.bincount(byte[status == 1], mass[status == 1], minlength=END + 1)
+            high += np.bincount(byte[status != 0], mass[status != 0], minlength=END + 1)
         best = int(np.argmax(low))
         rivals = high.copy()
         rivals[best] = -1.0
@@ -157,11 +165,11 @@ def greedy_byte(lm: Any, state: Any, chunk: int = 1024) -> int:
         contenders = high > low[best]
         contenders[best] = True
         checked = 0
-        for memo, check_ids, is_pretoken, mass in covers:
-            todo = np.flatnonzero((memo[cands] < 0) & contenders[first])
+        for src, toks, byte, mass in sources:
+            todo = np.flatnonzero((src.memo[toks] < 0) & contenders[byte])
             if todo.size:
                 top = todo[np.argsort(-mass[todo])[:chunk]]
-                lm.checker.check(memo, check_ids, cands[top], char, is_pretoken)
+                decide(lm.checker, src, toks[top])
                 checked += top.size
         if not checked:  # every contender decided: the bounds met (kept as a guard against a float tie)
             return best
@@ -188,6 +196,7 @@ def _decode_bytes(lm: Any, state: Any, cfg: Any, budget: tuple[int, int], gen, s
 
 def _pick_cover(lm: ByteLevelLM, state: Any, cfg: Any, gen) -> tuple[tuple[int, ...], bytes]:
     """A cover encoding of the state's text (MAP, or drawn from its posterior) and the bytes its last token adds."""
+    lm.resolve(state)
     covers: list[tuple[tuple[int, ...], float, bytes]] = [(ids, lp, b"") for ids, lp in state.exact]
     for g in state.groups:
         for t, lp in zip(g.tokens.tolist(), g.logp.tolist()):

@@ -66,13 +66,29 @@ END = 256  # index of end-of-text in a next-byte distribution
 
 
 @dataclass
+class Pending:
+    """Where the validity of some covers is decided when it is needed: the validity memo of the cover they extend
+    and the arguments of :meth:`CanonicalityChecker.check` (re-encoded ids, pre-token flag, last character)."""
+
+    memo: np.ndarray
+    ids: tuple[int, ...]
+    is_pretoken: bool
+    last_char: str
+
+
+@dataclass
 class _Group:
-    """Covers ``prefix + (t,)`` for each ``t`` in ``tokens``, of which ``consumed`` bytes are matched so far."""
+    """Covers ``prefix + (t,)`` for each ``t`` in ``tokens``, of which ``consumed`` bytes are matched so far.
+
+    In exact mode a candidate whose validity is not known yet is kept with ``pending[i]`` set; its status is
+    ``source.memo[t]`` (1 valid, 0 not, -1 unknown), decided only when a decision needs it (lazy exactness)."""
 
     prefix: tuple[int, ...]
     tokens: np.ndarray
     logp: np.ndarray
     consumed: int
+    pending: np.ndarray | None = None
+    source: Pending | None = None
 
 
 @dataclass
@@ -223,8 +239,22 @@ class ByteLevelLM:
                 seqs += [anchor + tuple(ids) for ids in self.vocab.encode_many(pieces)]
         self.scorer.logprobs(seqs)
 
-    def _split(self, prefix: tuple[int, ...], tokens: np.ndarray, logp: np.ndarray, consumed: int, out: ByteState):
+    def _split(
+        self,
+        prefix: tuple[int, ...],
+        tokens: np.ndarray,
+        logp: np.ndarray,
+        consumed: int,
+        out: ByteState,
+        pending: np.ndarray | None = None,
+        source: Pending | None = None,
+    ) -> None:
         done = self.vocab.lengths[tokens] == consumed
+        if pending is not None and source is not None and (done & pending).any():
+            # a cover that ends here becomes exact (it will be scored and extended): decide its validity now
+            decide(self.checker, source, tokens[done & pending])
+            keep = ~(done & pending) | (source.memo[tokens] == 1)
+            tokens, logp, done, pending = tokens[keep], logp[keep], done[keep], pending[keep]
         if done.any() and self.config.validity_tail > 0:
             # trusted candidates were not checked: a cover that ends exactly here must still be canonical
             # (one re-encoding per such cover), else non-canonical paths would multiply step after step
@@ -236,34 +266,94 @@ class ByteLevelLM:
         for t, lp in zip(tokens[done].tolist(), logp[done].tolist()):
             out.exact.append(((*prefix, t), lp))
         if (~done).any():
-            out.groups.append(_Group(prefix, tokens[~done], logp[~done], consumed))
+            rest = pending[~done] if pending is not None else None
+            if rest is not None and not rest.any():
+                rest = None
+            out.groups.append(
+                _Group(prefix, tokens[~done], logp[~done], consumed, rest, source if rest is not None else None)
+            )
 
     def _advance(self, state: ByteState, byte: int, *, reanchor: bool) -> ByteState:
         new = ByteState(stream=state.stream + bytes([byte]), anchor=state.anchor, anchor_bytes=state.anchor_bytes)
         for g in state.groups:
             keep = self.vocab.byte_matrix[g.tokens, g.consumed] == byte
+            if g.pending is not None and g.source is not None:
+                keep &= ~g.pending | (g.source.memo[g.tokens] != 0)  # drop members already found invalid
             if keep.any():
-                self._split(g.prefix, g.tokens[keep], g.logp[keep], g.consumed + 1, new)
+                pending = g.pending[keep] if g.pending is not None else None
+                self._split(g.prefix, g.tokens[keep], g.logp[keep], g.consumed + 1, new, pending, g.source)
         if state.exact:
-            lps = self.scorer.logprobs([state.anchor + ids for ids, _ in state.exact])
+            lps = self.cover_logprobs(state)
             cands = self.vocab.with_prefix(bytes([byte]))
             for (ids, lp0), lp in zip(state.exact, lps):
-                ok = self._valid(state, ids, cands, lp)
+                pending, source = None, None
+                if self.config.validity_tail > 0:
+                    ok = self._valid(state, ids, cands, lp)
+                else:  # exact mode: keep undecided candidates, decide them when needed
+                    memo, check_ids, is_pretoken = self.cover_memo(state, ids)
+                    status = memo[cands]
+                    ok = status != 0
+                    pending = status[ok] < 0
+                    source = Pending(memo, check_ids, is_pretoken, last_char(state.stream))
                 toks = cands[ok]
                 if toks.size:
                     logp = lp0 + lp[torch.from_numpy(toks)].double().numpy()
-                    self._split(ids, toks, logp, 1, new)
+                    self._split(ids, toks, logp, 1, new, pending, source)
         return self._reanchor(new) if reanchor else new
+
+    def resolve(self, state: ByteState) -> ByteState:
+        """Decide every pending cover of ``state`` and drop the invalid ones (in place); returns ``state``."""
+        groups = []
+        for g in state.groups:
+            if g.pending is not None and g.source is not None:
+                decide(self.checker, g.source, g.tokens[g.pending])
+                keep = ~g.pending | (g.source.memo[g.tokens] == 1)
+                g.tokens, g.logp, g.pending, g.source = g.tokens[keep], g.logp[keep], None, None
+            if g.tokens.size:
+                groups.append(g)
+        state.groups = groups
+        return state
+
+    def cover_logprobs(self, state: ByteState) -> list[torch.Tensor]:
+        """Next-token log-probabilities of the exact covers of ``state``. On a miss the forward also scores the
+        covers the next bytes will most likely need (:meth:`_speculate`)."""
+        return self.scorer.logprobs(
+            [state.anchor + ids for ids, _ in state.exact], prefetch=lambda: self._speculate(state)
+        )
+
+    def _speculate(self, state: ByteState) -> list[tuple[int, ...]]:
+        """Guesses of the exact covers of the next positions: the canonical encodings of the text extended byte by
+        byte along the rest of its most probable covers that run past the end (``speculate`` of them). A wrong
+        guess costs only its share of the forward; the results never depend on the guesses."""
+        k = self.config.speculate
+        if not k or not state.groups:
+            return []
+        members = []
+        for g in state.groups:  # each group's k most probable members, then the k best of those
+            top = np.argpartition(-g.logp, k - 1)[:k] if g.logp.size > k else np.arange(g.logp.size)
+            members += [(float(g.logp[i]), g, int(g.tokens[i])) for i in top.tolist()]
+        members.sort(key=lambda m: -m[0])
+        local = state.stream[state.anchor_bytes :]
+        pieces = []
+        for _, g, t in members[:k]:
+            rest = (self.vocab.token_bytes[t] or b"")[g.consumed :]
+            pieces += [local + rest[:j] for j in range(1, len(rest) + 1)]
+        pieces = [p for p in dict.fromkeys(pieces) if utf8_status(p) == "ok" and p.startswith(self.vocab.dummy_prefix)]
+        try:
+            return [state.anchor + tuple(ids) for ids in self.vocab.encode_many(pieces)] if pieces else []
+        except ValueError:  # a piece the tokenizer does not reproduce: no guesses
+            return []
 
     def _log_masses(self, state: ByteState) -> np.ndarray:
         """Unnormalised log P(x b) for the 256 bytes and log P(x, end), relative to the anchor."""
         parts: list[np.ndarray] = []
         index: list[np.ndarray] = []
+        self.resolve(state)
         for g in state.groups:
             parts.append(g.logp)
             index.append(self.vocab.byte_matrix[g.tokens, g.consumed].astype(np.int64))
         if state.exact:
-            lps = self.scorer.logprobs([state.anchor + ids for ids, _ in state.exact])
+            lps = self.cover_logprobs(state)
             cands = self.vocab.text_ids
             complete = utf8_status(state.stream) == "ok"
             for (ids, lp0), lp in zip(state.exact, lps):
@@ -363,6 +453,13 @@ class ByteLevelLM:
             exact=[(ids_[n:], lp - shift) for ids_, lp in state.exact],
             groups=[replace(g, prefix=g.prefix[n:], logp=g.logp - shift) for g in state.groups],
         )
+
+
+def decide(checker: CanonicalityChecker, source: Pending, tokens: np.ndarray) -> None:
+    """Decide (into ``source.memo``) the validity of the pending ``tokens`` that are still unknown."""
+    unknown = tokens[source.memo[tokens] < 0]
+    if unknown.size:
+        checker.check(source.memo, source.ids, unknown, source.last_char, source.is_pretoken)
 
 
 def _as_bytes(value: bytes | str, name: str) -> bytes:

@@ -1,10 +1,15 @@
-"""Next-token log-probabilities of many token sequences that share a prefix, with a KV cache and a memo.
+"""Next-token log-probabilities of many token sequences that share a prefix: one tree forward, a KV cache, a memo.
 
 The cover encodings of a byte prefix all start with the same committed token prefix (the tokens before the anchor)
-and differ only in their last few tokens. :class:`PrefixScorer` keeps one ``DynamicCache`` for the committed prefix
-(cropped and extended as the text moves on), runs the differing tails of all requested sequences in one batched
-forward over a copy of that cache, and memoises the results, so a step of byte-level decoding costs one small
-forward over the new cover tokens, not a pass over the context or the vocabulary.
+and differ only in their last few tokens. :class:`PrefixScorer` keeps one ``DynamicCache`` for a prefix shared by
+the sequences it was last asked for (cropped and extended as the text moves on). The tokens of the requested
+sequences beyond the cached prefix form a trie; all its nodes run in *one* forward over the cache, as one sequence
+with a 4D tree mask (a node attends to the cached prefix, its ancestors and itself) and position ids from its depth,
+the layout of the tree verifiers of :mod:`hf_tokens.generation.tree` (with the stock linear kernels plain
+``generate`` uses). Logits are computed only for the nodes that end a requested sequence (``logits_to_keep``).
+Afterwards the cache keeps the trie's trunk (the tokens every requested sequence shares) and drops the branches.
+Results are memoised, so a step of byte-level decoding costs at most one small forward, and a caller may name
+speculative sequences (``prefetch``) to be scored in the same forward.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -25,8 +31,35 @@ def _common_prefix_len(a: tuple[int, ...], b: tuple[int, ...]) -> int:
     return k
 
 
+def _trie(tails: Sequence[tuple[int, ...]]) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Nodes of the trie of ``tails`` in insertion order (parents first): tokens, parent index (-1 at the root),
+    depth, and the node that ends each tail."""
+    tokens: list[int] = []
+    parent: list[int] = []
+    depth: list[int] = []
+    children: dict[tuple[int, int], int] = {}
+    ends: list[int] = []
+    for tail in tails:
+        node = -1
+        for t in tail:
+            child = children.get((node, t))
+            if child is None:
+                child = len(tokens)
+                children[(node, t)] = child
+                tokens.append(t)
+                parent.append(node)
+                depth.append(depth[node] + 1 if node >= 0 else 0)
+            node = child
+        ends.append(node)
+    return tokens, parent, depth, ends
+
+
 class PrefixScorer:
-    """``logprobs(seqs)`` -> one fp32 ``log_softmax`` vector over the vocabulary per token sequence."""
+    """``logprobs(seqs)`` -> one fp32 ``log_softmax`` vector over the vocabulary per token sequence.
+
+    ``batch_size`` bounds the sequences run in one forward. ``forward_calls`` / ``forward_tokens`` count forwards
+    and the tokens they ran (trie nodes).
+    """
 
     def __init__(self, model: Any, *, batch_size: int = 16, memo_size: int = 256) -> None:
         self.model = model
@@ -36,9 +69,9 @@ class PrefixScorer:
         self._prefix: tuple[int, ...] = ()
         self._cache: Any = None
         self.forward_calls = 0
+        self.forward_tokens = 0
         # transformers >= 5.2x renamed `past_key_values` to `cache` in model forwards
         self._cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-        self.forward_tokens = 0
 
     @property
     def device(self) -> torch.device:
@@ -50,61 +83,40 @@ class PrefixScorer:
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
 
-    def _forward(self, input_ids: torch.Tensor, cache: Any, attention_mask: torch.Tensor) -> torch.Tensor:
-        past = cache.get_seq_length() if cache is not None else 0
-        positions = past + torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
-        self.forward_calls += 1
-        self.forward_tokens += int(attention_mask[:, past:].sum())
-        out = self.model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=positions,
-            use_cache=cache is not None,
-            **{self._cache_kwarg: cache},
-        )
-        return out.logits.float()
-
-    def _commit(self, prefix: tuple[int, ...]) -> None:
-        """Make the cache hold exactly ``prefix`` (crop what differs, forward what is new)."""
+    def _crop(self, keep: int) -> None:
+        """Make the cache hold ``self._prefix[:keep]`` (a fresh cache when nothing is kept)."""
         from transformers import DynamicCache
 
-        keep = _common_prefix_len(self._prefix, prefix)
-        if self._cache is not None and keep < len(self._prefix):
+        if self._cache is not None and 0 < keep < len(self._prefix):
             try:
-                if keep == 0:
-                    raise ValueError
-                self._cache.crop(keep)
+                self._cache.crop(keep - len(self._prefix))  # a negative count removes tokens in every 5.x release
                 self._prefix = self._prefix[:keep]
             except (ValueError, NotImplementedError, AttributeError, TypeError):
-                self._cache, self._prefix = None, ()
-        if self._cache is None:
+                self._cache = None
+        if self._cache is None or keep == 0:
             self._cache, self._prefix = DynamicCache(config=self.model.config), ()
-        new = prefix[len(self._prefix) :]
-        if not new:
-            return
-        ids = torch.tensor([new], device=self.device)
-        mask = torch.ones(1, len(prefix), dtype=torch.long, device=self.device)
-        logits = self._forward(ids, self._cache, mask)
-        self._prefix = prefix
-        self._remember(prefix, torch.log_softmax(logits[0, -1], dim=-1))
 
     def cache_for(self, seq: tuple[int, ...]) -> Any:
-        """A copy of the KV cache of the longest committed prefix of ``seq`` that leaves at least one token of
-        ``seq`` to run (``None`` when nothing is shared). Token-level decoding from a cover encoding starts from it
-        instead of re-reading the whole context."""
+        """A copy of the KV cache of the longest cached prefix of ``seq`` that leaves at least one token of ``seq``
+        to run (``None`` when nothing is shared). Token-level decoding from a cover encoding starts from it instead
+        of re-reading the whole context."""
         keep = min(_common_prefix_len(self._prefix, seq), len(seq) - 1)
         if self._cache is None or keep < 1:
             return None
         cache = copy.deepcopy(self._cache)
         if keep < len(self._prefix):
             try:
-                cache.crop(keep)
+                cache.crop(keep - len(self._prefix))
             except (ValueError, NotImplementedError, AttributeError, TypeError):
                 return None
         return cache
 
     @torch.no_grad()
-    def logprobs(self, seqs: list[tuple[int, ...]]) -> list[torch.Tensor]:
+    def logprobs(
+        self, seqs: list[tuple[int, ...]], prefetch: Callable[[], list[tuple[int, ...]]] | None = None
+    ) -> list[torch.Tensor]:
+        """Log-probabilities after each sequence. When some are not memoised, ``prefetch()`` may name further
+        sequences to score in the same forward (guesses of what will be asked next; never called on a full hit)."""
         if not seqs:
             return []
         if any(len(s) == 0 for s in seqs):
@@ -116,42 +128,53 @@ class PrefixScorer:
                 found[s] = self._memo[s]
         missing = [s for s in dict.fromkeys(seqs) if s not in found]
         if missing:
-            common = missing[0]
-            for s in missing[1:]:
-                common = common[: _common_prefix_len(common, s)]
-            # the batched forward needs at least one token of every missing sequence beyond the committed prefix
-            committed = common[:-1] if any(len(s) == len(common) for s in missing) else common
-            if committed:
-                self._commit(committed)
-                if committed in self._memo:
-                    found[committed] = self._memo[committed]
-            else:
-                self._cache, self._prefix = None, ()
-            todo = [s for s in missing if s not in found]
-            for start in range(0, len(todo), self.batch_size):
-                found.update(self._run_tails(todo[start : start + self.batch_size], committed))
+            if prefetch is not None:
+                room = max(0, self.batch_size - len(missing))
+                extra = [s for s in dict.fromkeys(prefetch()) if s and s not in self._memo and s not in found]
+                missing += [s for s in extra if s not in set(missing)][:room]
+            for start in range(0, len(missing), self.batch_size):
+                found.update(self._run(missing[start : start + self.batch_size]))
         return [found[s] for s in seqs]
 
-    def _run_tails(
-        self, seqs: list[tuple[int, ...]], committed: tuple[int, ...]
-    ) -> dict[tuple[int, ...], torch.Tensor]:
-        tails = [s[len(committed) :] for s in seqs]
-        width = max(len(t) for t in tails)
-        pad = 0
-        ids = torch.full((len(tails), width), pad, dtype=torch.long, device=self.device)
-        mask = torch.zeros(len(tails), len(committed) + width, dtype=torch.long, device=self.device)
-        mask[:, : len(committed)] = 1
-        for r, t in enumerate(tails):
-            ids[r, : len(t)] = torch.tensor(t, device=self.device)
-            mask[r, len(committed) : len(committed) + len(t)] = 1
-        cache = None
-        if committed:
-            cache = copy.deepcopy(self._cache)
-            if len(tails) > 1:
-                cache.batch_repeat_interleave(len(tails))
-        logits = self._forward(ids, cache, mask)
-        last = torch.tensor([len(t) - 1 for t in tails], device=self.device)
-        rows = torch.log_softmax(logits[torch.arange(len(tails), device=self.device), last], dim=-1)
-        for s, row in zip(seqs, rows):
-            self._remember(s, row)
-        return dict(zip(seqs, rows))
+    def _run(self, seqs: list[tuple[int, ...]]) -> dict[tuple[int, ...], torch.Tensor]:
+        """One tree forward for ``seqs`` over the cache; the cache then holds their common prefix."""
+        trunk = seqs[0]
+        for s in seqs[1:]:
+            trunk = trunk[: _common_prefix_len(trunk, s)]
+        # every sequence needs at least one token in the forward (its last position gives its log-probabilities)
+        keep = min(_common_prefix_len(self._prefix, trunk), min(len(s) for s in seqs) - 1)
+        self._crop(keep)
+        keep = len(self._prefix)
+        tokens, parent, depth, ends = _trie([s[keep:] for s in seqs])
+        n = len(tokens)
+        device, dtype = self.device, self.model.dtype if self.model.dtype.is_floating_point else torch.float32
+        lowest = torch.finfo(dtype).min
+        visible = torch.zeros(n, n, dtype=torch.bool)
+        for i, p in enumerate(parent):
+            if p >= 0:
+                visible[i] = visible[p]
+            visible[i, i] = True
+        mask = torch.zeros(1, 1, n, keep + n, dtype=dtype)
+        mask[0, 0, :, keep:] = torch.where(visible, 0.0, lowest)
+        keep_rows = sorted(set(ends))
+        self.forward_calls += 1
+        self.forward_tokens += n
+        out = self.model(
+            input_ids=torch.tensor([tokens], device=device),
+            attention_mask=mask.to(device),
+            position_ids=torch.tensor([[keep + d for d in depth]], device=device),
+            use_cache=True,
+            logits_to_keep=torch.tensor(keep_rows, device=device),
+            **{self._cache_kwarg: self._cache},
+        )
+        rows = torch.log_softmax(out.logits[0].float(), dim=-1)
+        result = {}
+        for s, end in zip(seqs, ends):
+            result[s] = rows[keep_rows.index(end)]
+            self._remember(s, result[s])
+        # keep the trunk: the trie's first nodes are the tokens every sequence shares, in order
+        shared = min(len(trunk) - keep, n)
+        if shared < n:
+            self._cache.crop(shared - n)
+        self._prefix = trunk[: keep + shared]
+        return result
