@@ -34,7 +34,7 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "ByteLevelLM": ".lm",
-        "ByteState": ".lm",
+        "ByteState": ".state",
         "ByteLevelConfig": ".config",
         "ByteLevelEnsemble": ".ensemble",
         "ByteVocab": ".vocab",

@@ -42,7 +42,8 @@ import torch
 from hf_tokens._compat import cache_kwarg
 from hf_tokens.generation.byte_level.canonical import last_char
 from hf_tokens.generation.byte_level.config import ByteLevelConfig
-from hf_tokens.generation.byte_level.lm import END, ByteLevelLM, Pending, decide
+from hf_tokens.generation.byte_level.lm import ByteLevelLM
+from hf_tokens.generation.byte_level.state import END, Pending, decide
 from hf_tokens.generation.byte_level.vocab import ByteVocab, utf8_status
 
 BOUNDARY_MODES = ("bytes", "cover", "bytes_then_tokens")

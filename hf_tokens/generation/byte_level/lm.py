@@ -9,8 +9,10 @@ before its last token are a prefix of ``x`` and whose last token reaches to (or 
 and every term is a sum over covers. Covers are kept per step and updated byte by byte (the paper's sampler
 state): a cover whose last token runs past the end either matches the next byte (it stays) or not (it is dropped);
 a cover that ends exactly at the end of the text is extended by every valid token starting with the next byte. The
-model is called only on covers that end exactly at the end (usually one new sequence per byte), batched and
-cached by :class:`PrefixScorer`; token candidates come from :class:`ByteVocab`'s prefix index.
+model is called only on covers that end exactly at the end (usually one new sequence per byte), in tree forwards
+over a shared KV cache by :class:`PrefixScorer`, which also scores the covers of the next few bytes when the text
+continues like its most probable cover (``speculate``; a guess changes the cost, never the result); token candidates
+come from :class:`ByteVocab`'s prefix index.
 
 Validity. A token model trained on canonical tokenizations puts (almost) no mass on non-canonical sequences, and
 the lemma sums over valid ones only. Here a sequence ``c + [t]`` is valid when the tokenizer itself re-encodes its
@@ -42,15 +44,16 @@ Cost. A full next-byte distribution in exact mode re-encodes, once per distinct 
 token that could merge with it (fresh pre-tokens are decided from a per-token table), so it is dominated by
 tokenizer calls; the checker (:mod:`.canonical`) depends on the tokenizer only and is shared by every wrapper on the
 same tokenizer. Greedy decoding needs only the argmax: :func:`hf_tokens.generation.byte_level.decoding.greedy_byte`
-bounds each byte's mass and checks candidates in order of probability until the winner is certain (exact).
-Throughput of exact and trust mode against token greedy: ``python benchmarks/byte_level.py --sections throughput``
-(rows ``bytes_per_second`` of ``bench_results/byte_level.json``).
+bounds each byte's mass and checks candidates in order of probability until the winner is certain, and covers that
+run past the end keep an undecided validity (``pending``) until a decision, a full distribution or their end needs
+it (exact: the same argmax as the full check, up to floating-point ties). Throughput of exact and trust mode against
+token greedy: ``PYTHONPATH=. python benchmarks/byte_level.py --sections throughput`` (rows ``bytes_per_second`` of
+``bench_results/byte_level_throughput.json``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,60 +63,10 @@ from hf_tokens.generation.byte_level.canonical import CanonicalityChecker, last_
 from hf_tokens.generation.byte_level.config import ByteLevelConfig
 from hf_tokens.generation.byte_level.matching import check_tokenizer_matches
 from hf_tokens.generation.byte_level.scorer import PrefixScorer
+from hf_tokens.generation.byte_level.state import END, ByteState, Group, Pending, decide, logsumexp, reanchor
 from hf_tokens.generation.byte_level.vocab import utf8_status
 
-END = 256  # index of end-of-text in a next-byte distribution
-
-
-@dataclass
-class Pending:
-    """Where the validity of some covers is decided when it is needed: the validity memo of the cover they extend
-    and the arguments of :meth:`CanonicalityChecker.check` (re-encoded ids, pre-token flag, last character)."""
-
-    memo: np.ndarray
-    ids: tuple[int, ...]
-    is_pretoken: bool
-    last_char: str
-
-
-@dataclass
-class _Group:
-    """Covers ``prefix + (t,)`` for each ``t`` in ``tokens``, of which ``consumed`` bytes are matched so far.
-
-    In exact mode a candidate whose validity is not known yet is kept with ``pending[i]`` set; its status is
-    ``source.memo[t]`` (1 valid, 0 not, -1 unknown), decided only when a decision needs it (lazy exactness)."""
-
-    prefix: tuple[int, ...]
-    tokens: np.ndarray
-    logp: np.ndarray
-    consumed: int
-    pending: np.ndarray | None = None
-    source: Pending | None = None
-
-
-@dataclass
-class ByteState:
-    """Cover encodings of a byte prefix. ``anchor`` holds the committed tokens (start tokens included); cover ids
-    are relative to it and their log-probabilities are conditional on it (up to one shared constant)."""
-
-    stream: bytes
-    anchor: tuple[int, ...]
-    anchor_bytes: int
-    exact: list[tuple[tuple[int, ...], float]] = field(default_factory=list)
-    groups: list[_Group] = field(default_factory=list)
-
-    @property
-    def num_covers(self) -> int:
-        return len(self.exact) + sum(len(g.tokens) for g in self.groups)
-
-
-def _logsumexp(values: np.ndarray) -> float:
-    if values.size == 0:
-        return float("-inf")
-    top = float(values.max())
-    if top == float("-inf"):
-        return top
-    return top + float(np.log(np.exp(values - top).sum()))
+__all__ = ["END", "ByteLevelLM", "ByteState"]
 
 
 class ByteLevelLM:
@@ -190,13 +143,13 @@ class ByteLevelLM:
         state = ByteState(stream=stream[:a], anchor=anchor, anchor_bytes=a, exact=[((), 0.0)])
         self._prefetch(stream, a, anchor)
         for b in stream[a:]:
-            state = self._advance(state, b, reanchor=False)
-        return self._reanchor(state)
+            state = self._advance(state, b, move_anchor=False)
+        return reanchor(self.vocab, state, self.config.anchor_pretokens)
 
     def distribution(self, state: ByteState) -> torch.Tensor:
         """P(next byte | state) as a float64 tensor of 257 entries (bytes 0..255, then end-of-text)."""
         logm = self._log_masses(state)
-        total = _logsumexp(logm)
+        total = logsumexp(logm)
         if total == float("-inf"):
             raise ValueError(f"the text {state.stream[-40:]!r} has probability 0 under the model and tokenizer")
         return torch.from_numpy(np.exp(logm - total))
@@ -205,7 +158,7 @@ class ByteLevelLM:
         """The state after appending ``byte`` (0..255)."""
         if not isinstance(byte, (int, np.integer)) or not 0 <= int(byte) < 256:
             raise ValueError(f"byte must be an int in 0..255, got {byte!r}")
-        return self._advance(state, int(byte), reanchor=True)
+        return self._advance(state, int(byte), move_anchor=True)
 
     def next_byte_distribution(self, prefix_bytes: bytes | str = b"") -> torch.Tensor:
         """Exact P(next byte | prefix): 257 probabilities summing to 1 (index 256 is end-of-text)."""
@@ -270,10 +223,10 @@ class ByteLevelLM:
             if rest is not None and not rest.any():
                 rest = None
             out.groups.append(
-                _Group(prefix, tokens[~done], logp[~done], consumed, rest, source if rest is not None else None)
+                Group(prefix, tokens[~done], logp[~done], consumed, rest, source if rest is not None else None)
             )
 
-    def _advance(self, state: ByteState, byte: int, *, reanchor: bool) -> ByteState:
+    def _advance(self, state: ByteState, byte: int, *, move_anchor: bool) -> ByteState:
         new = ByteState(stream=state.stream + bytes([byte]), anchor=state.anchor, anchor_bytes=state.anchor_bytes)
         for g in state.groups:
             keep = self.vocab.byte_matrix[g.tokens, g.consumed] == byte
@@ -299,7 +252,7 @@ class ByteLevelLM:
                 if toks.size:
                     logp = lp0 + lp[torch.from_numpy(toks)].double().numpy()
                     self._split(ids, toks, logp, 1, new, pending, source)
-        return self._reanchor(new) if reanchor else new
+        return reanchor(self.vocab, new, self.config.anchor_pretokens) if move_anchor else new
 
     def resolve(self, state: ByteState) -> ByteState:
         """Decide every pending cover of ``state`` and drop the invalid ones (in place); returns ``state``."""
@@ -418,48 +371,6 @@ class ByteLevelLM:
         trusted = order[tail_mass <= self.config.validity_tail]
         memo[unknown[trusted]] = 1
         return unknown[np.setdiff1d(order, trusted, assume_unique=True)]
-
-    def _reanchor(self, state: ByteState) -> ByteState:
-        """Move the anchor forward to the stable boundary of the current text when every cover shares it."""
-        stream = state.stream
-        if utf8_status(stream) != "ok" or len(stream) - state.anchor_bytes < 16:
-            return state
-        try:
-            ids = self.vocab.encode(stream)
-        except ValueError:
-            return state
-        k = self.vocab.anchor(stream, ids, self.config.anchor_pretokens)
-        new_bytes = len(self.vocab.decode(ids[:k]))
-        if new_bytes <= state.anchor_bytes:
-            return state
-        # tokens of the canonical encoding between the old and the new anchor
-        pos, j = 0, 0
-        while j < k and pos < state.anchor_bytes:
-            pos += len(self.vocab.token_bytes[ids[j]] or b"")
-            j += 1
-        if pos != state.anchor_bytes:
-            return state
-        shared = tuple(ids[j:k])
-        n = len(shared)
-        if any(ids_[:n] != shared or len(ids_) == n for ids_, _ in state.exact):
-            return state
-        if any(len(g.prefix) < n or g.prefix[:n] != shared for g in state.groups):
-            return state
-        shift = max([lp for _, lp in state.exact] + [float(g.logp.max()) for g in state.groups], default=0.0)
-        return ByteState(
-            stream=stream,
-            anchor=state.anchor + shared,
-            anchor_bytes=new_bytes,
-            exact=[(ids_[n:], lp - shift) for ids_, lp in state.exact],
-            groups=[replace(g, prefix=g.prefix[n:], logp=g.logp - shift) for g in state.groups],
-        )
-
-
-def decide(checker: CanonicalityChecker, source: Pending, tokens: np.ndarray) -> None:
-    """Decide (into ``source.memo``) the validity of the pending ``tokens`` that are still unknown."""
-    unknown = tokens[source.memo[tokens] < 0]
-    if unknown.size:
-        checker.check(source.memo, source.ids, unknown, source.last_char, source.is_pretoken)
 
 
 def _as_bytes(value: bytes | str, name: str) -> bytes:
