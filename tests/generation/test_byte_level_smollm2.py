@@ -129,3 +129,20 @@ def test_covers_survive_padding_left_on_the_shared_tokenizer(real_tokenizer):
         tok.backend_tokenizer.no_padding()
     covers = [tuple(state.anchor[len(lm.start_ids) :] + ids) for ids, _ in state.exact]
     assert canonical in covers
+
+
+def test_run_demo_decodes_with_the_models_own_tokenizer(smollm2):
+    """``hf-tokens run --method byte-level-probs`` once printed "A: 1.1.1.1" (the test contract's tiny tokenizer);
+    its demo must read the real model through its own tokenizer and print real text."""
+    import re
+
+    from hf_tokens.demo import run
+
+    model, tok = smollm2
+    result, plain = run("byte-level-probs", model, tok, "What is the capital of France?", max_new_tokens=4)
+    assert plain is not None and plain.text.startswith("The capital of France")
+    assert re.fullmatch(r"[A-Za-z][A-Za-z ,.'!?]+", result.text), result.text
+    assert result.effects["first_byte_top3"].startswith("'L'") and "'T'" in result.effects["first_byte_top3"]
+    assert result.effects["cut_prompt"] == repr("What is the capital of Franc")
+    assert result.effects["next_bytes_after_cut"].startswith("'e': 0.99")
+    assert result.effects["cut_byte_level"].startswith("'e")  # healed: "Franc" + "e", where token greedy says "ia"
