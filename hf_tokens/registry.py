@@ -49,7 +49,19 @@ EXTENSION_POINTS = (
     "analysis",
 )
 # Sub-packages of hf_tokens scanned for method packages.
-_METHOD_ROOTS = ("cache", "generation", "logits", "attention", "ops", "trainers", "tokenizers", "pipelines", "models")
+_METHOD_ROOTS = (
+    "cache",
+    "generation",
+    "logits",
+    "attention",
+    "ops",
+    "trainers",
+    "tokenizers",
+    "pipelines",
+    "models",
+    "quantization",
+    "analysis",
+)
 
 
 class UnknownMethodError(KeyError):
