@@ -127,7 +127,10 @@ def export_modeling_code(
     else:
         raise TypeError(f"model_or_config must be a PreTrainedModel or PretrainedConfig, got {type(model_or_config)}")
     config_cls = type(config)
-    registered = CONFIG_MAPPING.get(config.model_type) if config.model_type else None
+    try:
+        registered = CONFIG_MAPPING[config.model_type]  # (its .get ignores registered configs)
+    except KeyError:
+        registered = None
     if registered is not config_cls:
         raise ValueError(
             f"{config_cls.__name__} is not registered with AutoConfig under model_type {config.model_type!r}; call "

@@ -132,7 +132,7 @@ def _absolute(mod: _Module, node: ast.ImportFrom) -> str:
         return node.module or ""
     package = mod.name if mod.is_package else mod.name.rpartition(".")[0]
     parts = package.split(".")
-    if node.level - 1 >= len(parts):
+    if not package or node.level - 1 >= len(parts):
         raise VendoringError(f"{mod.path}:{node.lineno}: relative import beyond the top-level package")
     base = ".".join(parts[: len(parts) - (node.level - 1)])
     return f"{base}.{node.module}" if node.module else base

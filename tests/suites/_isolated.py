@@ -22,7 +22,8 @@ class _NoHfTokens:
 
     def find_spec(self, name, path=None, target=None):
         if name == "hf_tokens" or name.startswith("hf_tokens."):
-            raise ModuleNotFoundError(f"No module named {name!r} (blocked: testing a self-contained export)", name=name)
+            message = f"No module named {name!r} (blocked: testing a self-contained export)"
+            raise ModuleNotFoundError(message, name=name)
         return None
 
 
@@ -68,7 +69,8 @@ def run_without_hf_tokens(script: str, workdir: Path, *, timeout: float = 600) -
         [sys.executable, str(path)], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout
     )
     if out.returncode != 0:
-        raise AssertionError(f"isolated process failed (rc={out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}")
+        tail = f"{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
+        raise AssertionError(f"isolated process failed (rc={out.returncode}):\n{tail}")
     return out
 
 
