@@ -149,7 +149,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from hf_tokens.generation.tree.tree import TreeShape
+from hf_tokens.generation.tree import TreeShape
 from hf_tokens.generation.byte_level import config as byte_config
 import hf_tokens._compat as compat
 
@@ -207,11 +207,12 @@ def test_vendor_rewrites_the_import_closure_to_sibling_files(tmp_path, monkeypat
         ("from hf_tokens.does_not_exist import thing\n", "no Python source"),
         ("import hf_tokens.registry\n", "binds the name hf_tokens"),
         ("from hf_tokens.generation import token_recycling\n", "a package"),
-        ("from hf_tokens.generation.tree import TreeShape\n", "lazy export"),
+        ("from hf_tokens.generation.tree import NotThere\n", "nor lazily exported"),
         ("import importlib\nmod = importlib.import_module('hf_tokens.testing')\n", "dynamically"),
         ("from hf_tokens.registry import load_object\nf = lambda: load_object('hf_tokens.x:Y')\n", "dynamically"),
         ("from .sibling import thing\n", "relative import beyond"),
         ("import vendor_local_helper\n", "neither hf_tokens, the standard library nor an installed distribution"),
+        ("def f():\n    from . import x\n", "relative import beyond"),
         ("x = 1; from hf_tokens._compat import cache_kwarg\n", "own"),
     ],
 )
@@ -237,6 +238,31 @@ def test_export_custom_generate_is_atomic_and_refuses_non_generation_methods(tmp
     with pytest.raises(VendoringError):
         export_custom_generate("aded", tmp_path / "aded")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src"], "nothing left behind"
+
+
+def test_generate_module_without_a_custom_generate_file(monkeypatch):
+    """After the wrappers are refactored a method may have no custom_generate.py: its entry or its package's lazy
+    export of ``generate`` backs the repository."""
+    import dataclasses
+
+    from hf_tokens.hub import exports
+    from hf_tokens.hub.vendor import lazy_export_target
+    from hf_tokens.registry import get
+
+    assert lazy_export_target("hf_tokens.generation.tree", "TreeShape") == "hf_tokens.generation.tree.tree"
+    assert lazy_export_target("hf_tokens.generation.tree", "missing") is None
+    import importlib
+    import types
+
+    def without_custom_generate(name):
+        if name.endswith(".custom_generate"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return importlib.import_module(name)
+
+    monkeypatch.setattr(exports, "importlib", types.SimpleNamespace(import_module=without_custom_generate))
+    assert exports._generate_module(get("aded")) == "hf_tokens.generation.aded.aded"  # its entry
+    spec = dataclasses.replace(get("aded"), entry="hf_tokens.generation.aded.aded:ADEDConfig")
+    assert exports._generate_module(spec) == "hf_tokens.generation.aded.aded"  # the package's lazy export
 
 
 def test_export_custom_generate_layout(tmp_path):

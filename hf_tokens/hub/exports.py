@@ -20,7 +20,7 @@ from typing import Any
 
 from hf_tokens.hub.cards import render_card
 from hf_tokens.hub.publish import _atomic_folder, _write_metadata
-from hf_tokens.hub.vendor import vendor_modules
+from hf_tokens.hub.vendor import lazy_export_target, vendor_modules
 from hf_tokens.registry import MethodSpec, get
 
 _GENERATE_PY = '''"""custom_generate entry point of the hf_tokens method `{id}` ({title}).
@@ -38,7 +38,8 @@ __all__ = ["generate"]
 
 def _generate_module(spec: MethodSpec) -> str:
     """The module whose ``generate`` backs the repository: ``<package>.custom_generate`` if the method has one, else
-    the module of its entry when the entry is a ``generate`` function."""
+    the module of its entry when the entry is a ``generate`` function, else the one its package lazily exports
+    ``generate`` from."""
     if spec.extension != "generation" or not spec.implemented or not spec.entry:
         raise ValueError(
             f"method {spec.id!r} is not an implemented generation strategy (extension={spec.extension!r}, "
@@ -47,6 +48,7 @@ def _generate_module(spec: MethodSpec) -> str:
     entry_module, _, entry_name = spec.entry.partition(":")
     package = spec.package or ".".join(entry_module.split(".")[:3])
     candidates = [f"{package}.custom_generate"] + ([entry_module] if entry_name == "generate" else [])
+    candidates += [m for m in [lazy_export_target(package, "generate")] if m]
     for name in candidates:
         try:
             module = importlib.import_module(name)

@@ -9,8 +9,9 @@ not followed. So the vendored modules are flat sibling files (``hf_tokens.genera
 
 The closure is found statically (:mod:`ast`): every ``import`` statement, including those inside functions (lazy
 imports the code uses at run time), but not those under ``if TYPE_CHECKING:`` (dropped). What cannot be vendored fails
-loudly with :class:`VendoringError`: a module without source, ``import hf_tokens.x`` without ``as``, a name that a
-package's ``__init__`` only exports lazily, an ``importlib.import_module("hf_tokens...")`` call, or a third-party
+loudly with :class:`VendoringError`: a module without source, ``import hf_tokens.x`` without ``as``, a package
+imported as a module object, a name a package's ``__init__`` neither defines nor lazily exports (``lazy_exports``
+maps are followed to the defining module), an ``importlib.import_module("hf_tokens...")`` call, or a third-party
 import that is neither the standard library nor an installed distribution.
 """
 
@@ -127,6 +128,24 @@ def _top_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
+def lazy_export_target(package: str, name: str) -> str | None:
+    """The module a package's ``__init__`` lazily exports ``name`` from (``lazy_exports(__name__, {name: ".mod"})``,
+    this project's convention), or ``None``."""
+    found = _locate(package)
+    if found is None or not found[1]:
+        return None
+    for node in ast.walk(ast.parse(found[0].read_text(encoding="utf-8"))):
+        func = getattr(node, "func", None)
+        if not (isinstance(node, ast.Call) and getattr(func, "id", getattr(func, "attr", None)) == "lazy_exports"):
+            continue
+        if len(node.args) < 2 or not isinstance(node.args[1], ast.Dict):
+            continue
+        for key, value in zip(node.args[1].keys, node.args[1].values):
+            if isinstance(key, ast.Constant) and key.value == name and isinstance(value, ast.Constant):
+                return importlib.util.resolve_name(str(value.value), package)
+    return None
+
+
 def _absolute(mod: _Module, node: ast.ImportFrom) -> str:
     if node.level == 0:
         return node.module or ""
@@ -178,6 +197,11 @@ class _Plan:
                 lines, needed = self._rewrite(mod, node, internal)
                 self.edits[mod.name].append((node, lines))
                 deps.extend(needed)
+            elif isinstance(node, ast.ImportFrom) and node.level > 0:
+                raise VendoringError(
+                    f"{self.where(mod, node)}: relative import of {targets[0][0]!r}, which is not part of hf_tokens "
+                    "and cannot be vendored"
+                )
             elif not typing_only and not in_try:
                 for target, _, _ in targets:
                     top = target.split(".")[0]
@@ -199,7 +223,7 @@ class _Plan:
 
     def _targets(self, mod: _Module, node: ast.Import | ast.ImportFrom) -> list[tuple[str, ast.alias, bool]]:
         """``(absolute module, alias, binds a module object)`` per imported name; ``from P import n`` names the
-        module ``P.n`` when that is a module, else ``P``."""
+        module ``P.n`` when that is a module, else the module ``P`` lazily exports ``n`` from, else ``P``."""
         if isinstance(node, ast.Import):
             return [(alias.name, alias, True) for alias in node.names]
         base = _absolute(mod, node)
@@ -207,7 +231,8 @@ class _Plan:
         for alias in node.names:
             sub = f"{base}.{alias.name}"
             is_module = alias.name != "*" and _internal(sub) and _locate(sub) is not None
-            out.append((sub if is_module else base, alias, is_module))
+            lazy = lazy_export_target(base, alias.name) if _internal(base) and not is_module else None
+            out.append((sub if is_module else lazy or base, alias, is_module))
         return out
 
     def _rewrite(self, mod: _Module, node: ast.Import | ast.ImportFrom, targets: list) -> tuple[list[str], list[str]]:
@@ -246,8 +271,8 @@ class _Plan:
         path, is_package = found
         if is_package and name not in _top_level_names(ast.parse(path.read_text(encoding="utf-8"))):
             raise VendoringError(
-                f"{self.where(mod, node)}: {name!r} is not defined in {target}/__init__.py (a lazy export?); "
-                "import it from the module that defines it"
+                f"{self.where(mod, node)}: {name!r} is neither defined in {target}/__init__.py nor lazily exported "
+                "there; import it from the module that defines it"
             )
 
 
