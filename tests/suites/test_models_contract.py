@@ -1,6 +1,7 @@
 """Contract of every model class: registered with the Auto classes, identical logits after a save/load round trip,
 a Hub folder with its modeling code that loads with ``trust_remote_code=True`` where hf_tokens cannot be imported,
-and ``generate`` that continues exactly like greedy full forwards (generative models).
+and ``generate`` that continues exactly like greedy full forwards (``generative=True``/``"causal"``) or that at least
+extends the prompt deterministically (``generative="custom"``, e.g. a diffusion LM's own ``generate``).
 
 The checks are plain functions; the tests at the bottom run them on the fixtures of ``tests/suites/fixtures/models.py``
 (a correct model passes all of them; each broken one fails its check).
@@ -21,6 +22,15 @@ from tests.suites._isolated import run_without_hf_tokens
 SPECS = implemented("models")
 KEYS = ("config_cls", "model_cls", "auto_class", "make_config", "make_inputs", "generative")
 NEW_TOKENS = 6
+GENERATIVE = (False, True, "causal", "custom")
+
+
+def _generation(contract: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """``(kind, generate kwargs)``: kind False (no generate), "causal" or "custom"."""
+    kind = contract["generative"]
+    assert kind in GENERATIVE, f"generative must be one of {GENERATIVE}, got {kind!r}"
+    kwargs = {"max_new_tokens": NEW_TOKENS, "do_sample": False, **contract.get("generate_kwargs", {})}
+    return ("causal" if kind is True else kind), kwargs
 
 
 def _build(contract: dict[str, Any]) -> Any:
@@ -76,7 +86,7 @@ def check_remote_code(contract: dict[str, Any], tmp_path: Path) -> None:
         logits = model(**inputs).logits
     folder = export_modeling_code(model, tmp_path / "export")
     torch.save(inputs, tmp_path / "inputs.pt")
-    generative = bool(contract["generative"])
+    kind, generate_kwargs = _generation(contract)
     run_without_hf_tokens(
         f"""
 import transformers
@@ -89,28 +99,33 @@ inputs = torch.load("inputs.pt")
 out = {{}}
 with torch.no_grad():
     out["logits"] = model(**inputs).logits
-if {generative}:
-    out["generated"] = model.generate(inputs["input_ids"][:1], max_new_tokens={NEW_TOKENS}, do_sample=False)
+if {bool(kind)}:
+    out["generated"] = model.generate(inputs["input_ids"][:1], **{generate_kwargs!r})
 torch.save(out, "remote.pt")
 """,
         tmp_path,
     )
     remote = torch.load(tmp_path / "remote.pt")
     torch.testing.assert_close(remote["logits"], logits, rtol=0, atol=1e-6)
-    if generative:
+    if kind:
         ids = inputs["input_ids"][:1]
-        assert torch.equal(remote["generated"], model.generate(ids, max_new_tokens=NEW_TOKENS, do_sample=False))
+        assert torch.equal(remote["generated"], model.generate(ids, **generate_kwargs)), "remote generate differs"
 
 
 def check_generate(contract: dict[str, Any]) -> None:
     """Greedy ``generate`` (with the model's cache) equals greedy decoding by full forwards over the whole sequence;
     a first divergence is accepted only on a near-tie (top-2 gap < 1e-4, DESIGN.md convention 7)."""
-    if not contract["generative"]:
+    kind, generate_kwargs = _generation(contract)
+    if not kind:
         return
     model = _build(contract)
     ids = contract["make_inputs"](model.config)["input_ids"][:1]
-    out = model.generate(ids, max_new_tokens=NEW_TOKENS, do_sample=False)
+    out = model.generate(ids, **generate_kwargs)
     assert out.shape[1] > ids.shape[1] and torch.equal(out[:, : ids.shape[1]], ids), "generate lost the prompt"
+    assert out.shape[1] <= ids.shape[1] + generate_kwargs["max_new_tokens"], "generate ignored max_new_tokens"
+    assert torch.equal(model.generate(ids, **generate_kwargs), out), "generate is not deterministic"
+    if kind == "custom":
+        return
     seq = ids
     with torch.no_grad():
         for step in range(out.shape[1] - ids.shape[1]):

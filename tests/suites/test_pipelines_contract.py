@@ -71,15 +71,21 @@ def check_batch_equals_single(contract: dict[str, Any]) -> None:
 
 
 def check_bad_input(contract: dict[str, Any]) -> None:
+    """Each of ``bad_inputs`` (with ``call_kwargs``), and the first valid input with each of ``bad_call_kwargs``,
+    raises ``ValueError``/``TypeError`` with a message."""
     assert contract["bad_inputs"], "declare bad inputs (each must raise ValueError or TypeError)"
     pipe = _pipeline(contract)
-    for bad in contract["bad_inputs"]:
+    call_kwargs = contract.get("call_kwargs", {})
+    calls = [(bad, call_kwargs) for bad in contract["bad_inputs"]]
+    calls += [(contract["inputs"][0], {**call_kwargs, **bad}) for bad in contract.get("bad_call_kwargs", [])]
+    for bad, kwargs in calls:
+        what = f"bad input {bad!r} with {kwargs}"
         try:
-            result = pipe(bad, **contract.get("call_kwargs", {}))
+            result = pipe(bad, **kwargs)
         except (ValueError, TypeError) as exc:
-            assert str(exc).strip(), f"bad input {bad!r} raised {type(exc).__name__} without a message"
+            assert str(exc).strip(), f"{what} raised {type(exc).__name__} without a message"
         else:
-            raise AssertionError(f"bad input {bad!r} was accepted (returned {result!r})")
+            raise AssertionError(f"{what} was accepted (returned {result!r})")
 
 
 # --- the registered methods --------------------------------------------------------------------------------------
