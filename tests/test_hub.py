@@ -152,6 +152,7 @@ import torch
 from hf_tokens.generation.tree import TreeShape
 from hf_tokens.generation.byte_level import config as byte_config
 import hf_tokens._compat as compat
+from hf_tokens import __version__  # defined in a package __init__: the __init__ is vendored as a module
 
 if TYPE_CHECKING:
     from hf_tokens.registry import MethodSpec
@@ -164,14 +165,16 @@ def lazy():
 
 
 def describe(spec: MethodSpec | None = None):
-    return TreeShape, byte_config.ByteLevelConfig, compat.has_parameter, torch.float32
+    return TreeShape, byte_config.ByteLevelConfig, compat.has_parameter, __version__
 """
 
 
 def test_vendor_rewrites_the_import_closure_to_sibling_files(tmp_path, monkeypatch):
+    import ast
     import importlib
     import sys
 
+    import hf_tokens
     from hf_tokens.hub import vendor_modules
 
     root = _root_module(tmp_path, monkeypatch, "vendor_good_root", GOOD_ROOT)
@@ -180,19 +183,23 @@ def test_vendor_rewrites_the_import_closure_to_sibling_files(tmp_path, monkeypat
     stems = set(vendored.files.values())
     # the lazily imported template module is vendored; the TYPE_CHECKING-only registry is not
     assert {"generation_tree_tree", "generation_tree_template", "generation_byte_level_config", "_compat"} <= stems
-    assert "registry" not in stems and "catalogue" not in stems
+    assert "generation_tree" not in stems, "a lazily exported name is imported from its defining module"
     # _compat imports transformers lazily: it is a requirement too; bounds are hf_tokens' own lower bounds
     assert [r.partition(">=")[0] for r in vendored.requirements] == ["torch", "transformers"]
     assert all(">=" in r for r in vendored.requirements)
     for path in out.glob("*.py"):
-        statements = [line.strip() for line in path.read_text().splitlines()]
-        assert not [s for s in statements if s.startswith(("from hf_tokens", "import hf_tokens"))], path.name
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 1 or not (node.module or "").startswith("hf_tokens"), (path.name, node.lineno)
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("hf_tokens") for a in node.names), (path.name, node.lineno)
     assert "from .generation_tree_template import best_first_template" in (out / f"{root}.py").read_text()
     # the folder imports as a package of sibling modules, none of them from hf_tokens
     (out / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
     module = importlib.import_module(f"pkg_vendored_good.{root}")
-    shape, config_cls, has_parameter, _ = module.describe()
+    shape, config_cls, has_parameter, version = module.describe()
+    assert version == hf_tokens.__version__ and (out / "hf_tokens.py").is_file()
     assert shape.__module__ == "pkg_vendored_good.generation_tree_tree"
     assert config_cls.__module__ == "pkg_vendored_good.generation_byte_level_config"
     assert module.lazy().__module__ == "pkg_vendored_good.generation_tree_template"
@@ -213,6 +220,7 @@ def test_vendor_rewrites_the_import_closure_to_sibling_files(tmp_path, monkeypat
         ("from .sibling import thing\n", "relative import beyond"),
         ("import vendor_local_helper\n", "neither hf_tokens, the standard library nor an installed distribution"),
         ("def f():\n    from . import x\n", "relative import beyond"),
+        ('"""Example::\n\n    from .ghost import thing\n"""\n', "loader would look for a sibling file ghost.py"),
         ("x = 1; from hf_tokens._compat import cache_kwarg\n", "own"),
     ],
 )

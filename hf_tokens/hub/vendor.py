@@ -22,6 +22,7 @@ import dataclasses
 import importlib.metadata
 import importlib.util
 import keyword
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -319,6 +320,25 @@ def _requirements(third_party: dict[str, str]) -> list[str]:
     return sorted(out)
 
 
+# What transformers.dynamic_module_utils.get_relative_imports matches: it reads text lines, docstrings included.
+_LOADER_PATTERNS = (
+    re.compile(r"^\s*import\s+\.(\S+)\s*$", re.MULTILINE),
+    re.compile(r"^\s*from\s+\.(\S+)\s+import", re.MULTILINE),
+)
+
+
+def _check_loader_view(stem: str, text: str, files: set[str]) -> None:
+    """Every sibling file transformers' loader will look for (a ``from .x import`` line, even inside a docstring)
+    must be one that is written, or loading the artefact fails."""
+    for pattern in _LOADER_PATTERNS:
+        for name in pattern.findall(text):
+            if name not in files:
+                raise VendoringError(
+                    f"{stem}.py has a line `from .{name} import ...` (code or text): transformers' loader would look "
+                    f"for a sibling file {name}.py that the export does not have; reword that line"
+                )
+
+
 def vendor_modules(roots: Iterable[str], folder: str | Path, *, reserved: Iterable[str] = ()) -> Vendored:
     """Copy ``roots`` and the closure of their ``hf_tokens`` imports into ``folder`` as flat sibling files.
 
@@ -353,6 +373,8 @@ def vendor_modules(roots: Iterable[str], folder: str | Path, *, reserved: Iterab
         relpath = mod.path.relative_to(package_root().parent) if _internal(name) else mod.path.name
         texts[stems[name]] = f"# Vendored from {relpath} by hf_tokens: its hf_tokens imports point to sibling files.\n"
         texts[stems[name]] += text
+    for stem, text in texts.items():
+        _check_loader_view(stem, text, set(texts) | set(reserved))
     requirements = _requirements(plan.third_party)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
