@@ -7,7 +7,7 @@
   One Qwen2 vocabulary (151,936 embedding rows), so they form a draft/target pair. Their cache stores the
   dequantized weights in float16 (half the disk of float32: 1.3 GB / 3.6 GB) and :func:`load_model` upcasts them
   to float32; the rounding to float16 is the only difference from dequantizing the GGUF straight to float32
-  (greedy answers checked identical, see ``tests/test_assets_qwen.py``).
+  (the README's assets section says how close that was checked to be).
 
 Each build dequantizes the checked GGUF once, rebuilds a correct tokenizer from its vocabulary and merges (the one
 transformers derives from these GGUFs is wrong, see :mod:`hf_tokens.assets.gguf_tokenizer`) and saves both with
