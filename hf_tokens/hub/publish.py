@@ -44,10 +44,16 @@ def _atomic_folder(folder: str | os.PathLike[str], write: Any, *, overwrite: boo
 
 
 def _base_model_of(obj: Any) -> str | None:
+    """The Hub id ``obj`` derives from: its ``_name_or_path`` when that is a Hub id; for a folder built by
+    :mod:`hf_tokens.assets` (a bundled model or tokenizer), that asset's upstream checkpoint; else ``None``."""
+    from hf_tokens.assets import hub_name
+
     config = getattr(obj, "config", None)
     name = getattr(config, "_name_or_path", None) or getattr(obj, "name_or_path", None)
-    if not name or os.path.isabs(str(name)) or str(name).startswith("."):
-        return None  # a local path says nothing to a Hub reader
+    if not name:
+        return None
+    if os.path.isabs(str(name)) or str(name).startswith(".") or os.path.isdir(str(name)):
+        return hub_name(str(name))  # a local path says nothing to a Hub reader, unless it is one of our assets
     return str(name)
 
 
@@ -74,7 +80,7 @@ def save_for_hub(
         if thing is not None and not hasattr(thing, "save_pretrained"):
             raise TypeError(f"{name} must have save_pretrained() (a model or tokenizer), got {type(thing).__name__}")
     config_dict = config_to_dict(config)
-    card_context.setdefault("base_model", _base_model_of(obj))
+    card_context.setdefault("base_model", _base_model_of(obj) or _base_model_of(tokenizer))
     card = render_card(method_id, kind, config=config_dict, **card_context)  # render before writing anything
 
     def write(tmp: Path) -> None:
