@@ -6,21 +6,26 @@ the sequences it was last asked for (cropped and extended as the text moves on).
 sequences beyond the cached prefix form a trie; all its nodes run in *one* forward over the cache, as one sequence
 with a 4D tree mask (a node attends to the cached prefix, its ancestors and itself) and position ids from its depth,
 the layout of the tree verifiers of :mod:`hf_tokens.generation.tree` (with the stock linear kernels plain
-``generate`` uses). Logits are computed only for the nodes that end a requested sequence (``logits_to_keep``).
-Afterwards the cache keeps the trie's trunk (the tokens every requested sequence shares) and drops the branches.
-Results are memoised, so a step of byte-level decoding costs at most one small forward, and a caller may name
-speculative sequences (``prefetch``) to be scored in the same forward.
+``generate`` uses). Afterwards the cache keeps the trie's trunk (the tokens every requested sequence shares) and
+drops the branches. Results are memoised, so a step of byte-level decoding costs at most one small forward, and a
+caller may name speculative sequences (``prefetch``) to be scored in the same forward.
+
+The forwards run the model body once through :func:`hf_tokens.analysis.lm_head.forward_hidden` (the machinery of
+``analysis.token_stats``): only the nodes that end a requested sequence go through the LM head (with the model's
+softcap / logit scale, checked against the model's own logits on first use), so no ``[nodes x vocab]`` logits are
+computed. The head runs in float32 (``LMHead.logits``); the log-probs equal those of the model's logits up to rounding.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+
+from hf_tokens.analysis.lm_head import LMHead, cache_kwarg, forward_hidden
 
 
 def _common_prefix_len(a: tuple[int, ...], b: tuple[int, ...]) -> int:
@@ -70,8 +75,8 @@ class PrefixScorer:
         self._cache: Any = None
         self.forward_calls = 0
         self.forward_tokens = 0
-        # transformers >= 5.2x renamed `past_key_values` to `cache` in model forwards
-        self._cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self._head = LMHead.of(model)
+        self._cache_kwarg = cache_kwarg(model)  # transformers >= 5.2x renamed `past_key_values` to `cache`
 
     @property
     def device(self) -> torch.device:
@@ -159,15 +164,16 @@ class PrefixScorer:
         keep_rows = sorted(set(ends))
         self.forward_calls += 1
         self.forward_tokens += n
-        out = self.model(
+        hidden = forward_hidden(
+            self.model,
+            self._head,
             input_ids=torch.tensor([tokens], device=device),
             attention_mask=mask.to(device),
             position_ids=torch.tensor([[keep + d for d in depth]], device=device),
             use_cache=True,
-            logits_to_keep=torch.tensor(keep_rows, device=device),
             **{self._cache_kwarg: self._cache},
         )
-        rows = torch.log_softmax(out.logits[0].float(), dim=-1)
+        rows = torch.log_softmax(self._head.logits(hidden[0, torch.tensor(keep_rows, device=hidden.device)]), dim=-1)
         result = {}
         for s, end in zip(seqs, ends):
             result[s] = rows[keep_rows.index(end)]
