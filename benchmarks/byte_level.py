@@ -246,25 +246,33 @@ def throughput_rows(bench: Benchmark, model, tok, prompts, quick: bool, repeats:
     the prompt once for the same output. Repetitions are interleaved (token greedy, then every mode, prompt by
     prompt); each repetition gets fresh byte-level LMs with private canonicality checkers (a cold validity memo).
     Also the exact mode with a 16-byte budget against the same token greedy runs (the setting of earlier results:
-    the prompt's cost then weighs on 16 bytes against token greedy's ~50)."""
+    the prompt's cost then weighs on 16 bytes against token greedy's ~50), and the rate after the prompt: token
+    greedy and the exact mode also run with a 1-token / 1-byte budget (the exact mode on another fresh LM), and
+    ``bytes_per_second_after_first`` is (bytes of the full run - bytes of that run) / (their seconds difference)."""
     from hf_tokens.generation.byte_level import ByteLevelLM, generate
 
     tp_prompts = prompts[: 2 if quick else 4]
+    first_runs = ("token_greedy_1_token", "byte_level_exact_1_byte")
     rates: dict[str, list[float]] = {m: [] for m in ("token_greedy", *THROUGHPUT_MODES, "byte_level_exact_16_bytes")}
+    after_first: dict[str, list[float]] = {"token_greedy": [], "byte_level_exact": []}
     outputs: dict[str, list[str]] = {}
     for rep in range(repeats):
         lms = {m: ByteLevelLM(model, tok, shared_checker=False, **kw) for m, kw in THROUGHPUT_MODES.items()}
         lms["byte_level_exact_16_bytes"] = ByteLevelLM(model, tok, shared_checker=False)
-        done, spent = dict.fromkeys(rates, 0), dict.fromkeys(rates, 0.0)
+        lms["byte_level_exact_1_byte"] = ByteLevelLM(model, tok, shared_checker=False)
+        done, spent = dict.fromkeys((*rates, *first_runs), 0), dict.fromkeys((*rates, *first_runs), 0.0)
         for i, (prompt, _) in enumerate(tp_prompts):
             ids = tok(prompt, return_tensors="pt")
             n = ids.input_ids.shape[1]
-            o, secs = _timed(model.generate, **ids, max_new_tokens=16, do_sample=False)
-            nbytes = len(lms["byte_level_exact"].vocab.decode(o[0, n:].tolist()))
-            done["token_greedy"] += nbytes
-            spent["token_greedy"] += secs
+            made = {}
+            for m, tokens in (("token_greedy", 16), ("token_greedy_1_token", 1)):
+                o, secs = _timed(model.generate, **ids, max_new_tokens=tokens, do_sample=False)
+                made[m] = len(lms["byte_level_exact"].vocab.decode(o[0, n:].tolist()))
+                done[m] += made[m]
+                spent[m] += secs
+            nbytes = made["token_greedy"]
             for m, lm in lms.items():
-                budget = 16 if m == "byte_level_exact_16_bytes" else nbytes
+                budget = {"byte_level_exact_16_bytes": 16, "byte_level_exact_1_byte": 1}.get(m, nbytes)
                 o, secs = _timed(
                     model.generate,
                     **ids,
@@ -280,8 +288,14 @@ def throughput_rows(bench: Benchmark, model, tok, prompts, quick: bool, repeats:
                     outputs[str(i)] = new.hex()
         for m in rates:
             rates[m].append(done[m] / spent[m])
+        for m, first in zip(after_first, first_runs):
+            after_first[m].append((done[m] - done[first]) / (spent[m] - spent[first]))
         print(
-            f"[throughput {rep + 1}/{repeats}] " + " ".join(f"{m}={v[-1]:.2f}" for m, v in rates.items()), flush=True
+            f"[throughput {rep + 1}/{repeats}] "
+            + " ".join(f"{m}={v[-1]:.2f}" for m, v in rates.items())
+            + " after first: "
+            + " ".join(f"{m}={v[-1]:.2f}" for m, v in after_first.items()),
+            flush=True,
         )
     token_bps = statistics.median(rates["token_greedy"])
     bench.add("token_greedy", "bytes_per_second", token_bps, per_repeat=rates["token_greedy"])
@@ -301,6 +315,18 @@ def throughput_rows(bench: Benchmark, model, tok, prompts, quick: bool, repeats:
             median_ratio_per_repeat=statistics.median(per_repeat_ratio),
             outputs_hex=outputs if m == "byte_level_exact" else None,
         )
+    token_after = statistics.median(after_first["token_greedy"])
+    bench.add("token_greedy", "bytes_per_second_after_first", token_after, per_repeat=after_first["token_greedy"])
+    exact_after = after_first["byte_level_exact"]
+    bench.add(
+        "byte_level_exact",
+        "bytes_per_second_after_first",
+        statistics.median(exact_after),
+        baseline="token_greedy",
+        baseline_value=token_after,
+        per_repeat=exact_after,
+        median_ratio_per_repeat=statistics.median([e / t for e, t in zip(exact_after, after_first["token_greedy"])]),
+    )
     bench.note(
         f"throughput: greedy from the first {len(tp_prompts)} FIM prompts, median of {repeats} interleaved "
         "repetitions; metric bytes_per_second: each byte-level mode makes as many new bytes as token greedy's 16 "
@@ -308,7 +334,10 @@ def throughput_rows(bench: Benchmark, model, tok, prompts, quick: bool, repeats:
         "cost weighs on 16 bytes); fresh ByteLevelLMs per repetition with private checkers (cold validity memo), "
         "their construction not timed, the prompt's covers timed; byte_level_trust = validity_tail=1 (the paper's "
         "fast_mode), byte_level_tail_1e-3 trusts the model for the least likely candidates of total mass <= 1e-3 "
-        "(opt-in); outputs_hex: the exact mode's new bytes per prompt (first repetition)"
+        "(opt-in); outputs_hex: the exact mode's new bytes per prompt (first repetition); "
+        "bytes_per_second_after_first: the rate beyond a 1-token (token greedy) / 1-byte (exact mode, another fresh "
+        "LM) run on the same prompts, i.e. without the prompt's cost: (bytes - bytes of that run) / (seconds - "
+        "seconds of that run), summed over the prompts of a repetition"
     )
 
 

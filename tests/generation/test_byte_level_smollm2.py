@@ -143,6 +143,7 @@ def test_run_demo_decodes_with_the_models_own_tokenizer(smollm2):
     assert plain is not None and plain.text.startswith("The capital of France")
     assert re.fullmatch(r"[A-Za-z][A-Za-z ,.'!?]+", result.text), result.text
     assert result.effects["first_byte_top3"].startswith("'L'") and "'T'" in result.effects["first_byte_top3"]
+    assert "why_it_differs" in result.effects  # the two greedy rules part at the first byte here
     assert result.effects["cut_prompt"] == repr("What is the capital of Franc")
     assert result.effects["next_bytes_after_cut"].startswith("'e': 0.99")
     assert result.effects["cut_byte_level"].startswith("'e")  # healed: "Franc" + "e", where token greedy says "ia"

@@ -55,6 +55,11 @@ def demo(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> dict[s
         # byte greedy sums every token that starts with a byte ("L", "La", "Le"...), token greedy takes one token
         "first_byte_top3": first,
     }
+    if same < min(len(new), len(plain_new)):
+        effects["why_it_differs"] = (
+            "byte greedy takes the byte with the most probability summed over all tokens that start with it "
+            "(first_byte_top3), token greedy the single most probable token; both are exact greedy rules"
+        )
     cut = _cut_inside_a_token(tokenizer, prompt)
     if cut is not None:
         effects["cut_prompt"] = repr(cut)
