@@ -147,3 +147,30 @@ def test_run_demo_decodes_with_the_models_own_tokenizer(smollm2):
     assert result.effects["cut_prompt"] == repr("What is the capital of Franc")
     assert result.effects["next_bytes_after_cut"].startswith("'e': 0.99")
     assert result.effects["cut_byte_level"].startswith("'e")  # healed: "Franc" + "e", where token greedy says "ia"
+
+
+# Exact byte greedy (48 new bytes) on FIM prompts 1, 2 and 4 of benchmarks/byte_level.py (seed 0), as the exact mode
+# wrote them before its speed-up (commit 0f57da9: a separate forward per cover batch, full validity checks).
+_OLD_EXACT_OUTPUTS = {
+    1: b"cept (UnicodeEncodeError, ValueError):\n    print",
+    2: b'(v1.1.0)\n    e.g., "aix-6107-1415-32" for AIX 6.',
+    4: b'== ";":\n                        j = j + 1\n      ',
+}
+
+
+@pytest.mark.slow
+def test_exact_greedy_reproduces_the_exact_mode_before_the_speed_up(smollm2):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[2] / "benchmarks" / "byte_level.py"
+    spec = importlib.util.spec_from_file_location("_byte_level_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    model, tok = smollm2
+    prompts = bench.make_prompts(tok, 96, seed=0)
+    lm = ByteLevelLM(model, tok, shared_checker=False)
+    for i, want in _OLD_EXACT_OUTPUTS.items():
+        ids = tok(prompts[i][0], return_tensors="pt")
+        out = model.generate(**ids, max_new_tokens=200, max_new_bytes=48, custom_generate=generate, byte_lm=lm)
+        assert lm.vocab.decode(out[0, ids.input_ids.shape[1] :].tolist()) == want, i
