@@ -240,7 +240,9 @@ def _timed(fn, **kwargs):
     return out, time.perf_counter() - start
 
 
-def throughput_rows(bench: Benchmark, model, tok, prompts, quick: bool, repeats: int) -> None:
+def throughput_rows(
+    bench: Benchmark, model, tok, prompts, quick: bool, repeats: int, json_path: Path | None = None
+) -> None:
     """Bytes/s of token greedy and of byte-level greedy (exact, tail 1e-3, trust mode) from the same prompts, each
     byte-level mode producing as many new bytes as token greedy did on that prompt (16 tokens), so that both pay
     the prompt once for the same output. Repetitions are interleaved (token greedy, then every mode, prompt by
@@ -248,7 +250,9 @@ def throughput_rows(bench: Benchmark, model, tok, prompts, quick: bool, repeats:
     Also the exact mode with a 16-byte budget against the same token greedy runs (the setting of earlier results:
     the prompt's cost then weighs on 16 bytes against token greedy's ~50), and the rate after the prompt: token
     greedy and the exact mode also run with a 1-token / 1-byte budget (the exact mode on another fresh LM), and
-    ``bytes_per_second_after_first`` is (bytes of the full run - bytes of that run) / (their seconds difference)."""
+    ``bytes_per_second_after_first`` is (bytes of the full run - bytes of that run) / (their seconds difference).
+    With ``json_path``, the rows of the repetitions so far are written there after each one (marked partial).
+    """
     from hf_tokens.generation.byte_level import ByteLevelLM, generate
 
     tp_prompts = prompts[: 2 if quick else 4]
@@ -297,6 +301,19 @@ def throughput_rows(bench: Benchmark, model, tok, prompts, quick: bool, repeats:
             + " ".join(f"{m}={v[-1]:.2f}" for m, v in after_first.items()),
             flush=True,
         )
+        if json_path is not None and rep + 1 < repeats:
+            partial = Benchmark(
+                bench.name, bench.model, quick=bench.quick, rows=list(bench.rows), notes=list(bench.notes)
+            )
+            _add_throughput_rows(partial, rates, after_first, outputs, len(tp_prompts))
+            partial.note(f"PARTIAL: {rep + 1} of {repeats} throughput repetitions done; the run is still going")
+            partial.finish(json_path)
+    _add_throughput_rows(bench, rates, after_first, outputs, len(tp_prompts))
+
+
+def _add_throughput_rows(bench: Benchmark, rates, after_first, outputs, n_prompts: int) -> None:
+    """Rows of :func:`throughput_rows` from the per-repetition rates measured so far."""
+    repeats = len(rates["token_greedy"])
     token_bps = statistics.median(rates["token_greedy"])
     bench.add("token_greedy", "bytes_per_second", token_bps, per_repeat=rates["token_greedy"])
     for m, values in rates.items():
@@ -328,7 +345,7 @@ def throughput_rows(bench: Benchmark, model, tok, prompts, quick: bool, repeats:
         median_ratio_per_repeat=statistics.median([e / t for e, t in zip(exact_after, after_first["token_greedy"])]),
     )
     bench.note(
-        f"throughput: greedy from the first {len(tp_prompts)} FIM prompts, median of {repeats} interleaved "
+        f"throughput: greedy from the first {n_prompts} FIM prompts, median of {repeats} interleaved "
         "repetitions; metric bytes_per_second: each byte-level mode makes as many new bytes as token greedy's 16 "
         "tokens on that prompt; bytes_per_second_16_new_bytes: exact mode stopped after 16 bytes (the prompt's "
         "cost weighs on 16 bytes); fresh ByteLevelLMs per repetition with private checkers (cold validity memo), "
@@ -422,7 +439,9 @@ def main() -> None:
     if "fim" in sections:
         fim_rows(bench, model, tok, tok_hf, prompts, per_prompt)
     if "throughput" in sections:
-        throughput_rows(bench, model, tok, prompts, args.quick, args.repeats or (2 if args.quick else 5))
+        throughput_rows(
+            bench, model, tok, prompts, args.quick, args.repeats or (2 if args.quick else 5), json_path=args.json
+        )
     if "ensemble" in sections:
         ensemble_rows(bench, model, tok, args.quick)
     bench.note("the machine's 2 cores were shared with other jobs; ratios are same-process")
