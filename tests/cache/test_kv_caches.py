@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from hf_tokens.cache.base import TrackedKeys
+from hf_tokens.attention.hooks import TrackedKeys
 from hf_tokens.cache.ems.cache import EMSCache
 from hf_tokens.cache.h2o.cache import H2OCache
 from hf_tokens.cache.sink.cache import SinkCache
@@ -126,7 +126,7 @@ def test_ems_merges_evicted_values_into_similar_kept_token():
     values = torch.arange(5.0)[:, None].expand(1, 2, 5, 16).clone()
     layer.update(keys, values)
     layer.acc = torch.tensor([4.0, 3.0, 2.0, 1.0, 0.5]).expand(1, 2, 5).clone()  # token 4 is the least important
-    layer.rows = layer.acc[..., None].clone()
+    layer.rows[..., 0] = layer.acc
     layer.pending = False
     layer.compress()
     assert layer.positions[0, 0].tolist() == [0, 1, 2, 3]
@@ -144,7 +144,7 @@ def test_ems_zero_class_drops_dissimilar_tokens():
     values = torch.arange(5.0)[:, None].expand(1, 2, 5, 16).clone()
     layer.update(keys, values)
     layer.acc = torch.tensor([4.0, 3.0, 2.0, 1.0, 0.5]).expand(1, 2, 5).clone()
-    layer.rows = layer.acc[..., None].clone()
+    layer.rows[..., 0] = layer.acc
     layer.pending = False
     layer.compress()
     torch.testing.assert_close(layer.values[0, 0, :, 0], torch.tensor([0.0, 1.0, 2.0, 3.0]))

@@ -72,55 +72,76 @@ class EMSConfig(BudgetConfig):
 
 class EMSLayer(BudgetedLayer):
     needs_probs = True
+    merges = True
     extra_state = ("acc", "rows")
     acc: torch.Tensor
-    rows: torch.Tensor  # [B, H_kv, S, W]: attention of the last W queries to each slot
+    rows: torch.Tensor  # [B, H_kv, S, W]: attention of the last W queries to each slot (a ring over W columns)
     config: EMSConfig
 
-    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        super().lazy_initialization(key_states, value_states)
-        self.rows = torch.zeros(*key_states.shape[:2], 0, 0, device=key_states.device)
+    def __init__(self, cache: BudgetedCache, layer_idx: int) -> None:
+        super().__init__(cache, layer_idx)
+        self.ring = 0  # the column of ``rows`` the next query writes (its oldest)
+        self.merged_tokens = 0
+
+    def extra_shape(self, name: str) -> tuple[int, ...]:
+        return (self.config.local_window,) if name == "rows" else ()
+
+    def reset(self) -> None:
+        super().reset()
+        self.ring = self.merged_tokens = 0
 
     def accumulate(self, probs: torch.Tensor) -> None:
         per_query = probs.sum(2)  # [B, H_kv, q, S]
-        self.acc = self.acc + per_query.sum(2)
-        rows = torch.cat([self.rows, per_query.transpose(-1, -2)], dim=-1)
-        self.rows = rows[..., -self.config.local_window :]
+        self.acc += per_query.sum(2)
+        width = self.config.local_window
+        take = min(per_query.shape[2], width)  # only the last W queries stay in the local score
+        columns = [(self.ring + i) % width for i in range(take)]
+        self.rows[..., columns] = per_query[:, :, -take:].transpose(-1, -2)
+        self.ring = (self.ring + take) % width
 
     def score(self) -> torch.Tensor:
         return self.acc + self.rows.sum(-1)  # global + local accumulated attention
 
-    def merge(self, keep: torch.Tensor, evicted: torch.Tensor) -> None:
-        n_evicted = int(evicted[0, 0].sum())
-        if n_evicted == 0:
-            return
+    def merge(self, evicted: torch.Tensor, keep: torch.Tensor | None) -> None:
         weight = self.score() + 1e-6
-        # indices of the evicted slots (every row and head evicts the same number)
-        ev = torch.sort(evicted.to(torch.int8), dim=-1, descending=True, stable=True).indices[..., :n_evicted]
         keys = self.keys.float()
-        kept_keys = torch.gather(keys, 2, keep[..., None].expand(*keep.shape, keys.shape[-1]))
-        ev_keys = torch.gather(keys, 2, ev[..., None].expand(*ev.shape, keys.shape[-1]))
-        sim = F.normalize(ev_keys, dim=-1) @ F.normalize(kept_keys, dim=-1).transpose(-1, -2)  # [B, H, E, C]
+        ev_keys = _slots(keys, evicted)
+        centres = keys if keep is None else _slots(keys, keep)
+        sim = F.normalize(ev_keys, dim=-1) @ F.normalize(centres, dim=-1).transpose(-1, -2)  # [B, H, E, C]
+        if keep is None:  # every slot but the evicted ones is a candidate centre
+            sim.scatter_(-1, evicted[:, :, None, :].expand(*sim.shape[:3], -1), float("-inf"))
         best_sim, centre = sim.max(-1)
-        n_kept = keep.shape[-1]
-        ev_dead = torch.gather(self.dead, -1, ev)
-        target = torch.where((best_sim >= self.config.merge_threshold) & ~ev_dead, centre, n_kept)  # zero class
+        if keep is not None:
+            centre = keep.gather(-1, centre)  # slot index of the centre
+        merged = (best_sim >= self.config.merge_threshold) & ~self.dead.gather(-1, evicted)
+        n_merged = int(merged.sum())
+        if n_merged == 0:
+            return  # every evicted token falls into the zero class
+        self.merged_tokens += n_merged
+        stored = self.keys.shape[2]
+        target = torch.where(merged, centre, stored)  # class `stored` is the zero class, discarded
         values = self.values.float()
-        w_ev = torch.gather(weight, -1, ev)
-        w_keep = torch.gather(weight, -1, keep)
-        v_ev = torch.gather(values, 2, ev[..., None].expand(*ev.shape, values.shape[-1]))
-        v_keep = torch.gather(values, 2, keep[..., None].expand(*keep.shape, values.shape[-1]))
-        num = torch.zeros(*keep.shape[:2], n_kept + 1, values.shape[-1], device=values.device)
-        den = torch.zeros(*keep.shape[:2], n_kept + 1, device=values.device)
-        num = num.scatter_add(2, target[..., None].expand_as(v_ev), v_ev * w_ev[..., None])
-        den = den.scatter_add(2, target, w_ev)
-        num, den = num[:, :, :n_kept], den[:, :, :n_kept]  # drop the zero class
-        merged = (v_keep * w_keep[..., None] + num) / (w_keep + den)[..., None]
-        self.values = self.values.scatter(2, keep[..., None].expand_as(v_keep), merged.to(self.values.dtype))
-        acc_ev = torch.gather(self.acc, -1, ev)
-        acc_add = torch.zeros_like(den).scatter_add(2, target.clamp(max=n_kept - 1), acc_ev * (target < n_kept))
-        self.acc = self.acc.scatter_add(-1, keep, acc_add)
-        self.merged_tokens = getattr(self, "merged_tokens", 0) + int((target < n_kept).sum())
+        w_ev = weight.gather(-1, evicted)
+        v_ev = _slots(values, evicted) * w_ev[..., None]
+        if evicted.shape[-1] == 1:  # one evicted token per head: it reaches at most one centre
+            slot, num, den = centre, v_ev, w_ev
+        else:  # several evicted tokens may share a centre: sum them per slot
+            slot = torch.arange(stored, device=keys.device).expand_as(weight)
+            num = values.new_zeros(*weight.shape[:2], stored + 1, values.shape[-1])
+            num = num.scatter_add_(2, target[..., None].expand_as(v_ev), v_ev)[:, :, :stored]
+            den = weight.new_zeros(*weight.shape[:2], stored + 1).scatter_add_(2, target, w_ev)[:, :, :stored]
+        w_slot, v_slot = weight.gather(-1, slot), _slots(values, slot)
+        new = (v_slot * w_slot[..., None] + num) / (w_slot + den)[..., None]
+        hit = (den > 0) if evicted.shape[-1] > 1 else merged
+        new = torch.where(hit[..., None], new, v_slot).to(self.values.dtype)
+        self.values.scatter_(2, slot[..., None].expand_as(new), new)
+        acc_ev = self.acc.gather(-1, evicted) * merged
+        self.acc.scatter_add_(-1, target.clamp(max=stored - 1), acc_ev)
+
+
+def _slots(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``tensor[b, h, index[b, h, i], :]`` for ``[B, H, S, D]`` tensors and ``[B, H, E]`` indices."""
+    return torch.gather(tensor, 2, index[..., None].expand(*index.shape, tensor.shape[-1]))
 
 
 class EMSCache(BudgetedCache):
