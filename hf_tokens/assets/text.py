@@ -1,7 +1,10 @@
-"""Offline text corpora for benchmarks and examples (ASSETS.md): code, English, legal and technical English.
+"""Offline text corpora for benchmarks and examples (ASSETS.md): code, English, legal and technical English, and
+repetitive structured text (a change history and a package database, where a model copies from far back).
 
 ``load_text("jargon")`` returns one string; ``text_chunks(name, n, chars)`` deterministic slices of it.
-The Debian packages ``fortunes`` and ``jargon-text`` are installed by ``setup.sh``.
+The Debian packages ``fortunes`` and ``jargon-text`` are installed by ``setup.sh``; ``dpkg-changelog`` (the
+release history of dpkg, one version entry after another) and ``dpkg-status`` (the records of the installed
+packages; its content depends on the machine) come with ``dpkg``, which every Debian system has.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 
 from hf_tokens.assets._cache import AssetNotInstalledError
 
-CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses")
+CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses", "dpkg-changelog", "dpkg-status")
 
 
 def _read_stdlib(limit_files: int = 400) -> str:
@@ -48,11 +51,28 @@ def _read_licenses() -> str:
     return "\n\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
 
 
+def _read_dpkg_changelog() -> str:
+    path = Path("/usr/share/doc/dpkg/changelog.gz")
+    if not path.is_file():
+        raise AssetNotInstalledError(f"{path} is missing: this corpus needs a Debian system with dpkg's documentation")
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+def _read_dpkg_status() -> str:
+    path = Path("/var/lib/dpkg/status")
+    if not path.is_file():
+        raise AssetNotInstalledError(f"{path} is missing: this corpus needs a Debian system (dpkg's database)")
+    return path.read_text(encoding="utf-8", errors="replace")
+
+
 _READERS = {
     "python-stdlib": _read_stdlib,
     "fortunes": _read_fortunes,
     "jargon": _read_jargon,
     "licenses": _read_licenses,
+    "dpkg-changelog": _read_dpkg_changelog,
+    "dpkg-status": _read_dpkg_status,
 }
 
 

@@ -148,22 +148,37 @@ class AttentionCall:
         batch, n_kv, _, dim = self.keys.shape
         return self.query.reshape(batch, n_kv, -1, self.query_len, dim)
 
-    def additive_mask(self) -> torch.Tensor:
-        """The mask as float32 ``[B or 1, 1, q, S]`` (0 visible, -inf hidden); causal when the call had none."""
-        if self._mask is None:
-            self._mask = additive_mask(self, self.query_len, self.keys.shape[-2])
-        return self._mask
+    def additive_mask(self, rows: slice = slice(None)) -> torch.Tensor:
+        """The mask of query rows ``rows`` as float32 ``[B or 1, 1, q_rows, S]`` (0 visible, -inf hidden)."""
+        if rows == slice(None):
+            if self._mask is None:
+                self._mask = additive_mask(self, self.query_len, self.keys.shape[-2])
+            return self._mask
+        return additive_mask(self, self.query_len, self.keys.shape[-2], rows)
 
-    def probs(self) -> torch.Tensor:
-        """Softmax attention probabilities ``[B, H_kv, G, q, S]`` in float32, computed once per call."""
-        if self._probs is None:
-            mask = self.mask
-            # decoding without padding: sdpa got no mask and every stored key is visible, so no mask is added
-            plain = mask is None and (self.query_len == 1 or not self.is_causal)
-            self._probs = attention_probs(
-                self.query, self.keys, None if plain else self.additive_mask(), self.scale, self.query_len
-            )
-        return self._probs
+    def probs(self, rows: slice = slice(None)) -> torch.Tensor:
+        """Softmax attention probabilities ``[B, H_kv, G, q_rows, S]`` in float32 of the query rows ``rows``.
+
+        The probabilities of all rows are computed once per call and kept; :meth:`row_chunks` splits a long
+        prefill into blocks of rows whose probabilities fit in a bounded amount of memory.
+        """
+        full = rows == slice(None)
+        if full and self._probs is not None:
+            return self._probs
+        # decoding without padding: sdpa got no mask and every stored key is visible, so no mask is added
+        plain = self.mask is None and (self.query_len == 1 or not self.is_causal)
+        mask = None if plain else self.additive_mask(rows)
+        probs = attention_probs(self.grouped_query()[:, :, :, rows], self.keys, mask, self.scale)
+        if full:
+            self._probs = probs
+        return probs
+
+    def row_chunks(self, max_elements: int = 2**25) -> list[slice]:
+        """Blocks of query rows whose probabilities hold at most ``max_elements`` floats each (at least one row)."""
+        batch, _, seq, dim = self.keys.shape
+        heads = self.query.numel() // (batch * self.query_len * dim)
+        step = max(1, max_elements // max(1, batch * heads * seq))
+        return [slice(i, min(i + step, self.query_len)) for i in range(0, self.query_len, step)]
 
     def run(self, key: torch.Tensor | None = None, value: torch.Tensor | None = None, mask: Any = _SAME) -> Any:
         """Call the real sdpa, optionally with other keys/values/mask (same layouts as the original call)."""
@@ -184,37 +199,40 @@ class AttentionCall:
             return _SDPA(*args, **kwargs)
 
 
-def additive_mask(call: AttentionCall, q_len: int, kv_len: int) -> torch.Tensor:
-    """``call``'s mask as float32 ``[B or 1, 1, q, S]`` (0 visible, -inf hidden); causal when the call had none."""
+def additive_mask(call: AttentionCall, q_len: int, kv_len: int, rows: slice = slice(None)) -> torch.Tensor:
+    """``call``'s mask as float32 ``[B or 1, 1, q, S]`` (0 visible, -inf hidden), or only its query ``rows``.
+
+    Causal (bottom-right aligned) when the call had no mask and ``is_causal``; all visible otherwise.
+    """
     mask = call.mask
     device = call.query.device
     if mask is None:
+        i = torch.arange(q_len, device=device)[rows][:, None]
         if q_len == 1 or not call.is_causal:
-            return torch.zeros(1, 1, q_len, kv_len, device=device)
-        i = torch.arange(q_len, device=device)[:, None]
-        j = torch.arange(kv_len, device=device)[None, :]
-        visible = j <= i + (kv_len - q_len)
-        return torch.zeros(1, 1, q_len, kv_len, device=device).masked_fill(~visible, float("-inf"))
+            return torch.zeros(1, 1, i.shape[0], kv_len, device=device)
+        visible = torch.arange(kv_len, device=device)[None, :] <= i + (kv_len - q_len)
+        return torch.zeros(1, 1, i.shape[0], kv_len, device=device).masked_fill(~visible, float("-inf"))
     mask = mask[:, :1]
     if mask.shape[-2] != q_len:  # a packed single-query mask is [B, 1, 1, S]
         mask = mask[..., -1:, :].expand(-1, -1, q_len, -1)
+    mask = mask[:, :, rows]
     if mask.dtype == torch.bool:
         return torch.zeros(mask.shape, device=device).masked_fill(~mask, float("-inf"))
     return mask.float().masked_fill(mask <= torch.finfo(mask.dtype).min, float("-inf"))
 
 
 def attention_probs(
-    query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None, scale: float, q_len: int
+    query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None, scale: float
 ) -> torch.Tensor:
     """Softmax attention probabilities ``[B, H_kv, G, q, S]`` in float32 (rows with no visible key are zero).
 
-    ``query`` is ``[B, H, q, D]`` or sdpa_attention_forward's packed ``[B, H_kv, G, D]`` (one query token); both
-    reshape to ``[B, H_kv, G, q, D]`` because the query heads of a KV group are contiguous. ``mask`` is additive
-    ``[B or 1, 1, q, S]`` or ``None`` (every key visible to every query).
+    ``query`` is grouped ``[B, H_kv, G, q, D]`` (see :meth:`AttentionCall.grouped_query`), ``keys``
+    ``[B, H_kv, S, D]``, ``mask`` additive ``[B or 1, 1, q, S]`` or ``None`` (every key visible to every query).
     """
-    batch, n_kv, seq, dim = keys.shape
-    q = query.reshape(batch, n_kv, -1, dim).float()  # [B, H_kv, G * q, D]
-    logits = torch.matmul(q, keys.float().transpose(-1, -2)).mul_(scale).view(batch, n_kv, -1, q_len, seq)
+    batch, n_kv, groups, q_len, dim = query.shape
+    seq = keys.shape[2]
+    q = query.reshape(batch, n_kv, groups * q_len, dim).float()
+    logits = torch.matmul(q, keys.float().transpose(-1, -2)).mul_(scale).view(batch, n_kv, groups, q_len, seq)
     if mask is None:
         return torch.softmax(logits, dim=-1)
     logits = logits + mask.unsqueeze(1)

@@ -138,7 +138,8 @@ class BudgetedLayer(DynamicLayer):
             self.lazy_initialization(key_states, value_states)
         q_len = key_states.shape[-2]
         positions = torch.arange(self.seen, self.seen + q_len, device=key_states.device)
-        self.store.append({"keys": key_states, "values": value_states, "positions": positions}, q_len)
+        new = {"keys": key_states, "values": value_states, "positions": positions}
+        self.store.append({**new, **self.new_slot_state(key_states, value_states)}, q_len)
         self.seen += q_len
         self.new_tokens = q_len
         self.pending = True
@@ -204,9 +205,10 @@ class BudgetedLayer(DynamicLayer):
         """Run the attention of this step and then evict; returns sdpa's output."""
         out = self.attention_output(call)
         self.observe_padding(call.mask)
-        if self.needs_probs:
-            self.accumulate(call.probs())
-            self.store.adopt()
+        if self.needs_probs:  # in blocks of query rows: a long prefill never holds all its probabilities
+            for rows in call.row_chunks():
+                self.accumulate(call.probs(rows))
+                self.store.adopt()
         self.pending = False
         self.compress()
         self.peak_bytes = max(self.peak_bytes, self.stored_bytes())
@@ -251,27 +253,32 @@ class BudgetedLayer(DynamicLayer):
         if stored <= capacity:
             return
         window = self.config.resolve_window(capacity)
+        score = self.score()
         if stored == capacity + 1 and not self.has_dead and self.config.n_sink + window < stored:
-            self._evict_one(window)
+            self._evict_one(window, score)
         else:
-            keep = tiered_topk(self.score(), self.tiers(window), capacity)
-            if self.merges:
-                evicted = torch.ones_like(self.dead).scatter_(-1, keep, False)
-                # every row and head evicts the same number: the indices of the evicted slots, in slot order
-                order = torch.sort(evicted.to(torch.int8), dim=-1, descending=True, stable=True).indices
-                self.merge(order[..., : stored - capacity], keep)
-                self.store.adopt()
-            self.store.gather(keep)
-            self.has_dead = self.has_dead and bool(self.dead.any())
+            self._evict_ranked(window, score, capacity)
 
-    def _evict_one(self, window: int) -> None:
+    def _evict_ranked(self, window: int, score: torch.Tensor, capacity: int) -> None:
+        """Keep the ``capacity`` best slots by tier, then score (:func:`tiered_topk`), in slot order."""
+        keep = tiered_topk(score, self.tiers(window), capacity)
+        if self.merges:
+            evicted = torch.ones_like(self.dead).scatter_(-1, keep, False)
+            # every row and head evicts the same number: the indices of the evicted slots, in slot order
+            order = torch.sort(evicted.to(torch.int8), dim=-1, descending=True, stable=True).indices
+            self.merge(order[..., : self.stored_tokens() - capacity], keep, score)
+            self.store.adopt()
+        self.store.gather(keep)
+        self.has_dead = self.has_dead and bool(self.dead.any())
+
+    def _evict_one(self, window: int, score: torch.Tensor) -> None:
         """Evict the lowest-scoring unprotected slot of every row and head; the last slot takes its place."""
         protected = self.positions >= self.seen - window
         if self.config.n_sink:
             protected |= self.real_rank() < self.config.n_sink
-        slot = self.score().float().masked_fill(protected, float("inf")).argmin(-1, keepdim=True)  # [B, H_kv, 1]
+        slot = score.float().masked_fill(protected, float("inf")).argmin(-1, keepdim=True)  # [B, H_kv, 1]
         if self.merges:
-            self.merge(slot, None)
+            self.merge(slot, None, score)
             self.store.adopt()
         self.store.swap_remove(slot, skip=() if self.has_dead else ("dead",))
 
@@ -281,15 +288,22 @@ class BudgetedLayer(DynamicLayer):
         raise NotImplementedError
 
     def accumulate(self, probs: torch.Tensor) -> None:
-        """Update statistics from this step's attention probabilities ``[B, H_kv, G, q, S]`` (``needs_probs``)."""
+        """Update statistics from this step's attention probabilities ``[B, H_kv, G, q, S]`` (``needs_probs``).
 
-    def merge(self, evicted: torch.Tensor, keep: torch.Tensor | None) -> None:
+        A long prefill arrives in consecutive blocks of query rows (``q`` is the block's length), in order.
+        """
+
+    def merge(self, evicted: torch.Tensor, keep: torch.Tensor | None, score: torch.Tensor) -> None:
         """Fold the slots ``evicted`` (``[B, H_kv, E]`` indices) into kept ones before they go (``merges=True``).
 
         ``keep`` holds the kept slots' indices ``[B, H_kv, C]``, or is ``None`` when every slot but the evicted
-        ones is kept. Write the kept slots' state in place (``self.values[...] = ...``) or assign same-shape
-        tensors; the evicted slots are dropped afterwards.
+        ones is kept; ``score`` is this step's :meth:`score`. Write the kept slots' state in place
+        (``self.values.scatter_(...)``) or assign same-shape tensors; the evicted slots are dropped afterwards.
         """
+
+    def new_slot_state(self, key_states: torch.Tensor, value_states: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Initial values of ``extra_state`` accumulators for new tokens (``[B, H_kv, q, *tail]``); zero if absent."""
+        return {}
 
 
 class BudgetedCache(Cache):

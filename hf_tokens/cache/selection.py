@@ -75,18 +75,13 @@ class SelectionLayer(BudgetedLayer):
         return torch.cat([parts[0], parts[1], parts[2].expand(batch, -1)], dim=-1)
 
     def sparse_attention(self, call: AttentionCall, indices: torch.Tensor) -> Any:
+        """Run the call's sdpa on the slots ``indices`` (``[B, k]``) only."""
         key, value, mask = call.key, call.value, call.mask
-        if indices.shape[0] == 1:  # one row: copy whole key rows
-            idx = indices[0]
-            key, value = key.index_select(2, idx), value.index_select(2, idx)
-            if mask is not None:
-                mask = mask.index_select(-1, idx)
-            return call.run(key, value, mask)
+        if mask is not None:
+            mask = torch.gather(mask, -1, indices[:, None, None, :].expand(*mask.shape[:3], -1))
+        if key.shape[1] == self.keys.shape[1] and value.shape[1] == self.values.shape[1]:  # the stored KV heads
+            return call.run(self.store.take("keys", indices), self.store.take("values", indices), mask)
         idx = indices[:, None, :, None]
         key = torch.gather(key, 2, idx.expand(key.shape[0], key.shape[1], -1, key.shape[-1]))
         value = torch.gather(value, 2, idx.expand(value.shape[0], value.shape[1], -1, value.shape[-1]))
-        if mask is not None:
-            mask = torch.gather(
-                mask, -1, indices[:, None, None, :].expand(mask.shape[0], mask.shape[1], mask.shape[2], -1)
-            )
         return call.run(key, value, mask)

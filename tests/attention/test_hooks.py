@@ -143,3 +143,17 @@ def test_observe_keys_bad_input():
         observe_keys(torch.randn(1, 2, 5, 8), None, query_len=1)
     with pytest.raises(ValueError, match="query_len"):
         observe_keys(torch.randn(1, 2, 5, 8), lambda c: c.run(), query_len=0)
+
+
+def test_probs_by_row_blocks_equal_all_rows():
+    keys = torch.randn(2, 2, 7, 8)
+    calls = []
+    tracked = observe_keys(keys, lambda call: calls.append(call) or call.run(), query_len=7)
+    mask = torch.ones(2, 1, 7, 7, dtype=torch.bool).tril()
+    mask[1, ..., :2] = False
+    F.scaled_dot_product_attention(torch.randn(2, 4, 7, 8), tracked, torch.randn(2, 2, 7, 8), mask, enable_gqa=True)
+    call = calls[0]
+    blocks = call.row_chunks(max_elements=2 * 4 * 7 * 3)  # three rows per block
+    assert blocks == [slice(0, 3), slice(3, 6), slice(6, 7)]
+    torch.testing.assert_close(torch.cat([call.probs(rows) for rows in blocks], dim=3), call.probs())
+    assert (call.probs()[1, ..., 2:, :2] == 0).all() and (call.probs()[1, ..., :2, :] == 0).all()

@@ -42,7 +42,6 @@ import dataclasses
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from hf_tokens.cache.base import BudgetConfig, BudgetedCache, BudgetedLayer
 
@@ -73,9 +72,10 @@ class EMSConfig(BudgetConfig):
 class EMSLayer(BudgetedLayer):
     needs_probs = True
     merges = True
-    extra_state = ("acc", "rows")
+    extra_state = ("acc", "rows", "inv_norm")
     acc: torch.Tensor
     rows: torch.Tensor  # [B, H_kv, S, W]: attention of the last W queries to each slot (a ring over W columns)
+    inv_norm: torch.Tensor  # [B, H_kv, S]: 1 / |key| (F.normalize's eps), for the cosine similarity of keys
     config: EMSConfig
 
     def __init__(self, cache: BudgetedCache, layer_idx: int) -> None:
@@ -90,6 +90,9 @@ class EMSLayer(BudgetedLayer):
         super().reset()
         self.ring = self.merged_tokens = 0
 
+    def new_slot_state(self, key_states: torch.Tensor, value_states: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"inv_norm": key_states.float().norm(dim=-1).clamp_min(1e-12).reciprocal()}
+
     def accumulate(self, probs: torch.Tensor) -> None:
         per_query = probs.sum(2)  # [B, H_kv, q, S]
         self.acc += per_query.sum(2)
@@ -102,14 +105,16 @@ class EMSLayer(BudgetedLayer):
     def score(self) -> torch.Tensor:
         return self.acc + self.rows.sum(-1)  # global + local accumulated attention
 
-    def merge(self, evicted: torch.Tensor, keep: torch.Tensor | None) -> None:
-        weight = self.score() + 1e-6
+    def merge(self, evicted: torch.Tensor, keep: torch.Tensor | None, score: torch.Tensor) -> None:
+        weight = score + 1e-6
         keys = self.keys.float()
-        ev_keys = _slots(keys, evicted)
-        centres = keys if keep is None else _slots(keys, keep)
-        sim = F.normalize(ev_keys, dim=-1) @ F.normalize(centres, dim=-1).transpose(-1, -2)  # [B, H, E, C]
+        ev_keys = _slots(keys, evicted) * self.inv_norm.gather(-1, evicted)[..., None]
         if keep is None:  # every slot but the evicted ones is a candidate centre
+            sim = (ev_keys @ keys.transpose(-1, -2)) * self.inv_norm[:, :, None, :]  # cosine, [B, H, E, S]
             sim.scatter_(-1, evicted[:, :, None, :].expand(*sim.shape[:3], -1), float("-inf"))
+        else:
+            centres = _slots(keys, keep) * self.inv_norm.gather(-1, keep)[..., None]
+            sim = ev_keys @ centres.transpose(-1, -2)  # cosine, [B, H, E, C]
         best_sim, centre = sim.max(-1)
         if keep is not None:
             centre = keep.gather(-1, centre)  # slot index of the centre
