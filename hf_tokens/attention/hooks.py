@@ -19,6 +19,7 @@ the handler is never called; the caller detects that (e.g. the budgeted caches r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -52,14 +53,15 @@ class TrackedKeys(torch.Tensor):
     def __torch_function__(cls, func: Any, types: Any, args: Sequence[Any] = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         tracked = next((a for a in (*args, *kwargs.values()) if isinstance(a, TrackedKeys)), None)
-        plain_args = [_plain(a) for a in args]
-        plain_kwargs = {k: _plain(v) for k, v in kwargs.items()}
         if func is _SDPA and tracked is not None:
-            call = AttentionCall(plain_args, plain_kwargs, tracked._source, tracked._query_len)
+            plain_args = [_plain(a) for a in args]
+            call = AttentionCall(
+                plain_args, {k: _plain(v) for k, v in kwargs.items()}, tracked._source, tracked._query_len
+            )
             return tracked._handler(call)
-        with torch._C.DisableTorchFunctionSubclass():
-            out = func(*plain_args, **plain_kwargs)
-        if func in _PASS_THROUGH and isinstance(out, torch.Tensor) and tracked is not None:
+        with torch._C.DisableTorchFunctionSubclass():  # every other function sees plain tensors
+            out = func(*args, **kwargs)
+        if tracked is not None and func in _PASS_THROUGH and isinstance(out, torch.Tensor):
             return _wrap(out, tracked._handler, tracked._source, tracked._query_len)
         return out
 
@@ -168,13 +170,16 @@ class AttentionCall:
         # decoding without padding: sdpa got no mask and every stored key is visible, so no mask is added
         plain = self.mask is None and (self.query_len == 1 or not self.is_causal)
         mask = None if plain else self.additive_mask(rows)
-        probs = attention_probs(self.grouped_query()[:, :, :, rows], self.keys, mask, self.scale)
+        query = self.grouped_query() if full else self.grouped_query()[:, :, :, rows]
+        probs = attention_probs(query, self.keys, mask, self.scale)
         if full:
             self._probs = probs
         return probs
 
     def row_chunks(self, max_elements: int = 2**25) -> list[slice]:
         """Blocks of query rows whose probabilities hold at most ``max_elements`` floats each (at least one row)."""
+        if self.query_len == 1:
+            return [slice(None)]
         batch, _, seq, dim = self.keys.shape
         heads = self.query.numel() // (batch * self.query_len * dim)
         step = max(1, max_elements // max(1, batch * heads * seq))
@@ -221,9 +226,7 @@ def additive_mask(call: AttentionCall, q_len: int, kv_len: int, rows: slice = sl
     return mask.float().masked_fill(mask <= torch.finfo(mask.dtype).min, float("-inf"))
 
 
-def attention_probs(
-    query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None, scale: float
-) -> torch.Tensor:
+def attention_probs(query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None, scale: float) -> torch.Tensor:
     """Softmax attention probabilities ``[B, H_kv, G, q, S]`` in float32 (rows with no visible key are zero).
 
     ``query`` is grouped ``[B, H_kv, G, q, D]`` (see :meth:`AttentionCall.grouped_query`), ``keys``
@@ -231,9 +234,17 @@ def attention_probs(
     """
     batch, n_kv, groups, q_len, dim = query.shape
     seq = keys.shape[2]
-    q = query.reshape(batch, n_kv, groups * q_len, dim).float()
-    logits = torch.matmul(q, keys.float().transpose(-1, -2)).mul_(scale).view(batch, n_kv, groups, q_len, seq)
+    q = query.reshape(batch * n_kv, groups * q_len, dim).float()
+    k = keys.float().reshape(batch * n_kv, seq, dim)
+    logits = torch.baddbmm(_zero(q.device), q, k.transpose(-1, -2), beta=0.0, alpha=scale)  # scale * q.k
+    logits = logits.view(batch, n_kv, groups, q_len, seq)
     if mask is None:
         return torch.softmax(logits, dim=-1)
     logits = logits + mask.unsqueeze(1)
     return torch.softmax(logits, dim=-1).nan_to_num_(0.0)
+
+
+@functools.cache
+def _zero(device: torch.device) -> torch.Tensor:
+    """A float32 zero to broadcast as ``baddbmm``'s ignored input (``beta=0``)."""
+    return torch.zeros(1, device=device)

@@ -104,8 +104,9 @@ class BudgetedLayer(DynamicLayer):
 
     @staticmethod
     def growth(needed: int) -> int:
-        """Spare slots allocated when the buffer grows: none for an evicting layer (it holds capacity + 1)."""
-        return 0
+        """Spare slots allocated when the buffer grows. An evicting layer holds at most capacity + 1 slots, and a
+        ratio budget's capacity grows by one every 1 / budget tokens: 8 spare slots spare a reallocation as often."""
+        return 8
 
     def extra_shape(self, name: str) -> tuple[int, ...]:
         """Trailing shape of the accumulator ``name`` beyond ``[B, H_kv, S]``."""
@@ -116,14 +117,14 @@ class BudgetedLayer(DynamicLayer):
         super().lazy_initialization(key_states, value_states)
         batch, heads, _, dim = key_states.shape
         device = key_states.device
-        specs = {
-            "keys": ((dim,), key_states.dtype),
-            "values": ((value_states.shape[-1],), value_states.dtype),
-            "positions": ((), torch.long),
-            "dead": ((), torch.bool),
+        extras = {name: self.extra_shape(name) for name in self.extra_state}
+        groups = {
+            "kv": (key_states.dtype, {"keys": (dim,), "values": (value_states.shape[-1],)}),
+            # positions as float32 (exact up to 2**24 tokens) beside the accumulators: one buffer to move per slot
+            "meta": (torch.float32, {"positions": (), **extras}),
+            "dead": (torch.bool, {"dead": ()}),
         }
-        specs.update({name: (self.extra_shape(name), torch.float32) for name in self.extra_state})
-        self.store.init(batch, heads, device, specs)
+        self.store.init(batch, heads, device, groups)
 
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
@@ -137,9 +138,11 @@ class BudgetedLayer(DynamicLayer):
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
         q_len = key_states.shape[-2]
-        positions = torch.arange(self.seen, self.seen + q_len, device=key_states.device)
+        positions = self.seen if q_len == 1 else torch.arange(self.seen, self.seen + q_len, device=key_states.device)
         new = {"keys": key_states, "values": value_states, "positions": positions}
-        self.store.append({**new, **self.new_slot_state(key_states, value_states)}, q_len)
+        # without pads every pad flag is False, spare slots included (buffers grow zero-filled; moves skip them)
+        self.store.append(new, q_len, keep=() if self.has_dead else ("dead",))
+        self.init_new_slots(key_states, value_states)
         self.seen += q_len
         self.new_tokens = q_len
         self.pending = True
@@ -198,7 +201,7 @@ class BudgetedLayer(DynamicLayer):
 
     def stored_bytes(self) -> int:
         """Bytes of the key and value buffers (what the layer holds in memory, spare slots included)."""
-        return self.store.allocated_bytes(("keys", "values")) if self.is_initialized else 0
+        return self.store.allocated_bytes(("kv",)) if self.is_initialized else 0
 
     # ---- the hook: called from inside sdpa -------------------------------------------------------------------
     def attend(self, call: AttentionCall) -> Any:
@@ -240,7 +243,7 @@ class BudgetedLayer(DynamicLayer):
 
     def tiers(self, window: int) -> torch.Tensor:
         """``[B, H_kv, S]`` eviction tiers: 2 sink, 1 recent window, 0 other, -1 pad."""
-        tier = torch.zeros_like(self.positions)
+        tier = torch.zeros(self.positions.shape, dtype=torch.long, device=self.positions.device)
         if window > 0:
             tier = torch.where(self.positions >= self.seen - window, 1, tier)
         if self.config.n_sink:
@@ -301,9 +304,8 @@ class BudgetedLayer(DynamicLayer):
         (``self.values.scatter_(...)``) or assign same-shape tensors; the evicted slots are dropped afterwards.
         """
 
-    def new_slot_state(self, key_states: torch.Tensor, value_states: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Initial values of ``extra_state`` accumulators for new tokens (``[B, H_kv, q, *tail]``); zero if absent."""
-        return {}
+    def init_new_slots(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        """Set the accumulators of the ``q`` tokens just stored (the last ``q`` slots; they start at zero)."""
 
 
 class BudgetedCache(Cache):

@@ -57,7 +57,8 @@ class SelectionLayer(BudgetedLayer):
         """``[B, S]`` tiers: 2 sink, 1 recent window (always includes the new token), 0 other, -1 pad."""
         positions, dead = self.positions[:, 0], self.dead[:, 0]
         window = max(1, self.config.resolve_window(self.config.capacity(self.seen)))
-        tier = torch.where(positions >= self.seen - window, 1, torch.zeros_like(positions))
+        tier = torch.zeros(positions.shape, dtype=torch.long, device=positions.device)
+        tier = torch.where(positions >= self.seen - window, 1, tier)
         tier = torch.where(self.real_rank()[:, 0] < self.config.n_sink, 2, tier)
         return torch.where(dead, -1, tier)
 
@@ -80,7 +81,7 @@ class SelectionLayer(BudgetedLayer):
         if mask is not None:
             mask = torch.gather(mask, -1, indices[:, None, None, :].expand(*mask.shape[:3], -1))
         if key.shape[1] == self.keys.shape[1] and value.shape[1] == self.values.shape[1]:  # the stored KV heads
-            return call.run(self.store.take("keys", indices), self.store.take("values", indices), mask)
+            return call.run(*self.store.take(("keys", "values"), indices), mask)
         idx = indices[:, None, :, None]
         key = torch.gather(key, 2, idx.expand(key.shape[0], key.shape[1], -1, key.shape[-1]))
         value = torch.gather(value, 2, idx.expand(value.shape[0], value.shape[1], -1, value.shape[-1]))

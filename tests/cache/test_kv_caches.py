@@ -235,19 +235,20 @@ def test_one_slot_eviction_keeps_what_ranking_keeps(monkeypatch, cache_cls, budg
 
 
 def test_decoding_writes_into_preallocated_buffers(tiny_llama):
-    """A budgeted layer holds capacity + 1 slots and writes each new token in place; no per-step reallocation."""
+    """A budgeted layer holds capacity + 1 slots (plus a few spare) and writes each new token in place."""
     cache = H2OCache(tiny_llama.config, budget=8)
     ids = _ids(20)
     with torch.no_grad():
         out = tiny_llama(ids, past_key_values=cache, use_cache=True)
         out = tiny_llama(out.logits[:, -1:].argmax(-1), past_key_values=cache, use_cache=True)
-        pointers = [layer.store.buffers["keys"].data_ptr() for layer in cache.layers]
+        pointers = [layer.store.buffers["kv"].data_ptr() for layer in cache.layers]
         for _ in range(5):
             out = tiny_llama(out.logits[:, -1:].argmax(-1), past_key_values=cache, use_cache=True)
     for layer, pointer in zip(cache.layers, pointers):
-        assert layer.store.buffers["keys"].data_ptr() == pointer and layer.keys.data_ptr() == pointer
-        assert layer.store.capacity == 9 and layer.keys.shape[-2] == 8
-    assert cache.stored_bytes == sum(2 * 9 * layer.keys[0, :, 0].numel() * 4 for layer in cache.layers)
+        assert layer.store.buffers["kv"].data_ptr() == pointer and layer.keys.data_ptr() == pointer
+        assert layer.store.capacity == 9 + BudgetedLayer.growth(9) and layer.keys.shape[-2] == 8
+    slots = 9 + BudgetedLayer.growth(9)
+    assert cache.stored_bytes == sum(2 * slots * layer.keys[0, :, 0].numel() * 4 for layer in cache.layers)
     selection = TokenSelectCache(tiny_llama.config, budget=8)
     _steps(tiny_llama, selection, ids, n_decode=5)
     assert all(layer.store.capacity >= 25 and layer.keys.shape[-2] == 25 for layer in selection.layers)
