@@ -2,9 +2,10 @@
 repetitive structured text (a change history and a package database, where a model copies from far back).
 
 ``load_text("jargon")`` returns one string; ``text_chunks(name, n, chars)`` deterministic slices of it.
-The Debian packages ``fortunes`` and ``jargon-text`` are installed by ``setup.sh``; ``dpkg-changelog`` (the
-release history of dpkg, one version entry after another) and ``dpkg-status`` (the records of the installed
-packages; its content depends on the machine) come with ``dpkg``, which every Debian system has.
+The Debian packages ``fortunes``, ``jargon-text`` and ``iso-codes`` (``iso-codes``: the ISO 639/3166/4217/15924
+code tables as JSON records) are installed by ``setup.sh``; ``dpkg-changelog`` (the release history of dpkg, one
+version entry after another) comes with ``dpkg``'s documentation on every Debian system that keeps
+``/usr/share/doc``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from hf_tokens.assets._cache import AssetNotInstalledError
 
-CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses", "dpkg-changelog", "dpkg-status")
+CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses", "dpkg-changelog", "iso-codes")
 
 
 def _read_stdlib(limit_files: int = 400) -> str:
@@ -59,11 +60,12 @@ def _read_dpkg_changelog() -> str:
         return fh.read()
 
 
-def _read_dpkg_status() -> str:
-    path = Path("/var/lib/dpkg/status")
-    if not path.is_file():
-        raise AssetNotInstalledError(f"{path} is missing: this corpus needs a Debian system (dpkg's database)")
-    return path.read_text(encoding="utf-8", errors="replace")
+def _read_iso_codes() -> str:
+    root = Path("/usr/share/iso-codes/json")
+    files = sorted(root.glob("iso_*.json")) if root.is_dir() else []
+    if not files:
+        raise AssetNotInstalledError("iso-codes is not installed: `apt-get install iso-codes` (or `bash setup.sh`)")
+    return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
 
 
 _READERS = {
@@ -72,7 +74,7 @@ _READERS = {
     "jargon": _read_jargon,
     "licenses": _read_licenses,
     "dpkg-changelog": _read_dpkg_changelog,
-    "dpkg-status": _read_dpkg_status,
+    "iso-codes": _read_iso_codes,
 }
 
 
