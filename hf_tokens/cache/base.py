@@ -118,7 +118,7 @@ class BudgetedLayer(DynamicLayer):
         batch, heads, _, dim = key_states.shape
         device = key_states.device
         extras = {name: self.extra_shape(name) for name in self.extra_state}
-        groups = {
+        groups: dict[str, tuple[torch.dtype, dict[str, tuple[int, ...]]]] = {
             "kv": (key_states.dtype, {"keys": (dim,), "values": (value_states.shape[-1],)}),
             # positions as float32 (exact up to 2**24 tokens) beside the accumulators: one buffer to move per slot
             "meta": (torch.float32, {"positions": (), **extras}),

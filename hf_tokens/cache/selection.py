@@ -81,7 +81,8 @@ class SelectionLayer(BudgetedLayer):
         if mask is not None:
             mask = torch.gather(mask, -1, indices[:, None, None, :].expand(*mask.shape[:3], -1))
         if key.shape[1] == self.keys.shape[1] and value.shape[1] == self.values.shape[1]:  # the stored KV heads
-            return call.run(*self.store.take(("keys", "values"), indices), mask)
+            stored_key, stored_value = self.store.take(("keys", "values"), indices)
+            return call.run(stored_key, stored_value, mask)
         idx = indices[:, None, :, None]
         key = torch.gather(key, 2, idx.expand(key.shape[0], key.shape[1], -1, key.shape[-1]))
         value = torch.gather(value, 2, idx.expand(value.shape[0], value.shape[1], -1, value.shape[-1]))
