@@ -335,8 +335,6 @@ def corpus_ppl(result: dict[str, Any]) -> dict[str, float]:
 
 def report(bench: Benchmark, results: dict[tuple[str, float], dict[str, Any]], args: argparse.Namespace) -> None:
     full = results[("full", 1.0)]
-    full_corpus = corpus_ppl(full)
-    texts_per_corpus = {c: full["text_corpus"].count(c) for c in full_corpus}
     for (method, budget), r in results.items():
         name = "full" if method == "full" else f"{method}@{budget:.0%}"
         extra = {"budget": budget, "separate_env": method.startswith("kvpress:")}
@@ -345,21 +343,7 @@ def report(bench: Benchmark, results: dict[tuple[str, float], dict[str, Any]], a
             bench.add(name, metric, r[metric], baseline=FULL, baseline_value=full[metric], **extra, **per_text)
         if r["attended"] is not None:
             bench.add(name, "attended_fraction", r["attended"], **extra)
-        ratios = {}
-        for corpus, ppl in corpus_ppl(r).items():
-            ratios[corpus] = ppl / full_corpus[corpus]
-            bench.add(
-                name, "corpus_ppl", ppl, baseline=FULL, baseline_value=full_corpus[corpus], corpus=corpus,
-                texts=texts_per_corpus[corpus], **extra,
-            )  # fmt: skip
-        if method != "full":
-            worst = max(ratios, key=lambda c: ratios[c])
-            bench.add(
-                name, "worst_corpus_ppl", full_corpus[worst] * ratios[worst], baseline=FULL,
-                baseline_value=full_corpus[worst], corpus=worst, texts=texts_per_corpus[worst], **extra,
-            )  # fmt: skip
-            listing = ", ".join(f"{c} {x:.3f}" for c, x in ratios.items())
-            bench.note(f"{name} ppl ratio per corpus: {listing}; worst {worst} ({ratios[worst]:.3f})")
+    add_corpus_rows(bench, results)
     check_targets(bench, results, args.budgets, args.context_tokens + (args.continuation or 0) - 1)
     if args.plot:
         series: dict[str, tuple[list[float], list[float]]] = {}
@@ -376,6 +360,32 @@ def report(bench: Benchmark, results: dict[tuple[str, float], dict[str, Any]], a
             title="KV-cache compression on SmolLM2-135M",
             baseline=1.0,
         )
+
+
+def add_corpus_rows(bench: Benchmark, results: dict[tuple[str, float], dict[str, Any]]) -> None:
+    """``corpus_ppl`` rows (each method's perplexity per corpus) and ``worst_corpus_ppl`` (the corpus where its ratio
+    to the full cache is highest), with a note listing every corpus's ratio."""
+    full = results[("full", 1.0)]
+    full_corpus = corpus_ppl(full)
+    texts_per_corpus = {c: full["text_corpus"].count(c) for c in full_corpus}
+    for (method, budget), r in results.items():
+        name = "full" if method == "full" else f"{method}@{budget:.0%}"
+        extra = {"budget": budget, "separate_env": method.startswith("kvpress:")}
+        ratios = {}
+        for corpus, ppl in corpus_ppl(r).items():
+            ratios[corpus] = ppl / full_corpus[corpus]
+            bench.add(
+                name, "corpus_ppl", ppl, baseline=FULL, baseline_value=full_corpus[corpus], corpus=corpus,
+                texts=texts_per_corpus[corpus], **extra,
+            )  # fmt: skip
+        if method != "full":
+            worst = max(ratios, key=lambda c: ratios[c])
+            bench.add(
+                name, "worst_corpus_ppl", full_corpus[worst] * ratios[worst], baseline=FULL,
+                baseline_value=full_corpus[worst], corpus=worst, texts=texts_per_corpus[worst], **extra,
+            )  # fmt: skip
+            listing = ", ".join(f"{c} {x:.3f}" for c, x in ratios.items())
+            bench.note(f"{name} ppl ratio per corpus: {listing}; worst {worst} ({ratios[worst]:.3f})")
 
 
 def check_targets(
