@@ -198,7 +198,7 @@ def main() -> None:
     parser.add_argument("--context-tokens", type=int, default=None, help="default 2048, quick 1024 (>= 1024)")
     parser.add_argument("--continuation", type=int, default=None, help="continuation tokens (default 128, quick 24)")
     parser.add_argument("--texts", type=int, default=None, help="number of texts (default 4, quick 1)")
-    parser.add_argument("--needles", type=int, default=None, help="needle prompts (default 3, quick 1)")
+    parser.add_argument("--needles", type=int, default=None, help="needle prompts (default 3, quick 1; 0: none)")
     parser.add_argument(
         "--text-seed", type=int, default=0, help="first seed of the text draw (100: the held-out texts used in tuning)"
     )
@@ -244,7 +244,9 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)  # past_key_values -> cache rename in transformers 5.x
     cont_len = args.continuation = args.continuation or (24 if args.quick else 128)
     n_texts = args.texts or (1 if args.quick else 4)
-    n_needles = args.needles or (1 if args.quick else 3)
+    n_needles = args.needles if args.needles is not None else (1 if args.quick else 3)
+    if n_needles < 0:
+        raise SystemExit(f"--needles must be >= 0, got {n_needles}")
 
     from hf_tokens.assets import load_model
 
@@ -267,7 +269,7 @@ def quality(
     from tqdm import tqdm
 
     texts = load_texts(tokenizer, n_texts, args.context_tokens, cont_len, args.text_seed, tuple(args.corpora))
-    needles = needle_prompts(tokenizer, n_needles, args.context_tokens)
+    needles = needle_prompts(tokenizer, n_needles, args.context_tokens) if n_needles else []
     kvpress_handle = start_kvpress(args, bench, texts, needles, args.budgets)
     runs = [("full", 1.0)] + [(m, b) for m in args.methods for b in args.budgets]
     results: dict[tuple[str, float], dict[str, Any]] = {}
@@ -338,7 +340,7 @@ def report(bench: Benchmark, results: dict[tuple[str, float], dict[str, Any]], a
     for (method, budget), r in results.items():
         name = "full" if method == "full" else f"{method}@{budget:.0%}"
         extra = {"budget": budget, "separate_env": method.startswith("kvpress:")}
-        for metric in ("ppl", "peak_mib", "needle"):
+        for metric in ("ppl", "peak_mib") if math.isnan(full["needle"]) else ("ppl", "peak_mib", "needle"):
             per_text = {"text_ppl": r["text_ppl"], "text_corpus": r["text_corpus"]} if metric == "ppl" else {}
             bench.add(name, metric, r[metric], baseline=FULL, baseline_value=full[metric], **extra, **per_text)
         if r["attended"] is not None:
