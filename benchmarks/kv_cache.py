@@ -14,7 +14,7 @@ the full ``DynamicCache`` in the same process:
 * the cache's peak key+value bytes between steps (``peak_mib``: its buffers, spare slots included; a prefill
   briefly holds all its tokens before eviction, as in every eviction method);
 * needle retrieval: a passcode planted early in a long context, asked for at the end (greedy answer contains it);
-* decoding speed (``tokens_per_s`` rows, with ``context_tokens``): a separate phase (``kv_cache_speed.py``) at
+* decoding speed (``tokens_per_s`` rows, with ``context_tokens``): a separate phase (``_kv_speed.py``) at
   2,048 and 8,192 tokens of context (``--speed-contexts``) and ``--speed-budget`` (20%), where the full cache and
   every method decode the same texts taking turns step by step; ``cpu_tokens_per_s`` is the same from CPU time.
 
@@ -57,9 +57,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # this checkout's hf_tokens, not an installed copy
 
 from _kv_eval import continuation_nll, greedy_answer
-from kv_cache_speed import FULL, add_rows, attended_fraction, measure_speed
+from _kv_speed import FULL, add_rows, attended_fraction, measure_speed
 
 from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, plot_lines, setup_torch
 from hf_tokens.cache.base import BudgetedLayer

@@ -1,4 +1,4 @@
-"""Decoding speed of the KV caches against ``DynamicCache``, interleaved step by step (used by ``kv_cache.py``).
+"""Decoding speed of the KV caches against ``DynamicCache``, interleaved step by step (a helper of ``kv_cache.py``).
 
 For each context length and text, every cache (the full ``DynamicCache`` and each method at the budget) prefills the
 same context, then they decode the same continuation one token at a time, teacher-forced, taking turns: step ``t``
