@@ -18,7 +18,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "Debian packages (text corpora for benchmarks and tests)"
 need=()
-for pkg in fortunes jargon-text; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
+for pkg in fortunes jargon-text iso-codes; do dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg"); done
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

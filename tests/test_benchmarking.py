@@ -107,8 +107,15 @@ def test_kv_cache_pool_counts_repeated_texts_once(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     data = json.loads((tmp_path / "p").read_text())
-    ratio = {r["method"]: r["ratio"] for r in data["rows"]}
+    ratio = {r["method"]: r["ratio"] for r in data["rows"] if r["metric"] == "ppl"}
     # 3 distinct texts: h2o ratios 1.1, 1.1, 1.2 -> geometric mean; the repeated text is counted once
     assert ratio["h2o@20%"] == pytest.approx((1.1 * 1.1 * 1.2) ** (1 / 3))
+    # per corpus (runs without text_corpus drew jargon, licenses, ... in turn): jargon 1.1, licenses (1.1, 1.2)
+    corpus = {
+        r["corpus"]: r["ratio"] for r in data["rows"] if r["method"] == "h2o@20%" and r["metric"] == "corpus_ppl"
+    }
+    assert corpus == pytest.approx({"jargon": 1.1, "licenses": (1.1 * 1.2) ** 0.5})
+    worst = next(r for r in data["rows"] if r["method"] == "h2o@20%" and r["metric"] == "worst_corpus_ppl")
+    assert worst["corpus"] == "licenses" and worst["ratio"] == pytest.approx((1.1 * 1.2) ** 0.5)
     assert any("3 distinct texts" in n and "1 text(s)" in n for n in data["notes"])
     assert any("H2O@20% <= best kvpress press at 20% of the bytes" in n and "NOT met" in n for n in data["notes"])

@@ -1,7 +1,11 @@
-"""Offline text corpora for benchmarks and examples (ASSETS.md): code, English, legal and technical English.
+"""Offline text corpora for benchmarks and examples (ASSETS.md): code, English, legal and technical English, and
+repetitive structured text (a change history and a package database, where a model copies from far back).
 
 ``load_text("jargon")`` returns one string; ``text_chunks(name, n, chars)`` deterministic slices of it.
-The Debian packages ``fortunes`` and ``jargon-text`` are installed by ``setup.sh``.
+The Debian packages ``fortunes``, ``jargon-text`` and ``iso-codes`` (``iso-codes``: the ISO 639/3166/4217/15924
+code tables as JSON records) are installed by ``setup.sh``; ``dpkg-changelog`` (the release history of dpkg, one
+version entry after another) comes with ``dpkg``'s documentation on every Debian system that keeps
+``/usr/share/doc``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 
 from hf_tokens.assets._cache import AssetNotInstalledError
 
-CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses")
+CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses", "dpkg-changelog", "iso-codes")
 
 
 def _read_stdlib(limit_files: int = 400) -> str:
@@ -48,11 +52,29 @@ def _read_licenses() -> str:
     return "\n\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
 
 
+def _read_dpkg_changelog() -> str:
+    path = Path("/usr/share/doc/dpkg/changelog.gz")
+    if not path.is_file():
+        raise AssetNotInstalledError(f"{path} is missing: this corpus needs a Debian system with dpkg's documentation")
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+        return fh.read()
+
+
+def _read_iso_codes() -> str:
+    root = Path("/usr/share/iso-codes/json")
+    files = sorted(root.glob("iso_*.json")) if root.is_dir() else []
+    if not files:
+        raise AssetNotInstalledError("iso-codes is not installed: `apt-get install iso-codes` (or `bash setup.sh`)")
+    return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
+
+
 _READERS = {
     "python-stdlib": _read_stdlib,
     "fortunes": _read_fortunes,
     "jargon": _read_jargon,
     "licenses": _read_licenses,
+    "dpkg-changelog": _read_dpkg_changelog,
+    "iso-codes": _read_iso_codes,
 }
 
 

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
-from hf_tokens.cache.base import TrackedKeys
+from hf_tokens.attention.hooks import TrackedKeys
+from hf_tokens.cache.base import BudgetedLayer, tiered_topk
 from hf_tokens.cache.ems.cache import EMSCache
 from hf_tokens.cache.h2o.cache import H2OCache
 from hf_tokens.cache.sink.cache import SinkCache
@@ -126,7 +127,7 @@ def test_ems_merges_evicted_values_into_similar_kept_token():
     values = torch.arange(5.0)[:, None].expand(1, 2, 5, 16).clone()
     layer.update(keys, values)
     layer.acc = torch.tensor([4.0, 3.0, 2.0, 1.0, 0.5]).expand(1, 2, 5).clone()  # token 4 is the least important
-    layer.rows = layer.acc[..., None].clone()
+    layer.rows[..., 0] = layer.acc
     layer.pending = False
     layer.compress()
     assert layer.positions[0, 0].tolist() == [0, 1, 2, 3]
@@ -144,7 +145,7 @@ def test_ems_zero_class_drops_dissimilar_tokens():
     values = torch.arange(5.0)[:, None].expand(1, 2, 5, 16).clone()
     layer.update(keys, values)
     layer.acc = torch.tensor([4.0, 3.0, 2.0, 1.0, 0.5]).expand(1, 2, 5).clone()
-    layer.rows = layer.acc[..., None].clone()
+    layer.rows[..., 0] = layer.acc
     layer.pending = False
     layer.compress()
     torch.testing.assert_close(layer.values[0, 0, :, 0], torch.tensor([0.0, 1.0, 2.0, 3.0]))
@@ -185,26 +186,84 @@ def test_pads_are_evicted_first(cache_cls):
 
 @pytest.mark.parametrize("cache_cls", ALL, ids=lambda c: c.__name__)
 def test_generate_sampling_and_beam_search(tiny_llama, cache_cls):
+    """Full budget: sampling and beam search give DynamicCache's outputs; a real budget still runs to length."""
     ids = _ids(16)
-    torch.manual_seed(0)
-    out = tiny_llama.generate(
-        ids,
-        max_new_tokens=6,
-        min_new_tokens=6,
-        do_sample=True,
-        top_k=20,
-        past_key_values=cache_cls(tiny_llama.config, budget=0.5),
-    )
-    assert out.shape == (1, 22)
-    beams = tiny_llama.generate(
-        ids,
-        max_new_tokens=6,
-        min_new_tokens=6,
-        num_beams=2,
-        do_sample=False,
-        past_key_values=cache_cls(tiny_llama.config, budget=0.5),
-    )
-    assert beams.shape == (1, 22)
+    kw = {"max_new_tokens": 6, "min_new_tokens": 6}
+    outputs = {}
+    for name, make in (("dynamic", lambda b: DynamicCache(config=tiny_llama.config)), ("ours", None)):
+        for budget in (1.0, 0.5):
+            if name == "dynamic" and budget != 1.0:
+                continue
+            cache = make(budget) if make else cache_cls(tiny_llama.config, budget=budget)
+            torch.manual_seed(0)
+            sampled = tiny_llama.generate(ids, do_sample=True, top_k=20, past_key_values=cache, **kw)
+            cache = make(budget) if make else cache_cls(tiny_llama.config, budget=budget)
+            beams = tiny_llama.generate(ids, num_beams=3, num_return_sequences=2, do_sample=False,
+                                        past_key_values=cache, **kw)  # fmt: skip
+            outputs[(name, budget)] = (sampled, beams)
+    for got, want in zip(outputs[("ours", 1.0)], outputs[("dynamic", 1.0)]):
+        assert got.tolist() == want.tolist()
+    sampled, beams = outputs[("ours", 0.5)]
+    assert sampled.shape == (1, 22) and beams.shape == (2, 22)
+    assert beams[:, :16].tolist() == [ids[0].tolist()] * 2
+
+
+@pytest.mark.parametrize("budget", [9, 0.3])
+@pytest.mark.parametrize("cache_cls", EVICTING, ids=lambda c: c.__name__)
+def test_one_slot_eviction_keeps_what_ranking_keeps(monkeypatch, cache_cls, budget):
+    """The one-token fast path (argmin, last slot moves into the hole) keeps the same tokens as ranking every slot."""
+    model = tiny_model("llama")
+    ids = _ids(24, seed=5)
+    fast = cache_cls(model.config, budget=budget)
+    fast_out = _steps(model, fast, ids, n_decode=8)
+    calls = []
+
+    def ranked(self, window, score):
+        calls.append(1)
+        self._evict_ranked(window, score, self.stored_tokens() - 1)
+
+    monkeypatch.setattr(BudgetedLayer, "_evict_one", ranked)
+    slow = cache_cls(model.config, budget=budget)
+    slow_out = _steps(model, slow, ids, n_decode=8)
+    assert calls  # the ranked path really replaced the fast one
+    for a, b in zip(fast_out, slow_out):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    for f, r in zip(fast.layers, slow.layers):
+        assert torch.equal(f.positions.sort(-1).values, r.positions)  # same tokens (ranked keeps position order)
+        order = f.positions.argsort(-1)
+        torch.testing.assert_close(f.values.gather(2, order[..., None].expand_as(f.values)), r.values)
+
+
+def test_decoding_writes_into_preallocated_buffers(tiny_llama):
+    """A budgeted layer holds capacity + 1 slots (plus a few spare) and writes each new token in place."""
+    cache = H2OCache(tiny_llama.config, budget=8)
+    ids = _ids(20)
+    with torch.no_grad():
+        out = tiny_llama(ids, past_key_values=cache, use_cache=True)
+        out = tiny_llama(out.logits[:, -1:].argmax(-1), past_key_values=cache, use_cache=True)
+        pointers = [layer.store.buffers["kv"].data_ptr() for layer in cache.layers]
+        for _ in range(5):
+            out = tiny_llama(out.logits[:, -1:].argmax(-1), past_key_values=cache, use_cache=True)
+    for layer, pointer in zip(cache.layers, pointers):
+        assert layer.store.buffers["kv"].data_ptr() == pointer and layer.keys.data_ptr() == pointer
+        assert layer.store.capacity == 9 + BudgetedLayer.growth(9) and layer.keys.shape[-2] == 8
+    slots = 9 + BudgetedLayer.growth(9)
+    assert cache.stored_bytes == sum(2 * slots * layer.keys[0, :, 0].numel() * 4 for layer in cache.layers)
+    selection = TokenSelectCache(tiny_llama.config, budget=8)
+    _steps(tiny_llama, selection, ids, n_decode=5)
+    assert all(layer.store.capacity >= 25 and layer.keys.shape[-2] == 25 for layer in selection.layers)
+
+
+def test_selection_layout_equals_tiered_ranking(tiny_llama):
+    """TokenSelect's contiguous-candidate selection equals ranking every slot by tier then votes."""
+    cache = TokenSelectCache(tiny_llama.config, budget=10, window=3, n_sink=2, similarity_threshold=2.0)
+    _steps(tiny_llama, cache, _ids(40), n_decode=1)
+    layer = cache.layers[0]
+    votes = torch.rand(1, layer.stored_tokens(), generator=torch.Generator().manual_seed(0))
+    assert layer.layout() == (2, 3)
+    fast = layer.top_tokens(votes)
+    assert torch.equal(fast, tiered_topk(votes, layer.selection_tiers(), 10))
+    assert fast[0, :2].tolist() == [0, 1] and fast[0, -3:].tolist() == [38, 39, 40]
 
 
 def test_tokenselect_attends_to_at_most_budget_tokens_and_reuses_selection(tiny_llama):

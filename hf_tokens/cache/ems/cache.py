@@ -1,5 +1,9 @@
 """EMS: adaptive Evict-then-Merge, head-wise KV compression by Global-Local importance (Li et al., arXiv 2412.08521).
 
+**Reconstructed from the paper's abstract.** The paper's method section was not available to us and no official code
+is public: the Global-Local score below (its two parts and how they combine) and the per-head merge criterion are our
+reading of the abstract, not the authors' equations. Results measured with this class are results of that reading.
+
 Per layer and KV head:
 
 * **Global-Local score.** The global part is the attention each token has accumulated from every query so far
@@ -42,24 +46,32 @@ import dataclasses
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 
 from hf_tokens.cache.base import BudgetConfig, BudgetedCache, BudgetedLayer
 
 
 @dataclasses.dataclass
 class EMSConfig(BudgetConfig):
-    """EMS (arXiv 2412.08521): budget, recent window, local-score window and merge threshold."""
+    """EMS (arXiv 2412.08521), as reconstructed from its abstract (the method section was not available): budget,
+    recent window, local-score window and merge threshold."""
 
     window: float | int = dataclasses.field(
         default=0.5, metadata={"help": "recent tokens kept: fraction of the budget (float) or count (int budget)"}
     )
     n_sink: int = dataclasses.field(default=0, metadata={"help": "first real tokens always kept"})
     local_window: int = dataclasses.field(
-        default=32, metadata={"help": "number of most recent queries whose attention forms the local score"}
+        default=32,
+        metadata={
+            "help": "number of most recent queries whose attention forms the local score (our reading of the "
+            "abstract's 'local' part; the paper's method section was not available)"
+        },
     )
     merge_threshold: float = dataclasses.field(
-        default=0.9, metadata={"help": "cosine similarity of keys above which an evicted token is merged, in [-1, 1]"}
+        default=0.9,
+        metadata={
+            "help": "cosine similarity of keys above which an evicted token is merged, in [-1, 1] (our reading of the "
+            "abstract's head-wise merge; the paper's criterion was not available)"
+        },
     )
 
     def __post_init__(self) -> None:
@@ -72,55 +84,105 @@ class EMSConfig(BudgetConfig):
 
 class EMSLayer(BudgetedLayer):
     needs_probs = True
-    extra_state = ("acc", "rows")
+    merges = True
+    extra_state = ("acc", "rows", "key_norm")
     acc: torch.Tensor
-    rows: torch.Tensor  # [B, H_kv, S, W]: attention of the last W queries to each slot
+    rows: torch.Tensor  # [B, H_kv, S, W]: attention of the last W queries to each slot (a ring over W columns)
+    key_norm: torch.Tensor  # [B, H_kv, S]: |key| (at least F.normalize's eps), for the cosine similarity of keys
     config: EMSConfig
 
-    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
-        super().lazy_initialization(key_states, value_states)
-        self.rows = torch.zeros(*key_states.shape[:2], 0, 0, device=key_states.device)
+    def __init__(self, cache: BudgetedCache, layer_idx: int) -> None:
+        super().__init__(cache, layer_idx)
+        self.ring = 0  # the column of ``rows`` the next query writes (its oldest)
+        self.merged_tokens = 0
+
+    def extra_shape(self, name: str) -> tuple[int, ...]:
+        return (self.config.local_window,) if name == "rows" else ()
+
+    def reset(self) -> None:
+        super().reset()
+        self.ring = self.merged_tokens = 0
+
+    def init_new_slots(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        norms = self.key_norm.narrow(2, self.key_norm.shape[2] - key_states.shape[2], key_states.shape[2])
+        torch.linalg.vector_norm(key_states, dim=-1, dtype=torch.float32, out=norms).clamp_min_(1e-12)
 
     def accumulate(self, probs: torch.Tensor) -> None:
+        width, q_len = self.config.local_window, probs.shape[3]
+        if q_len == 1:  # decoding: the query's attention replaces the oldest column
+            received = probs.sum(dim=(2, 3))  # [B, H_kv, S]
+            self.acc += received
+            self.rows.select(-1, self.ring).copy_(received)
+            self.ring = (self.ring + 1) % width
+            return
         per_query = probs.sum(2)  # [B, H_kv, q, S]
-        self.acc = self.acc + per_query.sum(2)
-        rows = torch.cat([self.rows, per_query.transpose(-1, -2)], dim=-1)
-        self.rows = rows[..., -self.config.local_window :]
+        self.acc += per_query.sum(2)
+        take = min(q_len, width)  # only the last W queries stay in the local score
+        columns = [(self.ring + i) % width for i in range(take)]
+        self.rows[..., columns] = per_query[:, :, -take:].transpose(-1, -2)
+        self.ring = (self.ring + take) % width
 
     def score(self) -> torch.Tensor:
         return self.acc + self.rows.sum(-1)  # global + local accumulated attention
 
-    def merge(self, keep: torch.Tensor, evicted: torch.Tensor) -> None:
-        n_evicted = int(evicted[0, 0].sum())
-        if n_evicted == 0:
-            return
-        weight = self.score() + 1e-6
-        # indices of the evicted slots (every row and head evicts the same number)
-        ev = torch.sort(evicted.to(torch.int8), dim=-1, descending=True, stable=True).indices[..., :n_evicted]
+    def merge(self, evicted: torch.Tensor, keep: torch.Tensor | None, score: torch.Tensor) -> None:
+        centre, merged = self._centres(evicted, keep)
+        n_merged = int(merged.sum())
+        if n_merged == 0:
+            return  # every evicted token falls into the zero class
+        self.merged_tokens += n_merged
+        weight = score + 1e-6
+        if evicted.shape[-1] == 1:
+            self._fold_one(evicted, centre, merged, weight)
+        else:
+            self._fold_many(evicted, centre, merged, weight)
+
+    def _centres(self, evicted: torch.Tensor, keep: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Slot of each evicted token's most similar kept key (cosine), and whether it is similar enough to merge."""
         keys = self.keys.float()
-        kept_keys = torch.gather(keys, 2, keep[..., None].expand(*keep.shape, keys.shape[-1]))
-        ev_keys = torch.gather(keys, 2, ev[..., None].expand(*ev.shape, keys.shape[-1]))
-        sim = F.normalize(ev_keys, dim=-1) @ F.normalize(kept_keys, dim=-1).transpose(-1, -2)  # [B, H, E, C]
+        ev_keys = _slots(keys, evicted)  # [B, H, E, D]
+        if keep is None:  # every slot but the evicted ones is a candidate centre
+            sim = (ev_keys @ keys.transpose(-1, -2)).div_(self.key_norm.unsqueeze(2))  # [B, H, E, S]
+            sim.scatter_(-1, evicted.unsqueeze(2).expand(*sim.shape[:3], -1), float("-inf"))
+        else:
+            sim = ev_keys @ (_slots(keys, keep) / self.key_norm.gather(-1, keep)[..., None]).transpose(-1, -2)
         best_sim, centre = sim.max(-1)
-        n_kept = keep.shape[-1]
-        ev_dead = torch.gather(self.dead, -1, ev)
-        target = torch.where((best_sim >= self.config.merge_threshold) & ~ev_dead, centre, n_kept)  # zero class
+        merged = best_sim.div_(self.key_norm.gather(-1, evicted)) >= self.config.merge_threshold
+        if self.has_dead:  # pads are dropped, never merged
+            merged &= ~self.dead.gather(-1, evicted)
+        return (centre if keep is None else keep.gather(-1, centre)), merged
+
+    def _fold_one(
+        self, evicted: torch.Tensor, centre: torch.Tensor, merged: torch.Tensor, weight: torch.Tensor
+    ) -> None:
+        """One evicted token per head: its value joins its centre's by weighted average (``merged`` heads only)."""
+        w_ev, w_centre = weight.gather(-1, evicted), weight.gather(-1, centre)
+        share = (w_ev / (w_centre + w_ev) * merged)[..., None]  # the evicted token's weight in the average, or 0
+        v_ev, v_centre = _slots(self.values, evicted).float(), _slots(self.values, centre).float()
+        averaged = (v_centre + share * (v_ev - v_centre)).to(self.values.dtype)
+        self.values.scatter_(2, centre[..., None].expand_as(averaged), averaged)
+        self.acc.scatter_add_(-1, centre, self.acc.gather(-1, evicted) * merged)
+
+    def _fold_many(
+        self, evicted: torch.Tensor, centre: torch.Tensor, merged: torch.Tensor, weight: torch.Tensor
+    ) -> None:
+        """Several evicted tokens per head, possibly sharing a centre: per-slot sums over a zero class."""
+        stored = self.keys.shape[2]
+        target = torch.where(merged, centre, stored)  # class `stored` is the zero class, discarded
         values = self.values.float()
-        w_ev = torch.gather(weight, -1, ev)
-        w_keep = torch.gather(weight, -1, keep)
-        v_ev = torch.gather(values, 2, ev[..., None].expand(*ev.shape, values.shape[-1]))
-        v_keep = torch.gather(values, 2, keep[..., None].expand(*keep.shape, values.shape[-1]))
-        num = torch.zeros(*keep.shape[:2], n_kept + 1, values.shape[-1], device=values.device)
-        den = torch.zeros(*keep.shape[:2], n_kept + 1, device=values.device)
-        num = num.scatter_add(2, target[..., None].expand_as(v_ev), v_ev * w_ev[..., None])
-        den = den.scatter_add(2, target, w_ev)
-        num, den = num[:, :, :n_kept], den[:, :, :n_kept]  # drop the zero class
-        merged = (v_keep * w_keep[..., None] + num) / (w_keep + den)[..., None]
-        self.values = self.values.scatter(2, keep[..., None].expand_as(v_keep), merged.to(self.values.dtype))
-        acc_ev = torch.gather(self.acc, -1, ev)
-        acc_add = torch.zeros_like(den).scatter_add(2, target.clamp(max=n_kept - 1), acc_ev * (target < n_kept))
-        self.acc = self.acc.scatter_add(-1, keep, acc_add)
-        self.merged_tokens = getattr(self, "merged_tokens", 0) + int((target < n_kept).sum())
+        w_ev = weight.gather(-1, evicted)
+        v_ev = _slots(values, evicted) * w_ev[..., None]
+        num = values.new_zeros(*weight.shape[:2], stored + 1, values.shape[-1])
+        num = num.scatter_add_(2, target[..., None].expand_as(v_ev), v_ev)[:, :, :stored]
+        den = weight.new_zeros(*weight.shape[:2], stored + 1).scatter_add_(2, target, w_ev)[:, :, :stored]
+        averaged = (values * weight[..., None] + num) / (weight + den)[..., None]
+        self.values.copy_(torch.where((den > 0)[..., None], averaged, values).to(self.values.dtype))
+        self.acc.scatter_add_(-1, target.clamp(max=stored - 1), self.acc.gather(-1, evicted) * merged)
+
+
+def _slots(tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``tensor[b, h, index[b, h, i], :]`` for ``[B, H, S, D]`` tensors and ``[B, H, E]`` indices."""
+    return torch.gather(tensor, 2, index[..., None].expand(*index.shape, tensor.shape[-1]))
 
 
 class EMSCache(BudgetedCache):

@@ -45,7 +45,7 @@ class H2OLayer(BudgetedLayer):
     acc: torch.Tensor
 
     def accumulate(self, probs: torch.Tensor) -> None:
-        self.acc = self.acc + probs.sum(dim=(2, 3))
+        self.acc += probs.sum(dim=(2, 3))
 
     def score(self) -> torch.Tensor:
         return self.acc

@@ -9,7 +9,7 @@ The cache keeps every token. During decoding:
   heads and layers) until the **re-selection layer**, a later selection layer that recomputes the positions for the
   layers after it (the paper's fix for the drift of important tokens in deeper layers).
 
-The attention function is the shared sdpa interception of :mod:`hf_tokens.cache.base`: sparse layers run sdpa on
+The attention function is the sdpa observation of :mod:`hf_tokens.attention.hooks`: sparse layers run sdpa on
 the gathered keys/values/mask, so the model keeps ``attn_implementation="sdpa"`` and nothing is registered globally.
 
 Defaults follow the paper's Llama-3-8B setting scaled to depth ``L``: selection at layer ``min(2, L-1)`` and
@@ -25,7 +25,9 @@ from typing import Any, ClassVar
 
 import torch
 
-from hf_tokens.cache.base import BudgetConfig, BudgetedCache, BudgetedLayer, SdpaCall, SelectionLayer, tiered_topk
+from hf_tokens.attention.hooks import AttentionCall
+from hf_tokens.cache.base import BudgetConfig, BudgetedCache, BudgetedLayer
+from hf_tokens.cache.selection import SelectionLayer
 from hf_tokens.ops.qk_vote import IMPLS, qk_vote
 
 
@@ -68,7 +70,7 @@ class TidalDecodeLayer(SelectionLayer):
     cache: TidalDecodeCache
     config: TidalDecodeConfig
 
-    def select(self, call: SdpaCall) -> torch.Tensor | None:
+    def select(self, call: AttentionCall) -> torch.Tensor | None:
         cache = self.cache
         first = cache.selection_layers[0]
         if self.layer_idx < first:
@@ -76,9 +78,8 @@ class TidalDecodeLayer(SelectionLayer):
         if self.layer_idx in cache.selection_layers:
             batch, _, _, dim = self.keys.shape
             query = call.query.reshape(batch, -1, dim)
-            scale = call.kwargs.get("scale") or dim**-0.5
-            votes = qk_vote(query, self.keys, float(scale), self.dead[:, 0], impl=self.config.impl)
-            cache.selected = tiered_topk(votes, self.selection_tiers(), self.config.capacity(self.seen))
+            dead = self.dead[:, 0] if self.has_dead else None
+            cache.selected = self.top_tokens(qk_vote(query, self.keys, call.scale, dead, impl=self.config.impl))
             cache.selected_at = (self.layer_idx, self.seen)
             return None  # the selection layer itself attends densely
         if cache.selected is None or cache.selected_at[1] != self.seen:

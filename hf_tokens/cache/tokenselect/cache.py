@@ -32,7 +32,9 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
-from hf_tokens.cache.base import BudgetConfig, BudgetedCache, BudgetedLayer, SdpaCall, SelectionLayer, tiered_topk
+from hf_tokens.attention.hooks import AttentionCall
+from hf_tokens.cache.base import BudgetConfig, BudgetedCache, BudgetedLayer
+from hf_tokens.cache.selection import SelectionLayer
 from hf_tokens.ops.qk_vote import IMPLS, qk_vote
 
 
@@ -77,18 +79,15 @@ class TokenSelectLayer(SelectionLayer):
         super().reset()
         self.prev_query = self.votes = None
 
-    def select(self, call: SdpaCall) -> torch.Tensor | None:
+    def select(self, call: AttentionCall) -> torch.Tensor | None:
         batch, _, stored, dim = self.keys.shape
         query = call.query.reshape(batch, -1, dim)  # [B, H, D] (plain or packed single-token layout)
-        tiers = self.selection_tiers()
         reuse = self._reusable(query)
         if bool(reuse.all()):
             assert self.votes is not None
             votes = F.pad(self.votes, (0, stored - self.votes.shape[-1]))
         else:
-            scale = call.kwargs.get("scale") or dim**-0.5
-            # candidates only: sinks, the window and pads are not voted on (they are attended anyway, or never)
-            votes = qk_vote(query, self.keys, float(scale), tiers != 0, impl=self.config.impl)
+            votes = self.candidate_votes(query, call.scale)
             if bool(reuse.any()):
                 assert self.votes is not None
                 votes = torch.where(reuse[:, None], F.pad(self.votes, (0, stored - self.votes.shape[-1])), votes)
@@ -97,7 +96,20 @@ class TokenSelectLayer(SelectionLayer):
         self.reused += int(reuse.sum())
         self.selections += batch
         self.votes = votes
-        return tiered_topk(votes, tiers, self.config.capacity(self.seen))
+        return self.top_tokens(votes)
+
+    def candidate_votes(self, query: torch.Tensor, scale: float) -> torch.Tensor:
+        """``[B, S]`` votes of the candidates; sinks, the window and pads get none (attended anyway, or never)."""
+        layout = self.layout()
+        if layout is None:
+            return qk_vote(query, self.keys, scale, self.selection_tiers() != 0, impl=self.config.impl)
+        n_sink, window = layout  # the candidates are the contiguous slots between sinks and window
+        stored = self.keys.shape[2]
+        votes = torch.zeros(query.shape[0], stored, device=query.device)
+        votes[:, n_sink : stored - window] = qk_vote(
+            query, self.keys[:, :, n_sink : stored - window], scale, impl=self.config.impl
+        )
+        return votes
 
     def _reusable(self, query: torch.Tensor) -> torch.Tensor:
         """``[B]`` bool: rows whose query is similar enough to the one their current votes were computed for."""
