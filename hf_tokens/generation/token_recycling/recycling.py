@@ -37,9 +37,9 @@ from typing import Any
 
 import torch
 
-from hf_tokens.generation.tree.decode import tree_decode
-from hf_tokens.generation.tree.entry import dispatch_generate
-from hf_tokens.generation.tree.proposer import TreeProposer, coerce_config
+from hf_tokens.generation.entry import make_custom_generate
+from hf_tokens.generation.tree.decode import TREE_OPTIONS, tree_decode
+from hf_tokens.generation.tree.proposer import TreeProposer
 from hf_tokens.generation.tree.template import best_first_template
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 
@@ -207,11 +207,11 @@ class TokenRecyclingProposer(TreeProposer):
 def _decode(
     model: Any,
     input_ids: torch.LongTensor,
-    token_recycling_config: TokenRecyclingConfig | None = None,
+    token_recycling_config: TokenRecyclingConfig,
     token_recycling_state: AdjacencyMatrix | None = None,
     **decode_kwargs: Any,
 ) -> Any:
-    config = _check_config(token_recycling_config)
+    config = token_recycling_config
     vocab = model.get_output_embeddings().weight.shape[0]
     if token_recycling_state is None:
         matrix = AdjacencyMatrix(vocab, config.top_k)
@@ -230,49 +230,19 @@ def _decode(
     return tree_decode(model, input_ids, proposer, **decode_kwargs)
 
 
-def _check_config(config: Any) -> TokenRecyclingConfig:
-    return coerce_config(config, TokenRecyclingConfig, "token_recycling_config")
+generate = make_custom_generate(
+    _decode,
+    TokenRecyclingConfig,
+    "token_recycling_config",
+    options={"token_recycling_state": None, **TREE_OPTIONS},
+    doc="""Token Recycling speculative decoding: ``model.generate(**inputs, custom_generate=generate, ...)``.
 
-
-def generate(
-    model: Any,
-    input_ids: torch.LongTensor | None = None,
-    logits_processor: Any = None,
-    stopping_criteria: Any = None,
-    generation_config: Any = None,
-    synced_gpus: bool = False,
-    streamer: Any = None,
-    token_recycling_config: TokenRecyclingConfig | dict | None = None,
-    token_recycling_state: AdjacencyMatrix | None = None,
-    decoding_stats: dict | None = None,
-    onednn_linear: bool | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Token Recycling speculative decoding; use as ``model.generate(**inputs, custom_generate=generate, ...)``.
-
-    Extra arguments: ``token_recycling_config`` (:class:`TokenRecyclingConfig` or dict), ``token_recycling_state``
-    (an :class:`AdjacencyMatrix` to keep across calls, the paper's hot start), ``decoding_stats`` (a dict filled
-    with steps, mean accepted tokens per step, matrix bytes). Greedy output equals plain greedy ``generate``;
-    sampling keeps the target distribution. Batch size 1 only.
-    """
-    _check_config(token_recycling_config)
-    return dispatch_generate(
-        model,
-        _decode,
-        input_ids=input_ids,
-        logits_processor=logits_processor,
-        stopping_criteria=stopping_criteria,
-        generation_config=generation_config,
-        synced_gpus=synced_gpus,
-        streamer=streamer,
-        method_kwargs={
-            "token_recycling_config": token_recycling_config,
-            "token_recycling_state": token_recycling_state,
-            "decoding_stats": decoding_stats,
-            "onednn_linear": onednn_linear,
-        },
-        kwargs=kwargs,
-    )
+    Extra arguments: ``token_recycling_config`` (:class:`TokenRecyclingConfig` or dict: matrix width, tree size),
+    ``token_recycling_state`` (an :class:`AdjacencyMatrix` to keep across calls, the paper's hot start),
+    ``decoding_stats`` (a dict filled with steps, mean accepted tokens per step, matrix bytes), ``onednn_linear``
+    (``False`` keeps PyTorch's stock CPU linears in the verification forwards). Greedy output equals plain greedy
+    ``generate``; sampling keeps the target distribution. Batch size 1 only.""",
+)
 
 
 def contract() -> dict[str, Any]:
