@@ -423,7 +423,7 @@ def test_truncated_draft_shares_weights_and_full_depth_equals_the_model(tiny_lla
 
 
 def test_real_model_greedy_equality_short(smollm2):
-    """A couple of short real prompts (the 20 x 64 run is the slow test below)."""
+    """A couple of short real prompts (the 25 x 64 run is the slow test below)."""
     from hf_tokens.generation.tree.prompts import speculative_prompts
 
     model, tok = smollm2
@@ -442,7 +442,7 @@ def test_real_model_greedy_equality_short(smollm2):
 
 
 @pytest.mark.slow
-def test_real_model_greedy_equality_20_prompts_64_tokens(smollm2):
+def test_real_model_greedy_equality_25_prompts_64_tokens(smollm2):
     from hf_tokens.generation.tree.prompts import speculative_prompts
 
     model, tok = smollm2

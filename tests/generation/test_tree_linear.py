@@ -43,7 +43,9 @@ def test_multi_row_linears_are_rerouted_and_match_the_stock_kernel(counted, with
         with onednn_linears(layer) as n:
             assert n == 1 and is_patched(layer)
             out = layer(x)
-    assert counted == [(1, 7, 48)]
+            by_name = layer(input=x)  # nn.Linear.forward's argument name works too
+    assert counted == [(1, 7, 48)] * 2
+    assert torch.equal(by_name, out)
     torch.testing.assert_close(out, stock, rtol=1e-5, atol=1e-5)
     assert not is_patched(layer) and _unpatched(layer)
 

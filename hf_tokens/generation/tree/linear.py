@@ -54,8 +54,8 @@ class _OneDNNForward:
         self.module = module
         self.min_rows = min_rows
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        m = self.module
+    def __call__(self, input: torch.Tensor) -> torch.Tensor:  # the argument name of nn.Linear.forward
+        m, x = self.module, input
         if (
             x.dtype == torch.float32
             and x.device.type == "cpu"
