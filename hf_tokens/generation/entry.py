@@ -28,11 +28,10 @@ from transformers import GenerationConfig, GenerationMixin, LogitsProcessorList,
 
 ConfigT = TypeVar("ConfigT")
 
-_CALL_CONVENTIONS = """
-Both call conventions work: ``model.generate(**inputs, custom_generate=generate, ...)`` and
+_CALL_CONVENTIONS = """Both call conventions work: ``model.generate(**inputs, custom_generate=generate, ...)`` and
 ``generate(model, **inputs, max_new_tokens=...)`` (also what an exported Hub ``custom_generate`` folder runs).
-``{config}`` is a :class:`{cls}` or a dict of its fields; a wrong type or an unknown field is refused before
-anything runs."""
+``{config}`` is a :class:`{cls}` or a dict of its fields;
+a wrong type or an unknown field is refused before anything runs."""
 
 
 def coerce_config(value: Any, cls: type[ConfigT], name: str) -> ConfigT:
@@ -144,6 +143,7 @@ def make_custom_generate(
         fn.__signature__ = signature  # type: ignore[attr-defined]
         fn.__module__ = owner
         fn.__name__ = fn.__qualname__ = name
-    generate.__doc__ = doc.rstrip() + "\n" + _CALL_CONVENTIONS.format(config=config_kwarg, cls=config_cls.__name__)
+    conventions = _CALL_CONVENTIONS.format(config=config_kwarg, cls=config_cls.__name__)
+    generate.__doc__ = inspect.cleandoc(doc) + "\n\n" + conventions
     decoding.__doc__ = "The decoding call of the ``generate`` above (prepared arguments only)."
     return generate

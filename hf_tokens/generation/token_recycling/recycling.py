@@ -12,14 +12,12 @@ Deviations from the paper, named:
   :func:`~hf_tokens.generation.tree.template.best_first_template` from per-rank acceptance rates measured with
   SmolLM2 (:data:`RANK_ACCEPTANCE`); ``tree_size=80`` gives the paper's size.
 * Default size: 8 nodes, tuned for CPU verification cost. A GPU verifies 80 tokens for about the price of one; a
-  CPU does not. Measured on SmolLM2-135M fp32, 1 thread, 300 cached tokens (``benchmarks/speculative.py
-  --cost-curve``, ``bench_results/speculative_cost.json``), a tree forward costs, in one-token forwards, about 1.5x
-  for 2-4 nodes, 1.6x for 8, 2.0x for 16, 2.7x for 32 and 4.5x for 80 (with the verifier's oneDNN linears;
-  PyTorch's stock kernel: 1.9x, 2.5x, 3.7x, 7.3x). Expected tokens per step under :data:`RANK_ACCEPTANCE` grow
-  only from 1.49 (4 nodes) to 1.64 (8), 1.77 (16) and 2.01 (80), so tokens per step divided by the step's cost
-  peaks at 6-8 nodes (1.00-1.02; 0.96 at 4, 0.90 at 16, 0.45 at 80). The measured sweep
-  (``bench_results/speculative.json``) has 8, 12 and 16 nodes within 2% of each other (1.15-1.17x greedy) and 4
-  nodes behind (1.06x); 8 is the cheapest of the plateau. On a GPU pass ``tree_size=80``.
+  CPU does not: a tree forward's cost in one-token forwards grows with its size (``python benchmarks/speculative.py
+  --cost-curve 1,2,4,8,16,32,80``, stock and oneDNN linears), while the expected tokens per step under
+  :data:`RANK_ACCEPTANCE` grow only slowly with size (:func:`~hf_tokens.generation.tree.template.expected_accepted`),
+  so tokens per step divided by the step's cost peaks at 6-8 nodes on this CPU. A measured tree-size sweep
+  (``--sweep 4,12,16``; ``bench_results/speculative_tree_sweep.json``, an earlier 4-prompt run) put 8, 12 and 16
+  nodes on one plateau and 4 nodes behind; 8 is the cheapest of the plateau. On a GPU pass ``tree_size=80``.
 * Update order: when a token occurs on several nodes, the row written last is the one from the accepted path (its
   context is the real one); the paper leaves the order of duplicate writes unspecified.
 * Initialisation: the matrix starts empty and is also filled from the logits of the last ``prefill_update_tokens``
