@@ -49,6 +49,7 @@ from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
 
 BASELINE = "greedy generate"
 SAME = "speed-up vs greedy, same kernel"
+VS_STOCK = "speed-up vs greedy [stock]"
 
 
 @dataclass
@@ -198,9 +199,9 @@ def summarise(
     return bench.add(name, metric, stats.pop("value"), **stats, per_prompt=per_prompt, **extra)
 
 
-def rescore(path: Path) -> None:
-    """Recompute every row's statistics from its ``per_prompt`` ratios (e.g. after a fix to :func:`ratio_stats`);
-    the measured ratios themselves are not touched."""
+def rescore(path: Path, plot_path: Path | None) -> None:
+    """Recompute every row's statistics from its ``per_prompt`` ratios (e.g. after a fix to :func:`ratio_stats`)
+    and redraw the plot; the measured ratios themselves are not touched."""
     import json
     import os
 
@@ -213,6 +214,9 @@ def rescore(path: Path) -> None:
     tmp.write_text(json.dumps(data, indent=1))
     os.replace(tmp, path)
     print(f"rescored {path}")
+    print_summary(summary_table(data["rows"]))
+    if plot_path:
+        plot(plot_path, summary_table(data["rows"]), title(data))
 
 
 @dataclass
@@ -306,7 +310,6 @@ def report(runs: Runs, args: argparse.Namespace, done: int) -> None:
         if not runs.mismatches
         else "OUTPUTS DIFFER from plain greedy: " + "; ".join(runs.mismatches)
     )
-    table = []
     for kernel in runs.kernels:
         for m in runs.methods:
             index = [p for p in range(len(kinds)) if (m.name, kernel, p) in runs.tokens]
@@ -321,22 +324,31 @@ def report(runs: Runs, args: argparse.Namespace, done: int) -> None:
             bench.add(name, "tokens/step", per_step, n=len(index))
             if m.name != BASELINE:
                 ratios = [paired_ratios(g, s) for g, s in zip(t[BASELINE], t[m.name])]
-                row = summarise(bench, name, SAME, ratios, sub_kinds, index, baseline=base_name, kernel=kernel)
-                table.append((name, row, per_step))
+                summarise(bench, name, SAME, ratios, sub_kinds, index, baseline=base_name, kernel=kernel)
             if kernel == "oneDNN":
                 stock = {k: [runs.seconds[(k, "stock", p)] for p in index] for k in (m.name, BASELINE)}
                 ratios = [paired_ratios(g, s) for g, s in zip(stock[BASELINE], t[m.name])]
-                row = summarise(
-                    bench, name, "speed-up vs greedy [stock]", ratios, sub_kinds, index, baseline=f"{BASELINE} [stock]"
-                )
-                if m.name == BASELINE:
-                    table.append((name + " vs stock", row, per_step))
+                summarise(bench, name, VS_STOCK, ratios, sub_kinds, index, baseline=f"{BASELINE} [stock]")
                 gain = [paired_ratios(g, s) for g, s in zip(stock[m.name], t[m.name])]
                 summarise(bench, name, "oneDNN gain (vs the same method [stock])", gain, sub_kinds, index)
-    bench.finish(args.json)
-    print_summary(table)
+    data = bench.finish(args.json)
+    print_summary(summary_table(data["rows"]))
     if args.plot:
-        plot(args.plot, table, kinds, f"{args.model}, {torch.get_num_threads()} thread(s), {args.device}")
+        plot(args.plot, summary_table(data["rows"]), title(data))
+
+
+def summary_table(rows: list[dict[str, Any]]) -> list[tuple[str, dict, float]]:
+    """(label, row, tokens/step) of every method's same-kernel speed-up, and of oneDNN greedy vs stock greedy."""
+    per_step = {r["method"]: r["value"] for r in rows if r["metric"] == "tokens/step"}
+    return [
+        (r["method"] + (" vs stock" if r["metric"] == VS_STOCK else ""), r, per_step[r["method"]])
+        for r in rows
+        if r["metric"] == SAME or (r["metric"] == VS_STOCK and r["method"] == f"{BASELINE} [oneDNN]")
+    ]
+
+
+def title(data: dict[str, Any]) -> str:
+    return f"{data['model']}, {data['threads']} thread(s), {data['device']}"
 
 
 def print_summary(table: list[tuple[str, dict, float]]) -> None:
@@ -348,14 +360,15 @@ def print_summary(table: list[tuple[str, dict, float]]) -> None:
         print(f"{name:48} {ci:26} {spread:12} {per_step:7.2f}  {cells}")
 
 
-def plot(path: Path, table: list[tuple[str, dict, float]], kinds: list[str], title: str) -> None:
+def plot(path: Path, table: list[tuple[str, dict, float]], title: str) -> None:
     """Every prompt's speed-up (dots, coloured by kind) and the median with its 95% interval, per method."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = dict(zip(dict.fromkeys(kinds), ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
+    kinds = dict.fromkeys(k for _, row, _ in table for _, k, _ in row["per_prompt"])
+    colours = dict(zip(kinds, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")))
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(table) + 1.5), dpi=120)
     for y, (_, row, _) in enumerate(table):
         for i, (_, kind, ratio) in enumerate(row["per_prompt"]):
@@ -369,7 +382,7 @@ def plot(path: Path, table: list[tuple[str, dict, float]], kinds: list[str], tit
     ax.set_xlabel("speed-up vs plain greedy generate on the same kernel (per prompt; bar: median, 95% CI)")
     for k, c in colours.items():
         ax.scatter([], [], color=c, label=k, s=12)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -523,7 +536,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rescore", type=Path, default=None, help="only recompute a result JSON's statistics")
     args = parser.parse_args(argv)
     if args.rescore:
-        rescore(args.rescore)
+        rescore(args.rescore, args.plot)
         return
     setup_torch(args)
     import torch
