@@ -20,9 +20,13 @@ Design (what makes the comparison fair and the result general):
 * Methods that are far slower than greedy on CPU (assisted decoding and DySpec with a truncated self-draft) run on
   the first ``--slow-prompts`` prompts (default: one of each kind) in the first repetition only.
 * Tokens/step: new tokens after the first / target forwards after the prompt's (1.0 for plain greedy).
+* A long run can be cut short: after every prompt the raw measurements go to ``<--json>.partial`` and the result
+  JSON and plot are rewritten from what is done; the same command resumes from the ``.partial`` file (deleted when
+  the run completes; a file written with other settings is refused).
 
-    OMP_NUM_THREADS=1 nohup python benchmarks/speculative.py --threads 1 --json bench_results/speculative.json \\
-        --plot bench_results/speculative.png > speculative.log &      # ~1.5 h on 1 thread
+    OMP_NUM_THREADS=1 nohup python benchmarks/speculative.py --threads 1 --max-new-tokens 64 --repeats 2 \\
+        --json bench_results/speculative.json --plot bench_results/speculative.png > logs/speculative.log &
+        # the committed run: ~1.5 h on 1 thread of the shared 2-core machine (128 tokens x 3 repetitions: ~4 h)
     python benchmarks/speculative.py --quick            # < 5 min on 2 cores
     python benchmarks/speculative.py --device cuda      # same code on a GPU (stock kernel only)
     python benchmarks/speculative.py --calibrate        # per-level rank acceptance of Token Recycling (template)
@@ -243,27 +247,91 @@ def speed_run(model: Any, tokenizer: Any, args: argparse.Namespace, sync: Any) -
         (k, torch.tensor([ids], device=model.device)) for k, ids in speculative_prompts(tokenizer, args.per_kind)
     ]
     runs = Runs(prompts, build_methods(model, tokenizer, args), kernels, {}, {}, {}, [])
+    state = state_path(args)
+    done = restore(runs, state, run_key(args, kernels)) if state else set()
+    units = [(rep, p) for rep in range(args.repeats) for p in range(len(prompts))]
     slow_prompts = set(range(min(args.slow_prompts, len(prompts))))
     for kernel in kernels:  # warm-up: one short run of every method on every kernel (allocator, oneDNN primitives)
         for m in runs.methods:
             run_once(model, prompts[0][1], m.kwargs(kernel), kernel, 8, sync)
     started = time.time()
-    for rep in range(args.repeats):
-        for p, (kind, ids) in enumerate(prompts):
-            for kernel in kernels if (rep + p) % 2 == 0 else kernels[::-1]:
-                for m in runs.methods:
-                    if m.slow and (rep > 0 or p not in slow_prompts):
-                        continue
-                    out, sec, calls = run_once(model, ids, m.kwargs(kernel), kernel, args.max_new_tokens, sync)
-                    runs.seconds.setdefault((m.name, kernel, p), {})[rep] = sec
-                    if rep == 0:
-                        runs.tokens[(m.name, kernel, p)] = (out.shape[1] - ids.shape[1], calls - 1)
-                        check_output(model, runs, m.name, kernel, p, out)
-            elapsed = (time.time() - started) / 60
-            print(f"rep {rep + 1}/{args.repeats} prompt {p + 1}/{len(prompts)} ({kind}) {elapsed:.1f} min", flush=True)
-        report(runs, args, rep + 1)  # a complete result after every repetition (a long run can be cut short)
+    for rep, p in units:
+        if (rep, p) in done:
+            continue
+        kind, ids = prompts[p]
+        for kernel in kernels if (rep + p) % 2 == 0 else kernels[::-1]:
+            for m in runs.methods:
+                if m.slow and (rep > 0 or p not in slow_prompts):
+                    continue
+                out, sec, calls = run_once(model, ids, m.kwargs(kernel), kernel, args.max_new_tokens, sync)
+                runs.seconds.setdefault((m.name, kernel, p), {})[rep] = sec
+                if rep == 0:
+                    runs.tokens[(m.name, kernel, p)] = (out.shape[1] - ids.shape[1], calls - 1)
+                    check_output(model, runs, m.name, kernel, p, out)
+        done.add((rep, p))
+        if state:  # the raw measurements after every prompt: a restarted run resumes from them
+            save_state(runs, state, run_key(args, kernels), done)
+        elapsed = (time.time() - started) / 60
+        print(f"rep {rep + 1}/{args.repeats} prompt {p + 1}/{len(prompts)} ({kind}) {elapsed:.1f} min", flush=True)
+        report(runs, args, f"{len(done)} of {len(units)} (repetition, prompt) units done")
     if runs.mismatches:
         raise AssertionError("outputs differ from plain greedy: " + "; ".join(runs.mismatches))
+    if state:
+        state.unlink()  # complete: the result JSON holds every per-prompt ratio
+
+
+def state_path(args: argparse.Namespace) -> Path | None:
+    """Where the raw measurements of a run with ``--json`` live until it completes (next to the JSON)."""
+    return Path(f"{args.json}.partial") if args.json else None
+
+
+def run_key(args: argparse.Namespace, kernels: tuple[str, ...]) -> dict[str, Any]:
+    """Everything that changes what a unit measures: a state file from another setting is refused."""
+    names = ("model", "device", "threads", "max_new_tokens", "per_kind", "slow_prompts", "repeats", "tree_size")
+    names += ("draft_layers", "lookup_tokens", "sweep", "hot_start")
+    return {"kernels": list(kernels), **{n: getattr(args, n) for n in names}}
+
+
+def save_state(runs: Runs, path: Path, key: dict[str, Any], done: set[tuple[int, int]]) -> None:
+    import json
+    import os
+
+    state = {
+        "key": key,
+        "done": sorted(done),
+        "seconds": [[*k, rep, sec] for k, by_rep in runs.seconds.items() for rep, sec in by_rep.items()],
+        "tokens": [[*k, *v] for k, v in runs.tokens.items()],
+        "greedy": [[*k, out[0].tolist()] for k, out in runs.greedy.items()],
+        "mismatches": runs.mismatches,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, path)
+
+
+def restore(runs: Runs, path: Path, key: dict[str, Any]) -> set[tuple[int, int]]:
+    """Load a state file written by :func:`save_state` into ``runs``; the (repetition, prompt) units it holds."""
+    import json
+
+    import torch
+
+    if not path.exists():
+        return set()
+    state = json.loads(path.read_text())
+    if state["key"] != key:
+        raise SystemExit(f"{path} was written with other settings ({state['key']}); delete it or change --json")
+    for name, kernel, p, rep, sec in state["seconds"]:
+        runs.seconds.setdefault((name, kernel, p), {})[rep] = sec
+    for name, kernel, p, new, forwards in state["tokens"]:
+        runs.tokens[(name, kernel, p)] = (new, forwards)
+    device = runs.prompts[0][1].device
+    for kernel, p, ids in state["greedy"]:
+        runs.greedy[(kernel, p)] = torch.tensor([ids], device=device)
+    runs.mismatches.extend(state["mismatches"])
+    done = {(rep, p) for rep, p in state["done"]}
+    print(f"resuming from {path}: {len(done)} (repetition, prompt) units already measured", flush=True)
+    return done
 
 
 def check_output(model: Any, runs: Runs, name: str, kernel: str, p: int, out: Any) -> None:
@@ -288,23 +356,24 @@ def check_output(model: Any, runs: Runs, name: str, kernel: str, p: int, out: An
     print("OUTPUT DIFFERS:", runs.mismatches[-1], flush=True)
 
 
-def report(runs: Runs, args: argparse.Namespace, done: int) -> None:
-    """The JSON rows, table and plot from the repetitions done so far."""
+def report(runs: Runs, args: argparse.Namespace, progress: str) -> None:
+    """The JSON rows, table and plot from the units measured so far."""
     import torch
 
     kinds = [k for k, _ in runs.prompts]
     bench = Benchmark("speculative", args.model, device=args.device, quick=args.quick)
     bench.note(
         f"greedy, {args.max_new_tokens} new tokens, {len(kinds)} prompts ({args.per_kind} per kind), fp32, batch 1, "
-        f"{done} of {args.repeats} repetitions done; slow methods on the first {args.slow_prompts} prompts, "
+        f"{args.repeats} repetitions; {progress}; slow methods on the first {args.slow_prompts} prompts, "
         "first repetition only"
     )
     bench.note(f"torch threads = {torch.get_num_threads()}; the 2-core machine was shared with other jobs")
     bench.note("kernels: stock = PyTorch CPU linears; oneDNN = every nn.Linear on oneDNN (onednn_linears, min_rows=1)")
     bench.note(f"prompt kinds in order: {kinds}")
     if len(runs.kernels) == 2:
-        same = sum(bool(torch.equal(runs.greedy[("stock", p)], runs.greedy[("oneDNN", p)])) for p in range(len(kinds)))
-        bench.note(f"plain greedy on oneDNN equals plain greedy on the stock kernel on {same}/{len(kinds)} prompts")
+        both = [p for p in range(len(kinds)) if ("stock", p) in runs.greedy and ("oneDNN", p) in runs.greedy]
+        same = sum(bool(torch.equal(runs.greedy[("stock", p)], runs.greedy[("oneDNN", p)])) for p in both)
+        bench.note(f"plain greedy on oneDNN equals plain greedy on the stock kernel on {same}/{len(both)} prompts")
     bench.note(
         "every method's output equals plain greedy's on its kernel"
         if not runs.mismatches
@@ -313,6 +382,8 @@ def report(runs: Runs, args: argparse.Namespace, done: int) -> None:
     for kernel in runs.kernels:
         for m in runs.methods:
             index = [p for p in range(len(kinds)) if (m.name, kernel, p) in runs.tokens]
+            if not index:
+                continue
             sub_kinds = [kinds[p] for p in index]
             name, base_name = f"{m.name} [{kernel}]", f"{BASELINE} [{kernel}]"
             t = {k: [runs.seconds[(k, kernel, p)] for p in index] for k in (m.name, BASELINE)}
