@@ -50,6 +50,14 @@ def coerce_config(value: Any, cls: type[ConfigT], name: str) -> ConfigT:
     return value
 
 
+def require_ints(config: Any, names: tuple[str, ...], minimum: int = 1) -> None:
+    """ValueError naming the first field of ``names`` on ``config`` that is not an int >= ``minimum``."""
+    for name in names:
+        value = getattr(config, name)
+        if not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
 def is_decoding_call(
     input_ids: Any, logits_processor: Any, stopping_criteria: Any, generation_config: Any, kwargs: dict
 ) -> bool:

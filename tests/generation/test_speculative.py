@@ -320,6 +320,11 @@ def test_bad_input_is_refused_before_any_forward(tiny_llama):
             aded.ADEDConfig(tree_size=0)
         with pytest.raises(ValueError, match="max_tree_size"):
             dyspec.DySpecConfig(max_tree_size=0)
+        with pytest.raises(ValueError, match=r"simulations must be an int >= 1, got '4'"):
+            aded.ADEDConfig(simulations="4")
+        with pytest.raises(ValueError, match="prefill_update_tokens must be an int >= 0, got -1"):
+            token_recycling.TokenRecyclingConfig(prefill_update_tokens=-1)
+        token_recycling.TokenRecyclingConfig(prefill_update_tokens=0)  # 0 is allowed (no prefill update)
         other_vocab = tiny_model("llama", vocab_size=400)
         with pytest.raises(ValueError, match="vocabulary"):
             tiny_llama.generate(prompt, custom_generate=dyspec.generate, draft_model=other_vocab)

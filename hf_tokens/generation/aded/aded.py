@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.generation.entry import make_custom_generate
+from hf_tokens.generation.entry import make_custom_generate, require_ints
 from hf_tokens.generation.tree.decode import TREE_OPTIONS, tree_decode
 from hf_tokens.generation.tree.proposer import TreeProposer
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
@@ -46,10 +46,7 @@ class ADEDConfig:
     exploration: float = field(default=1.0, metadata={"help": "PUCT exploration constant c (0: pure exploitation)"})
 
     def __post_init__(self) -> None:
-        for name in ("tree_size", "simulations", "max_depth", "branching"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        require_ints(self, ("tree_size", "simulations", "max_depth", "branching"))
         if not isinstance(self.exploration, (int, float)) or self.exploration < 0:
             raise ValueError(f"exploration must be a number >= 0, got {self.exploration!r}")
 

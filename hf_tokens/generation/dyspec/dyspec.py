@@ -27,7 +27,7 @@ import torch
 from transformers.cache_utils import DynamicCache
 
 from hf_tokens.generation.dyspec.draft import check_draft
-from hf_tokens.generation.entry import make_custom_generate
+from hf_tokens.generation.entry import make_custom_generate, require_ints
 from hf_tokens.generation.tree.decode import TREE_OPTIONS, tree_decode
 from hf_tokens.generation.tree.linear import verification_linear
 from hf_tokens.generation.tree.proposer import TreeProposer
@@ -48,10 +48,7 @@ class DySpecConfig:
     max_rounds: int = field(default=6, metadata={"help": "most draft forwards per step (bounds the tree depth)"})
 
     def __post_init__(self) -> None:
-        for name in ("max_tree_size", "branching", "expand_per_round", "max_rounds"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        require_ints(self, ("max_tree_size", "branching", "expand_per_round", "max_rounds"))
         if not isinstance(self.threshold, (int, float)) or not 0 <= self.threshold < 1:
             raise ValueError(f"threshold must be a number in [0, 1), got {self.threshold!r}")
 

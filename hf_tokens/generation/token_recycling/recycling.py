@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.generation.entry import make_custom_generate
+from hf_tokens.generation.entry import make_custom_generate, require_ints
 from hf_tokens.generation.tree.decode import TREE_OPTIONS, tree_decode
 from hf_tokens.generation.tree.proposer import TreeProposer
 from hf_tokens.generation.tree.template import best_first_template
@@ -72,14 +72,8 @@ class TokenRecyclingConfig:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.top_k, int) or self.top_k < 1:
-            raise ValueError(f"top_k must be an int >= 1, got {self.top_k!r}")
-        if not isinstance(self.tree_size, int) or self.tree_size < 1:
-            raise ValueError(f"tree_size must be an int >= 1 (nodes including the root), got {self.tree_size!r}")
-        if not isinstance(self.max_depth, int) or self.max_depth < 1:
-            raise ValueError(f"max_depth must be an int >= 1, got {self.max_depth!r}")
-        if not isinstance(self.prefill_update_tokens, int) or self.prefill_update_tokens < 0:
-            raise ValueError(f"prefill_update_tokens must be an int >= 0, got {self.prefill_update_tokens!r}")
+        require_ints(self, ("top_k", "tree_size", "max_depth"))
+        require_ints(self, ("prefill_update_tokens",), minimum=0)
         if self.tree_paths is not None:
             paths = tuple(tuple(int(r) for r in p) for p in self.tree_paths)
             if not paths or any(not p for p in paths):
