@@ -287,8 +287,8 @@ def state_path(args: argparse.Namespace) -> Path | None:
 
 def run_key(args: argparse.Namespace, kernels: tuple[str, ...]) -> dict[str, Any]:
     """Everything that changes what a unit measures: a state file from another setting is refused."""
-    names = ("model", "device", "threads", "max_new_tokens", "per_kind", "slow_prompts", "repeats", "tree_size")
-    names += ("draft_layers", "lookup_tokens", "sweep", "hot_start")
+    names: tuple[str, ...] = ("model", "device", "threads", "max_new_tokens", "per_kind", "slow_prompts", "repeats")
+    names += ("tree_size", "draft_layers", "lookup_tokens", "sweep", "hot_start")
     return {"kernels": list(kernels), **{n: getattr(args, n) for n in names}}
 
 
