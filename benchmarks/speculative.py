@@ -24,9 +24,9 @@ Design (what makes the comparison fair and the result general):
   JSON and plot are rewritten from what is done; the same command resumes from the ``.partial`` file (deleted when
   the run completes; a file written with other settings is refused).
 
-    OMP_NUM_THREADS=1 nohup python benchmarks/speculative.py --threads 1 --max-new-tokens 64 --repeats 2 \\
+    OMP_NUM_THREADS=1 nohup python benchmarks/speculative.py --threads 1 --max-new-tokens 32 --repeats 1 \\
         --json bench_results/speculative.json --plot bench_results/speculative.png > logs/speculative.log &
-        # the committed run: ~1.5 h on 1 thread of the shared 2-core machine (128 tokens x 3 repetitions: ~4 h)
+        # the committed run: 49 min on 1 thread of the 2-core machine at load 15 (64 tokens x 2 repetitions: ~3 h)
     python benchmarks/speculative.py --quick            # < 5 min on 2 cores
     python benchmarks/speculative.py --device cuda      # same code on a GPU (stock kernel only)
     python benchmarks/speculative.py --calibrate        # per-level rank acceptance of Token Recycling (template)
