@@ -164,6 +164,82 @@ def test_raw_call_and_exported_folder_match_the_callable(tiny_llama, tmp_path):
     assert torch.equal(out, plain)
 
 
+def test_public_generate_is_one_wrapper_with_the_methods_signature_and_doc():
+    import inspect
+
+    from hf_tokens.generation import byte_level
+
+    expected = {
+        token_recycling.generate: ("token_recycling_config", "token_recycling_state", "decoding_stats"),
+        aded.generate: ("aded_config", "decoding_stats", "onednn_linear"),
+        dyspec.generate: ("dyspec_config", "draft_model", "decoding_stats"),
+        byte_level.generate: ("byte_level_config", "byte_lm", "byte_tokenizer", "prompt_boundary", "max_new_bytes"),
+    }
+    for fn, names in expected.items():
+        params = inspect.signature(fn).parameters
+        assert list(params)[:3] == ["model", "input_ids", "logits_processor"] and set(names) <= set(params)
+        assert fn.__name__ == "generate" and "call conventions" in fn.__doc__
+    assert "Token Recycling" in token_recycling.generate.__doc__ and "ADED" in aded.generate.__doc__
+    assert "draft_model" in dyspec.generate.__doc__ and "byte_tokenizer" in byte_level.generate.__doc__
+    assert token_recycling.generate.__module__ == "hf_tokens.generation.token_recycling.recycling"
+    assert byte_level.generate.__module__ == "hf_tokens.generation.byte_level.custom_generate"
+
+
+def test_both_call_conventions_take_config_objects_dicts_and_options(tiny_llama):
+    prompt = _prompts(tiny_llama.config.vocab_size)[-1]
+    plain = tiny_llama.generate(prompt, max_new_tokens=12, do_sample=False)
+    config = {"tree_size": 4}
+    for as_object in (False, True):
+        cfg = token_recycling.TokenRecyclingConfig(**config) if as_object else config
+        via_generate, raw = {}, {}
+        out = tiny_llama.generate(
+            prompt,
+            max_new_tokens=12,
+            do_sample=False,
+            custom_generate=token_recycling.generate,
+            token_recycling_config=cfg,
+            decoding_stats=via_generate,
+        )
+        direct = token_recycling.generate(
+            tiny_llama, prompt, max_new_tokens=12, do_sample=False, token_recycling_config=cfg, decoding_stats=raw
+        )
+        assert torch.equal(out, plain) and torch.equal(direct, plain)
+        assert via_generate["tree_size"] == raw["tree_size"] == 4 and raw["steps"] == via_generate["steps"]
+
+
+def test_make_custom_generate_for_a_new_method(tiny_llama):
+    """A toy method built with the shared wrapper: greedy by hand, with a config and an option."""
+    from dataclasses import dataclass
+
+    from hf_tokens.generation import make_custom_generate
+
+    @dataclass
+    class ToyConfig:
+        scale: float = 1.0
+
+    seen: list = []
+
+    def decode(model, input_ids, *, toy_config, toy_log=None, generation_config, **kwargs):
+        seen.append((type(toy_config).__name__, toy_config.scale, toy_log))
+        ids = input_ids
+        for _ in range(generation_config.max_new_tokens):
+            nxt = model(input_ids=ids).logits[:, -1].argmax(-1, keepdim=True)
+            ids = torch.cat([ids, nxt], dim=1)
+        return ids
+
+    toy = make_custom_generate(decode, ToyConfig, "toy_config", options={"toy_log": None}, doc="Toy greedy.")
+    prompt = _prompts(tiny_llama.config.vocab_size)[0]
+    plain = tiny_llama.generate(prompt, max_new_tokens=6, do_sample=False)
+    assert torch.equal(tiny_llama.generate(prompt, max_new_tokens=6, custom_generate=toy, toy_log="a"), plain)
+    assert torch.equal(toy(tiny_llama, prompt, max_new_tokens=6, toy_config={"scale": 2.0}), plain)
+    assert seen == [("ToyConfig", 1.0, "a"), ("ToyConfig", 2.0, None)]
+    assert toy.__doc__.startswith("Toy greedy.") and "toy_config" in toy.__doc__
+    with pytest.raises(TypeError, match=r"toy_config has no field\(s\) \['scal'\]"):
+        toy(tiny_llama, prompt, toy_config={"scal": 2.0})
+    with pytest.raises(TypeError, match="toy_config must be a ToyConfig or dict, got int"):
+        tiny_llama.generate(prompt, custom_generate=toy, toy_config=3)
+
+
 TEMPERATURE = 0.2
 
 
@@ -244,6 +320,11 @@ def test_bad_input_is_refused_before_any_forward(tiny_llama):
             aded.ADEDConfig(tree_size=0)
         with pytest.raises(ValueError, match="max_tree_size"):
             dyspec.DySpecConfig(max_tree_size=0)
+        with pytest.raises(ValueError, match=r"simulations must be an int >= 1, got '4'"):
+            aded.ADEDConfig(simulations="4")
+        with pytest.raises(ValueError, match="prefill_update_tokens must be an int >= 0, got -1"):
+            token_recycling.TokenRecyclingConfig(prefill_update_tokens=-1)
+        token_recycling.TokenRecyclingConfig(prefill_update_tokens=0)  # 0 is allowed (no prefill update)
         other_vocab = tiny_model("llama", vocab_size=400)
         with pytest.raises(ValueError, match="vocabulary"):
             tiny_llama.generate(prompt, custom_generate=dyspec.generate, draft_model=other_vocab)
@@ -262,6 +343,10 @@ def test_bad_input_is_refused_before_any_forward(tiny_llama):
             tiny_llama.generate(prompt, num_beams=2, custom_generate=token_recycling.generate)
         with pytest.raises(TypeError, match="token_recycling_state"):
             tiny_llama.generate(prompt, custom_generate=token_recycling.generate, token_recycling_state=[1])
+        with pytest.raises(TypeError, match=r"aded_config has no field\(s\) \['tree_sise'\]"):
+            aded.generate(tiny_llama, prompt, aded_config={"tree_sise": 4})
+        with pytest.raises(TypeError, match="dyspec_config must be a DySpecConfig or dict"):
+            dyspec.generate(tiny_llama, prompt, draft_model=tiny_llama, dyspec_config=aded.ADEDConfig())
     finally:
         handle.remove()
     assert not calls
@@ -343,7 +428,7 @@ def test_truncated_draft_shares_weights_and_full_depth_equals_the_model(tiny_lla
 
 
 def test_real_model_greedy_equality_short(smollm2):
-    """A couple of short real prompts (the 20 x 64 run is the slow test below)."""
+    """A couple of short real prompts (the 25 x 64 run is the slow test below)."""
     from hf_tokens.generation.tree.prompts import speculative_prompts
 
     model, tok = smollm2
@@ -362,7 +447,7 @@ def test_real_model_greedy_equality_short(smollm2):
 
 
 @pytest.mark.slow
-def test_real_model_greedy_equality_20_prompts_64_tokens(smollm2):
+def test_real_model_greedy_equality_25_prompts_64_tokens(smollm2):
     from hf_tokens.generation.tree.prompts import speculative_prompts
 
     model, tok = smollm2
@@ -377,3 +462,20 @@ def test_real_model_greedy_equality_20_prompts_64_tokens(smollm2):
         ):
             ours = model.generate(prompt, max_new_tokens=64, do_sample=False, custom_generate=fn, **extra)
             assert_same_greedy(model, prompt, ours, plain, f"{name}/{kind}")
+
+
+def test_byte_level_generate_takes_its_config_as_object_or_dict(tiny_llama):
+    from hf_tokens.generation import byte_level
+    from hf_tokens.testing import tiny_tokenizer
+
+    tok = tiny_tokenizer(tiny_llama.config.vocab_size)
+    prompt = torch.tensor([tok("def main():\n    ret").input_ids])
+    kw = dict(max_new_tokens=3, do_sample=False, byte_tokenizer=tok)
+    outs = [
+        tiny_llama.generate(prompt, custom_generate=byte_level.generate, byte_level_config=cfg, **kw)
+        for cfg in ({"batch_size": 4}, byte_level.ByteLevelConfig(batch_size=4), None)
+    ]
+    outs.append(byte_level.generate(tiny_llama, prompt, byte_level_config={"batch_size": 4}, **kw))
+    assert all(torch.equal(o, outs[0]) for o in outs)
+    with pytest.raises(TypeError, match=r"byte_level_config has no field\(s\) \['batch'\]"):
+        tiny_llama.generate(prompt, custom_generate=byte_level.generate, byte_level_config={"batch": 4}, **kw)

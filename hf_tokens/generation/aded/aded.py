@@ -29,9 +29,9 @@ from typing import Any
 
 import torch
 
-from hf_tokens.generation.tree.decode import tree_decode
-from hf_tokens.generation.tree.entry import dispatch_generate
-from hf_tokens.generation.tree.proposer import TreeProposer, coerce_config
+from hf_tokens.generation.entry import make_custom_generate, require_ints
+from hf_tokens.generation.tree.decode import TREE_OPTIONS, tree_decode
+from hf_tokens.generation.tree.proposer import TreeProposer
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 
 
@@ -46,10 +46,7 @@ class ADEDConfig:
     exploration: float = field(default=1.0, metadata={"help": "PUCT exploration constant c (0: pure exploitation)"})
 
     def __post_init__(self) -> None:
-        for name in ("tree_size", "simulations", "max_depth", "branching"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        require_ints(self, ("tree_size", "simulations", "max_depth", "branching"))
         if not isinstance(self.exploration, (int, float)) or self.exploration < 0:
             raise ValueError(f"exploration must be a number >= 0, got {self.exploration!r}")
 
@@ -171,51 +168,22 @@ class ADEDProposer(TreeProposer):
         return {"trigram_contexts": len(self.table)}
 
 
-def _check_config(config: Any) -> ADEDConfig:
-    return coerce_config(config, ADEDConfig, "aded_config")
+def _decode(model: Any, input_ids: torch.LongTensor, aded_config: ADEDConfig, **decode_kwargs: Any) -> Any:
+    return tree_decode(model, input_ids, ADEDProposer(aded_config), **decode_kwargs)
 
 
-def _decode(
-    model: Any,
-    input_ids: torch.LongTensor,
-    aded_config: ADEDConfig | dict | None = None,
-    **decode_kwargs: Any,
-) -> Any:
-    proposer = ADEDProposer(_check_config(aded_config))
-    return tree_decode(model, input_ids, proposer, **decode_kwargs)
+generate = make_custom_generate(
+    _decode,
+    ADEDConfig,
+    "aded_config",
+    options=TREE_OPTIONS,
+    doc="""ADED speculative decoding: ``model.generate(**inputs, custom_generate=aded.generate, ...)``.
 
-
-def generate(
-    model: Any,
-    input_ids: torch.LongTensor | None = None,
-    logits_processor: Any = None,
-    stopping_criteria: Any = None,
-    generation_config: Any = None,
-    synced_gpus: bool = False,
-    streamer: Any = None,
-    aded_config: ADEDConfig | dict | None = None,
-    decoding_stats: dict | None = None,
-    onednn_linear: bool | None = None,
-    **kwargs: Any,
-) -> Any:
-    """ADED speculative decoding; use as ``model.generate(**inputs, custom_generate=generate, ...)``.
-
-    Extra arguments: ``aded_config`` (:class:`ADEDConfig` or dict), ``decoding_stats`` (dict filled with steps and
-    mean accepted tokens per step). Lossless (greedy output equals plain greedy). Batch size 1 only.
-    """
-    _check_config(aded_config)
-    return dispatch_generate(
-        model,
-        _decode,
-        input_ids=input_ids,
-        logits_processor=logits_processor,
-        stopping_criteria=stopping_criteria,
-        generation_config=generation_config,
-        synced_gpus=synced_gpus,
-        streamer=streamer,
-        method_kwargs={"aded_config": aded_config, "decoding_stats": decoding_stats, "onednn_linear": onednn_linear},
-        kwargs=kwargs,
-    )
+    Extra arguments: ``aded_config`` (:class:`ADEDConfig` or dict: tree size, MCTS simulations, depth, branching,
+    exploration), ``decoding_stats`` (a dict filled with steps and mean accepted tokens per step), ``onednn_linear``
+    (``False`` keeps PyTorch's stock CPU linears in the verification forwards). Lossless: greedy output equals plain
+    greedy ``generate``; sampling keeps the target distribution. Batch size 1 only.""",
+)
 
 
 def contract() -> dict[str, Any]:

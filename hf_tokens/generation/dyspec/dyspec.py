@@ -27,10 +27,10 @@ import torch
 from transformers.cache_utils import DynamicCache
 
 from hf_tokens.generation.dyspec.draft import check_draft
-from hf_tokens.generation.tree.decode import tree_decode
-from hf_tokens.generation.tree.entry import dispatch_generate
+from hf_tokens.generation.entry import make_custom_generate, require_ints
+from hf_tokens.generation.tree.decode import TREE_OPTIONS, tree_decode
 from hf_tokens.generation.tree.linear import verification_linear
-from hf_tokens.generation.tree.proposer import TreeProposer, coerce_config
+from hf_tokens.generation.tree.proposer import TreeProposer
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 from hf_tokens.generation.tree.verify import keep_cache_slots, tree_mask
 
@@ -48,10 +48,7 @@ class DySpecConfig:
     max_rounds: int = field(default=6, metadata={"help": "most draft forwards per step (bounds the tree depth)"})
 
     def __post_init__(self) -> None:
-        for name in ("max_tree_size", "branching", "expand_per_round", "max_rounds"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        require_ints(self, ("max_tree_size", "branching", "expand_per_round", "max_rounds"))
         if not isinstance(self.threshold, (int, float)) or not 0 <= self.threshold < 1:
             raise ValueError(f"threshold must be a number in [0, 1), got {self.threshold!r}")
 
@@ -155,61 +152,26 @@ class DySpecProposer(TreeProposer):
         return {"draft_forwards_per_step": self.draft_forwards / max(self.steps, 1)}
 
 
-def _check_config(config: Any) -> DySpecConfig:
-    return coerce_config(config, DySpecConfig, "dyspec_config")
-
-
 def _decode(
-    model: Any,
-    input_ids: torch.LongTensor,
-    draft_model: Any = None,
-    dyspec_config: DySpecConfig | dict | None = None,
-    **decode_kwargs: Any,
+    model: Any, input_ids: torch.LongTensor, dyspec_config: DySpecConfig, draft_model: Any = None, **decode_kwargs: Any
 ) -> Any:
-    check_draft(model, draft_model)
-    proposer = DySpecProposer(draft_model, _check_config(dyspec_config))
-    return tree_decode(model, input_ids, proposer, **decode_kwargs)
+    return tree_decode(model, input_ids, DySpecProposer(draft_model, dyspec_config), **decode_kwargs)
 
 
-def generate(
-    model: Any,
-    input_ids: torch.LongTensor | None = None,
-    logits_processor: Any = None,
-    stopping_criteria: Any = None,
-    generation_config: Any = None,
-    synced_gpus: bool = False,
-    streamer: Any = None,
-    draft_model: Any = None,
-    dyspec_config: DySpecConfig | dict | None = None,
-    decoding_stats: dict | None = None,
-    onednn_linear: bool | None = None,
-    **kwargs: Any,
-) -> Any:
-    """DySpec speculative decoding; ``model.generate(**inputs, custom_generate=generate, draft_model=draft, ...)``.
+generate = make_custom_generate(
+    _decode,
+    DySpecConfig,
+    "dyspec_config",
+    options={"draft_model": None, **TREE_OPTIONS},
+    check=lambda model, kwargs: check_draft(model, kwargs.get("draft_model")),
+    doc="""DySpec speculative decoding: ``model.generate(**inputs, custom_generate=generate, draft_model=draft)``.
 
-    ``draft_model`` is any causal LM over the target's vocabulary (e.g. :func:`truncated_draft`); ``dyspec_config``
-    a :class:`DySpecConfig` or dict; ``decoding_stats`` a dict filled with steps and mean accepted tokens. Lossless.
-    Batch size 1 only.
-    """
-    check_draft(model, draft_model)
-    _check_config(dyspec_config)
-    return dispatch_generate(
-        model,
-        _decode,
-        input_ids=input_ids,
-        logits_processor=logits_processor,
-        stopping_criteria=stopping_criteria,
-        generation_config=generation_config,
-        synced_gpus=synced_gpus,
-        streamer=streamer,
-        method_kwargs={
-            "draft_model": draft_model,
-            "dyspec_config": dyspec_config,
-            "decoding_stats": decoding_stats,
-            "onednn_linear": onednn_linear,
-        },
-        kwargs=kwargs,
-    )
+    ``draft_model`` (required) is any causal LM over the target's vocabulary (e.g. :func:`truncated_draft`);
+    ``dyspec_config`` a :class:`DySpecConfig` or dict (tree size, threshold, branching, rounds); ``decoding_stats`` a
+    dict filled with steps, mean accepted tokens and draft forwards per step; ``onednn_linear=False`` keeps PyTorch's
+    stock CPU linears in the multi-token forwards. Lossless: greedy output equals plain greedy ``generate``;
+    sampling keeps the target distribution. Batch size 1 only.""",
+)
 
 
 def contract() -> dict[str, Any]:

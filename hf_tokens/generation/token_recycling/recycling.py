@@ -12,14 +12,12 @@ Deviations from the paper, named:
   :func:`~hf_tokens.generation.tree.template.best_first_template` from per-rank acceptance rates measured with
   SmolLM2 (:data:`RANK_ACCEPTANCE`); ``tree_size=80`` gives the paper's size.
 * Default size: 8 nodes, tuned for CPU verification cost. A GPU verifies 80 tokens for about the price of one; a
-  CPU does not. Measured on SmolLM2-135M fp32, 1 thread, 300 cached tokens (``benchmarks/speculative.py
-  --cost-curve``, ``bench_results/speculative_cost.json``), a tree forward costs, in one-token forwards, about 1.5x
-  for 2-4 nodes, 1.6x for 8, 2.0x for 16, 2.7x for 32 and 4.5x for 80 (with the verifier's oneDNN linears;
-  PyTorch's stock kernel: 1.9x, 2.5x, 3.7x, 7.3x). Expected tokens per step under :data:`RANK_ACCEPTANCE` grow
-  only from 1.49 (4 nodes) to 1.64 (8), 1.77 (16) and 2.01 (80), so tokens per step divided by the step's cost
-  peaks at 6-8 nodes (1.00-1.02; 0.96 at 4, 0.90 at 16, 0.45 at 80). The measured sweep
-  (``bench_results/speculative.json``) has 8, 12 and 16 nodes within 2% of each other (1.15-1.17x greedy) and 4
-  nodes behind (1.06x); 8 is the cheapest of the plateau. On a GPU pass ``tree_size=80``.
+  CPU does not: a tree forward's cost in one-token forwards grows with its size (``python benchmarks/speculative.py
+  --cost-curve 1,2,4,8,16,32,80``, stock and oneDNN linears), while the expected tokens per step under
+  :data:`RANK_ACCEPTANCE` grow only slowly with size (:func:`~hf_tokens.generation.tree.template.expected_accepted`),
+  so tokens per step divided by the step's cost peaks at 6-8 nodes on this CPU. A measured tree-size sweep
+  (``--sweep 4,12,16``; ``bench_results/speculative_tree_sweep.json``, an earlier 4-prompt run) put 8, 12 and 16
+  nodes on one plateau and 4 nodes behind; 8 is the cheapest of the plateau. On a GPU pass ``tree_size=80``.
 * Update order: when a token occurs on several nodes, the row written last is the one from the accepted path (its
   context is the real one); the paper leaves the order of duplicate writes unspecified.
 * Initialisation: the matrix starts empty and is also filled from the logits of the last ``prefill_update_tokens``
@@ -37,9 +35,9 @@ from typing import Any
 
 import torch
 
-from hf_tokens.generation.tree.decode import tree_decode
-from hf_tokens.generation.tree.entry import dispatch_generate
-from hf_tokens.generation.tree.proposer import TreeProposer, coerce_config
+from hf_tokens.generation.entry import make_custom_generate, require_ints
+from hf_tokens.generation.tree.decode import TREE_OPTIONS, tree_decode
+from hf_tokens.generation.tree.proposer import TreeProposer
 from hf_tokens.generation.tree.template import best_first_template
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 
@@ -74,14 +72,8 @@ class TokenRecyclingConfig:
     )
 
     def __post_init__(self) -> None:
-        if not isinstance(self.top_k, int) or self.top_k < 1:
-            raise ValueError(f"top_k must be an int >= 1, got {self.top_k!r}")
-        if not isinstance(self.tree_size, int) or self.tree_size < 1:
-            raise ValueError(f"tree_size must be an int >= 1 (nodes including the root), got {self.tree_size!r}")
-        if not isinstance(self.max_depth, int) or self.max_depth < 1:
-            raise ValueError(f"max_depth must be an int >= 1, got {self.max_depth!r}")
-        if not isinstance(self.prefill_update_tokens, int) or self.prefill_update_tokens < 0:
-            raise ValueError(f"prefill_update_tokens must be an int >= 0, got {self.prefill_update_tokens!r}")
+        require_ints(self, ("top_k", "tree_size", "max_depth"))
+        require_ints(self, ("prefill_update_tokens",), minimum=0)
         if self.tree_paths is not None:
             paths = tuple(tuple(int(r) for r in p) for p in self.tree_paths)
             if not paths or any(not p for p in paths):
@@ -207,11 +199,11 @@ class TokenRecyclingProposer(TreeProposer):
 def _decode(
     model: Any,
     input_ids: torch.LongTensor,
-    token_recycling_config: TokenRecyclingConfig | None = None,
+    token_recycling_config: TokenRecyclingConfig,
     token_recycling_state: AdjacencyMatrix | None = None,
     **decode_kwargs: Any,
 ) -> Any:
-    config = _check_config(token_recycling_config)
+    config = token_recycling_config
     vocab = model.get_output_embeddings().weight.shape[0]
     if token_recycling_state is None:
         matrix = AdjacencyMatrix(vocab, config.top_k)
@@ -230,49 +222,19 @@ def _decode(
     return tree_decode(model, input_ids, proposer, **decode_kwargs)
 
 
-def _check_config(config: Any) -> TokenRecyclingConfig:
-    return coerce_config(config, TokenRecyclingConfig, "token_recycling_config")
+generate = make_custom_generate(
+    _decode,
+    TokenRecyclingConfig,
+    "token_recycling_config",
+    options={"token_recycling_state": None, **TREE_OPTIONS},
+    doc="""Token Recycling speculative decoding: ``model.generate(**inputs, custom_generate=generate, ...)``.
 
-
-def generate(
-    model: Any,
-    input_ids: torch.LongTensor | None = None,
-    logits_processor: Any = None,
-    stopping_criteria: Any = None,
-    generation_config: Any = None,
-    synced_gpus: bool = False,
-    streamer: Any = None,
-    token_recycling_config: TokenRecyclingConfig | dict | None = None,
-    token_recycling_state: AdjacencyMatrix | None = None,
-    decoding_stats: dict | None = None,
-    onednn_linear: bool | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Token Recycling speculative decoding; use as ``model.generate(**inputs, custom_generate=generate, ...)``.
-
-    Extra arguments: ``token_recycling_config`` (:class:`TokenRecyclingConfig` or dict), ``token_recycling_state``
-    (an :class:`AdjacencyMatrix` to keep across calls, the paper's hot start), ``decoding_stats`` (a dict filled
-    with steps, mean accepted tokens per step, matrix bytes). Greedy output equals plain greedy ``generate``;
-    sampling keeps the target distribution. Batch size 1 only.
-    """
-    _check_config(token_recycling_config)
-    return dispatch_generate(
-        model,
-        _decode,
-        input_ids=input_ids,
-        logits_processor=logits_processor,
-        stopping_criteria=stopping_criteria,
-        generation_config=generation_config,
-        synced_gpus=synced_gpus,
-        streamer=streamer,
-        method_kwargs={
-            "token_recycling_config": token_recycling_config,
-            "token_recycling_state": token_recycling_state,
-            "decoding_stats": decoding_stats,
-            "onednn_linear": onednn_linear,
-        },
-        kwargs=kwargs,
-    )
+    Extra arguments: ``token_recycling_config`` (:class:`TokenRecyclingConfig` or dict: matrix width, tree size),
+    ``token_recycling_state`` (an :class:`AdjacencyMatrix` to keep across calls, the paper's hot start),
+    ``decoding_stats`` (a dict filled with steps, mean accepted tokens per step, matrix bytes), ``onednn_linear``
+    (``False`` keeps PyTorch's stock CPU linears in the verification forwards). Greedy output equals plain greedy
+    ``generate``; sampling keeps the target distribution. Batch size 1 only.""",
+)
 
 
 def contract() -> dict[str, Any]:

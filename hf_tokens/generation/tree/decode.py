@@ -21,8 +21,13 @@ from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengt
 from transformers.generation.utils import GenerateDecoderOnlyOutput
 
 from hf_tokens.generation.tree.accept import accept_greedy_argmax, accept_with_scores
+from hf_tokens.generation.tree.linear import verification_linear
 from hf_tokens.generation.tree.proposer import TreeProposer
 from hf_tokens.generation.tree.verify import TreeVerifier, cache_capacity, check_cache
+
+#: The keyword arguments every tree method's ``generate`` takes besides its config (signature defaults), see
+#: :func:`tree_decode`.
+TREE_OPTIONS: dict[str, Any] = {"decoding_stats": None, "onednn_linear": None}
 
 
 def streamer_from_generate() -> Any:
@@ -104,8 +109,9 @@ def tree_decode(
 
     ``streamer=None`` means the streamer of the ``model.generate`` call running us, if any (see
     :func:`streamer_from_generate`). ``onednn_linear=False`` keeps PyTorch's stock CPU linear kernel in the
-    multi-token forwards; ``None``/``True`` run them on oneDNN for a float32 model on CPU (see
-    :mod:`hf_tokens.generation.tree.linear`). Pass it through ``model.generate``.
+    multi-token forwards after the prompt's; ``None``/``True`` run them on oneDNN for a float32 model on CPU (see
+    :mod:`hf_tokens.generation.tree.linear`; the prompt's forward keeps the stock kernel, as plain ``generate``).
+    Pass it through ``model.generate``.
     """
     if streamer is None:
         streamer = streamer_from_generate()
@@ -147,9 +153,7 @@ def tree_decode(
 
     width = max_length + proposer.max_nodes + 1
     proposer.onednn_linear = onednn_linear is not False
-    verifier = TreeVerifier(
-        model, cache, max_nodes=proposer.max_nodes, width=width, onednn_linear=proposer.onednn_linear
-    )
+    verifier = TreeVerifier(model, cache, max_nodes=proposer.max_nodes, width=width)
     verifier.prefix(prompt_len)
 
     def emit(new: list[int], rows: list[torch.Tensor], raw: list[torch.Tensor]) -> tuple[int, bool]:
@@ -191,26 +195,27 @@ def tree_decode(
         context = seq[:, : length + j]
         return processors(context, row.view(1, -1).to(dtype=torch.float32, copy=True))[0]  # type: ignore[arg-type]
 
-    while not finished:
-        tree = proposer.propose(tokens)
-        budget = proposer.max_nodes if capacity is None else min(proposer.max_nodes, capacity - verifier.committed)
-        tree = tree.trim(max_depth=max_length - length - 1, max_nodes=budget)
-        logits = verifier.forward(tree, tree.ids)
-        if fast:
-            path, new = accept_greedy_argmax(tree, logits.argmax(-1).tolist())
-            rows: list[torch.Tensor] = []
-        else:
-            path, new, rows = accept_with_scores(tree, logits, score_fn, do_sample=do_sample, generator=None)
-        raw = [logits[i] for i in path] if (want_logits or (want_scores and fast) or extra_criteria) else []
-        if fast and want_scores:
-            rows = [r.view(1, -1).float() for r in raw]
-        verifier.commit(path, len(tree))
-        proposer.update(tree, logits, path, new)
-        steps += 1
-        nodes_total += len(tree)
-        count, finished = emit(new, rows, raw)
-        if count < len(new):  # stopped inside the accepted run: drop the cached nodes after the last emitted token
-            verifier.rollback(len(path) - count)
+    with verification_linear(model, proposer.onednn_linear):
+        while not finished:
+            tree = proposer.propose(tokens)
+            budget = proposer.max_nodes if capacity is None else min(proposer.max_nodes, capacity - verifier.committed)
+            tree = tree.trim(max_depth=max_length - length - 1, max_nodes=budget)
+            logits = verifier.forward(tree, tree.ids)
+            if fast:
+                path, new = accept_greedy_argmax(tree, logits.argmax(-1).tolist())
+                rows: list[torch.Tensor] = []
+            else:
+                path, new, rows = accept_with_scores(tree, logits, score_fn, do_sample=do_sample, generator=None)
+            raw = [logits[i] for i in path] if (want_logits or (want_scores and fast) or extra_criteria) else []
+            if fast and want_scores:
+                rows = [r.view(1, -1).float() for r in raw]
+            verifier.commit(path, len(tree))
+            proposer.update(tree, logits, path, new)
+            steps += 1
+            nodes_total += len(tree)
+            count, finished = emit(new, rows, raw)
+            if count < len(new):  # stopped inside the accepted run: drop the cached nodes after the last emitted token
+                verifier.rollback(len(path) - count)
 
     if streamer is not None:
         streamer.end()

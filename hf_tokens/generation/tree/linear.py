@@ -1,31 +1,40 @@
-"""Multi-token ``nn.Linear`` on CPU through oneDNN during a verification forward (float32 only).
+"""``nn.Linear`` on oneDNN on CPU (float32), as a scoped switch: :func:`onednn_linears`.
 
-Why: a tree forward over ``n`` tokens is a GEMM with ``n`` rows. For ``n = 1`` PyTorch's CPU path (MKL ``sgemv``)
-streams the weights once and is bandwidth-bound; for a handful of rows MKL's ``sgemm`` costs far more than the
-arithmetic suggests. oneDNN's matmul (``torch.ops.mkldnn._linear_pointwise``, the kernel PyTorch's own Inductor uses
-for CPU linears) stays closer to the bandwidth bound. SmolLM2-135M fp32, 300 cached tokens, 1 thread, in one-token
-forwards (``bench_results/speculative_cost.json``): 8 / 16 / 32 / 80 tree nodes cost 1.6 / 2.0 / 2.7 / 4.5 with
-oneDNN against 1.9 / 2.5 / 3.7 / 7.3 with the stock kernel; one-row forwards are no faster on oneDNN at 1 thread
-(0.96, within noise). At 2 threads (``speculative_cost_2threads.json``) oneDNN is also faster for one row (0.73),
-a gain plain ``generate`` could have as well; that is why the rerouting is limited to multi-row calls and the
-benchmark reports prompt lookup with the same kernel beside the tree methods.
+Why: a forward over ``n`` tokens is a GEMM with ``n`` rows. For a handful of rows (a speculative verification of a
+draft chain or tree) PyTorch's stock CPU kernel costs far more than the arithmetic suggests; oneDNN's matmul
+(``torch.ops.mkldnn._linear_pointwise``, the kernel PyTorch's own Inductor uses for CPU linears) stays closer to
+the bandwidth bound, so verifying 8-16 tokens costs much less than with the stock kernel. Measured cost curves
+and end-to-end speed-ups with both kernels for every method (also transformers' prompt lookup, assisted decoding
+and plain greedy): ``benchmarks/speculative.py`` (``--cost-curve`` and the default run).
 
-How: :class:`OneDNNLinearMode` is a :class:`torch.overrides.TorchFunctionMode` (PyTorch's official interception
-point, thread-local and active only inside its ``with`` block); it reroutes ``F.linear`` calls whose input has more
-than one row, float32 CPU tensors and no autograd, and leaves every other call untouched. The weights are used as
-they are (no copy, no change to the model). One-row calls keep the stock path, so a one-token forward is exactly
-what plain ``generate`` computes. Results differ from MKL's only in float rounding, like any multi-token forward
-differs from one-token steps; greedy equality is checked by the tests.
+The tree methods use it for their multi-token forwards by default (``onednn_linear=False`` opts out). For
+transformers' own candidate decoding::
+
+    from hf_tokens.generation import onednn_linears
+    with onednn_linears(model):
+        out = model.generate(**inputs, prompt_lookup_num_tokens=10, max_new_tokens=128)
+    with onednn_linears(model, assistant):              # assisted decoding: patch the assistant too
+        out = model.generate(**inputs, assistant_model=assistant, max_new_tokens=128)
+
+How: inside the ``with`` block every plain ``nn.Linear`` of the given models (float32 weights on CPU, ``forward``
+not already overridden on the instance, e.g. by accelerate hooks) gets an instance ``forward`` that runs calls with
+at least ``min_rows`` rows, a float32 CPU input and no autograd on oneDNN, and every other call on ``F.linear`` as
+before. Weights are used as they are (no copy). On exit, also after an error, the instance attributes are deleted
+again, so the modules are exactly as before. A module patched by an enclosing ``onednn_linears`` is left to it.
+Results differ from the stock kernel's only in float rounding, as any multi-token forward differs from one-token
+steps; greedy equality is checked by the tests and asserted by the benchmark. The switch changes the model object,
+so it applies to every thread that uses the model while the block runs.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
+from torch import nn
 
 
 def onednn_available() -> bool:
@@ -33,51 +42,84 @@ def onednn_available() -> bool:
     return bool(torch.backends.mkldnn.is_available()) and hasattr(torch.ops.mkldnn, "_linear_pointwise")
 
 
-def _reroutable(x: torch.Tensor, weight: Any, bias: Any, min_rows: int) -> bool:
-    if not isinstance(weight, torch.Tensor) or x.dim() < 2:
-        return False
-    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32 or weight.dim() != 2:
-        return False
-    if bias is not None and (not isinstance(bias, torch.Tensor) or bias.dtype != torch.float32):
-        return False
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-        return False
-    return x.numel() >= min_rows * x.shape[-1]
-
-
-def onednn_linear(x: torch.Tensor, weight: Any, bias: Any) -> torch.Tensor:
+def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     """``F.linear`` on oneDNN (float32 CPU tensors)."""
     return torch.ops.mkldnn._linear_pointwise(x.contiguous(), weight, bias, "none", [], "")
 
 
-class OneDNNLinearMode(TorchFunctionMode):
-    """Inside ``with OneDNNLinearMode():``, float32 CPU ``F.linear`` calls with at least ``min_rows`` rows run on
-    oneDNN (``min_rows=1`` reroutes one-token forwards too; the benchmark uses it to show that oneDNN does not
-    speed up plain one-token decoding, so the gain is specific to multi-token verification)."""
+class _OneDNNForward:
+    """The instance ``forward`` of a patched ``nn.Linear`` (a class, so that a patched module is recognisable)."""
 
-    def __init__(self, min_rows: int = 2) -> None:
-        super().__init__()
-        if min_rows < 1:
-            raise ValueError(f"min_rows must be >= 1, got {min_rows}")
+    def __init__(self, module: nn.Linear, min_rows: int) -> None:
+        self.module = module
         self.min_rows = min_rows
 
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        kwargs = kwargs or {}
-        if func is F.linear:
-            x = args[0] if args else kwargs.get("input")
-            weight = args[1] if len(args) > 1 else kwargs.get("weight")
-            bias = args[2] if len(args) > 2 else kwargs.get("bias")
-            if isinstance(x, torch.Tensor) and _reroutable(x, weight, bias, self.min_rows):
-                return onednn_linear(x, weight, bias)
-        return func(*args, **kwargs)
+    def __call__(self, input: torch.Tensor) -> torch.Tensor:  # the argument name of nn.Linear.forward
+        m, x = self.module, input
+        if (
+            x.dtype == torch.float32
+            and x.device.type == "cpu"
+            and x.dim() >= 2
+            and x.numel() >= self.min_rows * x.shape[-1]
+            and not (torch.is_grad_enabled() and (x.requires_grad or m.weight.requires_grad))
+        ):
+            return onednn_linear(x, m.weight, m.bias)
+        return F.linear(x, m.weight, m.bias)
+
+
+def _patchable(module: nn.Module) -> bool:
+    if not isinstance(module, nn.Linear) or type(module).forward is not nn.Linear.forward:
+        return False
+    if "forward" in module.__dict__:  # already overridden on the instance (accelerate hooks, an outer switch)
+        return False
+    weight, bias = module.weight, module.bias
+    if weight.dtype != torch.float32 or weight.device.type != "cpu" or weight.dim() != 2:
+        return False
+    return bias is None or bias.dtype == torch.float32
+
+
+@contextlib.contextmanager
+def onednn_linears(*models: nn.Module, min_rows: int = 2) -> Iterator[int]:
+    """Run the float32 CPU ``nn.Linear`` calls of ``models`` with at least ``min_rows`` rows on oneDNN inside the
+    ``with`` block; restores every module exactly on exit (module docstring). Yields how many modules were patched.
+
+    ``min_rows=2`` (default) leaves one-token decoding steps on the stock kernel, so a plain decoding step is
+    exactly what ``generate`` computes without the switch; ``min_rows=1`` reroutes them too. Without a oneDNN build,
+    or for models with no float32 CPU linears, nothing is patched.
+    """
+    if not isinstance(min_rows, int) or isinstance(min_rows, bool) or min_rows < 1:
+        raise ValueError(f"min_rows must be an int >= 1, got {min_rows!r}")
+    if not models:
+        raise TypeError("onednn_linears needs at least one model (an nn.Module)")
+    for model in models:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"onednn_linears takes nn.Module models, got {type(model).__name__}")
+    patched: list[nn.Module] = []
+    try:
+        if onednn_available():
+            for model in models:
+                for module in model.modules():
+                    if _patchable(module):
+                        module.forward = _OneDNNForward(module, min_rows)  # type: ignore[assignment, arg-type]
+                        patched.append(module)
+        yield len(patched)
+    finally:
+        for module in patched:
+            if isinstance(module.__dict__.get("forward"), _OneDNNForward):
+                del module.__dict__["forward"]
+
+
+def is_patched(module: nn.Module) -> bool:
+    """True while ``module`` (an ``nn.Linear``) runs on oneDNN under :func:`onednn_linears`."""
+    return isinstance(module.__dict__.get("forward"), _OneDNNForward)
 
 
 def verification_linear(model: Any, enabled: bool = True) -> contextlib.AbstractContextManager:
-    """The context a verification forward runs in: :class:`OneDNNLinearMode` for a float32 model on CPU when
-    ``enabled`` and available, else a no-op."""
+    """The context the tree methods' multi-token forwards run in: :func:`onednn_linears` for a float32 model on
+    CPU when ``enabled``, else a no-op."""
     dtype = getattr(model, "dtype", None)
     device = getattr(model, "device", None)
     on_cpu = device is not None and torch.device(device).type == "cpu"
-    if enabled and on_cpu and dtype == torch.float32 and onednn_available():
-        return OneDNNLinearMode()
+    if enabled and on_cpu and dtype == torch.float32 and isinstance(model, nn.Module):
+        return onednn_linears(model)
     return contextlib.nullcontext()

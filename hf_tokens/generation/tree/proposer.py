@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
 from hf_tokens.generation.tree.tree import TokenTree
-
-ConfigT = TypeVar("ConfigT")
-
-
-def coerce_config(value: Any, cls: type[ConfigT], name: str) -> ConfigT:
-    """A method's config from ``None`` (defaults), a dict of fields, or an instance; anything else is a TypeError."""
-    if value is None:
-        return cls()
-    if isinstance(value, dict):
-        return cls(**value)
-    if not isinstance(value, cls):
-        raise TypeError(f"{name} must be a {cls.__name__} or dict, got {type(value).__name__}")
-    return value
 
 
 class TreeProposer:

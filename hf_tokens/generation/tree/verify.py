@@ -20,7 +20,6 @@ from typing import Any
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer, StaticCache, StaticLayer
 
-from hf_tokens.generation.tree.linear import verification_linear
 from hf_tokens.generation.tree.tree import TokenTree, TreeShape
 
 SUPPORTED_LAYERS = (DynamicLayer, StaticLayer)
@@ -80,13 +79,12 @@ class TreeVerifier:
     static cache's length). Columns of committed tokens are ``0`` and stay so; a step writes its tree block at the
     current prefix length and :meth:`commit` turns the accepted columns into prefix columns.
 
-    ``onednn_linear`` runs the forward's multi-token linears on oneDNN for a float32 model on CPU (see
-    :mod:`.linear`: the stock small-GEMM path makes tree verification cost grow much faster with tree size).
+    The linear kernel is the caller's choice (:func:`~hf_tokens.generation.tree.decode.tree_decode` runs its loop
+    inside :func:`~hf_tokens.generation.tree.linear.verification_linear`).
     """
 
-    def __init__(self, model: Any, cache: Cache, *, max_nodes: int, width: int, onednn_linear: bool = True) -> None:
+    def __init__(self, model: Any, cache: Cache, *, max_nodes: int, width: int) -> None:
         self.model = model
-        self.onednn_linear = onednn_linear
         self.cache = cache
         self.device = model.device
         self.dtype = model.dtype if model.dtype.is_floating_point else torch.float32
@@ -129,14 +127,13 @@ class TreeVerifier:
         kv = self.width if self.static else p + n
         if ids is None:
             ids = torch.tensor(tree.tokens, dtype=torch.long, device=self.device)
-        with verification_linear(self.model, self.onednn_linear):
-            out = self.model(
-                input_ids=ids.view(1, n),
-                attention_mask=self.mask[:, :, :n, :kv],
-                position_ids=(depth + p).view(1, n),
-                cache=self.cache,
-                use_cache=True,
-            )
+        out = self.model(
+            input_ids=ids.view(1, n),
+            attention_mask=self.mask[:, :, :n, :kv],
+            position_ids=(depth + p).view(1, n),
+            cache=self.cache,
+            use_cache=True,
+        )
         return out.logits[0]
 
     def commit(self, path: list[int], written: int) -> None:

@@ -204,7 +204,7 @@ def cut_cross_entropy_loss(
 
 def model_card(base_model: str | None = None, **context: Any) -> Any:
     """The model card (``huggingface_hub.ModelCard``) of a model fine-tuned with this loss; it names the loss."""
-    from hf_tokens.hub import render_card
+    from hf_tokens.hub.cards import render_card
 
     context.setdefault("training", CARD_TRAINING_NOTE)
     return render_card("cut-cross-entropy", kind="model", base_model=base_model, **context)
