@@ -18,8 +18,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch
 
+from hf_tokens.benchmarking import peak_allocated_bytes
 from hf_tokens.ops.linear_cross_entropy import cut_cross_entropy_loss, linear_log_probs_and_entropy
-from hf_tokens.ops.linear_cross_entropy._memory import peak_allocated_bytes
 from hf_tokens.ops.linear_cross_entropy.hf import model_card
 
 

@@ -18,7 +18,7 @@ def _loss_and_head_grad(model: Any, ids: Any) -> tuple[float, Any]:
     loss.backward()
     grad = model.get_output_embeddings().weight.grad.detach().clone()
     model.zero_grad(set_to_none=True)
-    return float(loss), grad
+    return float(loss.detach()), grad  # detached: a float of a tensor that requires grad warns
 
 
 def demo(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> dict[str, Any]:
