@@ -152,7 +152,10 @@ def linear_cross_entropy(
     Equals ``F.cross_entropy(z, labels, ignore_index=..., reduction=...)`` with
     ``z = softcap * tanh((hidden @ weight.T + bias) / softcap)`` (softcap optional, as in Gemma 2), computed by Cut
     Cross-Entropy (arXiv:2411.09009): the log-sum-exp over the vocabulary is reduced block by block and the
-    backward recomputes the logits, so memory is ``O(tokens + vocab)`` beyond the inputs and their gradients.
+    backward recomputes the logits, so memory is ``O(tokens + vocab)`` beyond the inputs and their gradients. On
+    the reference path a float32 ``mean``/``sum`` loss that will be differentiated instead forms its gradients in
+    the forward, one ``[chunk x vocab]`` block at a time (``fused_loss.py``: no recomputation, memory bounded by
+    that block, about 64 MiB); ``python benchmarks/linear_cross_entropy.py --quick`` measures both paths' cost.
 
     Args:
         hidden: ``[..., H]`` final hidden states (e.g. ``[B, T, H]``).

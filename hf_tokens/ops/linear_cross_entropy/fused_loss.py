@@ -88,7 +88,7 @@ def loss_and_grads(
     dev = hidden.device
     need_h, need_w, need_b = needs
     grad_h = torch.empty(n, hdim, dtype=torch.float32, device=dev) if need_h else None
-    grad_w = torch.zeros(vocab, hdim, dtype=torch.float32, device=dev) if need_w else None
+    grad_w = torch.empty(vocab, hdim, dtype=torch.float32, device=dev) if need_w else None  # written by chunk 0
     grad_b = torch.zeros(vocab, dtype=torch.float32, device=dev) if need_b else None
     lse = torch.empty(n, dtype=torch.float32, device=dev)
     loss = torch.zeros((), dtype=torch.float32, device=dev)
@@ -131,10 +131,17 @@ def loss_and_grads(
                 for a, b in ranges:
                     gh.addmm_(g[:, a:b], weight[a:b])
         if grad_w is not None:
-            for a, b in ranges:
-                grad_w[a:b].addmm_(g[:, a:b].T, h)
+            if n0 == 0 and ranges == [(0, vocab)]:
+                torch.mm(g.T, h, out=grad_w)  # no separate zero-fill pass over [V x H]
+            else:
+                if n0 == 0:
+                    grad_w.zero_()
+                for a, b in ranges:
+                    grad_w[a:b].addmm_(g[:, a:b].T, h)
         if grad_b is not None:
             grad_b += g.sum(0)
+    if grad_w is not None and n == 0:
+        grad_w.zero_()
     return loss, lse, grad_h, grad_w, grad_b, skipped
 
 
