@@ -155,8 +155,9 @@ def linear_cross_entropy(
     Cross-Entropy (arXiv:2411.09009): the log-sum-exp over the vocabulary is reduced block by block and the
     backward recomputes the logits, so memory is ``O(tokens + vocab)`` beyond the inputs and their gradients. On
     the reference path a float32 ``mean``/``sum`` loss that will be differentiated instead forms its gradients in
-    the forward, one ``[chunk x vocab]`` block at a time (``fused_loss.py``: no recomputation, memory bounded by
-    that block, about 64 MiB); ``python benchmarks/linear_cross_entropy.py --quick`` measures both paths' cost.
+    the forward, one ``[chunk x vocab]`` float32 block at a time (``fused_loss.py``: no recomputation; the block
+    holds about 64 MiB, at least 128 tokens); ``reduction="none"`` keeps the recompute path's
+    ``O(tokens + vocab)`` memory. ``python benchmarks/linear_cross_entropy.py --quick`` measures time and memory.
 
     Args:
         hidden: ``[..., H]`` final hidden states (e.g. ``[B, T, H]``).
