@@ -19,7 +19,9 @@ Rows: ``peak_mb`` (everything, including the gradients of hidden and W that ever
 paper's "loss + gradient" overhead beyond the unavoidable outputs). Time: median wall-clock seconds of forward +
 backward over ``--repeats`` runs (default 3 with ``--quick``, else 5) after the profiled one, all methods in the
 same process with their repetitions interleaved (torch, ours, peers, torch, ...), so load from other processes
-affects every method alike; the rows' ``spread`` is half the range of the runs.
+affects every method alike; the rows' ``spread`` is half the range of the runs, ``runs`` lists them. On CPU the
+``cpu_seconds`` rows add the process CPU time of the same runs (all threads), which a time-shared machine inflates
+far less than wall-clock time.
 
     python benchmarks/linear_cross_entropy.py --quick --json bench_results/linear_cross_entropy.json
     python benchmarks/linear_cross_entropy.py --device cuda --json bench_results/linear_cross_entropy_cuda.json
@@ -30,13 +32,14 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, measure, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
 
 FULL = {"tokens": [2048, 8192], "hidden": [576, 2048], "vocab": [49152, 128256, 256000]}
 QUICK = {"tokens": [2048], "hidden": [576], "vocab": [49152, 128256]}
@@ -140,26 +143,37 @@ def _measure_config(
             ref_loss = loss
         elif abs(loss - ref_loss) > 1e-2 * max(1.0, abs(ref_loss)):
             bench.note(f"{name} loss {loss:.5f} differs from {next(iter(peaks))} {ref_loss:.5f} at {label}")
-    times: dict[str, list[float]] = {name: [] for name in steps}
+    times: dict[str, dict[str, list[float]]] = {name: {"seconds": [], "cpu_seconds": []} for name in steps}
     for _ in range(args.repeats):  # interleaved, so that load from other processes hits every method alike
         for name, step in steps.items():
             h.grad = w.grad = None
             gc.collect()
-            times[name] += measure(step, repeats=1, warmup=0, sync=sync).values
+            if sync:
+                sync()
+            wall, cpu = time.perf_counter(), time.process_time()
+            step()
+            if sync:
+                sync()
+            times[name]["seconds"].append(time.perf_counter() - wall)
+            times[name]["cpu_seconds"].append(time.process_time() - cpu)
+    metrics = ("loss_mb", "peak_mb", "seconds") + (("cpu_seconds",) if sync is None else ())
     results = {
-        name: {"peak_mb": peaks[name], "loss_mb": max(peaks[name] - grads_mb, 0.0), "seconds": median(times[name])}
+        name: {"peak_mb": peaks[name], "loss_mb": max(peaks[name] - grads_mb, 0.0)}
+        | {metric: median(values) for metric, values in times[name].items()}
         for name in steps
     }
     for name, r in results.items():
+        runs = ", ".join(f"{t:.2f}" for t in times[name]["seconds"])
         print(f"{label} {name}: peak {r['peak_mb']:.0f} MB, loss {r['loss_mb']:.0f} MB, {r['seconds']:.3f} s "
-              f"(runs: {', '.join(f'{t:.2f}' for t in times[name])})", flush=True)  # fmt: skip
+              f"(runs: {runs}), cpu {r['cpu_seconds']:.3f} s", flush=True)  # fmt: skip
     base = results.get("torch")
     for name, r in results.items():
-        for metric in ("loss_mb", "peak_mb", "seconds"):
+        for metric in metrics:
+            runs = times[name].get(metric)
             bench.add(
                 name, f"{metric} {label}", r[metric], baseline="torch" if base else None,
                 baseline_value=base[metric] if base else None, tokens=n, hidden=hdim, vocab=vocab, dtype=str(dtype),
-                **({"spread": (max(times[name]) - min(times[name])) / 2} if metric == "seconds" else {}),
+                **({"spread": (max(runs) - min(runs)) / 2, "runs": runs} if runs else {}),
             )  # fmt: skip
 
 
