@@ -197,6 +197,25 @@ def test_no_logit_matrix_is_allocated():
     assert peak_allocated_bytes(run_torch) - grads >= logits  # the measurement sees a logit matrix when there is one
 
 
+def test_memory_measurement_prints_no_profiler_lines():
+    """The CPU peak-memory helper runs torch's profiler without its kineto ``USDT: profiler_start`` lines."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import torch\nfrom hf_tokens.benchmarking import peak_allocated_bytes\n"
+        "print(peak_allocated_bytes(lambda: torch.ones(1 << 20)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KINETO_LOG_LEVEL"}
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "USDT" not in out.stdout + out.stderr and "profiler_start" not in out.stdout + out.stderr
+    assert int(out.stdout.split()[-1]) >= 4 << 20  # the 4 MiB tensor is seen
+    assert "KINETO_LOG_LEVEL" not in os.environ
+
+
 def _fused_vs_recompute(h, w, b, y, **kw):
     """The loss through the fused path (float32 with gradients) and through the recompute path (per-token losses)."""
     fused = linear_cross_entropy(h, w, y, bias=b, reduction="sum", **kw)
