@@ -21,9 +21,13 @@ backward over ``--repeats`` runs (default 3 with ``--quick``, else 5) after the 
 same process with their repetitions interleaved (torch, ours, peers, torch, ...), so load from other processes
 affects every method alike; the rows' ``spread`` is half the range of the runs, ``runs`` lists them. On CPU the
 ``cpu_seconds`` rows add the process CPU time of the same runs (all threads), which a time-shared machine inflates
-far less than wall-clock time.
+far less than wall-clock time. With ``--json`` the file is rewritten after every shape (marked partial in its notes
+until the run ends), so an interrupted run keeps the shapes it finished.
 
-    python benchmarks/linear_cross_entropy.py --quick --json bench_results/linear_cross_entropy.json
+    python benchmarks/linear_cross_entropy.py --quick --vocab 49152 128256 256000 --repeats 5 \
+        --json bench_results/linear_cross_entropy.json
+    python benchmarks/linear_cross_entropy.py --quick --threads 2 --vocab 128256 49152 256000 --repeats 5 --no-liger \
+        --json bench_results/linear_cross_entropy_2threads.json
     python benchmarks/linear_cross_entropy.py --device cuda --json bench_results/linear_cross_entropy_cuda.json
 """
 
@@ -33,7 +37,7 @@ import argparse
 import gc
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from statistics import median
 
@@ -145,13 +149,13 @@ def _measure_config(
             bench.note(f"{name} loss {loss:.5f} differs from {next(iter(peaks))} {ref_loss:.5f} at {label}")
     times: dict[str, dict[str, list[float]]] = {name: {"seconds": [], "cpu_seconds": []} for name in steps}
     for _ in range(args.repeats):  # interleaved, so that load from other processes hits every method alike
-        for name, step in steps.items():
+        for name, timed in steps.items():
             h.grad = w.grad = None
             gc.collect()
             if sync:
                 sync()
             wall, cpu = time.perf_counter(), time.process_time()
-            step()
+            timed()
             if sync:
                 sync()
             times[name]["seconds"].append(time.perf_counter() - wall)
@@ -163,17 +167,17 @@ def _measure_config(
         for name in steps
     }
     for name, r in results.items():
-        runs = ", ".join(f"{t:.2f}" for t in times[name]["seconds"])
+        listed = ", ".join(f"{t:.2f}" for t in times[name]["seconds"])
         print(f"{label} {name}: peak {r['peak_mb']:.0f} MB, loss {r['loss_mb']:.0f} MB, {r['seconds']:.3f} s "
-              f"(runs: {runs}), cpu {r['cpu_seconds']:.3f} s", flush=True)  # fmt: skip
+              f"(runs: {listed}), cpu {r['cpu_seconds']:.3f} s", flush=True)  # fmt: skip
     base = results.get("torch")
     for name, r in results.items():
         for metric in metrics:
             runs = times[name].get(metric)
             bench.add(
                 name, f"{metric} {label}", r[metric], baseline="torch" if base else None,
-                baseline_value=base[metric] if base else None, tokens=n, hidden=hdim, vocab=vocab, dtype=str(dtype),
-                **({"spread": (max(runs) - min(runs)) / 2, "runs": runs} if runs else {}),
+                baseline_value=base[metric] if base else None, spread=(max(runs) - min(runs)) / 2 if runs else None,
+                tokens=n, hidden=hdim, vocab=vocab, dtype=str(dtype), **({"runs": runs} if runs else {}),
             )  # fmt: skip
 
 
@@ -193,17 +197,31 @@ def run(args: argparse.Namespace) -> dict:
     methods = _methods(args.device)
     # plain torch and the CPU reference need no compilation; the others warm up once, outside the measurements
     warmed: set[str] = {"torch", "hf_tokens"} if args.device == "cpu" else set()
-    for n in tokens:
-        for hdim in hiddens:
-            for vocab in vocabs:
-                _measure_config(bench, args, methods, warmed, (n, hdim, vocab), dtype)
-                gc.collect()
+    shapes = [(n, hdim, vocab) for n in tokens for hdim in hiddens for vocab in vocabs]
+    for i, shape in enumerate(shapes):
+        _measure_config(bench, args, methods, warmed, shape, dtype)
+        gc.collect()
+        if args.json and i + 1 < len(shapes):  # a killed run still leaves the finished shapes, marked partial
+            _write_partial(bench, args.json, f"partial: {i + 1} of {len(shapes)} shapes measured")
     if args.device == "cpu" and not args.no_liger:
         _check_liger_in_interpreter(bench)
     data = bench.finish(args.json)
     if args.plot:
         _plot(bench, args.plot)
     return data
+
+
+def _write_partial(bench: Benchmark, path: Path, note: str) -> None:
+    """The rows so far, atomically, with ``note`` added (the final ``finish`` overwrites the file)."""
+    import json
+    import os
+
+    data = bench.to_dict()
+    data["notes"] = [*data["notes"], note]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
 
 
 def _plot(bench: Benchmark, path: Path) -> None:
@@ -215,7 +233,8 @@ def _plot(bench: Benchmark, path: Path) -> None:
             xs, ys = series.setdefault(row["method"], ([], []))
             xs.append(row["vocab"])
             ys.append(row["value"])
-    plot_lines(path, series, xlabel="vocabulary size", ylabel="loss memory (MB)", title="Loss forward+backward memory")
+    lines: dict[str, tuple[Sequence[float], Sequence[float]]] = dict(series)
+    plot_lines(path, lines, xlabel="vocabulary size", ylabel="loss memory (MB)", title="Loss forward+backward memory")
 
 
 def main(argv: list[str] | None = None) -> dict:
