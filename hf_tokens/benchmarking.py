@@ -19,6 +19,7 @@ import platform
 import random
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -101,6 +102,54 @@ def threads() -> int:
     import torch
 
     return torch.get_num_threads()
+
+
+def peak_allocated_bytes(fn: Callable[[], Any], device: str = "cpu") -> int:
+    """Peak of (bytes allocated by torch - bytes allocated before ``fn``) while ``fn()`` runs, on CPU or CUDA.
+
+    CUDA: the allocator's statistics. CPU: ``tracemalloc`` does not see torch's allocator and the process RSS
+    high-water mark cannot be reset between measurements, so every allocation and free of torch's CPU allocator is
+    recorded with the profiler (``profile_memory=True``) and the peak of the running total is taken. The profiler's
+    library (kineto) prints ``USDT: profiler_start/stop`` lines unless its log level is above USDT (5); it reads
+    ``KINETO_LOG_LEVEL`` once, when first used, so the level is set for that moment unless the caller chose one.
+    """
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        torch.cuda.synchronize()
+        return int(torch.cuda.max_memory_allocated() - base)
+    from torch.profiler import ProfilerActivity, profile
+
+    quiet = "KINETO_LOG_LEVEL" not in os.environ
+    if quiet:
+        os.environ["KINETO_LOG_LEVEL"] = "6"
+    try:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+    finally:
+        if quiet:
+            del os.environ["KINETO_LOG_LEVEL"]
+    fd, path = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    try:
+        prof.export_chrome_trace(path)
+        with open(path) as fh:
+            events = json.load(fh)["traceEvents"]
+    finally:
+        os.unlink(path)
+    mem = sorted(
+        (e for e in events if e.get("name") == "[memory]" and e["args"].get("Device Type", 0) == 0),
+        key=lambda e: (e["ts"], e["args"].get("Ev Idx", 0)),
+    )
+    total = peak = 0
+    for e in mem:
+        total += int(e["args"]["Bytes"])
+        peak = max(peak, total)
+    return peak
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

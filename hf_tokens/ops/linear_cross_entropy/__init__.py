@@ -1,8 +1,9 @@
 """Cut Cross-Entropy (arXiv:2411.09009): cross-entropy, log-probs and entropies of ``hidden @ W.T`` without logits.
 
 ``linear_cross_entropy(hidden, lm_head.weight, labels)`` equals ``F.cross_entropy(hidden @ W.T, labels)`` but never
-holds the ``[tokens x vocab]`` logits: ``reference.py`` (pure PyTorch, chunked, CPU and any device) and ``triton.py``
-(the paper's fused kernels for CUDA). ``linear_log_probs`` / ``linear_entropy`` give per-token, differentiable
+holds the ``[tokens x vocab]`` logits: ``reference.py`` (pure PyTorch, chunked, CPU and any device; a float32 loss
+with gradients takes ``fused_loss.py``, which forms them in the forward) and ``triton.py`` (the paper's fused
+kernels for CUDA). ``linear_log_probs`` / ``linear_entropy`` give per-token, differentiable
 log-probabilities and entropies for RL trainers; ``hf.py`` trains any transformers causal LM with this loss.
 """
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.ops.linear_cross_entropy import reference
+from hf_tokens.ops.linear_cross_entropy import fused_loss, reference
 
 IMPLS = ("reference", "triton")
 REDUCTIONS = ("mean", "sum", "none")
@@ -50,6 +50,14 @@ def _stats_fn(impl: str) -> Callable[..., tuple[torch.Tensor, torch.Tensor]]:
 
         return triton_impl.linear_softmax_stats
     return reference.linear_softmax_stats
+
+
+def _fused_loss_applies(impl: str, hidden: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
+    """The reference path forms a reduced loss's gradients in its forward (``fused_loss``) for float32 inputs when a
+    gradient will be asked for; otherwise (no gradient, other dtypes) it runs the forward-only/recompute path."""
+    if impl != "reference" or weight.dtype != torch.float32 or not torch.is_grad_enabled():
+        return False
+    return hidden.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
 
 
 def _positive_number(x: Any) -> bool:
@@ -144,7 +152,11 @@ def linear_cross_entropy(
     Equals ``F.cross_entropy(z, labels, ignore_index=..., reduction=...)`` with
     ``z = softcap * tanh((hidden @ weight.T + bias) / softcap)`` (softcap optional, as in Gemma 2), computed by Cut
     Cross-Entropy (arXiv:2411.09009): the log-sum-exp over the vocabulary is reduced block by block and the
-    backward recomputes the logits, so memory is ``O(tokens + vocab)`` beyond the inputs and their gradients.
+    backward recomputes the logits, so memory is ``O(tokens + vocab)`` beyond the inputs and their gradients. On
+    the reference path a float32 ``mean``/``sum`` loss that will be differentiated instead forms its gradients in
+    the forward, one ``[chunk x vocab]`` float32 block at a time (``fused_loss.py``: no recomputation; the block
+    holds about 64 MiB, at least 128 tokens); ``reduction="none"`` keeps the recompute path's
+    ``O(tokens + vocab)`` memory. ``python benchmarks/linear_cross_entropy.py --quick`` measures time and memory.
 
     Args:
         hidden: ``[..., H]`` final hidden states (e.g. ``[B, T, H]``).
@@ -192,6 +204,11 @@ def linear_cross_entropy(
     else:
         idx = valid.nonzero().squeeze(1)
         h_sel, y_sel = flat_h.index_select(0, idx), flat_y.index_select(0, idx).long()
+    if reduction != "none" and _fused_loss_applies(impl, h_sel, weight, bias):
+        total = fused_loss.linear_cross_entropy_sum(
+            h_sel, weight, bias, y_sel, softcap=kwargs["softcap"], filter_eps=kwargs["filter_eps"]
+        )
+        return total if reduction == "sum" else total / max(int(y_sel.numel()), 1)
     logp, _ = _stats_fn(impl)(h_sel, weight, bias, y_sel, with_entropy=False, **kwargs)
     loss = -logp
     if reduction == "sum":

@@ -3,7 +3,10 @@
 Generates a greedy answer to the prompt, then computes the causal-LM loss (and its gradient) of prompt + answer twice:
 the standard way (``model(..., labels=...)``, which materialises the ``[tokens x vocab]`` logits) and inside
 :func:`cut_cross_entropy_loss`, which never does. Reports both losses, their difference and gradient agreement, and the
-logits memory the standard path needs.
+peak memory torch allocates for each forward + backward (whole model, measured). On CPU the float32 training path
+holds one ``[chunk x vocab]`` block, so for a short text (fewer tokens than a chunk) its block is as large as the
+logits and only torch's extra copies are saved; the saving grows with the token count
+(``benchmarks/linear_cross_entropy.py``).
 """
 
 from __future__ import annotations
@@ -12,13 +15,22 @@ import time
 from typing import Any
 
 
-def _loss_and_head_grad(model: Any, ids: Any) -> tuple[float, Any]:
+def _loss_and_head_grad(model: Any, ids: Any) -> tuple[float, Any, float]:
+    """Loss, lm_head gradient and the peak MB torch allocates during the forward + backward."""
+    from hf_tokens.benchmarking import peak_allocated_bytes
+
     model.zero_grad(set_to_none=True)
-    loss = model(input_ids=ids, labels=ids).loss
-    loss.backward()
+    losses = []
+
+    def step() -> None:
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        losses.append(float(loss.detach()))  # detached: a float of a tensor that requires grad warns
+
+    peak = peak_allocated_bytes(step, ids.device.type) / 2**20
     grad = model.get_output_embeddings().weight.grad.detach().clone()
     model.zero_grad(set_to_none=True)
-    return float(loss), grad
+    return losses[0], grad, peak
 
 
 def demo(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> dict[str, Any]:
@@ -34,10 +46,9 @@ def demo(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> dict[s
     seconds = time.perf_counter() - start
     prompt_len = inputs["input_ids"].shape[1]
     ids = out.clone()
-    standard, grad_std = _loss_and_head_grad(model, ids)
+    standard, grad_std, peak_std = _loss_and_head_grad(model, ids)
     with cut_cross_entropy_loss(model):
-        cut, grad_cut = _loss_and_head_grad(model, ids)
-    vocab = model.get_output_embeddings().weight.shape[0]
+        cut, grad_cut, peak_cut = _loss_and_head_grad(model, ids)
     return {
         "text": tokenizer.decode(out[0, prompt_len:], skip_special_tokens=True),
         "new_tokens": out.shape[1] - prompt_len,
@@ -46,5 +57,6 @@ def demo(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> dict[s
         "loss_cut_cross_entropy": round(cut, 6),
         "abs_difference": abs(standard - cut),
         "head_grad_max_abs_difference": float((grad_std - grad_cut).abs().max()),
-        "logits_bytes_avoided": ids.numel() * vocab * 4,
+        "peak_mb_standard": round(peak_std, 1),
+        "peak_mb_cut_cross_entropy": round(peak_cut, 1),
     }

@@ -4,9 +4,10 @@
     python -m hf_tokens.ops.linear_cross_entropy.export_kernel kernels/linear_cross_entropy --check  # compare
 
 The project is a pure-Python (Triton) "noarch" kernel: ``build.toml`` (format v3, ``backends`` without compiled
-``[kernel.*]`` sections), ``torch-ext/linear_cross_entropy/`` holding ``api.py``, ``reference.py``, ``triton.py`` and
-``_triton_utils.py`` copied from ``hf_tokens`` with their imports made relative (so the kernel loads from any path
-with ``kernels.get_kernel`` and needs only torch and triton), a test, and the kernel card rendered from ``cards/``.
+``[kernel.*]`` sections), ``torch-ext/linear_cross_entropy/`` holding ``api.py``, ``fused_loss.py``,
+``reference.py``, ``triton.py`` and ``_triton_utils.py`` copied from ``hf_tokens`` with their imports made relative
+(so the kernel loads from any path with ``kernels.get_kernel`` and needs only torch and triton), a test, and the
+kernel card rendered from ``cards/``.
 Nothing is edited by hand: a test regenerates the project and compares it with the committed folder.
 """
 
@@ -21,6 +22,7 @@ NAME = "linear_cross_entropy"
 PACKAGE = Path(__file__).resolve().parent
 SOURCES = {
     "api.py": PACKAGE / "api.py",
+    "fused_loss.py": PACKAGE / "fused_loss.py",
     "reference.py": PACKAGE / "reference.py",
     "triton.py": PACKAGE / "triton.py",
     "_triton_utils.py": PACKAGE.parent / "_triton_utils.py",
@@ -105,7 +107,10 @@ def test_reference_on_cpu():
 '''
 
 _IMPORT_REWRITES = [
-    (r"from hf_tokens\.ops\.linear_cross_entropy import (reference|triton as \w+)\b", r"from . import \1"),
+    (
+        r"from hf_tokens\.ops\.linear_cross_entropy import ((?:reference|fused_loss|triton as \w+)(?:, \w+)*)",
+        r"from . import \1",
+    ),
     (r"from hf_tokens\.ops\.linear_cross_entropy\.(\w+) import", r"from .\1 import"),
     (r"from hf_tokens\.ops\._triton_utils import", r"from ._triton_utils import"),
 ]

@@ -7,7 +7,8 @@ The backward recomputes each block of logits, forms the gradient of the block fr
 multiplies it straight into the gradients of ``hidden`` and ``weight``; blocks whose every gradient entry is below
 numerical precision are skipped (the paper's gradient filtering, see :func:`resolve_filter_eps`).
 
-This module is the oracle and the CPU path; ``triton.py`` is the GPU kernel with the same maths. Both compute one
+This module is the oracle and the CPU path (a float32 ``mean``/``sum`` loss with gradients takes ``fused_loss.py``,
+which needs no recomputation); ``triton.py`` is the GPU kernel with the same maths. Both compute one
 autograd function, :class:`LinearSoftmaxStats`, which returns per token
 
 * ``logp``: ``log softmax(z)[target]`` (``-logp`` is the cross-entropy), and
