@@ -33,6 +33,7 @@ import time
 import zlib
 from typing import Any
 
+from hf_tokens._compat import no_checkpointing
 from hf_tokens.benchmarking import Benchmark, add_common_args, measure, setup_torch
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -151,7 +152,7 @@ def _grpo_args(args: argparse.Namespace, seed: int) -> dict[str, Any]:
         "max_steps": args.steps,
         "learning_rate": args.lr,
         "bf16": False,
-        "gradient_checkpointing": False,
+        **no_checkpointing(),
         "report_to": "none",
         "logging_steps": 1,
         "save_strategy": "no",

@@ -43,7 +43,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     from hf_tokens.registry import get
 
     spec = get(args.id)
-    data = spec.to_dict()
+    data = spec.to_dict()  # the headline rendered from its committed result rows (or headline_error)
     if args.json:
         print(json.dumps(data, indent=1))
         return
@@ -58,6 +58,7 @@ def cmd_info(args: argparse.Namespace) -> None:
         "entry",
         "config",
         "headline",
+        "headline_error",
         "benchmark",
     ):
         if data.get(key):
@@ -113,6 +114,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         for key, value in r.effects.items():
             shown = f"{value:.4g}" if isinstance(value, float) else value
             print(f"  {key}: {shown}")
+        for note in r.notes:
+            print(f"  note: {note}")
 
 
 def cmd_assets(args: argparse.Namespace) -> None:

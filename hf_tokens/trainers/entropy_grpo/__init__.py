@@ -24,7 +24,7 @@ register(
     extension="trainers",
     entry="hf_tokens.trainers.entropy_grpo.trainer:EntropyGRPOTrainer",
     config="hf_tokens.trainers.entropy_grpo.config:EntropyGRPOConfig",
-    contract="hf_tokens.trainers.entropy_grpo.trainer:contract",
+    contract="hf_tokens.trainers.entropy_grpo.contract:contract",
     package="hf_tokens.trainers.entropy_grpo",
     headline=(
         "SmolLM2-135M, chain_sum, 12 GRPO steps: held-out acc 0.46 -> 0.71 (top-20% entropy tokens) vs 0.60 (all) "
@@ -40,7 +40,7 @@ register(
     extension="trainers",
     entry="hf_tokens.trainers.entropy_grpo.trainer:EntropyGRPOTrainer",
     config="hf_tokens.trainers.entropy_grpo.config:EntropyGRPOConfig",
-    contract="hf_tokens.trainers.entropy_grpo.trainer:kl_cov_contract",
+    contract="hf_tokens.trainers.entropy_grpo.contract:kl_cov_contract",
     package="hf_tokens.trainers.entropy_grpo",
     headline=(
         "SmolLM2-135M, chain_sum, 12 steps: held-out acc 0.46 -> 0.60 (Clip-Cov), 0.52 (KL-Cov) vs 0.60 (GRPO); "
