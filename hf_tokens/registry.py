@@ -5,6 +5,7 @@ registers itself from its own package's ``__init__.py`` (strings only, so nothin
 
     # hf_tokens/cache/h2o/__init__.py
     from hf_tokens.registry import lazy_exports, register
+    from hf_tokens.results import Headline
 
     register(
         "h2o",
