@@ -33,7 +33,6 @@ import time
 import zlib
 from typing import Any
 
-from hf_tokens._compat import no_checkpointing
 from hf_tokens.benchmarking import Benchmark, add_common_args, measure, setup_torch
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -145,6 +144,8 @@ def bootstrap_problems(per_seed: list[list[bool]], reps: int = 4000, seed: int =
 
 
 def _grpo_args(args: argparse.Namespace, seed: int) -> dict[str, Any]:
+    from hf_tokens._compat import no_checkpointing
+
     return {
         "per_device_train_batch_size": args.num_generations * args.prompts_per_step,
         "num_generations": args.num_generations,

@@ -56,7 +56,7 @@ def load_results(file: str, root: Path | None = None) -> dict[str, Any]:
     try:
         key = (str(path), path.stat().st_mtime_ns)
     except FileNotFoundError:
-        raise HeadlineError(f"result file {file} is not committed (looked for {path})") from None
+        raise HeadlineError(f"result file {file} is not committed") from None
     if key not in _FILES:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

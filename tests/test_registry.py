@@ -153,6 +153,17 @@ def test_headline_syntax_is_checked_when_built(kwargs, match):
         Headline(**kwargs)
 
 
+def test_headline_over_a_broken_result_file_fails_to_render(tmp_path):
+    root = _results(tmp_path, ROWS)
+    h = Headline("{a.value}", file="bench_results/r.json", rows={"a": {"method": "m", "metric": "acc"}})
+    (root / "r.json").write_text("{not json")
+    with pytest.raises(HeadlineError, match="not valid JSON"):
+        h.render(root)
+    (root / "r.json").write_text('{"rows": 3}')
+    with pytest.raises(HeadlineError, match="no 'rows' list"):
+        h.render(root)
+
+
 def test_register_refuses_a_headline_of_the_wrong_type(monkeypatch):
     monkeypatch.setattr(registry, "_REGISTERED", dict(registry._REGISTERED))
     with pytest.raises(TypeError, match="Headline"):

@@ -10,6 +10,9 @@ TRL's ``_compute_loss`` is kept whole. The trainer hooks into it at three points
   passes is ignored: the mask is computed from the config);
 * ``_compute_loss`` adds the KL-Cov term, normalised like TRL's policy loss, and logs the metrics.
 
+If a TRL release stops calling the first two inside its loss, ``_compute_loss`` raises instead of silently training
+TRL's plain GRPO loss.
+
 Deviations from the papers' verl code: the policy term is TRL's (PPO-clipped for ``loss_type='grpo'`` etc.) on
 every token, whereas the authors' KL-Cov uses the unclipped ``-A * ratio`` everywhere; the covariance, the
 entropy quantile and the top-k/random picks are over the micro-batch of all processes (the authors: per GPU); TRL's
@@ -189,14 +192,14 @@ class EntropyGRPOTrainer(GRPOTrainer):
         """Refuse to go on when TRL's loss bypassed our hooks: its plain GRPO loss would be trained silently."""
         import trl
 
-        missing = []
+        missing = None
         if "logps" not in capture:
-            missing.append("_get_per_token_logps_and_entropies (with compute_entropy=True)")
+            missing = "_get_per_token_logps_and_entropies (with compute_entropy=True)"
         elif "keep" not in capture and (self.args.rho < 1.0 or self.args.cov_penalty == "clip_cov"):
-            missing.append("get_high_entropy_mask")
+            missing = "get_high_entropy_mask"
         if missing:
             raise RuntimeError(
-                f"trl {trl.__version__}'s GRPOTrainer._compute_loss did not call {missing[0]}, which "
+                f"trl {trl.__version__}'s GRPOTrainer._compute_loss did not call {missing}, which "
                 "EntropyGRPOTrainer overrides to apply the entropy mask / Clip-Cov / KL-Cov; training on would "
                 "silently optimise TRL's plain GRPO loss. Install a TRL release this hf_tokens supports "
                 "(see pyproject.toml) or report the change."
