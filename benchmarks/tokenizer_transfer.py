@@ -56,15 +56,15 @@ def training_texts(held_out: list[str], quick: bool) -> list[str]:
     return docs
 
 
-@torch.no_grad()
 def nll_per_char(model: Any, tokenizer: Any, texts: list[str]) -> float:
     """Summed next-token NLL over everything after the first token, per character those tokens cover."""
+    from hf_tokens.analysis.token_stats import token_stats
+
     total = chars = 0.0
     for text in texts:
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        ids = torch.tensor([enc["input_ids"]])
-        logits = model(ids).logits[0, :-1].float()
-        total += float(torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum"))
+        stats = token_stats(model, tokenizer, input_ids=torch.tensor([enc["input_ids"]]), entropy=False)
+        total += float(stats.nll()[0])
         chars += len(text) - enc["offset_mapping"][0][1]
     return total / chars
 

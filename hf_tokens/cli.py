@@ -121,10 +121,15 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cmd_assets(args: argparse.Namespace) -> None:
     from hf_tokens.assets import asset_status, build_all, cache_root
 
-    status = build_all() if args.action == "build" else asset_status()
+    if args.verify and args.action != "status":
+        raise CLIError("--verify goes with `assets status` (`assets build` always hashes in full)")
+    status = build_all() if args.action == "build" else asset_status(verify=args.verify)
     print(f"cache: {cache_root()}")
     for name, state in status.items():
         print(f"  {name:20} {state}")
+    corrupt = [name for name, state in status.items() if state.startswith("CORRUPT")]
+    if corrupt:
+        raise CLIError(f"corrupt cache folders: {', '.join(corrupt)}")
     if args.action == "build" and status.get("smollm2-135m") != "ok":
         raise CLIError(f"the bundled model is missing: {status['smollm2-135m']}")
 
@@ -173,8 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-chat", action="store_true", help="use the prompt as raw text, not as a chat message")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("assets", help="status of the offline real assets, or build their cache")
+    p = sub.add_parser("assets", help="status of the offline real assets and their built cache, or build it")
     p.add_argument("action", choices=("status", "build"))
+    p.add_argument("--verify", action="store_true", help="status: hash every cached file in full")
     p.set_defaults(func=cmd_assets)
 
     p = sub.add_parser("readme", help="regenerate the README's method table from the registry")

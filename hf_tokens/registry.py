@@ -58,8 +58,8 @@ EXTENSION_POINTS = (
     "quantization",
     "analysis",
 )
-# Sub-packages of hf_tokens scanned for method packages.
-_METHOD_ROOTS = ("cache", "generation", "logits", "attention", "ops", "trainers", "tokenizers", "pipelines", "models")
+# Sub-packages of hf_tokens scanned for method packages: one per extension point.
+_METHOD_ROOTS = EXTENSION_POINTS
 
 
 class UnknownMethodError(KeyError):

@@ -143,3 +143,176 @@ def test_cards_dir_in_source_tree():
         "kernel.md.j2",
         "tokenizer.md.j2",
     }
+
+
+def _root_module(tmp_path, monkeypatch, name, source):
+    """A module ``name`` (not part of hf_tokens) to vendor from, importable through ``sys.path``."""
+    import importlib
+
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    (src / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(src))
+    importlib.invalidate_caches()
+    return name
+
+
+GOOD_ROOT = """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from hf_tokens.generation.tree import TreeShape
+from hf_tokens.generation.byte_level import config as byte_config
+import hf_tokens._compat as compat
+from hf_tokens import __version__  # defined in a package __init__: the __init__ is vendored as a module
+
+if TYPE_CHECKING:
+    from hf_tokens.registry import MethodSpec
+
+
+def lazy():
+    from hf_tokens.generation.tree.template import best_first_template
+
+    return best_first_template
+
+
+def describe(spec: MethodSpec | None = None):
+    return TreeShape, byte_config.ByteLevelConfig, compat.has_parameter, __version__
+"""
+
+
+def test_vendor_rewrites_the_import_closure_to_sibling_files(tmp_path, monkeypatch):
+    import ast
+    import importlib
+    import sys
+
+    import hf_tokens
+    from hf_tokens.hub import vendor_modules
+
+    root = _root_module(tmp_path, monkeypatch, "vendor_good_root", GOOD_ROOT)
+    out = tmp_path / "pkg_vendored_good"
+    vendored = vendor_modules([root], out)
+    stems = set(vendored.files.values())
+    # the lazily imported template module is vendored; the TYPE_CHECKING-only registry is not
+    assert {"generation_tree_tree", "generation_tree_template", "generation_byte_level_config", "_compat"} <= stems
+    assert "generation_tree" not in stems, "a lazily exported name is imported from its defining module"
+    # _compat imports transformers lazily: it is a requirement too; bounds are hf_tokens' own lower bounds
+    assert [r.partition(">=")[0] for r in vendored.requirements] == ["torch", "transformers"]
+    assert all(">=" in r for r in vendored.requirements)
+    for path in out.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level == 1 or not (node.module or "").startswith("hf_tokens"), (path.name, node.lineno)
+            if isinstance(node, ast.Import):
+                assert not any(a.name.startswith("hf_tokens") for a in node.names), (path.name, node.lineno)
+    assert "from .generation_tree_template import best_first_template" in (out / f"{root}.py").read_text()
+    # the folder imports as a package of sibling modules, none of them from hf_tokens
+    (out / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module(f"pkg_vendored_good.{root}")
+    shape, config_cls, has_parameter, version = module.describe()
+    assert version == hf_tokens.__version__ and (out / "hf_tokens.py").is_file()
+    assert shape.__module__ == "pkg_vendored_good.generation_tree_tree"
+    assert config_cls.__module__ == "pkg_vendored_good.generation_byte_level_config"
+    assert module.lazy().__module__ == "pkg_vendored_good.generation_tree_template"
+    assert has_parameter(module.describe, "spec")
+    vendored_names = [n for n in sys.modules if n.startswith("pkg_vendored_good.")]
+    assert all(sys.modules[n].__file__.startswith(str(out)) for n in vendored_names)
+
+
+@pytest.mark.parametrize(
+    ("source", "match"),
+    [
+        ("from hf_tokens.does_not_exist import thing\n", "no Python source"),
+        ("import hf_tokens.registry\n", "binds the name hf_tokens"),
+        ("from hf_tokens.generation import token_recycling\n", "a package"),
+        ("from hf_tokens.generation.tree import NotThere\n", "nor lazily exported"),
+        ("import importlib\nmod = importlib.import_module('hf_tokens.testing')\n", "dynamically"),
+        ("from hf_tokens.registry import load_object\nf = lambda: load_object('hf_tokens.x:Y')\n", "dynamically"),
+        ("from .sibling import thing\n", "relative import beyond"),
+        ("import vendor_local_helper\n", "neither hf_tokens, the standard library nor an installed distribution"),
+        ("def f():\n    from . import x\n", "relative import beyond"),
+        ('"""Example::\n\n    from .ghost import thing\n"""\n', "loader would look for a sibling file ghost.py"),
+        ("x = 1; from hf_tokens._compat import cache_kwarg\n", "own"),
+    ],
+)
+def test_vendor_fails_loudly_on_what_it_cannot_vendor(tmp_path, monkeypatch, source, match):
+    from hf_tokens.hub import VendoringError, vendor_modules
+
+    _root_module(tmp_path, monkeypatch, "vendor_local_helper", "VALUE = 1\n")
+    root = _root_module(tmp_path, monkeypatch, f"vendor_bad_{abs(hash(source))}", source)
+    with pytest.raises(VendoringError, match=match):
+        vendor_modules([root], tmp_path / "out")
+    assert not (tmp_path / "out").exists(), "nothing is written when vendoring fails"
+
+
+def test_export_custom_generate_is_atomic_and_refuses_non_generation_methods(tmp_path, monkeypatch):
+    from hf_tokens.hub import VendoringError, export_custom_generate, exports
+
+    with pytest.raises(ValueError, match="generation strategy"):
+        export_custom_generate("h2o", tmp_path / "h2o")
+    with pytest.raises(ValueError, match="generation strategy"):
+        export_custom_generate("zett", tmp_path / "zett")  # planned
+    root = _root_module(tmp_path, monkeypatch, "vendor_bad_entry", "import hf_tokens.registry\ngenerate = None\n")
+    monkeypatch.setattr(exports, "_generate_module", lambda spec: root)
+    with pytest.raises(VendoringError):
+        export_custom_generate("aded", tmp_path / "aded")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src"], "nothing left behind"
+
+
+def test_generate_module_without_a_custom_generate_file(monkeypatch):
+    """After the wrappers are refactored a method may have no custom_generate.py: its entry or its package's lazy
+    export of ``generate`` backs the repository."""
+    import dataclasses
+
+    from hf_tokens.hub import exports
+    from hf_tokens.hub.vendor import lazy_export_target
+    from hf_tokens.registry import get
+
+    assert lazy_export_target("hf_tokens.generation.tree", "TreeShape") == "hf_tokens.generation.tree.tree"
+    assert lazy_export_target("hf_tokens.generation.tree", "missing") is None
+    import importlib
+    import types
+
+    def without_custom_generate(name):
+        if name.endswith(".custom_generate"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return importlib.import_module(name)
+
+    monkeypatch.setattr(exports, "importlib", types.SimpleNamespace(import_module=without_custom_generate))
+    assert exports._generate_module(get("aded")) == "hf_tokens.generation.aded.aded"  # its entry
+    spec = dataclasses.replace(get("aded"), entry="hf_tokens.generation.aded.aded:ADEDConfig")
+    assert exports._generate_module(spec) == "hf_tokens.generation.aded.aded"  # the package's lazy export
+
+
+def test_export_custom_generate_layout(tmp_path):
+    from hf_tokens.hub import export_custom_generate
+
+    folder = export_custom_generate("aded", tmp_path / "aded")
+    sub = folder / "custom_generate"
+    generate_py = (sub / "generate.py").read_text()
+    assert "from .generation_aded_custom_generate import generate" in generate_py
+    assert {"generation_aded_aded.py", "generation_tree_decode.py", "generation_tree_verify.py"} <= {
+        p.name for p in sub.iterdir()
+    }
+    assert not any(p.is_dir() for p in sub.iterdir() if p.name != "__pycache__"), "transformers loads flat files only"
+    assert [r.partition(">=")[0] for r in (sub / "requirements.txt").read_text().split()] == ["torch", "transformers"]
+    assert "self-contained" in (folder / "README.md").read_text()
+
+
+def test_export_modeling_code_refuses_unregistered_models(tmp_path):
+    from hf_tokens.hub import export_modeling_code
+    from hf_tokens.testing import tiny_config
+
+    with pytest.raises(TypeError, match="PreTrainedModel or PretrainedConfig"):
+        export_modeling_code(object(), tmp_path / "x")
+
+    class NotRegisteredConfig(type(tiny_config("llama"))):
+        model_type = "hf_tokens_not_registered"
+
+    with pytest.raises(ValueError, match=r"AutoConfig\.register"):
+        export_modeling_code(NotRegisteredConfig(), tmp_path / "x")
+    assert not (tmp_path / "x").exists()

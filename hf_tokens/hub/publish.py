@@ -1,9 +1,8 @@
-"""Publishing the Hub way: ``save_for_hub`` (folder with weights, config and our card), ``push_to_hub``, and
-``export_custom_generate`` (a ``custom_generate/`` repository for a generation strategy)."""
+"""Publishing the Hub way: ``save_for_hub`` (folder with weights, config and our card) and ``push_to_hub``.
+Self-contained code repositories (``custom_generate``, modeling code) are in :mod:`hf_tokens.hub.exports`."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import shutil
@@ -45,10 +44,16 @@ def _atomic_folder(folder: str | os.PathLike[str], write: Any, *, overwrite: boo
 
 
 def _base_model_of(obj: Any) -> str | None:
+    """The Hub id ``obj`` derives from: its ``_name_or_path`` when that is a Hub id; for a folder built by
+    :mod:`hf_tokens.assets` (a bundled model or tokenizer), that asset's upstream checkpoint; else ``None``."""
+    from hf_tokens.assets import hub_name
+
     config = getattr(obj, "config", None)
     name = getattr(config, "_name_or_path", None) or getattr(obj, "name_or_path", None)
-    if not name or os.path.isabs(str(name)) or str(name).startswith("."):
-        return None  # a local path says nothing to a Hub reader
+    if not name:
+        return None
+    if os.path.isabs(str(name)) or str(name).startswith(".") or os.path.isdir(str(name)):
+        return hub_name(str(name))  # a local path says nothing to a Hub reader, unless it is one of our assets
     return str(name)
 
 
@@ -75,7 +80,7 @@ def save_for_hub(
         if thing is not None and not hasattr(thing, "save_pretrained"):
             raise TypeError(f"{name} must have save_pretrained() (a model or tokenizer), got {type(thing).__name__}")
     config_dict = config_to_dict(config)
-    card_context.setdefault("base_model", _base_model_of(obj))
+    card_context.setdefault("base_model", _base_model_of(obj) or _base_model_of(tokenizer))
     card = render_card(method_id, kind, config=config_dict, **card_context)  # render before writing anything
 
     def write(tmp: Path) -> None:
@@ -144,53 +149,3 @@ def push_to_hub(
             revision=revision,
             commit_message=commit_message or f"Upload {method_id} artefact with hf_tokens",
         )
-
-
-_GENERATE_PY = '''"""custom_generate entry point of the hf_tokens method `{id}` ({title}).
-
-Loaded by transformers for `model.generate(..., custom_generate=<this repo>, trust_remote_code=True)`.
-The implementation lives in the `hf-tokens` package (see requirements.txt); this file only forwards to it.
-"""
-
-from {module} import generate  # noqa: F401
-'''
-
-
-def _custom_generate_module(spec: MethodSpec) -> str:
-    if spec.extension != "generation" or not spec.implemented or not spec.entry:
-        raise ValueError(
-            f"method {spec.id!r} is not an implemented generation strategy (extension={spec.extension!r}, "
-            f"status={spec.status!r}); only those export a custom_generate repository"
-        )
-    package = spec.package or ".".join(spec.entry.partition(":")[0].split(".")[:3])
-    module_name = f"{package}.custom_generate"
-    module = importlib.import_module(module_name)
-    if not callable(getattr(module, "generate", None)):
-        raise ValueError(f"{module_name} has no callable `generate`; it cannot back a custom_generate repository")
-    return module_name
-
-
-def export_custom_generate(
-    method_id: str, folder: str | os.PathLike[str], *, overwrite: bool = False, **card_context: Any
-) -> Path:
-    """Write a Hub ``custom_generate`` repository for a generation method into ``folder``.
-
-    The folder holds ``custom_generate/generate.py`` (forwarding to the installed hf_tokens),
-    ``custom_generate/requirements.txt`` and our card as ``README.md``. Load it with
-    ``model.generate(..., custom_generate=folder_or_repo_id, trust_remote_code=True)``.
-    """
-    from hf_tokens import __version__
-
-    spec = get(method_id)
-    module_name = _custom_generate_module(spec)
-    card = render_card(method_id, "custom_generate", **card_context)
-
-    def write(tmp: Path) -> None:
-        sub = tmp / "custom_generate"
-        sub.mkdir()
-        (sub / "generate.py").write_text(_GENERATE_PY.format(id=spec.id, title=spec.title, module=module_name))
-        (sub / "requirements.txt").write_text(f"hf-tokens>={__version__}\n")
-        _write_metadata(tmp, spec, None)
-        card.save(tmp / "README.md")
-
-    return _atomic_folder(folder, write, overwrite=overwrite)

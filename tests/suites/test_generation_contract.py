@@ -7,6 +7,7 @@ import torch
 
 from hf_tokens.testing import tiny_model, tiny_tokenizer
 from tests.suites._common import contract_of, implemented
+from tests.suites._isolated import run_without_hf_tokens, ship_kwargs
 
 SPECS = implemented("generation")
 
@@ -56,19 +57,43 @@ def test_respects_max_new_tokens_and_eos(spec):
 
 
 @pytest.mark.parametrize("spec", SPECS)
-def test_exported_custom_generate_repo_loads_in_transformers(spec, tmp_path):
-    """The folder written by export_custom_generate works as ``custom_generate=<folder>`` and matches the callable."""
+def test_exported_custom_generate_repo_is_self_contained(spec, tmp_path):
+    """The folder written by export_custom_generate works as ``custom_generate=<folder>`` in a process where
+    ``import hf_tokens`` fails, and its output equals the in-library callable's (computed here)."""
+    from transformers.dynamic_module_utils import check_python_requirements
+
     from hf_tokens.hub import export_custom_generate
 
     contract = contract_of(spec, ("generate", "make_kwargs", "lossless"))
     folder = export_custom_generate(spec.id, tmp_path / spec.module_name)
     assert (folder / "custom_generate" / "generate.py").is_file() and (folder / "README.md").is_file()
     assert spec.title in (folder / "README.md").read_text()
+    requirements = (folder / "custom_generate" / "requirements.txt").read_text()
+    assert "hf-tokens" not in requirements and "hf_tokens" not in requirements
+    check_python_requirements(folder, requirements_file="custom_generate/requirements.txt")  # the loader's own check
     model = tiny_model("llama")
     extra = contract["make_kwargs"](model)
-    ids = _prompts(model.config.vocab_size, n=1)[0]
-    direct = model.generate(ids, max_new_tokens=8, do_sample=False, custom_generate=contract["generate"], **extra)
-    via_repo = model.generate(
-        ids, max_new_tokens=8, do_sample=False, custom_generate=str(folder), trust_remote_code=True, **extra
+    model.save_pretrained(tmp_path / "model")
+    prompts = _prompts(model.config.vocab_size, n=2)
+    expected = [
+        model.generate(ids, max_new_tokens=10, do_sample=False, custom_generate=contract["generate"], **extra)
+        for ids in prompts
+    ]
+    torch.save(prompts, tmp_path / "prompts.pt")
+    rebuild = ship_kwargs(extra, tmp_path / "kwargs")
+    run_without_hf_tokens(
+        rebuild
+        + f"""
+import torch
+model = AutoModelForCausalLM.from_pretrained("model").eval()
+outs = [
+    model.generate(ids, max_new_tokens=10, do_sample=False, custom_generate={str(folder)!r}, trust_remote_code=True,
+                   **kwargs)
+    for ids in torch.load("prompts.pt")
+]
+torch.save(outs, "outs.pt")
+""",
+        tmp_path,
     )
-    assert torch.equal(via_repo, direct)
+    for got, want in zip(torch.load(tmp_path / "outs.pt"), expected):
+        assert torch.equal(got, want), f"{spec.id}: the exported repository differs from the in-library callable"

@@ -5,16 +5,22 @@ and differ only in their last few tokens. :class:`PrefixScorer` keeps one ``Dyna
 (cropped and extended as the text moves on), runs the differing tails of all requested sequences in one batched
 forward over a copy of that cache, and memoises the results, so a step of byte-level decoding costs one small
 forward over the new cover tokens, not a pass over the context or the vocabulary.
+
+The forwards run the model body once through :func:`hf_tokens.analysis.lm_head.forward_hidden` (the machinery of
+``analysis.token_stats``): only the last position of each sequence goes through the LM head (with the model's softcap
+/ logit scale, checked against the model's own logits on first use), so a long prefix costs no ``[T x vocab]``
+logits. The head runs in float32 (``LMHead.logits``); the log-probs equal those of the model's logits up to rounding.
 """
 
 from __future__ import annotations
 
 import copy
-import inspect
 from collections import OrderedDict
 from typing import Any
 
 import torch
+
+from hf_tokens.analysis.lm_head import LMHead, cache_kwarg, forward_hidden
 
 
 def _common_prefix_len(a: tuple[int, ...], b: tuple[int, ...]) -> int:
@@ -36,8 +42,8 @@ class PrefixScorer:
         self._prefix: tuple[int, ...] = ()
         self._cache: Any = None
         self.forward_calls = 0
-        # transformers >= 5.2x renamed `past_key_values` to `cache` in model forwards
-        self._cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self._head = LMHead.of(model)
+        self._cache_kwarg = cache_kwarg(model)  # transformers >= 5.2x renamed `past_key_values` to `cache`
         self.forward_tokens = 0
 
     @property
@@ -50,19 +56,25 @@ class PrefixScorer:
         while len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
 
-    def _forward(self, input_ids: torch.Tensor, cache: Any, attention_mask: torch.Tensor) -> torch.Tensor:
+    def _forward(
+        self, input_ids: torch.Tensor, cache: Any, attention_mask: torch.Tensor, last: torch.Tensor
+    ) -> torch.Tensor:
+        """Float32 log-probs ``[B, V]`` at position ``last[b]`` of each row."""
         past = cache.get_seq_length() if cache is not None else 0
         positions = past + torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
         self.forward_calls += 1
         self.forward_tokens += int(attention_mask[:, past:].sum())
-        out = self.model(
+        hidden = forward_hidden(
+            self.model,
+            self._head,
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=positions,
             use_cache=cache is not None,
             **{self._cache_kwarg: cache},
         )
-        return out.logits.float()
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        return torch.log_softmax(self._head.logits(hidden[rows, last.to(hidden.device)]), dim=-1)
 
     def _commit(self, prefix: tuple[int, ...]) -> None:
         """Make the cache hold exactly ``prefix`` (crop what differs, forward what is new)."""
@@ -84,9 +96,9 @@ class PrefixScorer:
             return
         ids = torch.tensor([new], device=self.device)
         mask = torch.ones(1, len(prefix), dtype=torch.long, device=self.device)
-        logits = self._forward(ids, self._cache, mask)
+        logprobs = self._forward(ids, self._cache, mask, torch.tensor([len(new) - 1]))
         self._prefix = prefix
-        self._remember(prefix, torch.log_softmax(logits[0, -1], dim=-1))
+        self._remember(prefix, logprobs[0])
 
     def cache_for(self, seq: tuple[int, ...]) -> Any:
         """A copy of the KV cache of the longest committed prefix of ``seq`` that leaves at least one token of
@@ -149,9 +161,7 @@ class PrefixScorer:
             cache = copy.deepcopy(self._cache)
             if len(tails) > 1:
                 cache.batch_repeat_interleave(len(tails))
-        logits = self._forward(ids, cache, mask)
-        last = torch.tensor([len(t) - 1 for t in tails], device=self.device)
-        rows = torch.log_softmax(logits[torch.arange(len(tails), device=self.device), last], dim=-1)
+        rows = self._forward(ids, cache, mask, torch.tensor([len(t) - 1 for t in tails]))
         for s, row in zip(seqs, rows):
             self._remember(s, row)
         return dict(zip(seqs, rows))

@@ -19,19 +19,20 @@ import torch
 from torch import Tensor
 
 
-@torch.no_grad()
 def token_entropies(
     model: Any, input_ids: Tensor, attention_mask: Tensor | None = None, *, temperature: float = 1.0
 ) -> Tensor:
     """Entropy (nats) of the next-token distribution that predicts each token: ``out[:, t]`` is the entropy at the
-    position predicting ``input_ids[:, t + 1]``; shape ``[B, T - 1]``."""
-    if input_ids.dim() != 2 or input_ids.size(1) < 2:
-        raise ValueError(f"input_ids must be [batch, seq >= 2], got shape {tuple(input_ids.shape)}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1].float() / temperature
-    logp = torch.log_softmax(logits, dim=-1)
-    return -(logp.exp() * logp).sum(-1)
+    position predicting ``input_ids[:, t + 1]``; shape ``[B, T - 1]`` (0 where that token is padding).
+
+    A view of :func:`hf_tokens.analysis.token_stats` (chunked over the vocabulary, no ``[B, T, V]`` logits)."""
+    from hf_tokens.analysis.token_stats import token_stats
+
+    if not isinstance(input_ids, Tensor) or input_ids.dim() != 2 or input_ids.size(1) < 2:
+        shape = tuple(input_ids.shape) if isinstance(input_ids, Tensor) else type(input_ids).__name__
+        raise ValueError(f"input_ids must be [batch, seq >= 2], got shape {shape}")
+    stats = token_stats(model, input_ids=input_ids, attention_mask=attention_mask, temperature=temperature)
+    return stats.entropy[:, :-1]  # type: ignore[index]
 
 
 @dataclass
@@ -109,6 +110,8 @@ def forking_token_report(
         raise ValueError(f"max_new_tokens and top_n must be >= 1, got {max_new_tokens} and {top_n}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    from hf_tokens.analysis.token_stats import token_stats
+
     use_chat = bool(getattr(tokenizer, "chat_template", None)) if chat_template is None else chat_template
     device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -136,7 +139,8 @@ def forking_token_report(
         if new.numel() == 0:
             continue
         full = torch.cat([ids[0], new]).unsqueeze(0)
-        ent = token_entropies(model, full, temperature=temperature)[0, ids.size(1) - 1 :].cpu()
+        stats = token_stats(model, input_ids=full, continuation_start=ids.size(1), temperature=temperature)
+        ent = stats.values("entropy", 0).cpu()
         completions.append(tokenizer.decode(new, skip_special_tokens=True))
         entropies_out.append(ent.tolist())
         per_token += [(tokenizer.decode([int(t)]), float(h)) for t, h in zip(new, ent)]
