@@ -21,16 +21,22 @@ a loss-only overhead measured on identical inputs (median of interleaved repetit
     python benchmarks/entropy_rl.py --quick --json bench_results/entropy_rl_quick.json
     python benchmarks/entropy_rl.py --jobs 2 --json bench_results/entropy_rl_full.json \
         --plot bench_results/entropy_rl.png
+
+Each finished (seed, variant) pair is stored at once under ``--parts`` (default ``<--json>.parts/``); rerunning the
+same command after an interruption trains only the missing pairs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import re
 import statistics
 import time
 import zlib
+from pathlib import Path
 from typing import Any
 
 from hf_tokens.benchmarking import Benchmark, add_common_args, measure, setup_torch
@@ -237,18 +243,81 @@ def run_pair(args: argparse.Namespace, seed: int, name: str, evaluation: list[di
     }
 
 
+def _fingerprint(args: argparse.Namespace, evaluation: list[dict[str, Any]]) -> dict[str, Any]:
+    """The settings a stored (seed, variant) result depends on; a part with other settings is not reused."""
+    keys = ("model", "steps", "num_generations", "prompts_per_step", "max_completion_length", "max_digits", "lr")
+    questions = "\n".join(p["question"] for p in evaluation)
+    return {
+        **{k: getattr(args, k) for k in (*keys, "temperature", "device")},
+        "evaluation_crc32": zlib.crc32(questions.encode()),
+        "problems": len(evaluation),
+    }
+
+
+def _part_path(args: argparse.Namespace, seed: int, name: str) -> Path | None:
+    return Path(args.parts) / f"seed{seed}_{name}.json" if args.parts else None
+
+
+def _load_part(args: argparse.Namespace, seed: int, name: str, fingerprint: dict[str, Any]) -> dict[str, Any] | None:
+    """A finished (seed, variant) result of an earlier, interrupted run with the same settings, if any."""
+    path = _part_path(args, seed, name)
+    if path is None or not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return stored["result"] if stored.get("fingerprint") == fingerprint else None
+
+
+def _save_part(args: argparse.Namespace, result: dict[str, Any], fingerprint: dict[str, Any]) -> None:
+    """Write one finished pair atomically (a killed run leaves either the whole part or none)."""
+    path = _part_path(args, result["seed"], result["name"])
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"fingerprint": fingerprint, "result": result}), encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def _run_all(args: argparse.Namespace, variants: list[str], evaluation: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every (seed, variant) pair; pairs stored under ``--parts`` by an earlier run with the same settings are
+    read back instead of retrained, and each newly finished pair is stored there at once."""
     from tqdm import tqdm
 
-    pairs = [(seed, name) for seed in args.seed_list for name in variants]
+    fingerprint = _fingerprint(args, evaluation)
+    done: dict[tuple[int, str], dict[str, Any]] = {}
+    todo = []
+    for seed in args.seed_list:
+        for name in variants:
+            part = _load_part(args, seed, name, fingerprint)
+            if part is None:
+                todo.append((seed, name))
+            else:
+                done[seed, name] = part
+    if done:
+        print(f"resuming: {len(done)} of {len(done) + len(todo)} (seed, variant) pairs read from {args.parts}")
+    bar = tqdm(total=len(todo), desc="seed x variant")
     if args.jobs == 1:
-        return [run_pair(args, s, n, evaluation) for s, n in tqdm(pairs, desc="seed x variant")]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+        for seed, name in todo:
+            result = run_pair(args, seed, name, evaluation)
+            _save_part(args, result, fingerprint)
+            done[seed, name] = result
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_pair, args, s, n, evaluation) for s, n in pairs]
-        return [f.result() for f in tqdm(futures, desc="seed x variant")]
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(run_pair, args, s, n, evaluation) for s, n in todo]
+            for future in as_completed(futures):
+                result = future.result()
+                _save_part(args, result, fingerprint)
+                done[result["seed"], result["name"]] = result
+                bar.update()
+    bar.close()
+    return [done[s, n] for s in args.seed_list for n in variants]
 
 
 def _loss_overhead(args: argparse.Namespace, variants: list[str], item: dict[str, Any], repeats: int) -> dict:
@@ -312,6 +381,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=1, help="(seed, variant) pairs trained in parallel processes")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {list(VARIANTS)}")
     parser.add_argument(
+        "--parts",
+        default=None,
+        help="folder for each finished (seed, variant) result, reused by a rerun with the same settings "
+        "(default: <--json>.parts; 'none' keeps nothing)",
+    )
+    parser.add_argument(
         "--save-dir", default=None, help="save each trained EntropyGRPO variant of the first seed with its card here"
     )
     args = parser.parse_args(argv)
@@ -330,6 +405,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.max_completion_length = args.max_completion_length or (16 if args.quick else 24)
     args.eval_size = args.eval_size or (32 if args.quick else 256)
     args.repeats = args.repeats or (3 if args.quick else 5)
+    if args.parts is None and args.json:
+        args.parts = f"{args.json}.parts"
+    if args.parts in ("none", ""):
+        args.parts = None
     return args
 
 
@@ -414,7 +493,8 @@ def main(argv: list[str] | None = None) -> dict:
     )
     bench.note(
         f"step time = TRL's step_time (generation + loss + optimizer), median over steps and seeds; {args.jobs} "
-        f"parallel process(es) x {args.threads} thread(s), CPU shared with other jobs; wall time "
+        f"parallel process(es) x {args.threads} thread(s), CPU shared with other jobs; training wall time "
+        f"summed over the pairs {sum(r['wall'] for r in runs):.0f} s; this invocation "
         f"{time.perf_counter() - start:.0f} s"
     )
     bench.note(
