@@ -444,7 +444,9 @@ def main(argv: list[str] | None = None) -> dict:
             ci95_problems=[plo, phi],
             per_seed=per_seed(name),
             seeds=seeds,
+            n_seeds=len(seeds),
             problems=len(evaluation),
+            steps=args.steps,
         )
     if "grpo" in variants:
         for name in variants:
@@ -452,7 +454,15 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
             diffs = [a - b for a, b in zip(per_seed(name), per_seed("grpo"))]
             mean, lo, hi = mean_t_interval(diffs)
-            bench.add(name, "held-out accuracy minus grpo (paired by seed)", mean, ci95_seeds=[lo, hi], per_seed=diffs)
+            bench.add(
+                name,
+                "held-out accuracy minus grpo (paired by seed)",
+                mean,
+                ci95_seeds=[lo, hi],
+                per_seed=diffs,
+                n_seeds=len(seeds),
+                problems=len(evaluation),
+            )
     base = "grpo" if "grpo" in variants else None
     curves = {n: [statistics.fmean(v) for v in zip(*(by[n, s]["entropy"] for s in seeds))] for n in variants}
     for name in variants:
