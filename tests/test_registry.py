@@ -176,6 +176,9 @@ def test_every_implemented_headline_renders_from_a_committed_result(spec):
     assert isinstance(spec.headline, Headline), f"{spec.id}: the headline must reference result rows (Headline)"
     for file in spec.headline.files():
         assert (ROOT / file).is_file(), f"{spec.id}: {file} is not committed (produce it with: {spec.benchmark})"
+        if (ROOT / ".git").exists():  # a file lying in the tree is not enough: it must be in git
+            tracked = subprocess.run(["git", "ls-files", "--error-unmatch", file], cwd=ROOT, capture_output=True)
+            assert tracked.returncode == 0, f"{spec.id}: {file} exists but is not added to git"
     assert results_dir() == ROOT / "bench_results"
     assert spec.headline_text()
 

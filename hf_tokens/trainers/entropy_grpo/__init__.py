@@ -2,6 +2,7 @@
 (entropy-mechanism). One trainer serves both papers; see ``trainer.py`` and ``loss.py``."""
 
 from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
 _USAGE_MASK = """from hf_tokens.trainers.entropy_grpo import EntropyGRPOConfig, EntropyGRPOTrainer
 
@@ -16,7 +17,11 @@ args = EntropyGRPOConfig(output_dir="out", cov_penalty="kl_cov", num_iterations=
 trainer = EntropyGRPOTrainer(model, reward_funcs=[reward_fn], args=args, train_dataset=dataset, processing_class=tok)
 trainer.train()"""
 
-_BENCH = "python benchmarks/entropy_rl.py --json bench_results/entropy_rl_full.json  # --quick: 2 steps"
+_RESULTS = "bench_results/entropy_rl_full.json"
+_BENCH = (
+    f"python benchmarks/entropy_rl.py --jobs 2 --json {_RESULTS} --plot bench_results/entropy_rl.png"
+    "  # --quick: 2 steps"
+)
 
 register(
     "high-entropy-minority",
@@ -26,9 +31,19 @@ register(
     config="hf_tokens.trainers.entropy_grpo.config:EntropyGRPOConfig",
     contract="hf_tokens.trainers.entropy_grpo.contract:contract",
     package="hf_tokens.trainers.entropy_grpo",
-    headline=(
-        "SmolLM2-135M, chain_sum, 12 GRPO steps: held-out acc 0.46 -> 0.71 (top-20% entropy tokens) vs 0.60 (all) "
-        "vs 0.54 (bottom-80%), 48 problems; mask overhead 1.5% of loss time"
+    headline=Headline(
+        "SmolLM2-135M, chain_sum, {t.steps} GRPO steps, {t.n_seeds} seeds x {t.problems} held-out problems: accuracy "
+        "{t.baseline_value:.3f} -> {t.value:.3f} (top-20% entropy tokens) vs {g.value:.3f} (all tokens) vs "
+        "{b.value:.3f} (bottom-80%); top-20% minus all {d.value:+.3f} (95% CI {d.ci95_seeds[0]:+.3f} to "
+        "{d.ci95_seeds[1]:+.3f}); loss time x{lt.ratio:.2f} of GRPO",
+        file=_RESULTS,
+        rows={
+            "t": {"method": "top20", "metric": "held-out accuracy after"},
+            "g": {"method": "grpo", "metric": "held-out accuracy after"},
+            "b": {"method": "bottom80", "metric": "held-out accuracy after"},
+            "d": {"method": "top20", "metric": "held-out accuracy minus grpo (paired by seed)"},
+            "lt": {"method": "top20", "metric": "loss fwd+bwd time (s)"},
+        },
     ),
     benchmark=_BENCH,
     usage=_USAGE_MASK,
@@ -42,9 +57,24 @@ register(
     config="hf_tokens.trainers.entropy_grpo.config:EntropyGRPOConfig",
     contract="hf_tokens.trainers.entropy_grpo.contract:kl_cov_contract",
     package="hf_tokens.trainers.entropy_grpo",
-    headline=(
-        "SmolLM2-135M, chain_sum, 12 steps: held-out acc 0.46 -> 0.60 (Clip-Cov), 0.52 (KL-Cov) vs 0.60 (GRPO); "
-        "entropy not kept higher at this scale (1 token/step selected); overhead 1.5-3% of loss time"
+    headline=Headline(
+        "SmolLM2-135M, chain_sum, {c.steps} steps, {c.n_seeds} seeds x {c.problems} held-out problems: accuracy "
+        "{c.baseline_value:.3f} -> {c.value:.3f} (Clip-Cov), {k.value:.3f} (KL-Cov) vs {g.value:.3f} (GRPO); minus "
+        "GRPO {dc.value:+.3f} (95% CI {dc.ci95_seeds[0]:+.3f} to {dc.ci95_seeds[1]:+.3f}) / {dk.value:+.3f} "
+        "({dk.ci95_seeds[0]:+.3f} to {dk.ci95_seeds[1]:+.3f}); final entropy {ce.value:.2f} / {ke.value:.2f} vs "
+        "{ce.baseline_value:.2f} nats; loss time x{cl.ratio:.2f} / x{kl.ratio:.2f} of GRPO",
+        file=_RESULTS,
+        rows={
+            "c": {"method": "clip_cov", "metric": "held-out accuracy after"},
+            "k": {"method": "kl_cov", "metric": "held-out accuracy after"},
+            "g": {"method": "grpo", "metric": "held-out accuracy after"},
+            "dc": {"method": "clip_cov", "metric": "held-out accuracy minus grpo (paired by seed)"},
+            "dk": {"method": "kl_cov", "metric": "held-out accuracy minus grpo (paired by seed)"},
+            "ce": {"method": "clip_cov", "metric": "final policy entropy (nats)"},
+            "ke": {"method": "kl_cov", "metric": "final policy entropy (nats)"},
+            "cl": {"method": "clip_cov", "metric": "loss fwd+bwd time (s)"},
+            "kl": {"method": "kl_cov", "metric": "loss fwd+bwd time (s)"},
+        },
     ),
     benchmark=_BENCH,
     usage=_USAGE_COV,
