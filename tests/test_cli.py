@@ -54,9 +54,11 @@ def test_card_of_a_planned_method_says_planned(capsys):
     assert main(["card", "zett"]) == 0
     out = capsys.readouterr().out
     assert "is **planned** in `hf_tokens`" in out and "This artefact implements" not in out
+    assert "How to use" not in out and "from_pretrained" not in out and "implementation is" not in out
     assert main(["card", "h2o"]) == 0
     out = capsys.readouterr().out
     assert "This artefact implements" in out and "planned" not in out
+    assert "How to use" in out and "implementation is hf_tokens' own" in out
 
 
 def test_card_kind_refuses_what_the_method_cannot_export(capsys):
