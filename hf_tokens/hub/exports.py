@@ -30,7 +30,7 @@ the method's code and what it uses from hf_tokens are vendored as the sibling fi
 the packages in requirements.txt.
 """
 
-from .{stem} import generate
+{import_line}
 
 __all__ = ["generate"]
 '''
@@ -80,7 +80,8 @@ def export_custom_generate(
         sub = tmp / "custom_generate"
         vendored = vendor_modules([module_name], sub, reserved=("generate",))
         stem = vendored.files[module_name]
-        (sub / "generate.py").write_text(_GENERATE_PY.format(id=spec.id, title=spec.title, stem=stem))
+        import_line = f"from .{stem} import generate"
+        (sub / "generate.py").write_text(_GENERATE_PY.format(id=spec.id, title=spec.title, import_line=import_line))
         (sub / "requirements.txt").write_text("".join(f"{r}\n" for r in vendored.requirements))
         _write_metadata(tmp, spec, None)
         card.save(tmp / "README.md")
