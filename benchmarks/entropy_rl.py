@@ -1,6 +1,8 @@
 """Entropy-aware RLVR on the bundled SmolLM2-135M with reasoning-gym ``chain_sum`` and a rule-based reward.
 
-Same seeds, same step budget for every variant:
+Same seeds, same step budget for every variant. The default (``--variants grpo,top20``) is the smallest design behind
+the high-entropy-minority headline, sized for 2 shared CPU cores (about 1 h with ``--jobs 2``); ``--variants all``
+scales up to every variant below. The JSON records the CPU budget (wall and CPU seconds per (seed, variant) pair).
 
 * ``grpo`` — plain ``trl.GRPOTrainer`` (the baseline: all tokens);
 * ``top20`` — ``EntropyGRPOTrainer`` with the policy gradient on the top-20% entropy tokens (high-entropy-minority);
@@ -48,6 +50,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "clip_cov": {"cov_penalty": "clip_cov"},
     "kl_cov": {"cov_penalty": "kl_cov", "num_iterations": 2},
 }
+# the smallest design behind the high-entropy-minority headline (all tokens vs the top-20% entropy tokens);
+# ``--variants all`` adds the bottom-80% ablation and Clip-Cov / KL-Cov
+DEFAULT_VARIANTS = ("grpo", "top20")
 _NUMBER = re.compile(r"-?\d+")
 # two-sided 95% Student t quantiles by degrees of freedom (no scipy needed); 1.96 beyond
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -219,11 +224,12 @@ def run_pair(args: argparse.Namespace, seed: int, name: str, evaluation: list[di
     torch.set_num_threads(args.threads)
     set_seed(seed)
     trainer = _trainer(name, args, seed, tempfile.mkdtemp(prefix="entropy_rl_"), _train_set(args, seed))
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     trainer.train()
     wall = time.perf_counter() - start
     logs = [h for h in trainer.state.log_history if "entropy" in h and "step_time" in h]
     hits = correct(trainer.model, trainer.processing_class, evaluation, args.max_completion_length, args.device)
+    cpu = time.process_time() - cpu  # training + held-out evaluation, this process's CPU seconds
     if args.save_dir and name != "grpo" and seed == args.seed_list[0]:
         trainer.save_for_hub(
             f"{args.save_dir}/{name}",
@@ -240,6 +246,7 @@ def run_pair(args: argparse.Namespace, seed: int, name: str, evaluation: list[di
         "step_time": statistics.median(h["step_time"] for h in logs),
         "updated_frac": [h.get("entropy_grpo/updated_frac", 1.0) for h in logs],
         "wall": wall,
+        "cpu": cpu,
     }
 
 
@@ -369,7 +376,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     )
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per variant (quick: 2, full: 12)")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps per variant (quick: 2, full: 10)")
     parser.add_argument("--num-generations", type=int, default=4, help="completions per prompt")
     parser.add_argument("--prompts-per-step", type=int, default=2)
     parser.add_argument("--max-completion-length", type=int, default=None, help="quick 16, full 24")
@@ -379,7 +386,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--temperature", type=float, default=0.7, help="sampling temperature of the rollouts")
     parser.add_argument("--seeds", default=None, help="comma-separated training seeds (quick: 0, full: 0,1,2)")
     parser.add_argument("--jobs", type=int, default=1, help="(seed, variant) pairs trained in parallel processes")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {list(VARIANTS)}")
+    parser.add_argument(
+        "--variants",
+        default=",".join(DEFAULT_VARIANTS),
+        help=f"comma-separated subset of {list(VARIANTS)}, or 'all' (default: the headline's two arms)",
+    )
     parser.add_argument(
         "--parts",
         default=None,
@@ -390,7 +401,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--save-dir", default=None, help="save each trained EntropyGRPO variant of the first seed with its card here"
     )
     args = parser.parse_args(argv)
-    args.variant_list = [v.strip() for v in args.variants.split(",") if v.strip()]
+    names = ",".join(VARIANTS) if args.variants.strip() == "all" else args.variants
+    args.variant_list = [v.strip() for v in names.split(",") if v.strip()]
     if not args.variant_list or any(v not in VARIANTS for v in args.variant_list):
         parser.error(f"--variants must be a comma-separated subset of {list(VARIANTS)}, got {args.variants!r}")
     try:
@@ -401,7 +413,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--seeds must be distinct, got {args.seeds!r}")
     if args.jobs < 1 or args.max_digits < 1:
         parser.error("--jobs and --max-digits must be >= 1")
-    args.steps = args.steps or (2 if args.quick else 12)  # full: 12 steps x 2 prompts x 4 completions
+    args.steps = args.steps or (2 if args.quick else 10)  # full: 10 steps x 2 prompts x 4 completions
     args.max_completion_length = args.max_completion_length or (16 if args.quick else 24)
     args.eval_size = args.eval_size or (32 if args.quick else 256)
     args.repeats = args.repeats or (3 if args.quick else 5)
@@ -487,10 +499,28 @@ def main(argv: list[str] | None = None) -> dict:
             baseline_value=steps[base] if base else None,
             per_seed=[by[name, s]["step_time"] for s in seeds],
         )
-    loss = _loss_overhead(args, variants, evaluation[0], args.repeats)
-    if base:
-        for name, seconds in loss["times"].items():
-            bench.add(name, "loss fwd+bwd time (s)", seconds, baseline=base, baseline_value=loss["times"][base])
+    walls = {f"seed{r['seed']}_{r['name']}": r["wall"] for r in runs}
+    cpus = {f"seed{r['seed']}_{r['name']}": r.get("cpu") for r in runs}
+    bench.add(
+        "all",
+        "CPU budget: training wall time summed over (seed, variant) pairs (s)",
+        sum(walls.values()),
+        pairs=len(runs),
+        jobs=args.jobs,
+        threads_per_job=args.threads,
+        wall_per_pair=walls,
+        cpu_seconds_per_pair=cpus,
+        cpu_seconds=sum(c for c in cpus.values() if c is not None),
+        variants_run=variants,
+        variants_available=list(VARIANTS),
+        scale_up="--variants all (adds bottom80, clip_cov, kl_cov)",
+    )
+    # the loss-only timing (identical inputs, no training) also covers Clip-Cov and KL-Cov when they were not trained
+    # (bottom80 costs what top20 does: the same mask)
+    timed = list(dict.fromkeys(["grpo", *variants, "clip_cov", "kl_cov"]))
+    loss = _loss_overhead(args, timed, evaluation[0], args.repeats)
+    for name, seconds in loss["times"].items():
+        bench.add(name, "loss fwd+bwd time (s)", seconds, baseline="grpo", baseline_value=loss["times"]["grpo"])
     bench.note(
         f"{args.steps} steps x {args.prompts_per_step} prompts x {args.num_generations} completions (<= "
         f"{args.max_completion_length} tokens, temperature {args.temperature}), lr {args.lr}, seeds {seeds}; "
