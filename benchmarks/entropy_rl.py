@@ -1,8 +1,9 @@
 """Entropy-aware RLVR on the bundled SmolLM2-135M with reasoning-gym ``chain_sum`` and a rule-based reward.
 
 Same seeds, same step budget for every variant. The default (``--variants grpo,top20``) is the smallest design behind
-the high-entropy-minority headline, sized for 2 shared CPU cores (about 50 min with ``--jobs 2`` under load); ``--variants all``
-scales up to every variant below. The JSON records the CPU budget (wall and CPU seconds per (seed, variant) pair).
+the high-entropy-minority headline, sized for 2 shared CPU cores (about 50 min with ``--jobs 2`` under load 15);
+``--variants all`` scales up to every variant below. The JSON records the CPU budget (wall and CPU seconds per (seed,
+variant) pair).
 
 * ``grpo`` — plain ``trl.GRPOTrainer`` (the baseline: all tokens);
 * ``top20`` — ``EntropyGRPOTrainer`` with the policy gradient on the top-20% entropy tokens (high-entropy-minority);
@@ -31,6 +32,7 @@ same command after an interruption trains only the missing pairs.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -95,9 +97,9 @@ def extract_answer(text: str) -> str | None:
     return found[-1] if found else None
 
 
-def correctness_reward(completions: list[Any], answer: list[str], **_: Any) -> list[float]:
+def correctness_reward(completions: list[Any], answer: list[str], **_: Any) -> list[float | None]:
     """1.0 when the completion's last integer is the answer, else 0.0."""
-    out = []
+    out: list[float | None] = []
     for completion, truth in zip(completions, answer):
         text = completion[-1]["content"] if isinstance(completion, list) else completion
         out.append(1.0 if extract_answer(text) == str(truth) else 0.0)
@@ -369,7 +371,7 @@ def _loss_overhead(args: argparse.Namespace, variants: list[str], item: dict[str
     samples: dict[str, list[float]] = {name: [] for name in trainers}
     for _ in range(repeats):  # interleaved, so that load from other processes spreads over every trainer
         for name, trainer in trainers.items():
-            samples[name].append(measure(lambda t=trainer: loss_step(t), repeats=1, warmup=0).median)
+            samples[name].append(measure(functools.partial(loss_step, trainer), repeats=1, warmup=0).median)
     return {"rows": rows, "times": {name: statistics.median(v) for name, v in samples.items()}}
 
 
