@@ -369,9 +369,10 @@ def _loss_overhead(args: argparse.Namespace, variants: list[str], item: dict[str
     for trainer in trainers.values():
         loss_step(trainer)  # warm-up
     samples: dict[str, list[float]] = {name: [] for name in trainers}
-    for _ in range(repeats):  # interleaved, so that load from other processes spreads over every trainer
-        for name, trainer in trainers.items():
-            samples[name].append(measure(functools.partial(loss_step, trainer), repeats=1, warmup=0).median)
+    order = list(trainers)
+    for rep in range(repeats):  # interleaved, so that load from other processes spreads over every trainer
+        for name in order[rep % len(order) :] + order[: rep % len(order)]:  # rotated: no trainer always runs first
+            samples[name].append(measure(functools.partial(loss_step, trainers[name]), repeats=1, warmup=0).median)
     return {"rows": rows, "times": {name: statistics.median(v) for name, v in samples.items()}}
 
 
@@ -426,7 +427,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.steps = args.steps or (2 if args.quick else 5)  # full: 5 steps x 2 prompts x 4 completions
     args.max_completion_length = args.max_completion_length or (16 if args.quick else 24)
     args.eval_size = args.eval_size or (32 if args.quick else 200)
-    args.repeats = args.repeats or 3
+    args.repeats = args.repeats or 4
     if args.parts is None and args.json:
         args.parts = f"{args.json}.parts"
     if args.parts in ("none", ""):
@@ -539,7 +540,9 @@ def main(argv: list[str] | None = None) -> dict:
     loss = _loss_overhead(args, timed, evaluation[0], args.repeats) if args.loss_timing else None
     times: dict[str, float] = loss["times"] if loss else {}
     for name, seconds in times.items():
-        bench.add(name, "loss fwd+bwd time (s)", seconds, baseline="grpo", baseline_value=times["grpo"])
+        bench.add(
+            name, "loss fwd+bwd time (s)", seconds, baseline="grpo", baseline_value=times["grpo"], repeats=args.repeats
+        )
     bench.note(
         f"{args.steps} steps x {args.prompts_per_step} prompts x {args.num_generations} completions (<= "
         f"{args.max_completion_length} tokens, temperature {args.temperature}), lr {args.lr}, seeds {seeds}; "
