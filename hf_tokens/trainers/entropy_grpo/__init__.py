@@ -62,8 +62,8 @@ register(
     package="hf_tokens.trainers.entropy_grpo",
     headline=Headline(
         "SmolLM2-135M, identical GRPO batch: loss forward+backward time x{cl.ratio:.2f} (Clip-Cov) / x{kl.ratio:.2f} "
-        "(KL-Cov) of GRPO's, median of {cl.repeats} rotated repetitions (accuracy over seeds: `--variants all`, "
-        "not yet run)",
+        "(KL-Cov) of GRPO's, median of {cl.repeats} rotated repetitions on 2 shared cores (load ~15: noisy); "
+        "accuracy over seeds: `--variants all`, not yet run",
         file=_LOSS_TIMING,
         rows={
             "cl": {"method": "clip_cov", "metric": "loss fwd+bwd time (s)"},
