@@ -2,12 +2,16 @@
 the top-20% entropy tokens (or Clip-Cov / KL-Cov), and a model card for the result.
 
 python examples/entropy_grpo.py [--steps 2] [--mode top20|bottom80|clip_cov|kl_cov] [--out entropy-grpo-smollm2]
+
+Nothing is written unless ``--out`` is given: the trainer's working folder is a temporary one, and ``--out`` receives
+the trained model, its tokenizer and its model card.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import tempfile
 
 import torch
 
@@ -40,6 +44,7 @@ def main() -> None:
     import reasoning_gym
     from datasets import Dataset
 
+    from hf_tokens._compat import no_checkpointing
     from hf_tokens.assets import load_model
     from hf_tokens.trainers.entropy_grpo import EntropyGRPOConfig, EntropyGRPOTrainer
     from hf_tokens.trainers.entropy_grpo.analysis import forking_token_report
@@ -55,8 +60,9 @@ def main() -> None:
     dataset = Dataset.from_list(
         [{"prompt": [{"role": "user", "content": p["question"]}], "answer": p["answer"]} for p in problems]
     )
+    workdir = tempfile.TemporaryDirectory(prefix="entropy-grpo-")  # TRL's output_dir: checkpoints are off
     config = EntropyGRPOConfig(
-        output_dir="entropy-grpo-run",
+        output_dir=workdir.name,
         per_device_train_batch_size=4,
         num_generations=4,
         max_completion_length=16,
@@ -64,10 +70,10 @@ def main() -> None:
         learning_rate=1e-5,
         temperature=0.7,
         bf16=False,
-        gradient_checkpointing=False,
         logging_steps=1,
         report_to="none",
         save_strategy="no",
+        **no_checkpointing(),  # activation checkpointing off, under the name this transformers release uses
         **MODES[args.mode],
     )
     trainer = EntropyGRPOTrainer(model, [reward], args=config, train_dataset=dataset, processing_class=tokenizer)
@@ -82,6 +88,7 @@ def main() -> None:
     # 3. weights, tokenizer and a model card naming the paper and this config
     if args.out:
         print("saved to", trainer.save_for_hub(args.out, overwrite=True))
+    workdir.cleanup()
 
 
 if __name__ == "__main__":

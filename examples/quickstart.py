@@ -23,8 +23,12 @@ def main() -> None:
 
     implemented = hf_tokens.list_methods(implemented=True)
     print(f"{len(hf_tokens.list_methods())} methods registered, {len(implemented)} implemented:")
-    for spec in implemented:
-        print(f"  {spec.id:24} {spec.extension:11} {spec.headline or ''}")
+    for spec in implemented:  # the headline's numbers are read from the committed result file it references
+        try:
+            headline = spec.headline_text() or ""
+        except LookupError as exc:
+            headline = f"(no committed result: {exc})"
+        print(f"  {spec.id:24} {spec.extension:11} {headline}")
 
     model, tokenizer = load_model("smollm2-135m")  # dequantized once, ~1 s afterwards
     inputs = tokenizer.apply_chat_template(

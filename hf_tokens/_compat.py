@@ -19,3 +19,19 @@ def has_parameter(fn: object, name: str) -> bool:
         return name in inspect.signature(fn).parameters  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return False
+
+
+@functools.lru_cache(maxsize=1)
+def no_checkpointing() -> dict[str, object]:
+    """Trainer-argument kwargs that turn activation checkpointing off under the name this transformers supports.
+
+    transformers 5.25 renamed ``gradient_checkpointing`` to ``activation_checkpointing`` (the old name warns) and TRL
+    defaults the old one to True, so the new name is set and the old one cleared; older releases get the old name.
+    """
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    if "activation_checkpointing" in {f.name for f in dataclasses.fields(TrainingArguments)}:
+        return {"activation_checkpointing": False, "gradient_checkpointing": None}
+    return {"gradient_checkpointing": False}

@@ -43,7 +43,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     from hf_tokens.registry import get
 
     spec = get(args.id)
-    data = spec.to_dict()
+    data = spec.to_dict()  # the headline rendered from its committed result rows (or headline_error)
     if args.json:
         print(json.dumps(data, indent=1))
         return
@@ -58,6 +58,7 @@ def cmd_info(args: argparse.Namespace) -> None:
         "entry",
         "config",
         "headline",
+        "headline_error",
         "benchmark",
     ):
         if data.get(key):
@@ -113,6 +114,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         for key, value in r.effects.items():
             shown = f"{value:.4g}" if isinstance(value, float) else value
             print(f"  {key}: {shown}")
+        for note in r.notes:
+            print(f"  note: {note}")
 
 
 def cmd_assets(args: argparse.Namespace) -> None:
@@ -135,7 +138,7 @@ def cmd_readme(args: argparse.Namespace) -> None:
     from hf_tokens.readme import update_readme
 
     path = Path(args.path)
-    changed = update_readme(path, check=args.check)
+    changed = update_readme(path, check=args.check, allow_missing=args.allow_missing)
     if args.check and changed:
         raise CLIError(f"{path}'s method table is out of date; run `hf-tokens readme`")
     print(f"{path}: {'updated' if changed else 'up to date'}")
@@ -183,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("readme", help="regenerate the README's method table from the registry")
     p.add_argument("--path", default="README.md")
     p.add_argument("--check", action="store_true", help="fail if the table is out of date")
+    p.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="write 'awaiting <file>' for a headline whose result file or row is not committed yet",
+    )
     p.set_defaults(func=cmd_readme)
     return parser
 

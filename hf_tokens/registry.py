@@ -5,6 +5,7 @@ registers itself from its own package's ``__init__.py`` (strings only, so nothin
 
     # hf_tokens/cache/h2o/__init__.py
     from hf_tokens.registry import lazy_exports, register
+    from hf_tokens.results import Headline
 
     register(
         "h2o",
@@ -12,12 +13,20 @@ registers itself from its own package's ``__init__.py`` (strings only, so nothin
         entry="hf_tokens.cache.h2o.cache:H2OCache",
         config="hf_tokens.cache.h2o.cache:H2OConfig",
         contract="hf_tokens.cache.h2o.cache:contract",
-        headline="ppl ratio 1.04 at 20% budget",
+        headline=Headline(
+            "ppl x{h.ratio:.3f} of full cache at 20% KV budget",
+            file="bench_results/kv_cache_targets_pooled.json",
+            rows={"h": {"method": "h2o@20%", "metric": "ppl"}},
+        ),
+        benchmark="python benchmarks/kv_cache_pool.py ...",
     )
     __getattr__, __dir__ = lazy_exports(__name__, {"H2OCache": ".cache", "H2OConfig": ".cache"})
 
 Method packages are found by :func:`discover`, which imports every package below the extension-point folders
 (``hf_tokens/cache``, ``hf_tokens/generation`` ...). It runs on the first query, never at ``import hf_tokens``.
+
+A headline is a :class:`~hf_tokens.results.Headline`: a format string over rows of a committed result file, rendered
+when asked for (``spec.headline_text()``), so the README table and model cards always show the numbers of the run.
 
 ``contract`` names a callable used by the contract suites in ``tests/suites`` (one per extension point). What it
 returns depends on the extension point; see ``tests/suites/README.md``.
@@ -33,6 +42,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from hf_tokens.catalogue import PAPERS
+from hf_tokens.results import Headline, HeadlineError, RowView
 
 STATUSES = ("planned", "experimental", "stable")
 EXTENSION_POINTS = (
@@ -73,12 +83,13 @@ class MethodSpec:
     entry: str | None = None
     config: str | None = None
     contract: str | None = None
-    headline: str | None = None
+    headline: Headline | str | None = None
     benchmark: str | None = None
     card_kind: str = "model"
     package: str | None = None
     usage: str | None = None
     demo: str | None = None
+    run_kwargs: str | None = None
 
     @property
     def module_name(self) -> str:
@@ -95,16 +106,47 @@ class MethodSpec:
 
     def load(self, what: str = "entry") -> Any:
         """Import and return the object named by ``entry``, ``config`` or ``contract``."""
-        if what not in ("entry", "config", "contract", "demo"):
-            raise ValueError(f"what must be 'entry', 'config', 'contract' or 'demo', got {what!r}")
+        if what not in ("entry", "config", "contract", "demo", "run_kwargs"):
+            raise ValueError(f"what must be 'entry', 'config', 'contract', 'demo' or 'run_kwargs', got {what!r}")
         target = getattr(self, what)
         if target is None:
             raise LookupError(f"method {self.id!r} ({self.status}) has no {what}; it is not implemented yet")
         return load_object(target)
 
+    @property
+    def card_kinds(self) -> tuple[str, ...]:
+        """The artefact kinds this method can export (and so render a card for); a planned method: its default."""
+        if not self.implemented:
+            return (self.card_kind,)
+        return tuple(dict.fromkeys((self.card_kind, *_EXTRA_CARD_KINDS.get(self.extension, ()))))
+
+    def headline_text(self) -> str | None:
+        """The headline with its numbers read from the committed results (:class:`HeadlineError` if it cannot be)."""
+        if isinstance(self.headline, Headline):
+            try:
+                return self.headline.render()
+            except HeadlineError as exc:
+                raise HeadlineError(f"{self.id}: {exc}") from None
+        return self.headline
+
+    def headline_rows(self) -> dict[str, RowView]:
+        """The result rows behind the headline, by alias (empty for a method without a :class:`Headline`)."""
+        if not isinstance(self.headline, Headline):
+            return {}
+        try:
+            return self.headline.resolve()
+        except HeadlineError as exc:
+            raise HeadlineError(f"{self.id}: {exc}") from None
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["paper_url"] = self.paper_url
+        if isinstance(self.headline, Headline):
+            data["headline_source"] = self.headline.to_dict()
+            try:
+                data["headline"] = self.headline_text()
+            except HeadlineError as exc:
+                data["headline"], data["headline_error"] = None, str(exc)
         return data
 
 
@@ -135,22 +177,26 @@ def register(
     entry: str | None = None,
     config: str | None = None,
     contract: str | None = None,
-    headline: str | None = None,
+    headline: Headline | str | None = None,
     benchmark: str | None = None,
     card_kind: str = "model",
     extension: str | None = None,
     package: str | None = None,
     usage: str | None = None,
     demo: str | None = None,
+    run_kwargs: str | None = None,
 ) -> MethodSpec:
     """Record the implementation of paper ``id``. Called from the method's own ``__init__.py``.
 
     ``entry``/``config``/``contract`` are ``"module:Name"`` strings, imported only when asked for. ``headline`` is the
-    measured number shown in the README table, ``benchmark`` the command that reproduces it, ``usage`` a short
+    measured result shown in the README table and model cards, a :class:`~hf_tokens.results.Headline` referencing
+    rows of a committed result file (checked here for syntax, read when rendered), ``benchmark`` the command that
+    reproduces it, ``usage`` a short
     copy-paste code example (README and model cards), ``card_kind`` the model-card template of its artefacts, and
     ``demo`` an optional ``"module:function"`` used by ``hf-tokens run`` for methods that are not a cache or a
     generation strategy: ``demo(model, tokenizer, prompt, max_new_tokens) -> dict`` with ``"text"`` and measured
-    effects.
+    effects; ``run_kwargs`` an optional ``"module:function"`` ``(model, tokenizer) -> dict`` of the extra ``generate``
+    arguments a generation strategy needs in ``hf-tokens run`` (a draft model, the tokenizer ...).
     """
     if id not in _CATALOGUE:
         raise UnknownMethodError(f"unknown method id {id!r}; ids are the 52 in papers.md (see `hf-tokens list`)")
@@ -158,11 +204,19 @@ def register(
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
     if status != "planned" and not entry:
         raise ValueError(f"method {id!r}: an implemented method (status={status!r}) needs entry='module:Name'")
-    for name, value in (("entry", entry), ("config", config), ("contract", contract), ("demo", demo)):
+    for name, value in (
+        ("entry", entry),
+        ("config", config),
+        ("contract", contract),
+        ("demo", demo),
+        ("run_kwargs", run_kwargs),
+    ):
         if value is not None and (not isinstance(value, str) or ":" not in value):
             raise ValueError(f"{name} must be a 'module:Name' string, got {value!r}")
     if extension is not None and extension not in EXTENSION_POINTS:
         raise ValueError(f"extension must be one of {EXTENSION_POINTS}, got {extension!r}")
+    if headline is not None and not isinstance(headline, (Headline, str)):
+        raise TypeError(f"headline must be a hf_tokens.results.Headline, got {type(headline).__name__}")
     if card_kind not in CARD_KINDS:
         raise ValueError(f"card_kind must be one of {CARD_KINDS}, got {card_kind!r}")
     base = _CATALOGUE[id]
@@ -179,6 +233,7 @@ def register(
         package=package,
         usage=usage,
         demo=demo,
+        run_kwargs=run_kwargs,
     )
     with _LOCK:
         _REGISTERED[id] = spec
@@ -186,6 +241,9 @@ def register(
 
 
 CARD_KINDS = ("model", "custom_generate", "kernel", "tokenizer")
+# kinds an implemented method exports besides its own card_kind: a kernel op also trains models (its loss), a
+# tokenizer converter writes a resized model beside the tokenizer
+_EXTRA_CARD_KINDS = {"ops": ("model",), "tokenizers": ("model",)}
 
 
 def discover() -> None:

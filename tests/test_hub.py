@@ -10,15 +10,24 @@ import pytest
 import torch
 
 from hf_tokens.hub import METADATA_FILE, cards_dir, push_to_hub, render_card, save_for_hub
+from hf_tokens.registry import get
 from hf_tokens.testing import tiny_model, tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("kind", ["model", "custom_generate", "kernel", "tokenizer"])
-def test_every_kind_renders_with_front_matter(kind):
+@pytest.mark.parametrize(
+    ("kind", "method", "arxiv"),
+    [
+        ("model", "h2o", "2306.14048"),
+        ("custom_generate", "token-recycling", "2408.08696"),
+        ("kernel", "cut-cross-entropy", "2411.09009"),
+        ("tokenizer", "tokenadapt", "2505.09738"),
+    ],
+)
+def test_every_kind_renders_with_front_matter(kind, method, arxiv):
     card = render_card(
-        "h2o",
+        method,
         kind,
         base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
         config={"budget": 0.2},
@@ -27,8 +36,8 @@ def test_every_kind_renders_with_front_matter(kind):
     text = str(card)
     assert text.startswith("---\n")
     assert card.data.base_model == "HuggingFaceTB/SmolLM2-135M-Instruct"
-    assert "arxiv:2306.14048" in card.data.tags
-    assert "Heavy-Hitter Oracle" in text and '"budget": 0.2' in text and "| ppl | 1.03 |" in text
+    assert f"arxiv:{arxiv}" in card.data.tags
+    assert get(method).title in text and '"budget": 0.2' in text and "| ppl | 1.03 |" in text
 
 
 def test_bad_card_arguments():
@@ -112,12 +121,18 @@ def test_cards_ship_in_the_wheel(tmp_path):
     assert all(n.startswith(("hf_tokens/", "hf_tokens-")) for n in names), "only hf_tokens in the wheel"
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = "from hf_tokens.hub import cards_dir, render_card; print(cards_dir()); print(render_card('zett').data.tags)"
+    code = (
+        "from hf_tokens.hub import cards_dir, render_card; print(cards_dir()); print(render_card('zett').data.tags); "
+        "print(render_card('aded'))"
+    )
     env_out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(site)}
     )
     assert env_out.returncode == 0, env_out.stderr[-2000:]
     assert str(site / "hf_tokens" / "_cards") in env_out.stdout
+    # the committed results ship too: the card's Results section renders from them outside the source tree
+    assert "hf_tokens/_bench_results/speculative.json" in names
+    assert "## Results" in env_out.stdout and "| aded: tokens/s |" in env_out.stdout
 
 
 def test_cards_dir_in_source_tree():

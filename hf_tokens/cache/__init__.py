@@ -10,5 +10,5 @@ that evict down to a budget, reading attention statistics from the default sdpa 
   (arXiv 2410.05076);
 * ``sink.SinkCache`` - the StreamingLLM sink + window baseline (not a registered paper).
 
-Usage: ``model.generate(**inputs, past_key_values=H2OCache(model.config, budget=0.2))``.
+Usage: ``model.generate(**inputs, cache=H2OCache(model.config, budget=0.2))`` (``past_key_values=`` before 5.25).
 """

@@ -3,7 +3,7 @@
 User call (nothing else changes; the model keeps its default ``sdpa`` attention)::
 
     cache = H2OCache(model.config, budget=0.2)
-    model.generate(**inputs, past_key_values=cache, max_new_tokens=64)
+    model.generate(**inputs, cache=cache, max_new_tokens=64)  # past_key_values= before transformers 5.25
 
 How the pieces fit
 ------------------

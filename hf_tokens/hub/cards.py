@@ -73,8 +73,10 @@ def render_card(
 ) -> Any:
     """Render the model card of an artefact made with ``method_id`` as a ``huggingface_hub.ModelCard``.
 
-    ``kind`` is one of ``model``, ``custom_generate``, ``kernel``, ``tokenizer`` (default: the method's own kind).
-    ``config`` may be a dataclass, an object with ``to_dict()`` or a dict; ``metrics`` rows use the benchmark schema.
+    ``kind`` is one of the kinds the method exports (``spec.card_kinds``; default: the method's own kind).
+    ``config`` may be a dataclass, an object with ``to_dict()`` or a dict; ``metrics`` rows use the benchmark schema
+    (the artefact's own measurements). The "Results" section is rendered from the committed result rows behind the
+    method's headline (value, baseline, ratio, hardware) with the command that reproduces them.
     Other keyword arguments (``name``, ``description``, ``training``, ``repo_id``, ``source_tokenizer`` ...) reach
     the template as variables.
     """
@@ -84,6 +86,12 @@ def render_card(
     kind = kind or spec.card_kind
     if kind not in CARD_KINDS:
         raise ValueError(f"kind must be one of {CARD_KINDS}, got {kind!r}")
+    if kind not in spec.card_kinds:
+        what = "is planned (not implemented) and" if not spec.implemented else f"({spec.extension})"
+        raise ValueError(
+            f"method {spec.id!r} {what} exports only {' / '.join(spec.card_kinds)} artefacts; kind {kind!r} is not "
+            "one of them"
+        )
     if metrics is not None and not isinstance(metrics, list):
         raise TypeError(f"metrics must be a list of benchmark rows (dicts), got {type(metrics).__name__}")
     data = _card_data(spec, kind, base_model, list(tags or []), license)
@@ -97,9 +105,48 @@ def render_card(
         metrics=metrics or [],
         usage=usage or spec.usage,
         benchmark=spec.benchmark,
+        results=results_section(spec),
         **{**defaults, **context},
     )
     return ModelCard(text)
+
+
+def results_section(spec: MethodSpec) -> dict[str, Any] | None:
+    """The card's "Results": the headline and the result rows behind it, as display strings (``None``: no headline).
+
+    A headline whose result file or row is missing yields ``{"error": ...}`` (the card says so) rather than a
+    number that the committed results do not show.
+    """
+    from hf_tokens.results import Headline, HeadlineError
+
+    if not isinstance(spec.headline, Headline):
+        return None
+    try:
+        text, views = spec.headline_text(), spec.headline_rows()
+    except HeadlineError as exc:
+        return {"error": str(exc), "benchmark": spec.benchmark}
+    rows, files = [], spec.headline.files()
+    for view in views.values():
+        row = view.as_dict()
+        threads = row.get("threads")
+        hardware = f"{row.get('hardware', '-')}, {threads} thread{'s' if threads != 1 else ''}" if threads else "-"
+        rows.append(
+            {
+                "result": f"{row.get('method')}: {row.get('metric')}",
+                "value": _number(row.get("value")),
+                "baseline": row.get("baseline") or "-",
+                "baseline_value": _number(row.get("baseline_value")),
+                "ratio": _number(row.get("ratio")),
+                "hardware": f"{hardware} ({row.get('device', 'cpu')})",
+            }
+        )
+    return {"headline": text, "rows": rows, "files": files, "benchmark": spec.benchmark}
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def config_to_dict(config: Any) -> dict[str, Any] | None:

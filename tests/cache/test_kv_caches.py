@@ -406,7 +406,7 @@ def test_model_card_renders_usage():
 
     for pid in ("h2o", "ems", "tokenselect", "tidaldecode"):
         text = str(render_card(pid))
-        assert "past_key_values=cache" in text and pid in text
+        assert "cache=cache" in text and pid in text
 
 
 @pytest.mark.slow

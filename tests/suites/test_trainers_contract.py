@@ -1,4 +1,5 @@
-"""Contract of every trainer: configs round-trip through JSON and refuse bad values at construction."""
+"""Contract of every trainer: configs round-trip through JSON and refuse bad values at construction; the trainer and
+its config extend the TRL trainer the contract names."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from tests.suites._common import contract_of, implemented
 
 SPECS = implemented("trainers")
-KEYS = ("config_cls", "trainer_cls", "valid_kwargs", "invalid_kwargs")
+KEYS = ("config_cls", "trainer_cls", "trl_base", "valid_kwargs", "invalid_kwargs")
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -36,7 +37,14 @@ def test_bad_config_fails_at_construction(spec, tmp_path):
 @pytest.mark.parametrize("spec", SPECS)
 def test_trainer_extends_trl(spec):
     import transformers
+    import trl
 
     contract = contract_of(spec, KEYS)
-    assert issubclass(contract["trainer_cls"], transformers.Trainer)
+    base = getattr(trl, contract["trl_base"], None)
+    assert isinstance(base, type) and contract["trl_base"].endswith("Trainer"), (
+        f"{contract['trl_base']!r} is no trl trainer"
+    )
+    assert issubclass(contract["trainer_cls"], base) and issubclass(base, transformers.Trainer)
+    base_config = getattr(trl, contract["trl_base"].removesuffix("Trainer") + "Config")
+    assert issubclass(contract["config_cls"], base_config), f"the config must extend trl.{base_config.__name__}"
     assert spec.load("entry") is contract["trainer_cls"]

@@ -26,6 +26,7 @@ from hf_tokens.trainers.entropy_grpo.loss import (
 pytest.importorskip("trl")
 from trl import GRPOTrainer
 
+from hf_tokens._compat import no_checkpointing
 from hf_tokens.trainers.entropy_grpo import EntropyGRPOConfig, EntropyGRPOTrainer
 
 # ---- pure functions on hand-made tensors ---------------------------------------------------------------------------
@@ -310,7 +311,7 @@ def _trainer(tmp_path, **kwargs):
         num_generations=4,
         max_completion_length=T,
         bf16=False,
-        gradient_checkpointing=False,
+        **no_checkpointing(),
         report_to="none",
         use_cpu=True,
         save_strategy="no",
@@ -510,3 +511,39 @@ def test_forking_token_report_on_tiny_model(tokenizer):
         forking_token_report(model, tokenizer, ["x"], top_ratio=0.0)
     with pytest.raises(TypeError, match="prompts"):
         forking_token_report(model, tokenizer, "not a list")
+
+
+# ---- a TRL release that stops calling the overridden hooks ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "calls_logps", "raises"),
+    [
+        ({"top_entropy_ratio": 0.25}, False, True),  # the policy forward bypasses our log-prob hook
+        ({"top_entropy_ratio": 0.25}, True, True),  # the loss no longer asks for the token mask
+        ({"cov_penalty": "clip_cov"}, True, True),  # Clip-Cov lives in the mask hook too
+        ({"cov_penalty": "kl_cov", "num_iterations": 2}, True, False),  # KL-Cov needs only the log-probs
+    ],
+)
+def test_trl_that_skips_the_hooks_raises_instead_of_training_plain_grpo(
+    tmp_module, monkeypatch, kwargs, calls_logps, raises
+):
+    trainer = _trainer(tmp_module, **kwargs)
+    inputs, logps, ent = _inputs(3, off_policy=True)
+    leaf = logps.clone().requires_grad_(True)
+    monkeypatch.setattr(GRPOTrainer, "_get_per_token_logps_and_entropies", lambda *a, **k: (leaf, ent, None))
+
+    def trl_loss_without_mask(self, model, inputs):  # what a TRL whose _compute_loss changed would do
+        if calls_logps:
+            per_token, _, _ = self._get_per_token_logps_and_entropies(
+                model, None, None, inputs["completion_ids"].size(1), compute_entropy=True
+            )
+            return -(per_token * inputs["completion_mask"]).sum()
+        return -(leaf * inputs["completion_mask"]).sum()
+
+    monkeypatch.setattr(GRPOTrainer, "_compute_loss", trl_loss_without_mask)
+    if raises:
+        with pytest.raises(RuntimeError, match=r"did not call .*plain GRPO loss"):
+            trainer._compute_loss(trainer.model, inputs)
+    else:
+        assert torch.isfinite(trainer._compute_loss(trainer.model, inputs))

@@ -1,6 +1,7 @@
 """EMS: evict-then-merge head-wise KV cache compression with Global-Local scores (arXiv 2412.08521)."""
 
 from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
 register(
     "ems",
@@ -9,9 +10,15 @@ register(
     entry="hf_tokens.cache.ems.cache:EMSCache",
     config="hf_tokens.cache.ems.cache:EMSConfig",
     contract="hf_tokens.cache.ems.cache:contract",
-    headline=(
-        "ppl x1.122 of full cache at 20% KV budget over 31 texts (H2O x1.126); x1.157 at 10% (4 texts); cache "
-        "bytes = budget; SmolLM2-135M, 2k ctx"
+    headline=Headline(
+        "ppl x{e.ratio:.3f} of full cache at {e.budget:.0%} KV budget over {e.texts} texts (H2O x{h.ratio:.3f}); "
+        "x{e10.ratio:.3f} at {e10.budget:.0%} (4 texts); cache bytes = budget; SmolLM2-135M, 2k ctx",
+        file="bench_results/kv_cache_targets_pooled.json",
+        rows={
+            "e": {"method": "ems@20%", "metric": "ppl"},
+            "h": {"method": "h2o@20%", "metric": "ppl"},
+            "e10": {"file": "bench_results/kv_cache.json", "method": "ems@10%", "metric": "ppl"},
+        },
     ),
     benchmark=(
         "python benchmarks/kv_cache_pool.py bench_results/kv_cache_targets.json "
@@ -20,7 +27,7 @@ register(
     usage=(
         "from hf_tokens.cache.ems import EMSCache\n"
         "cache = EMSCache(model.config, budget=0.2)  # evicted tokens merge into similar kept ones\n"
-        "out = model.generate(**inputs, past_key_values=cache, max_new_tokens=64)"
+        "out = model.generate(**inputs, cache=cache, max_new_tokens=64)  # past_key_values= before transformers 5.25"
     ),
 )
 __getattr__, __dir__ = lazy_exports(__name__, {"EMSCache": ".cache", "EMSConfig": ".cache"})

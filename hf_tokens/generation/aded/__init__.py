@@ -2,6 +2,7 @@
 exploration and exploitation, verified losslessly in one forward inside ``model.generate``."""
 
 from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
 register(
     "aded",
@@ -11,7 +12,16 @@ register(
     entry="hf_tokens.generation.aded.aded:generate",
     config="hf_tokens.generation.aded.aded:ADEDConfig",
     contract="hf_tokens.generation.aded.aded:contract",
-    headline="1.41x greedy generate (2.90x on code), 2.44 tokens/step; SmolLM2 CPU 1 thread, lossless",
+    headline=Headline(
+        "{a.ratio:.2f}x greedy generate ({code.ratio:.2f}x on code), {acc.value:.2f} tokens/step; SmolLM2 CPU "
+        "{a.threads} thread, lossless",
+        file="bench_results/speculative.json",
+        rows={
+            "a": {"method": "aded", "metric": "tokens/s"},
+            "code": {"method": "aded", "metric": "tokens/s (code)"},
+            "acc": {"method": "aded", "metric": "accepted tokens/step"},
+        },
+    ),
     benchmark=(
         "OMP_NUM_THREADS=1 python benchmarks/speculative.py --threads 1 --per-kind 1 --repeats 3 --sweep 4,12,16 "
         "--json bench_results/speculative.json --plot bench_results/speculative.png"

@@ -3,6 +3,7 @@ Byte-Token Representation Lemma, byte-level decoding as a ``custom_generate`` st
 and cross-vocabulary ensembles."""
 
 from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
 register(
     "byte-level-probs",
@@ -13,11 +14,24 @@ register(
     config="hf_tokens.generation.byte_level.config:ByteLevelConfig",
     contract="hf_tokens.generation.byte_level.contract:contract",
     demo="hf_tokens.generation.byte_level.demo:demo",
-    headline=(
-        "96 code prompts cut mid-token: next-line exact match 26.0% (bytes_then_tokens) vs 14.6% stock "
-        "token_healing (paired +11.5 pts, 95% CI [5.2, 18.8], 11 wins / 0 losses), 22.9% fixed healing, 0% plain; "
-        "NLL of the true continuation 0.55 vs 2.95 nats/byte; exact byte-level greedy 4.1 bytes/s vs 35.2 token "
-        "greedy; SmolLM2+Gemma mixture ensemble 1.003 bits/byte vs 1.007 best member"
+    headline=Headline(
+        "{ours.n} code prompts cut mid-token: next-line exact match {ours.value:.1%} (bytes_then_tokens) vs "
+        "{hf.value:.1%} stock token_healing (paired {d.pct.value:+.1f} pts, 95% CI [{d.pct.ci95[0]:.1f}, "
+        "{d.pct.ci95[1]:.1f}], {d.wins} wins / {d.losses} losses), {fixed.value:.1%} fixed healing, {plain.value:.0%} "
+        "plain; NLL of the true continuation {nll.value:.2f} vs {nll.baseline_value:.2f} nats/byte; exact byte-level "
+        "greedy {speed.value:.1f} bytes/s vs {speed.baseline_value:.1f} token greedy; SmolLM2+Gemma mixture ensemble "
+        "{ens.value:.3f} bits/byte vs {ens.baseline_value:.3f} best member",
+        file="bench_results/byte_level.json",
+        rows={
+            "ours": {"method": "ours", "metric": "exact_match_next_line"},
+            "hf": {"method": "hf_token_healing", "metric": "exact_match_next_line"},
+            "fixed": {"method": "fixed_token_healing", "metric": "exact_match_next_line"},
+            "plain": {"method": "plain", "metric": "exact_match_next_line"},
+            "d": {"method": "ours", "metric": "exact_match_minus_hf_token_healing"},
+            "nll": {"method": "ours_bytes_trust", "metric": "nll_true_continuation_nats_per_byte"},
+            "speed": {"method": "byte_level_exact", "metric": "bytes_per_second"},
+            "ens": {"method": "ensemble_mixture", "metric": "bits_per_byte_licenses"},
+        },
     ),
     benchmark="python benchmarks/byte_level.py --json bench_results/byte_level.json",
     package="hf_tokens.generation.byte_level",

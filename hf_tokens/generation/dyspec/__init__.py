@@ -2,6 +2,7 @@
 verified losslessly in one forward inside ``model.generate``; works with a truncated-layer self-draft."""
 
 from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
 register(
     "dyspec",
@@ -11,11 +12,20 @@ register(
     entry="hf_tokens.generation.dyspec.dyspec:generate",
     config="hf_tokens.generation.dyspec.dyspec:DySpecConfig",
     contract="hf_tokens.generation.dyspec.dyspec:contract",
-    headline="0.27x greedy generate with an 8-layer self-draft (1.11 tokens/step); SmolLM2 CPU 1 thread, lossless",
+    headline=Headline(
+        "{d.ratio:.2f}x greedy generate with an 8-layer self-draft ({acc.value:.2f} tokens/step); SmolLM2 CPU "
+        "{d.threads} thread, lossless",
+        file="bench_results/speculative.json",
+        rows={
+            "d": {"method": "dyspec, 8-layer self-draft", "metric": "tokens/s"},
+            "acc": {"method": "dyspec, 8-layer self-draft", "metric": "accepted tokens/step"},
+        },
+    ),
     benchmark=(
         "OMP_NUM_THREADS=1 python benchmarks/speculative.py --threads 1 --per-kind 1 --repeats 3 --sweep 4,12,16 "
         "--json bench_results/speculative.json --plot bench_results/speculative.png"
     ),
+    run_kwargs="hf_tokens.generation.dyspec.draft:run_kwargs",
     package="hf_tokens.generation.dyspec",
     usage=(
         "from hf_tokens.generation import dyspec\n"

@@ -80,3 +80,10 @@ def truncated_draft(model: Any, num_layers: int) -> Any:
         raise TypeError(f"truncated_draft could not share these tensors of {type(model).__name__}: {leftovers[:5]}")
     draft.generation_config = copy.deepcopy(model.generation_config)
     return draft.eval()
+
+
+def run_kwargs(model: Any, tokenizer: Any) -> dict[str, Any]:
+    """The ``generate`` arguments of ``hf-tokens run --method dyspec``: the README's 8-layer truncated self-draft
+    (fewer layers on a model that has no more than 8)."""
+    total = int(model.config.get_text_config().num_hidden_layers)
+    return {"draft_model": truncated_draft(model, max(1, min(8, total - 1)))}

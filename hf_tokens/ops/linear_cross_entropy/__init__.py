@@ -8,6 +8,7 @@ log-probabilities and entropies for RL trainers; ``hf.py`` trains any transforme
 """
 
 from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
 register(
     "cut-cross-entropy",
@@ -16,9 +17,15 @@ register(
     card_kind="kernel",
     entry="hf_tokens.ops.linear_cross_entropy:linear_cross_entropy",
     contract="hf_tokens.ops.linear_cross_entropy.contract:contract",
-    headline=(
-        "CPU, 2k tokens x 128k vocab: loss memory 32 MB vs 2720 MB for torch (85x less; Apple CCE torch_compile "
-        "1002 MB), time 1.22x torch"
+    headline=Headline(
+        "CPU, 2k tokens x 128k vocab: loss memory {m.value:.0f} MB vs {m.baseline_value:.0f} MB for torch "
+        "({m.inverse:.0f}x less; Apple CCE torch_compile {apple.value:.0f} MB), time {t.ratio:.2f}x torch",
+        file="bench_results/linear_cross_entropy.json",
+        rows={
+            "m": {"method": "hf_tokens", "metric": "loss_mb N=2048 H=576 V=128256"},
+            "apple": {"method": "apple-cce", "metric": "loss_mb N=2048 H=576 V=128256"},
+            "t": {"method": "hf_tokens", "metric": "seconds N=2048 H=576 V=128256"},
+        },
     ),
     benchmark=(
         "python benchmarks/linear_cross_entropy.py --quick --vocab 49152 128256 256000 "

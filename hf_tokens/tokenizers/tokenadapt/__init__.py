@@ -6,6 +6,7 @@ one-object API) and the shared :func:`hf_tokens.tokenizers.transplant`. Supertok
 """
 
 from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
 register(
     "tokenadapt",
@@ -16,9 +17,20 @@ register(
     config="hf_tokens.tokenizers.tokenadapt.config:TokenAdaptConfig",
     contract="hf_tokens.tokenizers.tokenadapt.converter:contract",
     demo="hf_tokens.tokenizers.tokenadapt.converter:demo",
-    headline=(
-        "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral tokenizers: 1.14/1.21/1.25 "
-        "(mean init 1.25/1.35/1.29); supertokens +18% chars/token"
+    headline=Headline(
+        "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral tokenizers: "
+        "{g.ratio:.2f}/{q.ratio:.2f}/{m.ratio:.2f} (mean init {mg.ratio:.2f}/{mq.ratio:.2f}/{mm.ratio:.2f}); "
+        "supertokens {s.change:+.0%} chars/token",
+        file="bench_results/tokenizer_transfer.json",
+        rows={
+            "g": {"method": "tokenadapt->gpt2", "metric": "ppl_per_char"},
+            "q": {"method": "tokenadapt->qwen3", "metric": "ppl_per_char"},
+            "m": {"method": "tokenadapt->mistral", "metric": "ppl_per_char"},
+            "mg": {"method": "mean->gpt2", "metric": "ppl_per_char"},
+            "mq": {"method": "mean->qwen3", "metric": "ppl_per_char"},
+            "mm": {"method": "mean->mistral", "metric": "ppl_per_char"},
+            "s": {"method": "tokenizer:supertokens", "metric": "chars_per_token"},
+        },
     ),
     benchmark="python benchmarks/tokenizer_transfer.py --json bench_results/tokenizer_transfer.json",
     package="hf_tokens.tokenizers.tokenadapt",

@@ -2,6 +2,7 @@
 (entropy-mechanism). One trainer serves both papers; see ``trainer.py`` and ``loss.py``."""
 
 from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
 _USAGE_MASK = """from hf_tokens.trainers.entropy_grpo import EntropyGRPOConfig, EntropyGRPOTrainer
 
@@ -16,7 +17,17 @@ args = EntropyGRPOConfig(output_dir="out", cov_penalty="kl_cov", num_iterations=
 trainer = EntropyGRPOTrainer(model, reward_funcs=[reward_fn], args=args, train_dataset=dataset, processing_class=tok)
 trainer.train()"""
 
-_BENCH = "python benchmarks/entropy_rl.py --json bench_results/entropy_rl_full.json  # --quick: 2 steps"
+_RESULTS = "bench_results/entropy_rl_full.json"
+_BENCH = (
+    f"python benchmarks/entropy_rl.py --jobs 2 --json {_RESULTS} --plot bench_results/entropy_rl.png"
+    "  # --quick: 2 steps; --variants all: + bottom-80%, Clip-Cov, KL-Cov"
+)
+
+_LOSS_TIMING = "bench_results/entropy_rl_seed0.json"
+_BENCH_COV = (
+    f"python benchmarks/entropy_rl.py --seeds 0 --parts {_RESULTS}.parts --json {_LOSS_TIMING}"
+    "  # loss timing (reuses seed 0 of the run above); --variants all: Clip-Cov / KL-Cov accuracy over seeds"
+)
 
 register(
     "high-entropy-minority",
@@ -24,11 +35,18 @@ register(
     extension="trainers",
     entry="hf_tokens.trainers.entropy_grpo.trainer:EntropyGRPOTrainer",
     config="hf_tokens.trainers.entropy_grpo.config:EntropyGRPOConfig",
-    contract="hf_tokens.trainers.entropy_grpo.trainer:contract",
+    contract="hf_tokens.trainers.entropy_grpo.contract:contract",
     package="hf_tokens.trainers.entropy_grpo",
-    headline=(
-        "SmolLM2-135M, chain_sum, 12 GRPO steps: held-out acc 0.46 -> 0.71 (top-20% entropy tokens) vs 0.60 (all) "
-        "vs 0.54 (bottom-80%), 48 problems; mask overhead 1.5% of loss time"
+    headline=Headline(
+        "SmolLM2-135M, chain_sum, {t.steps} GRPO steps, {t.n_seeds} seeds x {t.problems} held-out problems: accuracy "
+        "{t.baseline_value:.3f} -> {t.value:.3f} (top-20% entropy tokens) vs {g.value:.3f} (all tokens); top-20% "
+        "minus all {d.value:+.3f} (95% CI over seeds {d.ci95_seeds[0]:+.3f} to {d.ci95_seeds[1]:+.3f})",
+        file=_RESULTS,
+        rows={
+            "t": {"method": "top20", "metric": "held-out accuracy after"},
+            "g": {"method": "grpo", "metric": "held-out accuracy after"},
+            "d": {"method": "top20", "metric": "held-out accuracy minus grpo (paired by seed)"},
+        },
     ),
     benchmark=_BENCH,
     usage=_USAGE_MASK,
@@ -40,13 +58,19 @@ register(
     extension="trainers",
     entry="hf_tokens.trainers.entropy_grpo.trainer:EntropyGRPOTrainer",
     config="hf_tokens.trainers.entropy_grpo.config:EntropyGRPOConfig",
-    contract="hf_tokens.trainers.entropy_grpo.trainer:kl_cov_contract",
+    contract="hf_tokens.trainers.entropy_grpo.contract:kl_cov_contract",
     package="hf_tokens.trainers.entropy_grpo",
-    headline=(
-        "SmolLM2-135M, chain_sum, 12 steps: held-out acc 0.46 -> 0.60 (Clip-Cov), 0.52 (KL-Cov) vs 0.60 (GRPO); "
-        "entropy not kept higher at this scale (1 token/step selected); overhead 1.5-3% of loss time"
+    headline=Headline(
+        "SmolLM2-135M, identical GRPO batch: loss forward+backward time x{cl.ratio:.2f} (Clip-Cov) / x{kl.ratio:.2f} "
+        "(KL-Cov) of GRPO's, median of {cl.repeats} rotated repetitions on 2 shared cores (load ~15: noisy); "
+        "accuracy over seeds: `--variants all`, not yet run",
+        file=_LOSS_TIMING,
+        rows={
+            "cl": {"method": "clip_cov", "metric": "loss fwd+bwd time (s)"},
+            "kl": {"method": "kl_cov", "metric": "loss fwd+bwd time (s)"},
+        },
     ),
-    benchmark=_BENCH,
+    benchmark=_BENCH_COV,
     usage=_USAGE_COV,
     # the policy-entropy statistics Clip-Cov and KL-Cov act on (no rewards, so no covariance, in a one-prompt run)
     demo="hf_tokens.trainers.entropy_grpo.analysis:demo",

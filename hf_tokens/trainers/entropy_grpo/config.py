@@ -132,3 +132,53 @@ class EntropyGRPOConfig(GRPOConfig):
             )
         if self.kl_cov_coef < 0:
             raise ValueError(f"kl_cov_coef must be >= 0, got {self.kl_cov_coef}")
+
+
+_TRL_FIELDS = (
+    "learning_rate",
+    "num_generations",
+    "num_iterations",
+    "loss_type",
+    "beta",
+    "epsilon",
+    "epsilon_high",
+    "max_completion_length",
+    "temperature",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_steps",
+    "seed",
+)
+
+_ENTROPY_FIELDS = (
+    "top_entropy_ratio",
+    "entropy_mask_complement",
+    "cov_penalty",
+    "clip_cov_ratio",
+    "clip_cov_low",
+    "clip_cov_high",
+    "kl_cov_ratio",
+    "kl_cov_coef",
+    "logprob_impl",
+)
+# the fields a model card shows: the entropy settings and the GRPO settings that matter to a reader
+CARD_FIELDS = (*_ENTROPY_FIELDS, *_TRL_FIELDS)
+
+
+def card_training_text(args: EntropyGRPOConfig, steps: int) -> str:
+    """The "Training" paragraph of a model card: what was trained, how many steps, which tokens got the gradient."""
+    parts = [f"Trained with `hf_tokens.EntropyGRPOTrainer` (TRL GRPO, loss_type `{args.loss_type}`) for {steps} steps"]
+    if args.rho < 1.0:
+        side = "bottom" if args.entropy_mask_complement else "top"
+        share = 1 - args.rho if args.entropy_mask_complement else args.rho
+        parts.append(f"policy gradient on the {side} {share:.0%} of tokens by entropy")
+    if args.cov_penalty == "clip_cov":
+        parts.append(
+            f"Clip-Cov detaching {args.clip_cov_ratio:g} of tokens with covariance in "
+            f"({args.clip_cov_low:g}, {args.clip_cov_high:g})"
+        )
+    if args.cov_penalty == "kl_cov":
+        parts.append(
+            f"KL-Cov coefficient {args.kl_cov_coef:g} on the top {args.kl_cov_ratio:g} of tokens by covariance"
+        )
+    return "; ".join(parts) + "."

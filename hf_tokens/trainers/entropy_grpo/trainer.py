@@ -10,6 +10,9 @@ TRL's ``_compute_loss`` is kept whole. The trainer hooks into it at three points
   passes is ignored: the mask is computed from the config);
 * ``_compute_loss`` adds the KL-Cov term, normalised like TRL's policy loss, and logs the metrics.
 
+If a TRL release stops calling the first two inside its loss, ``_compute_loss`` raises instead of silently training
+TRL's plain GRPO loss.
+
 Deviations from the papers' verl code: the policy term is TRL's (PPO-clipped for ``loss_type='grpo'`` etc.) on
 every token, whereas the authors' KL-Cov uses the unclipped ``-A * ratio`` everywhere; the covariance, the
 entropy quantile and the top-k/random picks are over the micro-batch of all processes (the authors: per GPU); TRL's
@@ -28,7 +31,7 @@ import torch
 from torch import Tensor
 from trl import GRPOTrainer
 
-from hf_tokens.trainers.entropy_grpo.config import EntropyGRPOConfig
+from hf_tokens.trainers.entropy_grpo.config import CARD_FIELDS, EntropyGRPOConfig, card_training_text
 from hf_tokens.trainers.entropy_grpo.loss import (
     LocalGroup,
     ProcessGroup,
@@ -42,21 +45,6 @@ from hf_tokens.trainers.entropy_grpo.loss import (
 )
 
 _PPO_CLIPPED_LOSSES = ("grpo", "bnpo", "dr_grpo", "dapo", "luspo")
-_TRL_OWN_FIELDS = (
-    "learning_rate",
-    "num_generations",
-    "num_iterations",
-    "loss_type",
-    "beta",
-    "epsilon",
-    "epsilon_high",
-    "max_completion_length",
-    "temperature",
-    "per_device_train_batch_size",
-    "gradient_accumulation_steps",
-    "max_steps",
-    "seed",
-)
 
 
 class AccelerateGroup:
@@ -192,14 +180,30 @@ class EntropyGRPOTrainer(GRPOTrainer):
             loss = super()._compute_loss(model, inputs)
         finally:
             self._capture = None
-        if "logps" not in capture:  # TRL did not run the policy forward through our hook
-            return loss
+        self._check_hooks_ran(capture)
         self._fill_old_logps(capture)
         mode = "train" if model.training else "eval"
         if self.args.cov_penalty == "kl_cov":
             loss = loss + self._kl_cov_loss(capture, inputs, mode)
         self._log_entropy_metrics(capture, mode)
         return loss
+
+    def _check_hooks_ran(self, capture: dict[str, Any]) -> None:
+        """Refuse to go on when TRL's loss bypassed our hooks: its plain GRPO loss would be trained silently."""
+        import trl
+
+        missing = None
+        if "logps" not in capture:
+            missing = "_get_per_token_logps_and_entropies (with compute_entropy=True)"
+        elif "keep" not in capture and (self.args.rho < 1.0 or self.args.cov_penalty == "clip_cov"):
+            missing = "get_high_entropy_mask"
+        if missing:
+            raise RuntimeError(
+                f"trl {trl.__version__}'s GRPOTrainer._compute_loss did not call {missing}, which "
+                "EntropyGRPOTrainer overrides to apply the entropy mask / Clip-Cov / KL-Cov; training on would "
+                "silently optimise TRL's plain GRPO loss. Install a TRL release this hf_tokens supports "
+                "(see pyproject.toml) or report the change."
+            )
 
     # ---- pieces -----------------------------------------------------------------------------------------------
     def _fill_old_logps(self, capture: dict[str, Any]) -> None:
@@ -330,13 +334,13 @@ class EntropyGRPOTrainer(GRPOTrainer):
 
     def method_config(self) -> dict[str, Any]:
         """The entropy fields of the config and the GRPO settings that matter to a reader of the model card."""
-        return {name: getattr(self.args, name) for name in (*_ENTROPY_FIELDS, *_TRL_OWN_FIELDS)}
+        return {name: getattr(self.args, name) for name in CARD_FIELDS}
 
     def save_for_hub(self, folder: str | os.PathLike[str], **card_context: Any) -> Path:
         """Save the trained model, its tokenizer and a model card naming the paper and the config used."""
         from hf_tokens.hub import save_for_hub
 
-        card_context.setdefault("training", _training_text(self.args, self.state.global_step))
+        card_context.setdefault("training", card_training_text(self.args, self.state.global_step))
         if self.args.rho < 1.0 and self.args.cov_penalty != "none":
             card_context.setdefault(
                 "description",
@@ -351,64 +355,3 @@ class EntropyGRPOTrainer(GRPOTrainer):
             config=self.method_config(),
             **card_context,
         )
-
-
-_ENTROPY_FIELDS = (
-    "top_entropy_ratio",
-    "entropy_mask_complement",
-    "cov_penalty",
-    "clip_cov_ratio",
-    "clip_cov_low",
-    "clip_cov_high",
-    "kl_cov_ratio",
-    "kl_cov_coef",
-    "logprob_impl",
-)
-
-
-def _training_text(args: EntropyGRPOConfig, steps: int) -> str:
-    parts = [f"Trained with `hf_tokens.EntropyGRPOTrainer` (TRL GRPO, loss_type `{args.loss_type}`) for {steps} steps"]
-    if args.rho < 1.0:
-        side = "bottom" if args.entropy_mask_complement else "top"
-        share = 1 - args.rho if args.entropy_mask_complement else args.rho
-        parts.append(f"policy gradient on the {side} {share:.0%} of tokens by entropy")
-    if args.cov_penalty == "clip_cov":
-        parts.append(
-            f"Clip-Cov detaching {args.clip_cov_ratio:g} of tokens with covariance in "
-            f"({args.clip_cov_low:g}, {args.clip_cov_high:g})"
-        )
-    if args.cov_penalty == "kl_cov":
-        parts.append(
-            f"KL-Cov coefficient {args.kl_cov_coef:g} on the top {args.kl_cov_ratio:g} of tokens by covariance"
-        )
-    return "; ".join(parts) + "."
-
-
-def contract() -> dict[str, Any]:
-    """Contract of the ``trainers`` suite (tests/suites/README.md)."""
-    base = {"bf16": False, "report_to": "none"}
-    return {
-        "config_cls": EntropyGRPOConfig,
-        "trainer_cls": EntropyGRPOTrainer,
-        "valid_kwargs": {**base, "top_entropy_ratio": 0.2},
-        "invalid_kwargs": [
-            {**base, "top_entropy_ratio": 0.0},
-            {**base, "top_entropy_ratio": 1.5},
-            {**base, "top_entropy_ratio": 0.2, "top_entropy_quantile": 0.5},
-            {**base, "entropy_mask_complement": True},
-            {**base, "cov_penalty": "clip"},
-            {**base, "clip_cov_ratio": -2e-4},
-            {**base, "kl_cov_ratio": -1.0},
-            {**base, "clip_cov_low": 5.0, "clip_cov_high": 1.0},
-            {**base, "kl_cov_coef": -1.0},
-            {**base, "logprob_impl": "cuda"},
-        ],
-    }
-
-
-def kl_cov_contract() -> dict[str, Any]:
-    """Contract of ``entropy-mechanism``: the same trainer with Clip-Cov / KL-Cov settings."""
-    data = contract()
-    base = {"bf16": False, "report_to": "none"}
-    data["valid_kwargs"] = {**base, "cov_penalty": "kl_cov", "num_iterations": 2}
-    return data
