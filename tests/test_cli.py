@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from hf_tokens import registry
 from hf_tokens.cli import main
 from hf_tokens.readme import END, START, methods_table, update_readme
-from hf_tokens import registry
 from hf_tokens.registry import all_specs
 from hf_tokens.results import Headline, HeadlineError
 
@@ -140,7 +140,7 @@ def test_readme_marks_a_headline_whose_result_is_not_committed(monkeypatch, caps
     awaited = "bench_results/not_committed_yet.json"
     headline = Headline("x{r.ratio:.2f}", file=awaited, rows={"r": {"method": "m", "metric": "t"}})
     registry.register("rsq", entry="hf_tokens.registry:get", headline=headline)
-    with pytest.raises(HeadlineError, match="not_committed_yet.json is not committed"):
+    with pytest.raises(HeadlineError, match=r"not_committed_yet\.json is not committed"):
         methods_table()
     assert f"awaiting `{awaited}`" in methods_table(allow_missing=True)
     path = tmp_path / "README.md"

@@ -132,7 +132,7 @@ def test_cards_ship_in_the_wheel(tmp_path):
     assert str(site / "hf_tokens" / "_cards") in env_out.stdout
     # the committed results ship too: the card's Results section renders from them outside the source tree
     assert "hf_tokens/_bench_results/speculative.json" in names
-    assert "## Results" in env_out.stdout and "| aded: tokens/s |" in env_out.stdout
+    assert "## Results" in env_out.stdout and "| aded [oneDNN]: speed-up vs greedy, same kernel |" in env_out.stdout
 
 
 def test_cards_dir_in_source_tree():
