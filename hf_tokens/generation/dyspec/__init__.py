@@ -1,8 +1,8 @@
 """DySpec (Xiong et al., arXiv 2410.11744): a draft model grows a dynamic token tree greedily by path probability,
 verified losslessly in one forward inside ``model.generate``; works with a truncated-layer self-draft."""
 
+from hf_tokens.generation.speculative_headline import BENCHMARK, same_kernel_headline
 from hf_tokens.registry import lazy_exports, register
-from hf_tokens.results import Headline
 
 register(
     "dyspec",
@@ -12,22 +12,8 @@ register(
     entry="hf_tokens.generation.dyspec.dyspec:generate",
     config="hf_tokens.generation.dyspec.dyspec:DySpecConfig",
     contract="hf_tokens.generation.dyspec.dyspec:contract",
-    headline=Headline(
-        "{o.value:.2f}x plain greedy on the same oneDNN linears (median of {o.n} prompts, 95% CI "
-        "[{o.ci95[0]:.2f}, {o.ci95[1]:.2f}]), {s.value:.2f}x on stock linears; {acc.value:.2f} tokens/step"
-        ""
-        "; lossless, SmolLM2 CPU 1 thread, 32 new tokens",
-        file="bench_results/speculative.json",
-        rows={
-            "o": {"method": "dyspec, 8-layer self-draft [oneDNN]", "metric": "speed-up vs greedy, same kernel"},
-            "s": {"method": "dyspec, 8-layer self-draft [stock]", "metric": "speed-up vs greedy, same kernel"},
-            "acc": {"method": "dyspec, 8-layer self-draft [oneDNN]", "metric": "tokens/step"},
-        },
-    ),
-    benchmark=(
-        "OMP_NUM_THREADS=1 python benchmarks/speculative.py --threads 1 --max-new-tokens 32 --repeats 1 "
-        "--json bench_results/speculative.json --plot bench_results/speculative.png"
-    ),
+    headline=same_kernel_headline("dyspec, 8-layer self-draft", with_prompt_lookup=False),
+    benchmark=BENCHMARK,
     run_kwargs="hf_tokens.generation.dyspec.draft:run_kwargs",
     package="hf_tokens.generation.dyspec",
     usage=(
