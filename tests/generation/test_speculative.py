@@ -447,12 +447,13 @@ def test_real_model_greedy_equality_short(smollm2):
 
 
 @pytest.mark.slow
-def test_real_model_greedy_equality_25_prompts_64_tokens(smollm2):
+def test_real_model_greedy_equality_10_prompts_64_tokens(smollm2):
+    """Two prompts of each kind (CI time; benchmarks/speculative.py asserts the same on all 25 prompts)."""
     from hf_tokens.generation.tree.prompts import speculative_prompts
 
     model, tok = smollm2
     draft = dyspec.truncated_draft(model, 4)  # cheap draft: losslessness does not depend on its quality
-    for kind, ids in speculative_prompts(tok, per_kind=5, context_chars=600):
+    for kind, ids in speculative_prompts(tok, per_kind=2, context_chars=600):
         prompt = torch.tensor([ids])
         plain = model.generate(prompt, max_new_tokens=64, do_sample=False)
         for name, fn, extra in (
