@@ -13,6 +13,7 @@ import warnings
 
 import torch
 
+from hf_tokens._compat import cache_kwarg
 from hf_tokens.assets import load_model
 from hf_tokens.assets.text import text_chunks
 from hf_tokens.cache.ems import EMSCache
@@ -57,7 +58,7 @@ def main() -> None:
     print(f"prompt: {inputs['input_ids'].shape[1]} tokens, budget {args.budget:.0%}")
     for name, cache_cls in [("full", None), *CACHES.items()]:
         cache = cache_cls(model.config, budget=args.budget) if cache_cls else None
-        out = model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False, past_key_values=cache)
+        out = model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False, **{cache_kwarg(): cache})
         answer = tokenizer.decode(out[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
         size = ""
         if cache is not None:
