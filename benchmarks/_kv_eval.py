@@ -45,12 +45,17 @@ def continuation_nll(
         return _continuation_nll(model, ctx, cont, cache)
 
 
-def _continuation_nll(model: Any, ctx: list[int], cont: list[int], cache: Any) -> dict[str, float]:
+def _import_hf_tokens() -> None:
+    """Make ``hf_tokens`` importable: the kvpress worker's interpreter does not install it, so take this checkout's."""
     try:
-        from hf_tokens.analysis.token_stats import token_stats
-    except ImportError:  # the kvpress worker's interpreter does not install hf_tokens: take it from this checkout
+        import hf_tokens  # noqa: F401
+    except ImportError:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from hf_tokens.analysis.token_stats import token_stats
+
+
+def _continuation_nll(model: Any, ctx: list[int], cont: list[int], cache: Any) -> dict[str, float]:
+    _import_hf_tokens()
+    from hf_tokens.analysis.token_stats import token_stats
 
     first = token_stats(
         model, input_ids=torch.tensor([ctx]), next_ids=[cont[0]], continuation_start=len(ctx), cache=cache,
@@ -81,12 +86,16 @@ def _continuation_nll(model: Any, ctx: list[int], cont: list[int], cache: Any) -
 @torch.no_grad()
 def greedy_answer(model: Any, prompt: list[int], cache: Any, new_tokens: int, press_context: Any = None) -> list[int]:
     """Greedy continuation of ``prompt``, token by token with explicit positions, inside ``press_context``."""
+    _import_hf_tokens()
+    from hf_tokens._compat import cache_kwarg
+
     answer: list[int] = []
+    kw = {cache_kwarg(model): cache, "use_cache": True}  # `cache=` since transformers 5.25, else `past_key_values=`
     with press_context if press_context is not None else contextlib.nullcontext():
-        out = model(input_ids=torch.tensor([prompt]), past_key_values=cache, use_cache=True)
+        out = model(input_ids=torch.tensor([prompt]), **kw)
         for step in range(new_tokens):
             nxt = int(out.logits[0, -1].argmax())
             answer.append(nxt)
             pos = torch.tensor([[len(prompt) + step]])
-            out = model(input_ids=torch.tensor([[nxt]]), position_ids=pos, past_key_values=cache, use_cache=True)
+            out = model(input_ids=torch.tensor([[nxt]]), position_ids=pos, **kw)
     return answer

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from hf_tokens._compat import cache_kwarg
+
 FULL = "full cache (DynamicCache)"
 
 
@@ -33,11 +35,12 @@ def measure_speed(
     wall: dict[str, list[float]] = {name: [] for name in names}
     cpu: dict[str, list[float]] = {name: [] for name in names}
     attended: dict[str, list[float]] = {name: [] for name in names}
+    kwarg = cache_kwarg(model)  # `cache=` since transformers 5.25, else `past_key_values=`
     for ctx, cont in texts:
         caches = {}
         for name in names:
             caches[name] = make_cache(name, model.config, 1.0 if name == "full" else budget)
-            model(input_ids=torch.tensor([ctx]), past_key_values=caches[name], use_cache=True)
+            model(input_ids=torch.tensor([ctx]), use_cache=True, **{kwarg: caches[name]})
             if progress is not None:
                 progress.update(1)
         for t in range(len(cont)):
@@ -45,7 +48,7 @@ def measure_speed(
             for name in names[k:] + names[:k]:
                 ids, pos = torch.tensor([[cont[t]]]), torch.tensor([[len(ctx) + t]])
                 start_wall, start_cpu = time.perf_counter(), time.thread_time()
-                model(input_ids=ids, position_ids=pos, past_key_values=caches[name], use_cache=True)
+                model(input_ids=ids, position_ids=pos, use_cache=True, **{kwarg: caches[name]})
                 wall[name].append(time.perf_counter() - start_wall)
                 cpu[name].append(time.thread_time() - start_cpu)
         for name in names:

@@ -52,7 +52,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +241,6 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"--corpora: unknown {unknown}; known: {KNOWN}")
     setup_torch(args)
-    warnings.filterwarnings("ignore", category=FutureWarning)  # past_key_values -> cache rename in transformers 5.x
     cont_len = args.continuation = args.continuation or (24 if args.quick else 128)
     n_texts = args.texts or (1 if args.quick else 4)
     n_needles = args.needles if args.needles is not None else (1 if args.quick else 3)

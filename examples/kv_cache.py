@@ -9,7 +9,6 @@ python examples/kv_cache.py [--budget 0.2] [--model path/or/hub-id] [--max-new-t
 from __future__ import annotations
 
 import argparse
-import warnings
 
 import torch
 
@@ -39,7 +38,6 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    warnings.filterwarnings("ignore", category=FutureWarning)
 
     if args.model:
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -6,9 +6,23 @@ import functools
 import inspect
 
 
+def cache_kwarg(model: object = None) -> str:
+    """The name ``generate``/``forward`` take a KV cache under: ``cache`` (transformers 5.25) or ``past_key_values``.
+
+    With a ``model``, its ``forward`` signature decides where it names one of the two (a remote-code model written
+    for an older release takes ``past_key_values`` only); a forward that names neither (``*args, **kwargs``
+    wrappers such as PEFT's) and calls without a model get the installed release's name.
+    """
+    if model is not None:
+        forward = getattr(model, "forward", None)
+        for name in ("cache", "past_key_values"):
+            if has_parameter(forward, name):
+                return name
+    return _release_cache_kwarg()
+
+
 @functools.lru_cache(maxsize=1)
-def cache_kwarg() -> str:
-    """The name ``generate``/``forward`` take a cache under: ``cache`` (newer 5.x) or ``past_key_values``."""
+def _release_cache_kwarg() -> str:
     from transformers.generation import utils
 
     return "cache" if "cache" in getattr(utils, "ALL_CACHE_NAMES", ()) else "past_key_values"

@@ -75,12 +75,6 @@ class LMHead:
         return z.reshape(*hidden.shape[:-1], -1)
 
 
-def cache_kwarg(model: Any) -> str:
-    """The name under which ``model.forward`` takes a KV cache (``cache`` since transformers 5.25)."""
-    params = inspect.signature(model.forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
 def accepts(model: Any, name: str) -> bool:
     params = inspect.signature(model.forward).parameters
     return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())

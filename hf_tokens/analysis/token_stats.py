@@ -31,8 +31,9 @@ from typing import Any
 
 import torch
 
+from hf_tokens._compat import cache_kwarg
 from hf_tokens.analysis import token_batch
-from hf_tokens.analysis.lm_head import LMHead, accepts, cache_kwarg, forward_hidden
+from hf_tokens.analysis.lm_head import LMHead, accepts, forward_hidden
 from hf_tokens.analysis.token_stats_result import IGNORE, TokenStats
 
 __all__ = ["TokenStats", "token_stats"]

@@ -25,7 +25,8 @@ from typing import Any
 
 import torch
 
-from hf_tokens.analysis.lm_head import LMHead, cache_kwarg, forward_hidden
+from hf_tokens._compat import cache_kwarg
+from hf_tokens.analysis.lm_head import LMHead, forward_hidden
 
 
 def _common_prefix_len(a: tuple[int, ...], b: tuple[int, ...]) -> int:
