@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 
 import pytest
 import torch
 import torch.nn.functional as F
 from transformers import DynamicCache
 
+from hf_tokens._compat import cache_kwarg
 from hf_tokens.attention.hooks import TrackedKeys
 from hf_tokens.cache.base import BudgetedLayer, tiered_topk
 from hf_tokens.cache.ems.cache import EMSCache
@@ -21,7 +21,7 @@ from hf_tokens.cache.tidaldecode.cache import TidalDecodeCache
 from hf_tokens.cache.tokenselect.cache import TokenSelectCache
 from hf_tokens.testing import tiny_config, tiny_model
 
-warnings.filterwarnings("ignore", category=FutureWarning)
+KW = cache_kwarg()  # `cache` since transformers 5.25, `past_key_values` before
 
 ALL = (H2OCache, EMSCache, TokenSelectCache, TidalDecodeCache, SinkCache)
 EVICTING = (H2OCache, EMSCache, SinkCache)
@@ -36,11 +36,11 @@ def _steps(model, cache, ids: torch.Tensor, n_decode: int = 4) -> list[torch.Ten
     """Prefill ``ids`` then ``n_decode`` greedy one-token steps; the logits of every forward."""
     outs = []
     with torch.no_grad():
-        out = model(ids, past_key_values=cache, use_cache=True)
+        out = model(ids, **{KW: cache}, use_cache=True)
         outs.append(out.logits)
         for _ in range(n_decode):
             nxt = out.logits[:, -1:].argmax(-1)
-            out = model(nxt, past_key_values=cache, use_cache=True)
+            out = model(nxt, **{KW: cache}, use_cache=True)
             outs.append(out.logits)
     return outs
 
@@ -61,7 +61,7 @@ def test_stored_tokens_never_exceed_budget(tiny_llama, cache_cls, budget):
     ids = _ids(30)
     seen = 0
     with torch.no_grad():
-        out = tiny_llama(ids, past_key_values=cache, use_cache=True)
+        out = tiny_llama(ids, **{KW: cache}, use_cache=True)
         seen += ids.shape[1]
         for _ in range(6):
             for layer in cache.layers:
@@ -69,7 +69,7 @@ def test_stored_tokens_never_exceed_budget(tiny_llama, cache_cls, budget):
                 assert layer.keys.shape[-2] <= cap and layer.values.shape[-2] <= cap
                 assert layer.keys.shape[-2] == layer.values.shape[-2] == layer.positions.shape[-1]
             assert cache.get_seq_length() == seen
-            out = tiny_llama(out.logits[:, -1:].argmax(-1), past_key_values=cache, use_cache=True)
+            out = tiny_llama(out.logits[:, -1:].argmax(-1), **{KW: cache}, use_cache=True)
             seen += 1
     # positions stayed right: the last query was rotated at position seen - 1, and the mask matched the stored length
     assert cache.get_mask_sizes(1, 0) == (cache.layers[0].keys.shape[-2] + 1, seen - cache.layers[0].keys.shape[-2])
@@ -80,14 +80,14 @@ def test_positions_after_eviction_match_explicit_position_ids(tiny_llama):
     ids, nxt = _ids(20), torch.tensor([[5]])
     implicit_cache, explicit_cache = H2OCache(tiny_llama.config, budget=8), H2OCache(tiny_llama.config, budget=8)
     with torch.no_grad():
-        tiny_llama(ids, past_key_values=implicit_cache, use_cache=True)
-        tiny_llama(ids, past_key_values=explicit_cache, use_cache=True)
+        tiny_llama(ids, **{KW: implicit_cache}, use_cache=True)
+        tiny_llama(ids, **{KW: explicit_cache}, use_cache=True)
         assert implicit_cache.layers[0].keys.shape[-2] == 8
-        implicit = tiny_llama(nxt, past_key_values=implicit_cache, use_cache=True).logits
-        explicit = tiny_llama(nxt, past_key_values=explicit_cache, position_ids=torch.tensor([[20]])).logits
+        implicit = tiny_llama(nxt, **{KW: implicit_cache}, use_cache=True).logits
+        explicit = tiny_llama(nxt, **{KW: explicit_cache}, position_ids=torch.tensor([[20]])).logits
         wrong = H2OCache(tiny_llama.config, budget=8)
-        tiny_llama(ids, past_key_values=wrong, use_cache=True)
-        shifted = tiny_llama(nxt, past_key_values=wrong, position_ids=torch.tensor([[8]])).logits
+        tiny_llama(ids, **{KW: wrong}, use_cache=True)
+        shifted = tiny_llama(nxt, **{KW: wrong}, position_ids=torch.tensor([[8]])).logits
     torch.testing.assert_close(implicit, explicit, rtol=0, atol=1e-6)
     assert not torch.allclose(implicit, shifted, atol=1e-4)
 
@@ -160,11 +160,9 @@ def test_left_padded_batch_equals_per_example(cache_cls):
     mask = torch.ones_like(ids)
     mask[1, :7] = 0
     kw = {"max_new_tokens": 10, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
-    batched = model.generate(
-        input_ids=ids, attention_mask=mask, past_key_values=cache_cls(model.config, budget=9), **kw
-    )
+    batched = model.generate(input_ids=ids, attention_mask=mask, **{KW: cache_cls(model.config, budget=9)}, **kw)
     for row, single in enumerate((a, b)):
-        alone = model.generate(input_ids=single, past_key_values=cache_cls(model.config, budget=9), **kw)
+        alone = model.generate(input_ids=single, **{KW: cache_cls(model.config, budget=9)}, **kw)
         torch.testing.assert_close(
             torch.stack(batched.scores, 1)[row], torch.stack(alone.scores, 1)[0], rtol=0, atol=1e-4
         )
@@ -179,7 +177,7 @@ def test_pads_are_evicted_first(cache_cls):
     mask[0, :6] = 0
     cache = cache_cls(model.config, budget=10)
     with torch.no_grad():
-        model(input_ids=ids, attention_mask=mask, past_key_values=cache)
+        model(input_ids=ids, attention_mask=mask, **{KW: cache})
     for layer in cache.layers:
         assert not layer.dead.any() and layer.positions.min() >= 6
 
@@ -196,10 +194,10 @@ def test_generate_sampling_and_beam_search(tiny_llama, cache_cls):
                 continue
             cache = make(budget) if make else cache_cls(tiny_llama.config, budget=budget)
             torch.manual_seed(0)
-            sampled = tiny_llama.generate(ids, do_sample=True, top_k=20, past_key_values=cache, **kw)
+            sampled = tiny_llama.generate(ids, do_sample=True, top_k=20, **{KW: cache}, **kw)
             cache = make(budget) if make else cache_cls(tiny_llama.config, budget=budget)
             beams = tiny_llama.generate(ids, num_beams=3, num_return_sequences=2, do_sample=False,
-                                        past_key_values=cache, **kw)  # fmt: skip
+                                        **{KW: cache}, **kw)  # fmt: skip
             outputs[(name, budget)] = (sampled, beams)
     for got, want in zip(outputs[("ours", 1.0)], outputs[("dynamic", 1.0)]):
         assert got.tolist() == want.tolist()
@@ -239,11 +237,11 @@ def test_decoding_writes_into_preallocated_buffers(tiny_llama):
     cache = H2OCache(tiny_llama.config, budget=8)
     ids = _ids(20)
     with torch.no_grad():
-        out = tiny_llama(ids, past_key_values=cache, use_cache=True)
-        out = tiny_llama(out.logits[:, -1:].argmax(-1), past_key_values=cache, use_cache=True)
+        out = tiny_llama(ids, **{KW: cache}, use_cache=True)
+        out = tiny_llama(out.logits[:, -1:].argmax(-1), **{KW: cache}, use_cache=True)
         pointers = [layer.store.buffers["kv"].data_ptr() for layer in cache.layers]
         for _ in range(5):
-            out = tiny_llama(out.logits[:, -1:].argmax(-1), past_key_values=cache, use_cache=True)
+            out = tiny_llama(out.logits[:, -1:].argmax(-1), **{KW: cache}, use_cache=True)
     for layer, pointer in zip(cache.layers, pointers):
         assert layer.store.buffers["kv"].data_ptr() == pointer and layer.keys.data_ptr() == pointer
         assert layer.store.capacity == 9 + BudgetedLayer.growth(9) and layer.keys.shape[-2] == 8
@@ -351,7 +349,7 @@ def test_non_sdpa_attention_raises_clear_error():
     with pytest.raises(ValueError, match="attn_implementation"):
         H2OCache(model.config, budget=8)
     with pytest.raises(RuntimeError, match="sdpa"):  # switched after the cache was built: caught at the next step
-        model.generate(_ids(12), max_new_tokens=3, past_key_values=cache)
+        model.generate(_ids(12), max_new_tokens=3, **{KW: cache})
 
 
 _TRITON_CHECK = """
@@ -428,8 +426,6 @@ def test_real_model_full_budget_and_left_padding(smollm2):
     mask[1, :30] = 0
     kw = {"max_new_tokens": 6, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
     for cache_cls in (H2OCache, TokenSelectCache):
-        both = model.generate(
-            input_ids=batch, attention_mask=mask, past_key_values=cache_cls(model.config, budget=40), **kw
-        )
-        alone = model.generate(input_ids=short, past_key_values=cache_cls(model.config, budget=40), **kw)
+        both = model.generate(input_ids=batch, attention_mask=mask, **{KW: cache_cls(model.config, budget=40)}, **kw)
+        alone = model.generate(input_ids=short, **{KW: cache_cls(model.config, budget=40)}, **kw)
         torch.testing.assert_close(torch.stack(both.scores, 1)[1], torch.stack(alone.scores, 1)[0], rtol=0, atol=1e-3)
