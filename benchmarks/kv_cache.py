@@ -34,6 +34,9 @@ pooled by ``kv_cache_pool.py``; each verdict carries a paired bootstrap interval
     python benchmarks/kv_cache.py --speed-only --json bench_results/kv_cache_speed.json   # 2k and 8k tokens/s
     python benchmarks/kv_cache.py --budgets 0.2 --texts 24 --no-speed \
         --json bench_results/kv_cache_corpora.json                   # 4 texts from each of the 6 corpora
+    python benchmarks/kv_cache.py --no-speed --no-kvpress --budgets 0.2 --texts 4 --needles 0 \
+        --methods h2o ems tokenselect tidaldecode --corpora iso-codes dpkg-changelog \
+        --json bench_results/kv_cache_structured.json                # the structured corpora alone, 2 texts each
     python benchmarks/kv_cache.py --methods h2o ems tokenselect --budgets 0.2 --texts 16 --needles 1 --no-speed \
         --corpora jargon licenses python-stdlib fortunes --json bench_results/kv_cache_targets.json  # + seed 200
     python benchmarks/kv_cache_pool.py bench_results/kv_cache_targets.json \

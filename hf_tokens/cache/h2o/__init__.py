@@ -13,12 +13,30 @@ register(
     headline=Headline(
         "ppl x{h.ratio:.3f} of full cache at {h.budget:.0%} KV budget over {h.texts} texts (kvpress's best press at "
         "equal cache bytes, ObservedAttention, x{kv.ratio:.3f}); x{h10.ratio:.3f} at {h10.budget:.0%} (4 texts); "
-        "SmolLM2-135M, 2k ctx",
+        "SmolLM2-135M, 2k ctx; worst corpus x{hw.ratio:.3f} ({hw.corpus}); repetitive structured text "
+        "({hd.texts} texts each) x{hd.ratio:.3f} dpkg changelog, x{hi.ratio:.3f} ISO code tables",
         file="bench_results/kv_cache_targets_pooled.json",
         rows={
             "h": {"method": "h2o@20%", "metric": "ppl"},
             "kv": {"method": "kvpress:ObservedAttention+decoding@20%", "metric": "ppl"},
             "h10": {"file": "bench_results/kv_cache.json", "method": "h2o@10%", "metric": "ppl"},
+            "hw": {
+                "file": "bench_results/kv_cache_targets_pooled.json",
+                "method": "h2o@20%",
+                "metric": "worst_corpus_ppl",
+            },
+            "hd": {
+                "file": "bench_results/kv_cache_structured.json",
+                "method": "h2o@20%",
+                "metric": "corpus_ppl",
+                "corpus": "dpkg-changelog",
+            },
+            "hi": {
+                "file": "bench_results/kv_cache_structured.json",
+                "method": "h2o@20%",
+                "metric": "corpus_ppl",
+                "corpus": "iso-codes",
+            },
         },
     ),
     benchmark=(

@@ -12,13 +12,26 @@ register(
     contract="hf_tokens.cache.tidaldecode.cache:contract",
     headline=Headline(
         "ppl x{p50.ratio:.3f} of full with sparse layers attending {a50.value:.0%} of tokens (x{p20.ratio:.3f} at "
-        "{a20.value:.0%}); SmolLM2-135M, 2k ctx",
+        "{a20.value:.0%}); SmolLM2-135M, 2k ctx; repetitive structured text at 20% ({hd.texts} texts each) "
+        "x{hd.ratio:.3f} dpkg changelog, x{hi.ratio:.3f} ISO code tables",
         file="bench_results/kv_cache.json",
         rows={
             "p50": {"method": "tidaldecode@50%", "metric": "ppl"},
             "a50": {"method": "tidaldecode@50%", "metric": "attended_fraction"},
             "p20": {"method": "tidaldecode@20%", "metric": "ppl"},
             "a20": {"method": "tidaldecode@20%", "metric": "attended_fraction"},
+            "hd": {
+                "file": "bench_results/kv_cache_structured.json",
+                "method": "tidaldecode@20%",
+                "metric": "corpus_ppl",
+                "corpus": "dpkg-changelog",
+            },
+            "hi": {
+                "file": "bench_results/kv_cache_structured.json",
+                "method": "tidaldecode@20%",
+                "metric": "corpus_ppl",
+                "corpus": "iso-codes",
+            },
         },
     ),
     benchmark="python benchmarks/kv_cache.py --json bench_results/kv_cache.json",

@@ -12,11 +12,30 @@ register(
     contract="hf_tokens.cache.tokenselect.cache:contract",
     headline=Headline(
         "ppl x{t.ratio:.3f} of full attending {t.budget:.0%} of tokens per query, {t.texts} texts "
-        "(x{t50.ratio:.3f} at {t50.budget:.0%}, 4 texts); SmolLM2-135M, 2k ctx",
+        "(x{t50.ratio:.3f} at {t50.budget:.0%}, 4 texts); SmolLM2-135M, 2k ctx; worst corpus x{hw.ratio:.3f} "
+        "({hw.corpus}); repetitive structured text ({hd.texts} texts each) x{hd.ratio:.3f} dpkg changelog, "
+        "x{hi.ratio:.3f} ISO code tables",
         file="bench_results/kv_cache_targets_pooled.json",
         rows={
             "t": {"method": "tokenselect@20%", "metric": "ppl"},
             "t50": {"file": "bench_results/kv_cache.json", "method": "tokenselect@50%", "metric": "ppl"},
+            "hw": {
+                "file": "bench_results/kv_cache_targets_pooled.json",
+                "method": "tokenselect@20%",
+                "metric": "worst_corpus_ppl",
+            },
+            "hd": {
+                "file": "bench_results/kv_cache_structured.json",
+                "method": "tokenselect@20%",
+                "metric": "corpus_ppl",
+                "corpus": "dpkg-changelog",
+            },
+            "hi": {
+                "file": "bench_results/kv_cache_structured.json",
+                "method": "tokenselect@20%",
+                "metric": "corpus_ppl",
+                "corpus": "iso-codes",
+            },
         },
     ),
     benchmark=(
