@@ -31,7 +31,7 @@ class QuantizedWeight:
     def dequantize(self, group_size: int) -> torch.Tensor:
         k = self.codes.shape[1]
         index = torch.zeros(k, dtype=torch.long) if group_size == -1 else torch.arange(k) // group_size
-        return dequantize_codes(self.codes, self.scales[:, index], self.zeros[:, index]) if k else self.codes
+        return (self.codes - self.zeros[:, index]) * self.scales[:, index]
 
 
 def accumulate_hessian(
