@@ -216,3 +216,32 @@ def test_triton_dequant_matmul_equals_reference(bits, group_size):
     ref = dequant_linear(*args, **kw, impl="reference")
     assert torch.allclose(dequant_linear(*args, **kw, impl="triton"), ref, atol=1e-5, rtol=1e-5)
     assert torch.equal(layer(x), ref)  # "auto" takes the reference on CPU tensors
+
+
+def test_save_quantized_writes_a_card_with_bits_group_size_and_calibration(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from hf_tokens.quantization.rsq.hub import save_quantized
+
+    tiny_model("llama").save_pretrained(tmp_path / "float")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "float", quantization_config=_cfg())
+    out = save_quantized(model, tmp_path / "q")
+    card = (out / "README.md").read_text()
+    assert "4-bit" in card and "groups of 32" in card and "4 sequences x 24 tokens of `random`" in card
+    again = AutoModelForCausalLM.from_pretrained(out)
+    assert torch.equal(again(IDS).logits, model(IDS).logits)
+    with pytest.raises(ValueError, match="not RSQ-quantized"):
+        save_quantized(tiny_model("llama"), tmp_path / "float2")
+    assert not (tmp_path / "float2").exists()
+
+
+@pytest.mark.slow
+def test_demo_quantizes_smollm2_and_generates(smollm2):
+    from hf_tokens.quantization.rsq.demo import demo
+
+    model, tokenizer = smollm2
+    before = {k: v.clone() for k, v in list(model.state_dict().items())[:3]}
+    data = demo(model, tokenizer, "What is the capital of France?", 8)
+    assert data["text"] and data["new_tokens"] > 0
+    assert data["weights_mb_quantized"] < data["weights_mb_float"]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # the input model is untouched
