@@ -189,14 +189,10 @@ def main() -> None:
     for arm, settings, res in results[1:]:
         tag = f"{arm}@w{settings['bits']}" + ("pc" if settings["group_size"] == -1 else f"g{settings['group_size']}")
         bench.add(tag, "ppl", res["ppl"], baseline="fp32", baseline_value=fp["ppl"])
-        if arm != "rtn":
-            gptq_ppl = (
-                next(r["ppl"] for a, s, r in results if a == "gptq" and s == settings)
-                if any(a == "gptq" and s == settings for a, s, _ in results)
-                else None
-            )
-            if gptq_ppl is not None and arm != "gptq":
-                bench.add(tag, "ppl_vs_gptq", res["ppl"], baseline="gptq (ours)", baseline_value=gptq_ppl)
+        for base in ("gptq", "quarot"):  # the paper's ordering: RSQ < QuaRot-style < GPTQ
+            other = next((r for a, s, r in results if a == base and s == settings), None)
+            if other is not None and arm not in ("rtn", base) and not (base == "quarot" and arm == "gptq"):
+                bench.add(tag, f"ppl_vs_{base}", res["ppl"], baseline=f"{base} (ours)", baseline_value=other["ppl"])
         bench.add(tag, "quant_s", res["quant_s"])
         bench.add(tag, "peak_mb", res["peak_mb"])
         bench.add(tag, "disk_mb", res["disk_mb"], baseline="fp32", baseline_value=fp["disk_mb"])

@@ -8,7 +8,41 @@ reloads through ``save_pretrained``/``from_pretrained``. Modules: ``config`` (``
 (``quantize_model``), ``quantizer`` (``RSQHfQuantizer``, registered on import).
 """
 
-from hf_tokens.registry import lazy_exports
+from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
+
+register(
+    "rsq",
+    status="experimental",
+    extension="quantization",
+    entry="hf_tokens.quantization.rsq.quantizer:RSQHfQuantizer",
+    config="hf_tokens.quantization.rsq.config:RSQConfig",
+    contract="hf_tokens.quantization.rsq.quantizer:contract",
+    demo="hf_tokens.quantization.rsq.demo:demo",
+    headline=Headline(
+        "4-bit g128 held-out ppl x{r.ratio:.3f} of fp32 ({r.value:.1f} vs {r.baseline_value:.1f}); QuaRot-style "
+        "rotation+GPTQ x{q.ratio:.3f}, GPTQ x{g.ratio:.3f}, RTN x{t.ratio:.3f}; SmolLM2-135M, 16x256 calibration "
+        "tokens",
+        file="bench_results/quantization.json",
+        rows={
+            "r": {"method": "rsq@w4g128", "metric": "ppl"},
+            "q": {"method": "quarot@w4g128", "metric": "ppl"},
+            "g": {"method": "gptq@w4g128", "metric": "ppl"},
+            "t": {"method": "rtn@w4g128", "metric": "ppl"},
+        },
+    ),
+    benchmark=(
+        "python benchmarks/quantization.py --bits 4 --group-size 128 --samples 16 --seq-len 256 --eval-windows 8 "
+        "--eval-len 512 --repeats 1 --decode-tokens 16 --json bench_results/quantization.json"
+    ),
+    usage=(
+        "from transformers import AutoModelForCausalLM\n"
+        "from hf_tokens.quantization.rsq import RSQConfig  # registers quant_method='rsq' with transformers\n\n"
+        "config = RSQConfig(bits=4, group_size=128, calibration='fortunes', num_samples=64, seq_len=512)\n"
+        "model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=config)  # rotate, scale, GPTQ\n"
+        "model.save_pretrained('model-rsq-4bit')  # packed int32 codes + scales/zeros in safetensors"
+    ),
+)
 
 # RSQConfig's module registers the config and RSQHfQuantizer with transformers when it is imported
 __getattr__, __dir__ = lazy_exports(

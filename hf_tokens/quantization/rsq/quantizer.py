@@ -23,7 +23,6 @@ from transformers.quantizers.auto import (
     register_quantizer,
 )
 
-from hf_tokens.quantization.rsq.calibrate import quantizable_linears, quantize_model
 from hf_tokens.quantization.rsq.config import QUANT_METHOD, RSQConfig
 from hf_tokens.quantization.rsq.modules import RSQLinear
 
@@ -44,6 +43,8 @@ class RSQHfQuantizer(HfQuantizer):
     def _process_model_before_weight_loading(self, model: Any, **kwargs: Any) -> None:
         if not self.pre_quantized:
             return
+        from hf_tokens.quantization.rsq.calibrate import quantizable_linears  # config -> quantizer -> calibrate cycle
+
         config: Any = self.quantization_config
         with torch.device("meta"):
             lin: Any
@@ -60,6 +61,8 @@ class RSQHfQuantizer(HfQuantizer):
 
     def _process_model_after_weight_loading(self, model: Any, **kwargs: Any) -> Any:
         if not self.pre_quantized:
+            from hf_tokens.quantization.rsq.calibrate import quantize_model
+
             config: Any = self.quantization_config
             quantize_model(model, config)
         return model
