@@ -80,7 +80,9 @@ def test_rotation_leaves_smollm2_logits_unchanged(smollm2):
     with torch.no_grad():
         after = model(ids).logits
     assert (after - before).abs().max() < 2e-3 * before.abs().max()
-    assert torch.equal(after.argmax(-1), before.argmax(-1))
+    top2 = before.topk(2, dim=-1).values
+    clear = (top2[..., 0] - top2[..., 1]) > 1e-2  # the greedy token, wherever it is not a near-tie
+    assert torch.equal(after.argmax(-1)[clear], before.argmax(-1)[clear])
 
 
 def _toy_layer(seed: int = 0):
