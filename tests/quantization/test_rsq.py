@@ -247,3 +247,19 @@ def test_demo_quantizes_smollm2_and_generates(smollm2):
     assert data["text"] and data["new_tokens"] > 0
     assert data["weights_mb_quantized"] < data["weights_mb_float"]
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # the input model is untouched
+
+
+def test_rotated_model_with_tied_embeddings_reloads_bit_exactly(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    tied = tiny_model("llama", tie_word_embeddings=True)
+    with torch.no_grad():
+        tied.model.norm.weight.uniform_(0.5, 1.5)  # folded into the head only: head and embeddings must differ
+    tied.save_pretrained(tmp_path / "float")
+    model = AutoModelForCausalLM.from_pretrained(tmp_path / "float", quantization_config=_cfg(bits=3))
+    assert not model.config.tie_word_embeddings  # the head carries the final norm's scale after rotation
+    model.save_pretrained(tmp_path / "q")
+    again = AutoModelForCausalLM.from_pretrained(tmp_path / "q")
+    assert torch.equal(again.lm_head.weight, model.lm_head.weight)
+    assert not torch.equal(again.lm_head.weight, again.model.embed_tokens.weight)
+    assert torch.equal(again(IDS).logits, model(IDS).logits)
