@@ -20,20 +20,25 @@ register(
     contract="hf_tokens.quantization.rsq.quantizer:contract",
     demo="hf_tokens.quantization.rsq.demo:demo",
     headline=Headline(
-        "4-bit g128 held-out ppl x{r.ratio:.3f} of fp32 ({r.value:.1f} vs {r.baseline_value:.1f}); QuaRot-style "
-        "rotation+GPTQ x{q.ratio:.3f}, GPTQ x{g.ratio:.3f}, RTN x{t.ratio:.3f}; SmolLM2-135M, 16x256 calibration "
-        "tokens",
+        "SmolLM2-135M held-out ppl vs fp32 {r.baseline_value:.1f}, 16x256 calibration tokens: 3-bit g128 RSQ "
+        "{r3.value:.1f}, QuaRot-style rotation+GPTQ {q3.value:.1f}, GPTQ {g3.value:.1f}, RTN {t3.value:.1f}; "
+        "4-bit g128 RSQ {r.value:.1f}, QuaRot-style {q.value:.1f}, GPTQ {g.value:.1f}, RTN {t.value:.1f}",
         file="bench_results/quantization.json",
         rows={
             "r": {"method": "rsq@w4g128", "metric": "ppl"},
             "q": {"method": "quarot@w4g128", "metric": "ppl"},
             "g": {"method": "gptq@w4g128", "metric": "ppl"},
             "t": {"method": "rtn@w4g128", "metric": "ppl"},
+            "r3": {"file": "bench_results/quantization_3bit.json", "method": "rsq@w3g128", "metric": "ppl"},
+            "q3": {"file": "bench_results/quantization_3bit.json", "method": "quarot@w3g128", "metric": "ppl"},
+            "g3": {"file": "bench_results/quantization_3bit.json", "method": "gptq@w3g128", "metric": "ppl"},
+            "t3": {"file": "bench_results/quantization_3bit.json", "method": "rtn@w3g128", "metric": "ppl"},
         },
     ),
     benchmark=(
         "python benchmarks/quantization.py --bits 4 --group-size 128 --samples 16 --seq-len 256 --eval-windows 8 "
-        "--eval-len 512 --repeats 1 --decode-tokens 16 --json bench_results/quantization.json"
+        "--eval-len 512 --repeats 1 --decode-tokens 16 --json bench_results/quantization.json  # and --bits 3 "
+        "--json bench_results/quantization_3bit.json"
     ),
     usage=(
         "from transformers import AutoModelForCausalLM\n"
