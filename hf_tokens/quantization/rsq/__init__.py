@@ -5,7 +5,20 @@
 quantizes every decoder linear layer with GPTQ on the importance-weighted Hessian; the packed model saves and
 reloads through ``save_pretrained``/``from_pretrained``. Modules: ``config`` (``RSQConfig``), ``rotation``,
 ``importance``, ``gptq``, ``packing``, ``modules`` (``RSQLinear``), ``triton_kernel``, ``calibrate``
-(``quantize_model``), ``quantizer`` (``RSQHfQuantizer``, registered on import).
+(``quantize_model``), ``quantizer`` (``RSQHfQuantizer``, registered on import), ``hub`` (``save_quantized``).
+
+Deviations from the paper / official code, all deliberate:
+
+* no online Hadamard before ``down_proj`` (only offline rotations: residual stream and per-head value/output);
+* the linears of one layer share one calibration pass (Hessians of the full-precision layer), not GPTQ's
+  "true sequential" order; with ``act_order`` the group grids are static (fitted before GPTQ);
+* importance is min-max scaled per sequence to ``[importance_min, importance_max]`` = ``[1, 3]`` (the official
+  code's defaults), then normalised to mean 1 per sequence before scaling the Hessian;
+* calibration text comes from the offline corpora of ``hf_tokens.assets.text`` (no WikiText/C4 here);
+* embeddings and LM head stay in full precision; rotation unties tied embeddings (the head carries the final
+  norm's scale), so a rotated checkpoint stores both (larger on disk than an unrotated one);
+* min-max grids (no MSE clipping search); the CPU path dequantizes at every call (the Triton kernel is the fast
+  path on GPUs).
 """
 
 from hf_tokens.registry import lazy_exports, register
