@@ -61,7 +61,8 @@ class RSQConfig(QuantizationConfigMixin):
         default=3.0, metadata={"help": "importance of the most important token after min-max scaling (r_max)"}
     )
     first_tokens: float = field(
-        default=0.5, metadata={"help": "importance='first_tokens': the leading fraction of tokens kept (weight 1)"}
+        default=0.5,
+        metadata={"help": "importance='first_tokens': this leading fraction gets importance_max, the rest the min"},
     )
     calibration: str = field(
         default="fortunes",
