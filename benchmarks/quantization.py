@@ -8,8 +8,10 @@ rotation seed. Held-out perplexity: ``--eval-windows`` windows of ``--eval-len``
 corpus (never seen in calibration), NLL averaged over every predicted token.
 
 Each arm runs in its own fresh process (spawned one after another), which loads the float model, measures its
-float decode speed, quantizes (wall-clock seconds; peak resident memory of the process, ``ru_maxrss``, minus the
-resident memory before quantization), saves with ``save_pretrained`` (size on disk), evaluates perplexity, and
+float decode speed, quantizes (wall-clock seconds; ``peak_mb``: the process's peak resident memory, ``ru_maxrss``,
+minus its resident memory just before quantizing; ``ru_maxrss`` also covers the model load's own transient peak, so
+this is an upper bound of what quantization adds, noisy on a shared machine), saves with ``save_pretrained`` (size
+on disk), evaluates perplexity, and
 measures decode speed again (greedy ``generate`` of ``--decode-tokens`` tokens, median of ``--repeats``): the
 ``tok_s`` ratio is quantized / float measured in the same process. On CPU the quantized linears dequantize their
 packed weights at every call (the PyTorch path), so they decode slower than float; the Triton kernel is the GPU path.
