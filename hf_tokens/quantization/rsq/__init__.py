@@ -35,7 +35,8 @@ register(
     headline=Headline(
         "SmolLM2-135M held-out ppl vs fp32 {r.baseline_value:.1f}, 16x256 calibration tokens: 3-bit g128 RSQ "
         "{r3.value:.1f}, QuaRot-style rotation+GPTQ {q3.value:.1f}, GPTQ {g3.value:.1f}, RTN {t3.value:.1f}; "
-        "4-bit g128 RSQ {r.value:.1f}, QuaRot-style {q.value:.1f}, GPTQ {g.value:.1f}, RTN {t.value:.1f}",
+        "4-bit g128 RSQ {r.value:.1f}, QuaRot-style {q.value:.1f}, GPTQ {g.value:.1f}, RTN {t.value:.1f} (64x512 "
+        "calibration tokens: RSQ {rc.value:.1f}, QuaRot-style {qc.value:.1f})",
         file="bench_results/quantization.json",
         rows={
             "r": {"method": "rsq@w4g128", "metric": "ppl"},
@@ -46,6 +47,8 @@ register(
             "q3": {"file": "bench_results/quantization_3bit.json", "method": "quarot@w3g128", "metric": "ppl"},
             "g3": {"file": "bench_results/quantization_3bit.json", "method": "gptq@w3g128", "metric": "ppl"},
             "t3": {"file": "bench_results/quantization_3bit.json", "method": "rtn@w3g128", "metric": "ppl"},
+            "rc": {"file": "bench_results/quantization_calib64x512.json", "method": "rsq@w4g128", "metric": "ppl"},
+            "qc": {"file": "bench_results/quantization_calib64x512.json", "method": "quarot@w4g128", "metric": "ppl"},
         },
     ),
     benchmark=(
