@@ -1,0 +1,206 @@
+"""Weight quantization of SmolLM2-135M: full precision, RTN, GPTQ, QuaRot-style rotation + GPTQ, and RSQ.
+
+Every arm runs the library's one code path (``hf_tokens.quantization.rsq.quantize_model``) with a different
+``RSQConfig``: RTN (``algorithm="rtn"``), GPTQ (no rotation, uniform importance), QuaRot-style (Hadamard rotation,
+uniform importance) and RSQ (Hadamard rotation, attention-concentration importance), on the *same* calibration ids
+(``--samples`` sequences of ``--seq-len`` tokens at seeded offsets in the first 90% of ``--corpus``) and the same
+rotation seed. Held-out perplexity: ``--eval-windows`` windows of ``--eval-len`` tokens from the last 10% of the
+corpus (never seen in calibration), NLL averaged over every predicted token.
+
+Each arm runs in its own fresh process (spawned one after another), which loads the float model, measures its
+float decode speed, quantizes (wall-clock seconds; ``peak_mb``: the process's peak resident memory, ``ru_maxrss``,
+minus its resident memory just before quantizing; ``ru_maxrss`` also covers the model load's own transient peak, so
+this is an upper bound of what quantization adds, noisy on a shared machine), saves with ``save_pretrained`` (size
+on disk), evaluates perplexity, and
+measures decode speed again (greedy ``generate`` of ``--decode-tokens`` tokens, median of ``--repeats``): the
+``tok_s`` ratio is quantized / float measured in the same process. On CPU the quantized linears dequantize their
+packed weights at every call (the PyTorch path), so they decode slower than float; the Triton kernel is the GPU path.
+
+    python benchmarks/quantization.py --json bench_results/quantization.json            # 4-bit g128, 3-bit g128
+    python benchmarks/quantization.py --quick --json /tmp/q.json                         # a few minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+
+ARMS = {
+    "rtn": {"algorithm": "rtn", "rotation": None, "importance": "uniform"},
+    "gptq": {"algorithm": "gptq", "rotation": None, "importance": "uniform"},
+    "quarot": {"algorithm": "gptq", "rotation": "hadamard", "importance": "uniform"},
+    "rsq": {"algorithm": "gptq", "rotation": "hadamard", "importance": "attention_concentration"},
+}
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _ppl(model: Any, windows: Any) -> float:
+    import torch
+
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for row in windows:
+            ids = row[None].to(model.device)
+            loss = model(input_ids=ids, labels=ids).loss
+            total += float(loss) * (ids.shape[1] - 1)
+            count += ids.shape[1] - 1
+    return math.exp(total / count)
+
+
+def _decode_tok_s(model: Any, prompt: Any, new_tokens: int, repeats: int) -> float:
+    import torch
+
+    times = []
+    with torch.no_grad():
+        model.generate(prompt, max_new_tokens=2, do_sample=False)  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False)
+            times.append(time.perf_counter() - start)
+    return new_tokens / median(times)
+
+
+def run_arm(arm: str, settings: dict[str, Any], calib: Any, evals: Any, prompt: Any, opts: dict) -> dict[str, Any]:
+    """One arm in a fresh process (see the module docstring)."""
+    import torch
+
+    torch.set_num_threads(opts["threads"])
+    from hf_tokens.assets import load_model
+    from hf_tokens.quantization.rsq import RSQConfig, quantize_model
+
+    model, _ = load_model(opts["model"])
+    model.to(opts["device"])
+    out: dict[str, Any] = {"arm": arm}
+    fp_tok_s = _decode_tok_s(model, prompt.to(model.device), opts["decode_tokens"], opts["repeats"])
+    if arm == "fp32":
+        out["tok_s"], out["fp_tok_s"] = fp_tok_s, fp_tok_s
+        out["ppl"] = _ppl(model, evals)
+        folder = Path(tempfile.mkdtemp())
+        model.save_pretrained(folder)
+        out["disk_mb"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+        shutil.rmtree(folder)
+        return out
+    config = RSQConfig(**settings, **ARMS[arm], num_samples=calib.shape[0], seq_len=calib.shape[1], seed=opts["seed"])
+    before = _rss_mb()
+    start = time.perf_counter()
+    quantize_model(model, config, input_ids=calib, progress=opts["progress"])
+    out["quant_s"] = time.perf_counter() - start
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
+    folder = Path(tempfile.mkdtemp())
+    try:
+        model.save_pretrained(folder)
+        out["disk_mb"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+    finally:
+        shutil.rmtree(folder)
+    out["ppl"] = _ppl(model, evals)
+    out["tok_s"] = _decode_tok_s(model, prompt.to(model.device), opts["decode_tokens"], opts["repeats"])
+    out["fp_tok_s"] = fp_tok_s
+    return out
+
+
+def _data(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    import torch
+
+    from hf_tokens.assets import load_model
+    from hf_tokens.assets.text import load_text
+    from hf_tokens.quantization.rsq import RSQConfig
+    from hf_tokens.quantization.rsq.calibrate import CALIBRATION_SHARE, calibration_ids
+
+    model, tokenizer = load_model(args.model)
+    config = RSQConfig(calibration=args.corpus, num_samples=args.samples, seq_len=args.seq_len, seed=args.seed)
+    calib = calibration_ids(config, model, tokenizer)
+    text = load_text(args.corpus)
+    held_out = text[int(len(text) * CALIBRATION_SHARE) :]
+    ids = tokenizer(held_out, add_special_tokens=False)["input_ids"]
+    need = args.eval_windows * args.eval_len
+    if len(ids) < need:
+        raise SystemExit(f"held-out text has {len(ids)} tokens < {need}: lower --eval-windows/--eval-len")
+    evals = torch.tensor(ids[:need]).view(args.eval_windows, args.eval_len)
+    prompt = torch.tensor([tokenizer("The Jargon File is", add_special_tokens=False)["input_ids"]])
+    return calib, evals, prompt
+
+
+def main() -> None:
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--bits", type=int, nargs="+", default=[4, 3])
+    parser.add_argument("--group-size", type=int, nargs="+", default=[128], help="-1 = per-channel")
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--corpus", default="jargon")
+    parser.add_argument("--samples", type=int, default=None, help="calibration sequences (default 64, quick 16)")
+    parser.add_argument("--seq-len", type=int, default=None, help="calibration tokens per sequence (512; quick 256)")
+    parser.add_argument("--eval-windows", type=int, default=None, help="held-out windows (default 24, quick 8)")
+    parser.add_argument("--eval-len", type=int, default=512)
+    parser.add_argument("--decode-tokens", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--progress", action="store_true", help="progress bars of the quantization")
+    args = parser.parse_args()
+    setup_torch(args)
+    args.samples = args.samples or (16 if args.quick else 64)
+    args.seq_len = args.seq_len or (256 if args.quick else 512)
+    args.eval_windows = args.eval_windows or (8 if args.quick else 24)
+    repeats = args.repeats or (1 if args.quick else 3)
+    calib, evals, prompt = _data(args)
+    bench = Benchmark("quantization", args.model, device=args.device, quick=args.quick)
+    bench.note(
+        f"calibration: {args.samples} x {args.seq_len} tokens of {args.corpus} (first 90%); held-out ppl: "
+        f"{args.eval_windows} x {args.eval_len} tokens of its last 10%; seed {args.seed}; CPU budget: "
+        f"{args.threads} thread(s); decode: {args.decode_tokens} greedy tokens, median of {repeats}"
+    )
+    opts = {
+        "model": args.model,
+        "device": args.device,
+        "threads": args.threads,
+        "seed": args.seed,
+        "decode_tokens": args.decode_tokens,
+        "repeats": repeats,
+        "progress": args.progress,
+    }
+    jobs = [("fp32", {})] + [
+        (arm, {"bits": b, "group_size": g}) for b in args.bits for g in args.group_size for arm in args.arms
+    ]
+    results = []
+    ctx = get_context("spawn")
+    for arm, settings in jobs:
+        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+            results.append((arm, settings, pool.submit(run_arm, arm, settings, calib, evals, prompt, opts).result()))
+        print(f"done {arm} {settings}: {results[-1][2]}", flush=True)
+    fp = results[0][2]
+    bench.add("fp32", "ppl", fp["ppl"])
+    bench.add("fp32", "disk_mb", fp["disk_mb"])
+    bench.add("fp32", "tok_s", fp["tok_s"])
+    for arm, settings, res in results[1:]:
+        tag = f"{arm}@w{settings['bits']}" + ("pc" if settings["group_size"] == -1 else f"g{settings['group_size']}")
+        bench.add(tag, "ppl", res["ppl"], baseline="fp32", baseline_value=fp["ppl"])
+        for base in ("gptq", "quarot"):  # the paper's ordering: RSQ < QuaRot-style < GPTQ
+            other = next((r for a, s, r in results if a == base and s == settings), None)
+            if other is not None and arm not in ("rtn", base) and not (base == "quarot" and arm == "gptq"):
+                bench.add(tag, f"ppl_vs_{base}", res["ppl"], baseline=f"{base} (ours)", baseline_value=other["ppl"])
+        bench.add(tag, "quant_s", res["quant_s"])
+        bench.add(tag, "peak_mb", res["peak_mb"])
+        bench.add(tag, "disk_mb", res["disk_mb"], baseline="fp32", baseline_value=fp["disk_mb"])
+        bench.add(tag, "tok_s", res["tok_s"], baseline="fp32 (same process)", baseline_value=res["fp_tok_s"])
+    bench.finish(args.json)
+
+
+if __name__ == "__main__":
+    main()
