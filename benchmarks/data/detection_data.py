@@ -98,7 +98,7 @@ def membership_controlled(args: argparse.Namespace) -> None:
     print(json.dumps(meta))
 
 
-_STANZA_END = re.compile(r"^ -- .*?, (\d{1,2}) (\w{3}) (\d{4}) ", re.M)
+_STANZA_END = re.compile(r"^ -- .*?,\s+(\d{1,2}) (\w{3}) (\d{4}) ", re.M)
 
 
 def changelog_stanzas(root: Path = Path("/usr/share/doc")) -> list[tuple[int, str, str]]:

@@ -88,5 +88,28 @@ class TokenStatsPipeline(Pipeline):
             k: (int(v.reshape(-1)[0]) if k == "num_tokens" else float(v.reshape(-1)[0])) for k, v in outputs.items()
         }
 
+    def _sanitize_parameters(self, baselines: Any = None, **kwargs: Any) -> tuple[dict, dict, dict]:
+        """``baselines`` (bool): also return the baselines of the detector; reaches preprocess and forward."""
+        if baselines is None:
+            return {}, {}, {}
+        if not isinstance(baselines, bool):
+            raise TypeError(f"baselines must be a bool, got {type(baselines).__name__}")
+        return {"baselines": baselines}, {"baselines": baselines}, {}
+
     def postprocess(self, model_outputs: dict[str, torch.Tensor], **postprocess_parameters: Any) -> dict[str, Any]:
         return self.row_values(model_outputs)
+
+
+def detection_contract(task: str, cls: type, make_pipeline_kwargs: Any) -> dict[str, Any]:
+    """The pipelines-suite contract every detector here shares: three texts, the same bad inputs (empty, blank,
+    not text, too short) and ``baselines`` as the call option (a non-bool is refused)."""
+    return {
+        "task": task,
+        "pipeline_cls": cls,
+        "make_pipeline_kwargs": make_pipeline_kwargs,
+        "inputs": ["The quick brown fox jumps over the lazy dog.", "Hello world!", "def main():\n    return 0"],
+        "bad_inputs": ["", "   ", 123, None, "a"],
+        "call_kwargs": {"baselines": True},
+        "bad_call_kwargs": [{"baselines": "yes"}, {"baselines": 1}],
+        "atol": 1e-5,
+    }

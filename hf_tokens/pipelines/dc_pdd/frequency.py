@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,19 +118,9 @@ class TokenFrequency:
     # -------------------------------------------------------------------------------------------------- disk
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write a ``.safetensors`` file (atomic: a temporary file renamed)."""
-        from safetensors.torch import save_file
+        from hf_tokens.analysis.token_stats_result import write_safetensors
 
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({"counts": self.counts.contiguous()}, tmp, metadata={FORMAT: json.dumps(self.metadata)})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_safetensors(path, {"counts": self.counts.contiguous()}, {FORMAT: json.dumps(self.metadata)})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TokenFrequency:

@@ -36,7 +36,7 @@ from hf_tokens.analysis import detection_scores as ds
 from hf_tokens.analysis.lm_head import LMHead
 from hf_tokens.analysis.token_stats_result import TokenStats
 from hf_tokens.pipelines.dc_pdd.frequency import TokenFrequency
-from hf_tokens.pipelines.detection_base import TokenStatsPipeline
+from hf_tokens.pipelines.detection_base import TokenStatsPipeline, detection_contract
 
 TASK = "membership-inference"
 BASELINES = ("neg_log_ppl", "zlib", "lowercase", "min_k", "min_k_plus_plus")
@@ -121,13 +121,6 @@ class DCPDDPipeline(TokenStatsPipeline):
         self.reference_frequency = reference_frequency
         self.log_freq = reference_frequency.probabilities().log()
 
-    def _sanitize_parameters(self, baselines: Any = None, **kwargs: Any) -> tuple[dict, dict, dict]:
-        if baselines is None:
-            return {}, {}, {}
-        if not isinstance(baselines, bool):
-            raise TypeError(f"baselines must be a bool, got {type(baselines).__name__}")
-        return {"baselines": baselines}, {"baselines": baselines}, {}
-
     def preprocess(self, input_: Any, **preprocess_parameters: Any) -> dict[str, Any]:
         enc = self.encode(text := input_)
         if preprocess_parameters.get("baselines", False):
@@ -163,13 +156,4 @@ def contract() -> dict[str, Any]:
         freq = TokenFrequency.from_texts(tok, texts, vocab_size=len(tok))
         return {"model": tiny_model("llama", vocab_size=len(tok)), "tokenizer": tok, "reference_frequency": freq}
 
-    return {
-        "task": TASK,
-        "pipeline_cls": DCPDDPipeline,
-        "make_pipeline_kwargs": make_pipeline_kwargs,
-        "inputs": ["The quick brown fox jumps over the lazy dog.", "Hello world!", "def main():\n    return 0"],
-        "bad_inputs": ["", "   ", 123, None, "a"],
-        "call_kwargs": {"baselines": True},
-        "bad_call_kwargs": [{"baselines": "yes"}],
-        "atol": 1e-5,
-    }
+    return detection_contract(TASK, DCPDDPipeline, make_pipeline_kwargs)

@@ -25,7 +25,7 @@ from hf_tokens.analysis import detection_scores as ds
 from hf_tokens.analysis.lm_head import LMHead
 from hf_tokens.analysis.token_stats import token_stats
 from hf_tokens.analysis.token_stats_result import TokenStats
-from hf_tokens.pipelines.detection_base import TokenStatsPipeline
+from hf_tokens.pipelines.detection_base import TokenStatsPipeline, detection_contract
 from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, zero_shot_test
 
 TASK = "llm-text-detection"
@@ -48,13 +48,6 @@ class ZeroShotDetectionPipeline(TokenStatsPipeline):
         if observer_model is not None and LMHead.of(observer_model).vocab_size != self.vocab_size:
             raise ValueError("observer_model must share the scoring model's vocabulary (Binoculars compares them)")
         self.observer_model = observer_model
-
-    def _sanitize_parameters(self, baselines: Any = None, **kwargs: Any) -> tuple[dict, dict, dict]:
-        if baselines is None:
-            return {}, {}, {}
-        if not isinstance(baselines, bool):
-            raise TypeError(f"baselines must be a bool, got {type(baselines).__name__}")
-        return {}, {"baselines": baselines}, {}
 
     def _forward(self, inputs: dict[str, Any], **params: Any) -> dict[str, Any]:  # type: ignore[override]
         extra = {}
@@ -122,13 +115,4 @@ def contract() -> dict[str, Any]:
         tok = tiny_tokenizer()
         return {"model": tiny_model("llama", vocab_size=len(tok)), "tokenizer": tok}
 
-    return {
-        "task": TASK,
-        "pipeline_cls": ZeroShotDetectionPipeline,
-        "make_pipeline_kwargs": make_pipeline_kwargs,
-        "inputs": ["The quick brown fox jumps over the lazy dog.", "Hello world!", "def main():\n    return 0"],
-        "bad_inputs": ["", "  ", 123, None, "a"],
-        "call_kwargs": {"baselines": True},
-        "bad_call_kwargs": [{"baselines": 1}],
-        "atol": 1e-5,
-    }
+    return detection_contract(TASK, ZeroShotDetectionPipeline, make_pipeline_kwargs)

@@ -1,0 +1,162 @@
+"""Detection benchmark: membership inference (DC-PDD vs its baselines) and LLM-text detection (the zero-shot test
+vs log-likelihood, log-rank, Fast-DetectGPT, Binoculars), on the data sets of ``benchmarks/data/detection_data.py``.
+
+Membership (label 1 = member), per setting (``controlled``: SmolLM2-135M + the LoRA adapter trained on the members;
+``natural``: SmolLM2-135M on Debian changelog stanzas dated before 2023 vs from 2025 on): AUROC and TPR at 5% FPR of
+``dc-pdd``, ``perplexity`` (-log PPL), ``zlib``, ``lowercase``, ``min_k`` and ``min_k_plus_plus`` (k = 20%); the
+reference token frequencies are counted over corpora that hold none of the benchmark texts (``--reference``).
+
+LLM text (label 1 = sampled by SmolLM2 at temperature 1 from the same human prefix), at continuation lengths
+``--lengths`` (the first L tokens of each continuation; the prefix is context, not scored): AUROC and TPR at 1% FPR of
+every detector, and for the zero-shot test (both bounds) its empirical type-I error (the share of SmolLM2's own texts
+it rejects) against the stated ``alpha``, and its power (the share of human texts it rejects).
+
+    PYTHONPATH=. python benchmarks/detection.py --json bench_results/detection.json --threads 1
+
+Every arm scores the same texts with the same model in one process; the CPU budget is the data sizes (``--n`` of the
+data script) and ``--threads``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hf_tokens.analysis import detection_scores as ds
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+
+DATA = Path(".cache/detection")
+MEMBERSHIP = ("dc-pdd", "perplexity", "zlib", "lowercase", "min_k", "min_k_plus_plus")
+_KEYS = {"dc-pdd": "score", "perplexity": "neg_log_ppl"}
+
+
+def _read(path: Path) -> list[dict[str, Any]]:
+    import json
+
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: build it with benchmarks/data/detection_data.py (see its docstring)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _add_rates(bench: Benchmark, name: str, scores: list[float], labels: list[int], fpr: float, **extra: Any) -> None:
+    bench.add(name, "auroc", ds.auroc(scores, labels), **extra)
+    bench.add(name, f"tpr@{fpr:.0%}fpr", ds.tpr_at_fpr(scores, labels, fpr), **extra)
+
+
+def membership(bench: Benchmark, args: argparse.Namespace, base: Any, tok: Any, freq: Any) -> None:
+    from hf_tokens.pipelines.dc_pdd.pipeline import DCPDDPipeline
+
+    for setting in args.settings:
+        rows = _read(args.data / f"membership_{setting}.jsonl")
+        model = base
+        if setting == "controlled":
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(base, str(args.data / "membership_lora")).eval()
+        pipe = DCPDDPipeline(model=model, tokenizer=tok, reference_frequency=freq)
+        out = pipe([r["text"] for r in rows], baselines=True, batch_size=args.batch)
+        labels = [r["label"] for r in rows]
+        results = {}
+        for name in MEMBERSHIP:
+            scores = [o[_KEYS.get(name, name)] for o in out]
+            results[name] = ds.auroc(scores, labels)
+            _add_rates(bench, name, scores, labels, 0.05, setting=setting, texts=len(rows))
+        best = max((n for n in MEMBERSHIP if n != "dc-pdd"), key=lambda n: results[n])
+        bench.add("dc-pdd", "auroc-vs-best-baseline", results["dc-pdd"], baseline=best,
+                  baseline_value=results[best], setting=setting, texts=len(rows))  # fmt: skip
+        if setting == "controlled":
+            base = model.unload()  # the plain model again for the next setting
+
+
+def llm_text(bench: Benchmark, args: argparse.Namespace, model: Any, observer: Any, observer_name: str) -> None:
+    from hf_tokens.analysis import token_stats
+    from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, zero_shot_test
+
+    rows = _read(args.data / f"llm_text_{args.source_tokens}.jsonl")
+    labels = [r["label"] for r in rows]
+    vocab = model.config.vocab_size
+    for length in args.lengths:
+        ids = [r["prefix_ids"] + r["continuation_ids"][:length] for r in rows]
+        starts = [len(r["prefix_ids"]) for r in rows]
+        width = max(map(len, ids))
+        batch = torch.tensor([x + [0] * (width - len(x)) for x in ids])
+        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
+        parts = []
+        for i in range(0, len(rows), args.batch):
+            parts.append(token_stats(
+                model, input_ids=batch[i : i + args.batch], attention_mask=mask[i : i + args.batch],
+                continuation_start=starts[i : i + args.batch], logp_std=True, rank=True, reference_model=observer,
+            ))  # fmt: skip
+        scores: dict[str, list[float]] = {
+            k: [] for k in ("log_likelihood", "log_rank", "fast_detectgpt", "binoculars")
+        }
+        tests: dict[str, dict[str, list[float]]] = {}
+        for stats in parts:
+            for name in scores:
+                scores[name] += getattr(ds, name)(stats).tolist()
+            for bound in ("hoeffding", "bernstein"):
+                cfg = ZeroShotDetectionConfig(alpha=args.alpha, bound=bound)
+                t = zero_shot_test(stats, cfg, vocab)
+                acc = tests.setdefault(bound, {"stat": [], "p": []})
+                acc["stat"] += t["statistic"].tolist()
+                acc["p"] += t["p_value"].tolist()
+        extra = {"tokens": length, "texts": len(rows)}
+        _add_rates(bench, "zero-shot-detection", [-abs(s) for s in tests["bernstein"]["stat"]], labels, 0.01, **extra)
+        _add_rates(bench, "zero-shot-detection(one-sided)", [-s for s in tests["bernstein"]["stat"]], labels, 0.01,
+                   **extra)  # fmt: skip
+        for name, values in scores.items():
+            label = f"binoculars(observer={observer_name})" if name == "binoculars" else name
+            _add_rates(bench, label, values, labels, 0.01, **extra)
+        for bound, acc in tests.items():
+            own = [p <= args.alpha for p, y in zip(acc["p"], labels) if y == 1]
+            human = [p <= args.alpha for p, y in zip(acc["p"], labels) if y == 0]
+            bench.add(f"zero-shot-detection[{bound}]", "type1_error", sum(own) / len(own), baseline="stated alpha",
+                      baseline_value=args.alpha, **extra)  # fmt: skip
+            bench.add(f"zero-shot-detection[{bound}]", "power_vs_human", sum(human) / len(human), **extra)
+
+
+def main() -> None:
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__))
+    parser.add_argument("--data", type=Path, default=DATA, help="folder of the data script's JSONL files")
+    parser.add_argument("--settings", nargs="+", default=["controlled", "natural"], help="membership settings")
+    parser.add_argument("--lengths", nargs="+", type=int, default=[64, 128], help="LLM-text lengths (tokens)")
+    parser.add_argument("--source-tokens", type=int, default=128, help="continuation length of the LLM-text data")
+    parser.add_argument("--alpha", type=float, default=0.05, help="stated type-I error of the zero-shot test")
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--reference", nargs="+", default=["fortunes", "python-stdlib"],
+                        help="corpora of the DC-PDD reference frequencies (none of the benchmark texts)")  # fmt: skip
+    parser.add_argument("--skip", nargs="*", default=[], choices=["membership", "llm-text"])
+    args = parser.parse_args()
+    setup_torch(args)
+    from hf_tokens.assets import load_model
+    from hf_tokens.pipelines.dc_pdd.frequency import TokenFrequency
+
+    model, tok = load_model("smollm2-135m", dtype=torch.float32)
+    bench = Benchmark("detection", "SmolLM2-135M-Instruct", device=args.device, quick=args.quick)
+    if "membership" not in args.skip:
+        freq = TokenFrequency.from_corpora(tok, vocab_size=model.config.vocab_size, corpora=args.reference)
+        bench.note(f"DC-PDD reference frequencies: {freq.total} tokens of {', '.join(args.reference)}")
+        membership(bench, args, model, tok, freq)
+    if "llm-text" not in args.skip:
+        observer, name = model, "self"
+        adapter = args.data / "membership_lora"
+        if adapter.is_dir():
+            from peft import PeftModel
+
+            fresh, _ = load_model("smollm2-135m", dtype=torch.float32)
+            observer, name = PeftModel.from_pretrained(fresh, str(adapter)).eval().merge_and_unload(), "smollm2-lora"
+        bench.note(
+            "Binoculars' observer: "
+            + ("the LoRA-tuned SmolLM2 of the membership data (same vocabulary)" if name != "self" else "SmolLM2")
+            + "; the Qwen2.5-Coder 0.5B/1.5B pair was not run: the 1.5B needs about 7 GB in fp32, beyond this "
+            "machine's per-process memory budget"
+        )
+        llm_text(bench, args, model, observer, name)
+    bench.finish(args.json)
+
+
+if __name__ == "__main__":
+    main()
