@@ -20,6 +20,7 @@ data script) and ``--threads``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,16 @@ MEMBERSHIP = ("dc-pdd", "perplexity", "zlib", "lowercase", "min_k", "min_k_plus_
 _KEYS = {"dc-pdd": "score", "perplexity": "neg_log_ppl"}
 
 
-def _read(path: Path) -> list[dict[str, Any]]:
+def _read(path: Path, limit: int | None) -> list[dict[str, Any]]:
+    """The rows of a data file; with ``limit``, the first ``limit`` of each label (the CPU budget)."""
     import json
 
     if not path.is_file():
         raise SystemExit(f"{path} is missing: build it with benchmarks/data/detection_data.py (see its docstring)")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if limit is None:
+        return rows
+    return [r for y in (1, 0) for r in [r for r in rows if r["label"] == y][:limit]]
 
 
 def _add_rates(bench: Benchmark, name: str, scores: list[float], labels: list[int], fpr: float, **extra: Any) -> None:
@@ -50,7 +55,7 @@ def membership(bench: Benchmark, args: argparse.Namespace, base: Any, tok: Any, 
     from hf_tokens.pipelines.dc_pdd.pipeline import DCPDDPipeline
 
     for setting in args.settings:
-        rows = _read(args.data / f"membership_{setting}.jsonl")
+        rows = _read(args.data / f"membership_{setting}.jsonl", args.limit)
         model = base
         if setting == "controlled":
             from peft import PeftModel
@@ -58,6 +63,7 @@ def membership(bench: Benchmark, args: argparse.Namespace, base: Any, tok: Any, 
             model = PeftModel.from_pretrained(base, str(args.data / "membership_lora")).eval()
         pipe = DCPDDPipeline(model=model, tokenizer=tok, reference_frequency=freq)
         out = pipe([r["text"] for r in rows], baselines=True, batch_size=args.batch)
+        print(f"membership/{setting}: scored {len(rows)} texts", flush=True)
         labels = [r["label"] for r in rows]
         results = {}
         for name in MEMBERSHIP:
@@ -75,21 +81,27 @@ def llm_text(bench: Benchmark, args: argparse.Namespace, model: Any, observer: A
     from hf_tokens.analysis import token_stats
     from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, zero_shot_test
 
-    rows = _read(args.data / f"llm_text_{args.source_tokens}.jsonl")
+    rows = _read(args.data / f"llm_text_{args.source_tokens}.jsonl", args.limit)
     labels = [r["label"] for r in rows]
     vocab = model.config.vocab_size
+    # one forward per text at the longest length: a causal LM's statistics of the first L continuation tokens do not
+    # depend on later tokens, so shorter lengths re-use them with a shorter mask
+    longest = max(args.lengths)
+    ids = [r["prefix_ids"] + r["continuation_ids"][:longest] for r in rows]
+    starts = [len(r["prefix_ids"]) for r in rows]
+    width = max(map(len, ids))
+    batch = torch.tensor([x + [0] * (width - len(x)) for x in ids])
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
+    full = []
+    for i in range(0, len(rows), args.batch):
+        full.append(token_stats(
+            model, input_ids=batch[i : i + args.batch], attention_mask=mask[i : i + args.batch],
+            continuation_start=starts[i : i + args.batch], logp_std=True, rank=True,
+            reference_model=None if observer is model else observer,
+        ))  # fmt: skip
+        print(f"llm-text: scored {min(i + args.batch, len(rows))}/{len(rows)} texts", flush=True)
     for length in args.lengths:
-        ids = [r["prefix_ids"] + r["continuation_ids"][:length] for r in rows]
-        starts = [len(r["prefix_ids"]) for r in rows]
-        width = max(map(len, ids))
-        batch = torch.tensor([x + [0] * (width - len(x)) for x in ids])
-        mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
-        parts = []
-        for i in range(0, len(rows), args.batch):
-            parts.append(token_stats(
-                model, input_ids=batch[i : i + args.batch], attention_mask=mask[i : i + args.batch],
-                continuation_start=starts[i : i + args.batch], logp_std=True, rank=True, reference_model=observer,
-            ))  # fmt: skip
+        parts = [dataclasses.replace(s, mask=s.mask & (s.mask.cumsum(1) <= length)) for s in full]
         scores: dict[str, list[float]] = {
             k: [] for k in ("log_likelihood", "log_rank", "fast_detectgpt", "binoculars")
         }
@@ -126,6 +138,9 @@ def main() -> None:
     parser.add_argument("--source-tokens", type=int, default=128, help="continuation length of the LLM-text data")
     parser.add_argument("--alpha", type=float, default=0.05, help="stated type-I error of the zero-shot test")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--limit", type=int, default=None, help="texts per class of each data file (CPU budget)")
+    parser.add_argument("--observer", choices=["self", "lora"], default="lora",
+                        help="Binoculars observer: SmolLM2 itself or the LoRA-tuned SmolLM2")  # fmt: skip
     parser.add_argument("--reference", nargs="+", default=["fortunes", "python-stdlib"],
                         help="corpora of the DC-PDD reference frequencies (none of the benchmark texts)")  # fmt: skip
     parser.add_argument("--skip", nargs="*", default=[], choices=["membership", "llm-text"])
@@ -143,7 +158,7 @@ def main() -> None:
     if "llm-text" not in args.skip:
         observer, name = model, "self"
         adapter = args.data / "membership_lora"
-        if adapter.is_dir():
+        if args.observer == "lora" and adapter.is_dir():
             from peft import PeftModel
 
             fresh, _ = load_model("smollm2-135m", dtype=torch.float32)

@@ -114,9 +114,10 @@ def fast_detectgpt(stats: TokenStats) -> torch.Tensor:
 
 def binoculars(stats: TokenStats) -> torch.Tensor:
     """Binoculars (Hans et al.): ``log PPL_performer(x) / X-PPL(observer, performer)``, negated so that higher =
-    machine. ``stats`` must come from ``token_stats(performer, ..., reference_model=observer)``: the cross term is
-    ``-E_{z ~ observer}[log performer(z)]`` averaged over positions (``cross_logp_mean``)."""
-    x_ppl = -stats.mean("cross_logp_mean")
+    machine. ``stats`` comes from ``token_stats(performer, ..., reference_model=observer)``: the cross term is
+    ``-E_{z ~ observer}[log performer(z)]`` averaged over positions (``cross_logp_mean``). Without a reference the
+    model is its own observer and the cross term is its entropy (Binoculars then reduces to log-PPL / entropy)."""
+    x_ppl = stats.mean("entropy") if stats.cross_logp_mean is None else -stats.mean("cross_logp_mean")
     return stats.mean("logp") / x_ppl.clamp_min(1e-6)
 
 

@@ -103,13 +103,15 @@ def test_pipeline_and_baselines(model_a, tok):
     texts = ["The quick brown fox jumps over the lazy dog.", "def main():\n    return 0\n"]
     rows = pipe(texts, baselines=True)
     stats = token_stats(model_a, tok, texts, logp_std=True, rank=True)
-    for row, fd, lr in zip(rows, ds.fast_detectgpt(stats), ds.log_rank(stats)):
+    self_observed = ds.binoculars(token_stats(model_a, tok, texts, reference_model=model_a))
+    for row, fd, lr, bino in zip(rows, ds.fast_detectgpt(stats), ds.log_rank(stats), self_observed):
         assert 0 <= row["p_value"] <= 1 and isinstance(row["reject"], bool)
         assert row["score"] == pytest.approx(-abs(row["log_perplexity"] - row["entropy"]), abs=1e-5)
         assert row["fast_detectgpt"] == pytest.approx(fd.item(), abs=1e-4)
         assert row["log_rank"] == pytest.approx(lr.item(), abs=1e-5)
         # one model as observer and performer: Binoculars = -log PPL / entropy
         assert row["binoculars"] == pytest.approx(-row["log_perplexity"] / row["entropy"], rel=1e-4)
+        assert row["binoculars"] == pytest.approx(bino.item(), rel=1e-4)
 
 
 def test_fast_detectgpt_and_binoculars_hand_computed(model_a, model_b, tok):

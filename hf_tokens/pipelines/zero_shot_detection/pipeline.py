@@ -52,7 +52,7 @@ class ZeroShotDetectionPipeline(TokenStatsPipeline):
     def _forward(self, inputs: dict[str, Any], **params: Any) -> dict[str, Any]:  # type: ignore[override]
         extra = {}
         if params.get("baselines", False):
-            extra = {"rank": True, "reference_model": self.observer_model or self.model}
+            extra = {"rank": True, "reference_model": self.observer_model}  # None: the model observes itself
         stats = self.stats_of(inputs["input_ids"], inputs["attention_mask"], **extra)
         out = self.score(stats, inputs, **params)
         out["num_tokens"] = stats.num_scored
