@@ -100,6 +100,10 @@ def llm_text(bench: Benchmark, args: argparse.Namespace, model: Any, observer: A
             reference_model=None if observer is model else observer,
         ))  # fmt: skip
         print(f"llm-text: scored {min(i + args.batch, len(rows))}/{len(rows)} texts", flush=True)
+    bench.note(
+        "LLM text: SmolLM2 samples at temperature 1 without top-k/top-p from the human prefix; EOS is suppressed until"
+        " the length is reached (min_new_tokens), a small departure from the test's pure-sampling null"
+    )
     for length in args.lengths:
         parts = [dataclasses.replace(s, mask=s.mask & (s.mask.cumsum(1) <= length)) for s in full]
         scores: dict[str, list[float]] = {

@@ -142,3 +142,16 @@ def test_errors(model, tok, freq):
     for bad in ({"clip": 0}, {"k": 1.5}, {"max_tokens": 0}):
         with pytest.raises(ValueError):
             DCPDDConfig(**bad)
+
+
+def test_demo_scores_the_prompt(model, tok, monkeypatch):
+    from hf_tokens.pipelines.dc_pdd import pipeline as mod
+
+    monkeypatch.setattr(
+        mod.TokenFrequency,
+        "from_corpora",
+        classmethod(lambda cls, t, **kw: mod.TokenFrequency.from_texts(t, TEXTS, vocab_size=kw["vocab_size"])),
+    )
+    out = mod.demo(model, tok, TEXTS[0], 4)
+    assert out["text"] == "" and out["new_tokens"] == 0 and 0 < out["dc_pdd_score"] <= 0.01
+    assert {"min_k_plus_plus", "zlib", "lowercase"} <= set(out)

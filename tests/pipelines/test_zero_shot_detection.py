@@ -154,3 +154,12 @@ def test_errors(model_a, tok):
     for bad in ({"alpha": 0}, {"alpha": 1.0}, {"bound": "chernoff"}, {"max_token_nll": 0.5}):
         with pytest.raises(ValueError):
             ZeroShotDetectionConfig(**bad)
+
+
+def test_demo_tests_prompt_and_sample(model_a, tok):
+    from hf_tokens.pipelines.zero_shot_detection.pipeline import demo
+
+    torch.manual_seed(0)
+    out = demo(model_a, tok, "The quick brown fox jumps over the lazy dog.", 24)
+    assert out["new_tokens"] == 24 and 0 <= out["sample_p_value"] <= 1
+    assert isinstance(out["prompt_rejected_as_not_from_model"], bool)

@@ -9,6 +9,7 @@ register(
     entry="hf_tokens.pipelines.dc_pdd.pipeline:DCPDDPipeline",
     config="hf_tokens.pipelines.dc_pdd.pipeline:DCPDDConfig",
     contract="hf_tokens.pipelines.dc_pdd.pipeline:contract",
+    demo="hf_tokens.pipelines.dc_pdd.pipeline:demo",
     usage=(
         "from transformers import pipeline\n"
         "from hf_tokens.pipelines.dc_pdd import DCPDDPipeline, TokenFrequency  # importing registers the task\n"

@@ -9,6 +9,7 @@ register(
     entry="hf_tokens.pipelines.zero_shot_detection.pipeline:ZeroShotDetectionPipeline",
     config="hf_tokens.pipelines.zero_shot_detection.statistic:ZeroShotDetectionConfig",
     contract="hf_tokens.pipelines.zero_shot_detection.pipeline:contract",
+    demo="hf_tokens.pipelines.zero_shot_detection.pipeline:demo",
     usage=(
         "from transformers import pipeline\n"
         "from hf_tokens.pipelines.zero_shot_detection import ZeroShotDetectionPipeline  # importing registers it\n"
