@@ -75,7 +75,7 @@ def lowercase_ratio(stats: TokenStats, lower_stats: TokenStats) -> torch.Tensor:
     """``-log PPL(text) / log PPL(text.lower())`` (Carlini et al.; membership: higher = member)."""
     if len(lower_stats) != len(stats):
         raise ValueError("lowercase_ratio needs the statistics of the lower-cased texts, one row per text")
-    return -neg_log_perplexity(stats) / (-neg_log_perplexity(lower_stats)).clamp_min(1e-6)
+    return neg_log_perplexity(stats) / (-neg_log_perplexity(lower_stats)).clamp_min(1e-6)
 
 
 def min_k_prob(stats: TokenStats, k: float = 0.2) -> torch.Tensor:

@@ -54,6 +54,21 @@ def test_min_k_plus_plus_equals_hand_computed_value(model, tok):
     assert ds.min_k_prob(stats, k).item() == pytest.approx(want_mink.item(), abs=1e-4)
 
 
+def test_perplexity_zlib_and_lowercase_baselines_point_up_for_members(model, tok):
+    """Hand-computed: -log PPL, -log PPL / zlib bytes, -log PPL(text) / log PPL(lower-cased text)."""
+    import zlib
+
+    text = TEXTS[0]
+    log_ppl = -_full_log_probs(model, tok, text)[1].gather(1, _full_log_probs(model, tok, text)[0][:, None]).mean()
+    lower_t, lower_lp = _full_log_probs(model, tok, text.lower())
+    lower_log_ppl = -lower_lp.gather(1, lower_t[:, None]).mean()
+    stats, lower = token_stats(model, tok, [text]), token_stats(model, tok, [text.lower()])
+    assert ds.neg_log_perplexity(stats).item() == pytest.approx(-log_ppl.item(), rel=1e-5)
+    want_zlib = -log_ppl.item() / len(zlib.compress(text.encode()))
+    assert ds.zlib_ratio(stats, [text]).item() == pytest.approx(want_zlib, rel=1e-5)
+    assert ds.lowercase_ratio(stats, lower).item() == pytest.approx(-(log_ppl / lower_log_ppl).item(), rel=1e-5)
+
+
 def test_dc_pdd_equals_hand_computed_value_over_first_occurrences(model, tok, freq):
     text = TEXTS[2]  # repeated tokens: only first occurrences count
     targets, logp = _full_log_probs(model, tok, text)

@@ -1,6 +1,7 @@
 """Zero-shot statistical tests for LLM-generated text (arXiv 2501.02406): log-perplexity minus average entropy."""
 
 from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
 register(
     "zero-shot-detection",
@@ -10,6 +11,22 @@ register(
     config="hf_tokens.pipelines.zero_shot_detection.statistic:ZeroShotDetectionConfig",
     contract="hf_tokens.pipelines.zero_shot_detection.pipeline:contract",
     demo="hf_tokens.pipelines.zero_shot_detection.pipeline:demo",
+    headline=Headline(
+        "SmolLM2 samples vs human text, 128 tokens: AUROC {z.value:.2f} (Fast-DetectGPT {f.value:.2f}, Binoculars "
+        "{b.value:.2f}); empirical type-I error {t.value:.2f} at stated {t.baseline_value:.2f} (power {p.value:.2f})",
+        file="bench_results/detection_llm_text.json",
+        rows={
+            "z": {"method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
+            "f": {"method": "fast_detectgpt", "metric": "auroc", "tokens": 128},
+            "b": {"method": "binoculars(observer=self)", "metric": "auroc", "tokens": 128},
+            "t": {"method": "zero-shot-detection[bernstein]", "metric": "type1_error", "tokens": 128},
+            "p": {"method": "zero-shot-detection[bernstein]", "metric": "power_vs_human", "tokens": 128},
+        },
+    ),
+    benchmark=(
+        "python benchmarks/data/detection_data.py llm-text --n 40 --tokens 128 && python benchmarks/detection.py "
+        "--skip membership --observer self --json bench_results/detection_llm_text.json"
+    ),
     usage=(
         "from transformers import pipeline\n"
         "from hf_tokens.pipelines.zero_shot_detection import ZeroShotDetectionPipeline  # importing registers it\n"
