@@ -160,7 +160,7 @@ def test_errors(model, tok, freq):
 
 
 def test_demo_scores_the_prompt(model, tok, monkeypatch):
-    from hf_tokens.pipelines.dc_pdd import pipeline as mod
+    from hf_tokens.pipelines.dc_pdd import demo as mod
 
     monkeypatch.setattr(
         mod.TokenFrequency,

@@ -157,7 +157,7 @@ def test_errors(model_a, tok):
 
 
 def test_demo_tests_prompt_and_sample(model_a, tok):
-    from hf_tokens.pipelines.zero_shot_detection.pipeline import demo
+    from hf_tokens.pipelines.zero_shot_detection.demo import demo
 
     torch.manual_seed(0)
     out = demo(model_a, tok, "The quick brown fox jumps over the lazy dog.", 24)

@@ -157,13 +157,3 @@ def contract() -> dict[str, Any]:
         return {"model": tiny_model("llama", vocab_size=len(tok)), "tokenizer": tok, "reference_frequency": freq}
 
     return detection_contract(TASK, DCPDDPipeline, make_pipeline_kwargs)
-
-
-def demo(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) -> dict[str, Any]:
-    """``hf-tokens run --method dc-pdd``: the membership scores of the prompt itself (reference frequencies from
-    the offline ``fortunes`` corpus, 300k characters); nothing is generated."""
-    freq = TokenFrequency.from_corpora(
-        tokenizer, vocab_size=LMHead.of(model).vocab_size, corpora=("fortunes",), max_chars=300_000
-    )
-    out = DCPDDPipeline(model=model, tokenizer=tokenizer, reference_frequency=freq)(prompt, baselines=True)
-    return {"text": "", "new_tokens": 0, "dc_pdd_score": out.pop("score"), **out}

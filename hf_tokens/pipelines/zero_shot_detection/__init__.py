@@ -10,7 +10,7 @@ register(
     entry="hf_tokens.pipelines.zero_shot_detection.pipeline:ZeroShotDetectionPipeline",
     config="hf_tokens.pipelines.zero_shot_detection.statistic:ZeroShotDetectionConfig",
     contract="hf_tokens.pipelines.zero_shot_detection.pipeline:contract",
-    demo="hf_tokens.pipelines.zero_shot_detection.pipeline:demo",
+    demo="hf_tokens.pipelines.zero_shot_detection.demo:demo",
     headline=Headline(
         "SmolLM2 samples vs human text, 128 tokens: AUROC {z.value:.2f} (Fast-DetectGPT {f.value:.2f}, Binoculars "
         "{b.value:.2f}); empirical type-I error {t.value:.2f} at stated {t.baseline_value:.2f} (power {p.value:.2f})",
