@@ -11,7 +11,14 @@ LLM text (label 1 = sampled by SmolLM2 at temperature 1 from the same human pref
 every detector, and for the zero-shot test (both bounds) its empirical type-I error (the share of SmolLM2's own texts
 it rejects) against the stated ``alpha``, and its power (the share of human texts it rejects).
 
+Attribution (the paper's setting (i), LLM A vs LLM B): SmolLM2's samples (A) and samples of SmolLM2 + the membership
+LoRA adapter (B) from the same prefixes, each tested under both models: accuracy of "the candidate with the largest
+p-value", AUROC of ``|S_B| - |S_A|``, the likelihood ratio as baseline, the type-I error under A.
+
     PYTHONPATH=. python benchmarks/detection.py --json bench_results/detection.json --threads 1
+    (the committed files: --skip llm-text attribution --limit 20 -> detection_membership.json;
+     --skip membership attribution --observer self -> detection_llm_text.json;
+     --skip membership llm-text --limit 20 -> detection_attribution.json)
 
 Every arm scores the same texts with the same model in one process; the CPU budget is the data sizes (``--n`` of the
 data script) and ``--threads``.
@@ -77,8 +84,68 @@ def membership(bench: Benchmark, args: argparse.Namespace, base: Any, tok: Any, 
             base = model.unload()  # the plain model again for the next setting
 
 
-def llm_text(bench: Benchmark, args: argparse.Namespace, model: Any, observer: Any, observer_name: str) -> None:
+def _continuation_stats(model: Any, rows: list[dict[str, Any]], args: argparse.Namespace, **options: Any) -> list:
+    """TokenStats (one per batch) of prefix + the first ``max(--lengths)`` continuation tokens, prefix unscored."""
     from hf_tokens.analysis import token_stats
+
+    longest = max(args.lengths)
+    ids = [r["prefix_ids"] + r["continuation_ids"][:longest] for r in rows]
+    starts = [len(r["prefix_ids"]) for r in rows]
+    width = max(map(len, ids))
+    batch = torch.tensor([x + [0] * (width - len(x)) for x in ids])
+    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
+    out = []
+    for i in range(0, len(rows), args.batch):
+        out.append(token_stats(
+            model, input_ids=batch[i : i + args.batch], attention_mask=mask[i : i + args.batch],
+            continuation_start=starts[i : i + args.batch], logp_std=True, **options,
+        ))  # fmt: skip
+        print(f"scored {min(i + args.batch, len(rows))}/{len(rows)} texts", flush=True)
+    return out
+
+
+def _first(stats: Any, length: int) -> Any:
+    """The same statistics restricted to the first ``length`` scored tokens of each row (causal: no recompute)."""
+    return dataclasses.replace(stats, mask=stats.mask & (stats.mask.cumsum(1) <= length))
+
+
+def attribution(bench: Benchmark, args: argparse.Namespace, model_a: Any, model_b: Any) -> None:
+    """The paper's setting (i): texts of LLM A (SmolLM2) and LLM B (SmolLM2 + LoRA), each tested under both."""
+    from hf_tokens.pipelines.zero_shot_detection.pipeline import decide
+    from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, zero_shot_test
+
+    a_rows = [r for r in _read(args.data / f"llm_text_{args.source_tokens}.jsonl", args.limit) if r["label"] == 1]
+    b_rows = [r for r in _read(args.data / f"llm_text_{args.source_tokens}_lora.jsonl", args.limit) if r["label"]]
+    rows, truth = a_rows + b_rows, ["a"] * len(a_rows) + ["b"] * len(b_rows)
+    full = {name: _continuation_stats(m, rows, args) for name, m in (("a", model_a), ("b", model_b))}
+    cfg = ZeroShotDetectionConfig(alpha=args.alpha, bound="bernstein")
+    vocab = model_a.config.vocab_size
+    for length in args.lengths:
+        res: dict[str, dict[str, list[float]]] = {}
+        for name, parts in full.items():
+            acc = res.setdefault(name, {"stat": [], "p": [], "ll": []})
+            for stats in parts:
+                t = zero_shot_test(_first(stats, length), cfg, vocab)
+                acc["stat"] += t["statistic"].tolist()
+                acc["p"] += t["p_value"].tolist()
+                acc["ll"] += ds.log_likelihood(_first(stats, length)).tolist()
+        sources = decide({k: v["p"] for k, v in res.items()}, cfg.alpha)
+        labels = [int(t == "a") for t in truth]
+        extra = {"tokens": length, "texts": len(rows), "setting": "A=smollm2 vs B=smollm2+lora"}
+        correct = sum(s == t for s, t in zip(sources, truth)) / len(rows)
+        bench.add("zero-shot-detection(attribution)", "accuracy", correct, **extra)
+        score = [abs(sb) - abs(sa) for sa, sb in zip(res["a"]["stat"], res["b"]["stat"])]
+        bench.add("zero-shot-detection(attribution)", "auroc", ds.auroc(score, labels), **extra)
+        llr = [la - lb for la, lb in zip(res["a"]["ll"], res["b"]["ll"])]
+        bench.add("likelihood-ratio(attribution)", "auroc", ds.auroc(llr, labels), **extra)
+        type1 = sum(p <= cfg.alpha for p, t in zip(res["a"]["p"], truth) if t == "a") / len(a_rows)
+        bench.add("zero-shot-detection(attribution)", "type1_error", type1, baseline="stated alpha",
+                  baseline_value=cfg.alpha, **extra)  # fmt: skip
+        power = sum(p <= cfg.alpha for p, t in zip(res["a"]["p"], truth) if t == "b") / len(b_rows)
+        bench.add("zero-shot-detection(attribution)", "rejects_B_text_under_A", power, **extra)
+
+
+def llm_text(bench: Benchmark, args: argparse.Namespace, model: Any, observer: Any, observer_name: str) -> None:
     from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, zero_shot_test
 
     rows = _read(args.data / f"llm_text_{args.source_tokens}.jsonl", args.limit)
@@ -86,26 +153,13 @@ def llm_text(bench: Benchmark, args: argparse.Namespace, model: Any, observer: A
     vocab = model.config.vocab_size
     # one forward per text at the longest length: a causal LM's statistics of the first L continuation tokens do not
     # depend on later tokens, so shorter lengths re-use them with a shorter mask
-    longest = max(args.lengths)
-    ids = [r["prefix_ids"] + r["continuation_ids"][:longest] for r in rows]
-    starts = [len(r["prefix_ids"]) for r in rows]
-    width = max(map(len, ids))
-    batch = torch.tensor([x + [0] * (width - len(x)) for x in ids])
-    mask = torch.tensor([[1] * len(x) + [0] * (width - len(x)) for x in ids])
-    full = []
-    for i in range(0, len(rows), args.batch):
-        full.append(token_stats(
-            model, input_ids=batch[i : i + args.batch], attention_mask=mask[i : i + args.batch],
-            continuation_start=starts[i : i + args.batch], logp_std=True, rank=True,
-            reference_model=None if observer is model else observer,
-        ))  # fmt: skip
-        print(f"llm-text: scored {min(i + args.batch, len(rows))}/{len(rows)} texts", flush=True)
+    full = _continuation_stats(model, rows, args, rank=True, reference_model=None if observer is model else observer)
     bench.note(
         "LLM text: SmolLM2 samples at temperature 1 without top-k/top-p from the human prefix; EOS is suppressed until"
         " the length is reached (min_new_tokens), a small departure from the test's pure-sampling null"
     )
     for length in args.lengths:
-        parts = [dataclasses.replace(s, mask=s.mask & (s.mask.cumsum(1) <= length)) for s in full]
+        parts = [_first(s, length) for s in full]
         scores: dict[str, list[float]] = {
             k: [] for k in ("log_likelihood", "log_rank", "fast_detectgpt", "binoculars")
         }
@@ -147,7 +201,7 @@ def main() -> None:
                         help="Binoculars observer: SmolLM2 itself or the LoRA-tuned SmolLM2")  # fmt: skip
     parser.add_argument("--reference", nargs="+", default=["fortunes", "python-stdlib"],
                         help="corpora of the DC-PDD reference frequencies (none of the benchmark texts)")  # fmt: skip
-    parser.add_argument("--skip", nargs="*", default=[], choices=["membership", "llm-text"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["membership", "llm-text", "attribution"])
     args = parser.parse_args()
     setup_torch(args)
     from hf_tokens.assets import load_model
@@ -174,6 +228,12 @@ def main() -> None:
             "machine's per-process memory budget"
         )
         llm_text(bench, args, model, observer, name)
+    if "attribution" not in args.skip:
+        from peft import PeftModel
+
+        fresh, _ = load_model("smollm2-135m", dtype=torch.float32)
+        model_b = PeftModel.from_pretrained(fresh, str(args.data / "membership_lora")).eval().merge_and_unload()
+        attribution(bench, args, model, model_b)
     bench.finish(args.json)
 
 

@@ -16,7 +16,8 @@ Each subcommand writes a JSONL file (one ``{"text", "label", ...}`` object per l
 - ``llm-text``: human texts (chunks of the ``jargon``, ``licenses`` and ``python-stdlib`` corpora, label 0) and
   machine texts (label 1) sampled by SmolLM2 at temperature 1 (pure sampling: the zero-shot test's null hypothesis)
   from the same human prefixes (``--prefix-tokens``), each continuation exactly as long in tokens as the human one
-  (``--tokens``). Each row holds ``prefix`` and ``continuation`` too.
+  (``--tokens``). Each row holds ``prefix`` and ``continuation`` too. With ``--generator lora`` the machine texts
+  come from SmolLM2 + the membership LoRA adapter instead (LLM B of the paper's attribution setting; same prefixes).
 
     PYTHONPATH=. python benchmarks/data/detection_data.py membership-controlled --n 40 --epochs 3
     PYTHONPATH=. python benchmarks/data/detection_data.py membership-natural --n 40
@@ -138,6 +139,12 @@ def llm_text(args: argparse.Namespace) -> None:
 
     torch.manual_seed(args.seed)
     model, tok = load_model("smollm2-135m", dtype=torch.float32)
+    generator = "smollm2-135m"
+    if args.generator == "lora":  # LLM B of the attribution setting: SmolLM2 + the membership LoRA adapter
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(Path(args.out) / "membership_lora")).merge_and_unload().eval()
+        generator = "smollm2-135m+lora"
     need = args.prefix_tokens + args.tokens
     rows: list[dict[str, Any]] = []
     sources = _chunks(3 * args.n, 4 * need + 400, args.seed, ("jargon", "licenses", "python-stdlib"))
@@ -161,9 +168,10 @@ def llm_text(args: argparse.Namespace) -> None:
             for label, cont in ((0, human), (1, machine)):
                 rows.append({"prefix": tok.decode(p), "continuation": tok.decode(cont), "prefix_ids": p,
                              "continuation_ids": cont, "text": tok.decode(p + cont), "label": label,
-                             "corpus": corpus, "generator": "human" if label == 0 else "smollm2-135m"})  # fmt: skip
+                             "corpus": corpus, "generator": "human" if label == 0 else generator})  # fmt: skip
         print(f"generated {min(i + args.batch, len(pairs))}/{len(pairs)} ({time.time() - start:.0f} s)")
-    _write(Path(args.out) / f"llm_text_{args.tokens}.jsonl", rows)
+    suffix = "" if args.generator == "base" else f"_{args.generator}"
+    _write(Path(args.out) / f"llm_text_{args.tokens}{suffix}.jsonl", rows)
 
 
 def main() -> None:
@@ -190,6 +198,8 @@ def main() -> None:
     g.add_argument("--tokens", type=int, default=128, help="continuation length in tokens (human and machine)")
     g.add_argument("--prefix-tokens", type=int, default=32)
     g.add_argument("--batch", type=int, default=8)
+    g.add_argument("--generator", choices=["base", "lora"], default="base",
+                   help="base: SmolLM2; lora: SmolLM2 + the membership-controlled LoRA adapter (LLM B)")  # fmt: skip
     args = parser.parse_args()
     import torch
 

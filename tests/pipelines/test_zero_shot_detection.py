@@ -12,7 +12,7 @@ import transformers
 
 from hf_tokens.analysis import detection_scores as ds
 from hf_tokens.analysis import token_stats
-from hf_tokens.pipelines.zero_shot_detection.pipeline import ZeroShotDetectionPipeline, attribute
+from hf_tokens.pipelines.zero_shot_detection.pipeline import ZeroShotDetectionPipeline, attribute, decide
 from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, p_values, zero_shot_test
 from hf_tokens.testing import tiny_model, tiny_tokenizer
 
@@ -135,6 +135,9 @@ def test_attribution_between_two_models(model_a, model_b, tok, own, other):
     texts = torch.cat([own[:4], other[:4]])
     res = attribute(texts, {"a": (model_a, tok), "b": (model_b, tok)}, ZeroShotDetectionConfig(alpha=0.01))
     assert [r["source"] for r in res[:4]].count("a") >= 3 and [r["source"] for r in res[4:]].count("b") >= 3
+    prompted = attribute(texts, {"a": (model_a, tok)}, continuation_start=40)  # the first 40 tokens: context only
+    assert [r["source"] for r in prompted[:4]].count("a") >= 3
+    assert decide({"a": [0.5, 0.001, 0.2], "b": [0.1, 0.002, 0.9]}, 0.01) == ["a", None, "b"]
     with pytest.raises(ValueError, match="candidates"):
         attribute(["some text"], {})
     res = attribute(["The quick brown fox jumps over the lazy dog."], {"a": (model_a, tok)})

@@ -79,33 +79,46 @@ class ZeroShotDetectionPipeline(TokenStatsPipeline):
 PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=ZeroShotDetectionPipeline, pt_model=AutoModelForCausalLM)
 
 
+def decide(p_values: Mapping[str, Sequence[float]], alpha: float) -> list[str | None]:
+    """Per text: the candidate with the largest p-value, or ``None`` when every candidate rejects at ``alpha``."""
+    names = list(p_values)
+    out: list[str | None] = []
+    for i in range(len(p_values[names[0]])):
+        best = max(names, key=lambda k: p_values[k][i])
+        out.append(best if p_values[best][i] > alpha else None)
+    return out
+
+
 def attribute(
     texts: Sequence[str] | torch.Tensor,
     candidates: Mapping[str, tuple[Any, Any]],
     config: ZeroShotDetectionConfig | None = None,
+    *,
+    attention_mask: torch.Tensor | None = None,
+    continuation_start: int | Sequence[int] | None = None,
 ) -> list[dict[str, Any]]:
     """The paper's first setting: which of several LLMs (name -> (model, tokenizer)) wrote each text.
 
     Runs the test under every candidate; per text returns ``{"p_values": {name: p}, "source": name or None}``:
     the candidate with the largest p-value, ``None`` when all are rejected at ``alpha`` (an external model or a
-    human). ``texts`` may also be a ``[B, T]`` tensor of token ids when all candidates share one tokenizer (the
-    exact sampled tokens, which decoding and re-encoding need not reproduce)."""
+    human). ``texts`` may also be a ``[B, T]`` tensor of token ids (with ``attention_mask``) when all candidates share
+    one tokenizer (the exact sampled tokens, which decoding and re-encoding need not reproduce);
+    ``continuation_start`` then leaves a prompt unscored."""
     if not candidates:
         raise ValueError("candidates must name at least one (model, tokenizer) pair")
     cfg = config or ZeroShotDetectionConfig()
     per: dict[str, list[float]] = {}
     for name, (model, tok) in candidates.items():
         if isinstance(texts, torch.Tensor):
-            stats = token_stats(model, input_ids=texts, logp_std=True)
+            stats = token_stats(
+                model, input_ids=texts, attention_mask=attention_mask, continuation_start=continuation_start,
+                logp_std=True,
+            )  # fmt: skip
         else:
             stats = token_stats(model, tok, list(texts), logp_std=True)
         per[name] = zero_shot_test(stats, cfg, LMHead.of(model).vocab_size)["p_value"].tolist()
-    out = []
-    for i in range(len(texts)):
-        ps = {name: per[name][i] for name in candidates}
-        best = max(ps, key=lambda k: ps[k])
-        out.append({"p_values": ps, "source": best if ps[best] > cfg.alpha else None})
-    return out
+    sources = decide(per, cfg.alpha)
+    return [{"p_values": {k: per[k][i] for k in per}, "source": src} for i, src in enumerate(sources)]
 
 
 def contract() -> dict[str, Any]:
