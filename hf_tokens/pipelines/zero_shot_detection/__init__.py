@@ -25,7 +25,7 @@ register(
     ),
     benchmark=(
         "python benchmarks/data/detection_data.py llm-text --n 40 --tokens 128 && python benchmarks/detection.py "
-        "--skip membership --observer self --json bench_results/detection_llm_text.json"
+        "--skip membership attribution --observer self --json bench_results/detection_llm_text.json"
     ),
     usage=(
         "from transformers import pipeline\n"
