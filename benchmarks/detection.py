@@ -129,7 +129,7 @@ def attribution(bench: Benchmark, args: argparse.Namespace, model_a: Any, model_
                 acc["stat"] += t["statistic"].tolist()
                 acc["p"] += t["p_value"].tolist()
                 acc["ll"] += ds.log_likelihood(_first(stats, length)).tolist()
-        sources = decide({k: v["p"] for k, v in res.items()}, cfg.alpha)
+        sources = decide({k: v["p"] for k, v in res.items()}, cfg.alpha, {k: v["stat"] for k, v in res.items()})
         labels = [int(t == "a") for t in truth]
         extra = {"tokens": length, "texts": len(rows), "setting": "A=smollm2 vs B=smollm2+lora"}
         correct = sum(s == t for s, t in zip(sources, truth)) / len(rows)

@@ -138,6 +138,7 @@ def test_attribution_between_two_models(model_a, model_b, tok, own, other):
     prompted = attribute(texts, {"a": (model_a, tok)}, continuation_start=40)  # the first 40 tokens: context only
     assert [r["source"] for r in prompted[:4]].count("a") >= 3
     assert decide({"a": [0.5, 0.001, 0.2], "b": [0.1, 0.002, 0.9]}, 0.01) == ["a", None, "b"]
+    assert decide({"a": [1.0, 1.0], "b": [1.0, 1.0]}, 0.05, {"a": [0.3, -0.1], "b": [-0.2, 0.4]}) == ["b", "a"]
     with pytest.raises(ValueError, match="candidates"):
         attribute(["some text"], {})
     res = attribute(["The quick brown fox jumps over the lazy dog."], {"a": (model_a, tok)})

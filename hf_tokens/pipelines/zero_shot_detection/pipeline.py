@@ -79,12 +79,15 @@ class ZeroShotDetectionPipeline(TokenStatsPipeline):
 PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=ZeroShotDetectionPipeline, pt_model=AutoModelForCausalLM)
 
 
-def decide(p_values: Mapping[str, Sequence[float]], alpha: float) -> list[str | None]:
-    """Per text: the candidate with the largest p-value, or ``None`` when every candidate rejects at ``alpha``."""
+def decide(
+    p_values: Mapping[str, Sequence[float]], alpha: float, statistics: Mapping[str, Sequence[float]] | None = None
+) -> list[str | None]:
+    """Per text: the candidate with the largest p-value (ties, e.g. several p-values of 1 from a conservative bound,
+    go to the smallest ``|statistic|`` when given), or ``None`` when every candidate rejects at ``alpha``."""
     names = list(p_values)
     out: list[str | None] = []
     for i in range(len(p_values[names[0]])):
-        best = max(names, key=lambda k: p_values[k][i])
+        best = max(names, key=lambda k: (p_values[k][i], -abs(statistics[k][i]) if statistics else 0.0))
         out.append(best if p_values[best][i] > alpha else None)
     return out
 
@@ -100,14 +103,15 @@ def attribute(
     """The paper's first setting: which of several LLMs (name -> (model, tokenizer)) wrote each text.
 
     Runs the test under every candidate; per text returns ``{"p_values": {name: p}, "source": name or None}``:
-    the candidate with the largest p-value, ``None`` when all are rejected at ``alpha`` (an external model or a
-    human). ``texts`` may also be a ``[B, T]`` tensor of token ids (with ``attention_mask``) when all candidates share
-    one tokenizer (the exact sampled tokens, which decoding and re-encoding need not reproduce);
-    ``continuation_start`` then leaves a prompt unscored."""
+    the candidate with the largest p-value (ties: the smallest ``|S|``), ``None`` when all are rejected at ``alpha``
+    (an external model or a human). ``texts`` may also be a ``[B, T]`` tensor of token ids (with
+    ``attention_mask``) when all candidates share one tokenizer (the exact sampled tokens, which decoding and
+    re-encoding need not reproduce); ``continuation_start`` then leaves a prompt unscored."""
     if not candidates:
         raise ValueError("candidates must name at least one (model, tokenizer) pair")
     cfg = config or ZeroShotDetectionConfig()
     per: dict[str, list[float]] = {}
+    stat: dict[str, list[float]] = {}
     for name, (model, tok) in candidates.items():
         if isinstance(texts, torch.Tensor):
             stats = token_stats(
@@ -116,8 +120,9 @@ def attribute(
             )  # fmt: skip
         else:
             stats = token_stats(model, tok, list(texts), logp_std=True)
-        per[name] = zero_shot_test(stats, cfg, LMHead.of(model).vocab_size)["p_value"].tolist()
-    sources = decide(per, cfg.alpha)
+        test = zero_shot_test(stats, cfg, LMHead.of(model).vocab_size)
+        per[name], stat[name] = test["p_value"].tolist(), test["statistic"].tolist()
+    sources = decide(per, cfg.alpha, stat)
     return [{"p_values": {k: per[k][i] for k in per}, "source": src} for i, src in enumerate(sources)]
 
 
