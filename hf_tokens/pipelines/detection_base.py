@@ -13,6 +13,7 @@ A detector subclass writes only its statistic: :meth:`TokenStatsPipeline.score` 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -38,8 +39,9 @@ class TokenStatsPipeline(Pipeline):
         if self.tokenizer is None:
             raise ValueError(f"{type(self).__name__} needs the model's tokenizer (tokenizer=...)")
         token_batch.check_tokenizer(self.tokenizer, LMHead.of(self.model).vocab_size)
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token  # batching pads; padded positions are masked out
+        if self.tokenizer.pad_token_id is None:  # batching pads (padded positions are masked out): on a copy, so
+            self.tokenizer = copy.deepcopy(self.tokenizer)  # the caller's tokenizer is left as it was
+            self.tokenizer.pad_token = self.tokenizer.eos_token
 
     # ------------------------------------------------------------------------------------------- input checks
     @staticmethod

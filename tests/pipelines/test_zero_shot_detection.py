@@ -145,6 +145,15 @@ def test_attribution_between_two_models(model_a, model_b, tok, own, other):
     assert set(res[0]["p_values"]) == {"a"}
 
 
+def test_tokenizer_without_pad_token_is_not_modified(model_a):
+    tok = tiny_tokenizer()
+    tok.pad_token = None
+    pipe = ZeroShotDetectionPipeline(model=model_a, tokenizer=tok)
+    assert tok.pad_token is None and pipe.tokenizer.pad_token == tok.eos_token
+    texts = ["The quick brown fox jumps over the lazy dog.", "Hello world!"]
+    assert [r["statistic"] for r in pipe(texts, batch_size=2)] == pytest.approx([pipe(t)["statistic"] for t in texts])
+
+
 def test_errors(model_a, tok):
     pipe = ZeroShotDetectionPipeline(model=model_a, tokenizer=tok)
     with pytest.raises(ValueError, match="needs at least 3"):
