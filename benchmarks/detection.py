@@ -16,7 +16,7 @@ LoRA adapter (B) from the same prefixes, each tested under both models: accuracy
 p-value", AUROC of ``|S_B| - |S_A|``, the likelihood ratio as baseline, the type-I error under A.
 
     PYTHONPATH=. python benchmarks/detection.py --json bench_results/detection.json --threads 1
-    (the committed files: --skip llm-text attribution --limit 20 -> detection_membership.json;
+    (the committed files: --skip llm-text attribution -> detection_membership.json;
      --skip membership attribution --observer self -> detection_llm_text.json;
      --skip membership llm-text --limit 20 -> detection_attribution.json)
 

@@ -28,7 +28,7 @@ register(
     benchmark=(
         "python benchmarks/data/detection_data.py membership-controlled --n 40 --epochs 3 && python "
         "benchmarks/data/detection_data.py membership-natural --n 40 && python benchmarks/detection.py --skip "
-        "llm-text attribution --limit 20 --json bench_results/detection_membership.json"
+        "llm-text attribution --json bench_results/detection_membership.json"
     ),
     usage=(
         "from transformers import pipeline\n"
