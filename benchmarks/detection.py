@@ -17,7 +17,7 @@ p-value", AUROC of ``|S_B| - |S_A|``, the likelihood ratio as baseline, the type
 
     PYTHONPATH=. python benchmarks/detection.py --json bench_results/detection.json --threads 1
     (the committed files: --skip llm-text attribution -> detection_membership.json;
-     --skip membership attribution --observer self -> detection_llm_text.json;
+     --skip membership attribution --observer lora -> detection_llm_text.json;
      --skip membership llm-text --limit 20 -> detection_attribution.json)
 
 Every arm scores the same texts with the same model in one process; the CPU budget is the data sizes (``--n`` of the

@@ -15,14 +15,14 @@ register(
     demo="hf_tokens.pipelines.zero_shot_detection.demo:demo",
     headline=Headline(
         "SmolLM2 samples vs human text, 128 tokens: AUROC {z.value:.2f} (Fast-DetectGPT {f.value:.2f}, Binoculars "
-        "{b.value:.2f}); empirical type-I error {t.value:.2f} at stated {t.baseline_value:.2f} (power {p.value:.2f}); "
+        "with a LoRA-tuned observer {b.value:.2f}); empirical type-I error {t.value:.2f} at stated {t.baseline_value:.2f} (power {p.value:.2f}); "
         "LLM A vs B (SmolLM2 vs its LoRA tune): attribution accuracy {a.value:.2f}, AUROC {aa.value:.2f} "
         "(likelihood ratio {lr.value:.2f})",
         file="bench_results/detection_llm_text.json",
         rows={
             "z": {"method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
             "f": {"method": "fast_detectgpt", "metric": "auroc", "tokens": 128},
-            "b": {"method": "binoculars(observer=self)", "metric": "auroc", "tokens": 128},
+            "b": {"method": "binoculars(observer=smollm2-lora)", "metric": "auroc", "tokens": 128},
             "t": {"method": "zero-shot-detection[bernstein]", "metric": "type1_error", "tokens": 128},
             "p": {"method": "zero-shot-detection[bernstein]", "metric": "power_vs_human", "tokens": 128},
             "a": {"file": _ATTR, "method": "zero-shot-detection(attribution)", "metric": "accuracy", "tokens": 128},
@@ -32,7 +32,7 @@ register(
     ),
     benchmark=(
         "python benchmarks/data/detection_data.py llm-text --n 40 --tokens 128 && python benchmarks/detection.py "
-        "--skip membership attribution --observer self --json bench_results/detection_llm_text.json && python "
+        "--skip membership attribution --observer lora --json bench_results/detection_llm_text.json && python "
         "benchmarks/data/detection_data.py llm-text --n 40 --tokens 128 --generator lora && python "
         "benchmarks/detection.py --skip membership llm-text --limit 20 --json bench_results/detection_attribution.json"
     ),
