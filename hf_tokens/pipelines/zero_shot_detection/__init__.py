@@ -14,10 +14,10 @@ register(
     contract="hf_tokens.pipelines.zero_shot_detection.pipeline:contract",
     demo="hf_tokens.pipelines.zero_shot_detection.demo:demo",
     headline=Headline(
-        "SmolLM2 samples vs human text, 128 tokens: AUROC {z.value:.2f} (Fast-DetectGPT {f.value:.2f}, Binoculars "
-        "with a LoRA-tuned observer {b.value:.2f}); empirical type-I error {t.value:.2f} at stated {t.baseline_value:.2f} (power {p.value:.2f}); "
-        "LLM A vs B (SmolLM2 vs its LoRA tune): attribution accuracy {a.value:.2f}, AUROC {aa.value:.2f} "
-        "(likelihood ratio {lr.value:.2f})",
+        "SmolLM2 samples vs human text, 128 tokens: AUROC {z.value:.2f} (Fast-DetectGPT {f.value:.2f}, "
+        "Binoculars with a LoRA-tuned observer {b.value:.2f}); empirical type-I error {t.value:.2f} at stated "
+        "{t.baseline_value:.2f} (power {p.value:.2f}); LLM A vs B (SmolLM2 vs its LoRA tune): attribution "
+        "accuracy {a.value:.2f}, AUROC {aa.value:.2f} (likelihood ratio {lr.value:.2f})",
         file="bench_results/detection_llm_text.json",
         rows={
             "z": {"method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
