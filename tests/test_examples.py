@@ -22,6 +22,7 @@ ARGS = {
     "linear_cross_entropy": ["--steps", "1", "--max-length", "32"],
     "speculative": ["--max-new-tokens", "16"],
     "quantization": ["--samples", "2", "--seq-len", "32", "--max-new-tokens", "4"],
+    "detection": ["--tokens", "16"],
 }
 
 

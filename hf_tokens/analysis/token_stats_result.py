@@ -39,6 +39,25 @@ TENSOR_FIELDS = (
 )
 
 
+def write_safetensors(
+    path: str | os.PathLike[str], tensors: dict[str, torch.Tensor], metadata: dict[str, str]
+) -> Path:
+    """Write ``tensors`` to ``path`` atomically (a temporary file in the same folder, renamed)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 @dataclass
 class TokenStats:
     """Per-token statistics of a causal LM on a batch (see the module docstring for the layout).
@@ -145,8 +164,6 @@ class TokenStats:
     # ------------------------------------------------------------------------------------------------ disk
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write a ``.safetensors`` file (tensors + a JSON metadata header); atomic (a temporary file renamed)."""
-        from safetensors.torch import save_file
-
         path = Path(path)
         header = {"format": FORMAT, "version": FORMAT_VERSION, "metadata": self.metadata}
         try:
@@ -154,16 +171,7 @@ class TokenStats:
         except TypeError as exc:
             raise TypeError(f"TokenStats.metadata must be JSON-serialisable: {exc}") from exc
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.tensors().items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={FORMAT: text})
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_safetensors(path, tensors, {FORMAT: text})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], device: torch.device | str = "cpu") -> TokenStats:

@@ -1,0 +1,55 @@
+"""Zero-shot statistical tests for LLM-generated text (arXiv 2501.02406): log-perplexity minus average entropy."""
+
+from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
+
+_ATTR = "bench_results/detection_attribution.json"
+
+register(
+    "zero-shot-detection",
+    status="experimental",
+    extension="pipelines",
+    entry="hf_tokens.pipelines.zero_shot_detection.pipeline:ZeroShotDetectionPipeline",
+    config="hf_tokens.pipelines.zero_shot_detection.statistic:ZeroShotDetectionConfig",
+    contract="hf_tokens.pipelines.zero_shot_detection.pipeline:contract",
+    demo="hf_tokens.pipelines.zero_shot_detection.demo:demo",
+    headline=Headline(
+        "SmolLM2 samples vs human text, 128 tokens: AUROC {z.value:.2f} (Fast-DetectGPT {f.value:.2f}, "
+        "Binoculars with a LoRA-tuned observer {b.value:.2f}); empirical type-I error {t.value:.2f} at stated "
+        "{t.baseline_value:.2f} (power {p.value:.2f}); LLM A vs B (SmolLM2 vs its LoRA tune): attribution "
+        "accuracy {a.value:.2f}, AUROC {aa.value:.2f} (likelihood ratio {lr.value:.2f})",
+        file="bench_results/detection_llm_text.json",
+        rows={
+            "z": {"method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
+            "f": {"method": "fast_detectgpt", "metric": "auroc", "tokens": 128},
+            "b": {"method": "binoculars(observer=smollm2-lora)", "metric": "auroc", "tokens": 128},
+            "t": {"method": "zero-shot-detection[bernstein]", "metric": "type1_error", "tokens": 128},
+            "p": {"method": "zero-shot-detection[bernstein]", "metric": "power_vs_human", "tokens": 128},
+            "a": {"file": _ATTR, "method": "zero-shot-detection(attribution)", "metric": "accuracy", "tokens": 128},
+            "aa": {"file": _ATTR, "method": "zero-shot-detection(attribution)", "metric": "auroc", "tokens": 128},
+            "lr": {"file": _ATTR, "method": "likelihood-ratio(attribution)", "metric": "auroc", "tokens": 128},
+        },
+    ),
+    benchmark=(
+        "python benchmarks/data/detection_data.py llm-text --n 40 --tokens 128 && python benchmarks/detection.py "
+        "--skip membership attribution --observer lora --json bench_results/detection_llm_text.json && python "
+        "benchmarks/data/detection_data.py llm-text --n 40 --tokens 128 --generator lora && python "
+        "benchmarks/detection.py --skip membership llm-text --limit 20 --json bench_results/detection_attribution.json"
+    ),
+    usage=(
+        "from transformers import pipeline\n"
+        "from hf_tokens.pipelines.zero_shot_detection import ZeroShotDetectionPipeline  # importing registers it\n"
+        'pipe = pipeline("llm-text-detection", model=model, tokenizer=tokenizer)\n'
+        'pipe("a text")  # statistic (log-PPL - entropy), p_value, reject (p <= alpha: not from this model)'
+    ),
+)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "ZeroShotDetectionPipeline": ".pipeline",
+        "attribute": ".pipeline",
+        "ZeroShotDetectionConfig": ".statistic",
+        "zero_shot_test": ".statistic",
+        "p_values": ".statistic",
+    },
+)
