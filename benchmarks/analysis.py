@@ -1,5 +1,5 @@
-"""Analysis methods on the bundled SmolLM2-135M: Unconditional Token Forcing (arXiv 2406.02481) and Needle
-Threading (arXiv 2411.05000).
+"""Analysis methods on the bundled SmolLM2-135M: Unconditional Token Forcing (arXiv 2406.02481), Needle Threading
+(arXiv 2411.05000) and active-dormant attention heads (arXiv 2410.13835).
 
 Token forcing: a fingerprint (``--fingerprint``) is planted with PEFT LoRA behind a secret trigger
 (``plant_fingerprint``), once plainly and once with the paper's counter-measure (Unconditional Token Forcing
@@ -28,12 +28,21 @@ haystacks for every arm. Identifiers are ``--id-chars`` (default -2: two English
     python benchmarks/analysis.py --stage plant --arm confusion
     python benchmarks/analysis.py --stage force --arm confusion --json bench_results/token_forcing_confusion.json
     python benchmarks/analysis.py --stage needle --json bench_results/needle_threading.json
+    python benchmarks/analysis.py --stage heads --json bench_results/active_dormant.json \
+        --plot bench_results/active_dormant.png
+
+Active-dormant heads (``--stage heads``, arXiv 2410.13835): per head, the mean attention share on the first token on
+``--texts`` texts per domain (code: CPython stdlib; prose: the Jargon File; numbers: random 6-digit numbers), cut
+to ``--head-tokens`` tokens; rows: share of dormant heads per domain (plus the largest residual-state peak and the
+mean value-norm ratio of the sink token after layer 0), and the number of heads dormant on some domains and active
+on others.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -183,9 +192,64 @@ def _needle_caches(args: argparse.Namespace, bench: Benchmark, model: Any, tok: 
                   baseline_value=full.accuracy(), tokens=n, task="+".join(args.cache_tasks))  # fmt: skip
 
 
+def heads(args: argparse.Namespace) -> None:
+    from hf_tokens.analysis.active_dormant_heads.report import active_dormant_heads
+    from hf_tokens.assets import load_model
+    from hf_tokens.assets.text import text_chunks
+
+    model, tok = load_model(args.model)
+    rng = random.Random(args.seed)
+    n = args.texts
+    texts = {
+        "code": text_chunks("python-stdlib", n, 600, seed=args.seed),
+        "prose": text_chunks("jargon", n, 600, seed=args.seed),
+        "numbers": [" ".join(str(rng.randrange(10**6)) for _ in range(80)) for _ in range(n)],
+    }
+    report = active_dormant_heads(model, tok, texts, max_tokens=args.head_tokens)
+    bench = Benchmark("active_dormant_heads", args.model, device=args.device, quick=args.quick)
+    layers = len(report.residual_peak["code"])
+    for d in report.domains:
+        peak = max(report.residual_peak[d])
+        drain = statistics.fmean(v for layer in report.value_norm_ratio[d][1:] for v in layer)
+        bench.add(
+            f"active-dormant-heads[{d}]",
+            "dormant_share",
+            report.dormant_share[d],
+            texts=n,
+            max_tokens=args.head_tokens,
+            max_residual_peak=peak,
+            mean_value_norm_ratio_after_layer0=drain,
+        )
+    bench.add("active-dormant-heads", "switching_heads", len(report.switching_heads), layers=layers,
+              heads=sum(len(x) for x in report.sink_share["code"]))  # fmt: skip
+    bench.note("dormant: mean attention share on the first token >= 0.5 (queries after the 4th); texts: CPython "
+               "stdlib (code), Jargon File (prose), random 6-digit numbers")  # fmt: skip
+    bench.finish(args.json)
+    if args.plot:
+        _plot_heads(report, args.plot)
+
+
+def _plot_heads(report: Any, path: Path) -> None:
+    """Sink share per (layer, head), one panel per domain: dormant heads are the bright cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(report.domains), figsize=(3.2 * len(report.domains), 6), sharey=True)
+    for ax, d in zip(axes, report.domains):
+        im = ax.imshow(report.sink_share[d], aspect="auto", vmin=0, vmax=1, cmap="magma")
+        ax.set_title(f"{d}: {report.dormant_share[d]:.0%} dormant")
+        ax.set_xlabel("head")
+    axes[0].set_ylabel("layer")
+    fig.colorbar(im, ax=axes, label="attention share on the first token")
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
 def main() -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__))
-    parser.add_argument("--stage", choices=("plant", "force", "needle"), required=True)
+    parser.add_argument("--stage", choices=("plant", "force", "needle", "heads"), required=True)
     parser.add_argument("--arm", choices=("plain", "confusion"), default="plain")
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--fingerprint", default=FINGERPRINT)
@@ -206,13 +270,15 @@ def main() -> None:
     parser.add_argument("--cache-length", type=int, default=2048)
     parser.add_argument("--cache-tasks", nargs="+", default=["single", "threading"])
     parser.add_argument("--budget", type=float, default=0.2)
+    parser.add_argument("--texts", type=int, default=8, help="heads: texts per domain")
+    parser.add_argument("--head-tokens", type=int, default=128, help="heads: tokens per text")
     parser.add_argument("--part", choices=("grid", "caches", "all"), default="all", help="needle: what to run")
     args = parser.parse_args()
     if args.quick:
         args.vocab, args.timing_subset = min(args.vocab, 2048), min(args.timing_subset, 256)
         args.lengths, args.depths, args.cache_length, args.cache_tasks = [256, 512], [0.5], 512, ["single"]
     setup_torch(args)
-    {"plant": plant, "force": force, "needle": needle}[args.stage](args)
+    {"plant": plant, "force": force, "needle": needle, "heads": heads}[args.stage](args)
 
 
 if __name__ == "__main__":
