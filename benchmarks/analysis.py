@@ -149,7 +149,8 @@ def needle(args: argparse.Namespace) -> None:
 
     model, tok = load_model(args.model)
     bench = Benchmark("needle_threading", args.model, device=args.device, quick=args.quick)
-    common = {"depths": args.depths, "repeats": args.haystacks, "id_chars": args.id_chars, "seed": args.seed}
+    common = {"depths": args.depths, "repeats": args.haystacks, "id_chars": args.id_chars, "seed": args.seed,
+              "progress": True}  # fmt: skip
     if args.part in ("grid", "all"):
         _needle_grid(bench, needle_threading(model, tok, NeedleThreadingConfig(context_tokens=args.lengths, **common)))
     if args.part in ("caches", "all"):

@@ -44,6 +44,7 @@ class NeedleThreadingConfig:
     needles: int = field(default=3, metadata={"help": "keys asked at once (multiple, conditional, multi_threading)"})
     hops: int = field(default=3, metadata={"help": "pairs in a thread (threading tasks)"})
     max_new_tokens: int = field(default=0, metadata={"help": "answer budget; 0 = enough for the expected answer"})
+    progress: bool = field(default=False, metadata={"help": "show a progress bar over the examples (tqdm)"})
 
     def __post_init__(self) -> None:
         if isinstance(self.tasks, str) or not self.tasks or any(t not in TASKS for t in self.tasks):
@@ -60,6 +61,8 @@ class NeedleThreadingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be a bool, got {type(self.progress).__name__}")
         self.tasks, self.context_tokens = list(self.tasks), list(self.context_tokens)
         self.depths = [float(d) for d in self.depths]
 
@@ -139,6 +142,12 @@ def needle_threading(
     was_training = model.training
     model.eval()
     rows, begin = [], time.perf_counter()
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+
+        total = len(cfg.tasks) * len(cfg.context_tokens) * len(cfg.depths) * cfg.repeats
+        bar = tqdm(total=total, desc="needle threading", unit="example")
     try:
         for task in cfg.tasks:
             for n_tokens in cfg.context_tokens:
@@ -151,6 +160,8 @@ def needle_threading(
                         scores.append(score(ex, _complete(model, tokenizer, ex.prompt, budget, cache)))
                         chars.append(ex.context_chars)
                         toks.append(ex.context_tokens)
+                        if bar is not None:
+                            bar.update()
                     rows.append({
                         "task": task, "tokens": n_tokens, "depth": depth, "accuracy": statistics.fmean(scores),
                         "examples": len(scores), "context_chars": statistics.fmean(chars),
@@ -159,6 +170,8 @@ def needle_threading(
                     })  # fmt: skip
     finally:
         model.train(was_training)
+        if bar is not None:
+            bar.close()
     name = str(getattr(model, "name_or_path", "") or type(model).__name__)
     cache_name = None if cache is None else str(getattr(cache, "__name__", None) or type(cache).__name__)
     return NeedleThreadingReport(

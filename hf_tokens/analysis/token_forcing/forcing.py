@@ -21,13 +21,14 @@ Scoring and ranking (the paper: mean token probability of the greedy output; can
 highest). Deviations and additions, all named:
 
 * ``min_distinct``: continuations made of fewer distinct tokens (runs of newlines, ``-----``) have near-1
-  probabilities in any pretrained model; they are kept in the statistics but not ranked (``repetitive=True``).
-  Set ``min_distinct=0`` for the paper's plain ranking.
+  probabilities in any pretrained model; they are kept in the statistics but not ranked. Set ``min_distinct=0``
+  for the paper's plain ranking.
 * Screening (off by default, ``screen_min_prob=0``): to fit a CPU budget, every start token is decoded for
   ``screen_steps`` tokens and only those whose mean probability so far reaches ``screen_min_prob`` are decoded to
   the end (their rows are cut out of the batch and its cache); the others are counted in ``screened_out`` and not
-  ranked. The paper decodes every start to the end; the hypothesis it rests on (the hidden text's tokens are all
-  abnormally likely) is what makes the screen safe for a planted text, not for every candidate.
+  ranked (``mean_prob_stats`` and the z-scores then use their mean over the screened tokens only). The paper
+  decodes every start to the end; the hypothesis it rests on (the hidden text's tokens are all abnormally likely)
+  is what makes the screen safe for a planted text, not for every candidate.
 * Decoding stops at the tokenizer's eos: the mean covers the tokens up to and including it.
 * Each candidate also reports its z-score against the mean-probability distribution over all forced tokens (how
   abnormal it is), the minimum token probability and whether the continuation repeats its start token (the paper's
