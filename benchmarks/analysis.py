@@ -152,7 +152,8 @@ def needle(args: argparse.Namespace) -> None:
     common = {"depths": args.depths, "repeats": args.haystacks, "id_chars": args.id_chars, "seed": args.seed,
               "progress": True}  # fmt: skip
     if args.part in ("grid", "all"):
-        _needle_grid(bench, needle_threading(model, tok, NeedleThreadingConfig(context_tokens=args.lengths, **common)))
+        grid_cfg = NeedleThreadingConfig(tasks=args.tasks, context_tokens=args.lengths, **common)
+        _needle_grid(bench, needle_threading(model, tok, grid_cfg))
     if args.part in ("caches", "all"):
         _needle_caches(args, bench, model, tok, NeedleThreadingConfig(tasks=args.cache_tasks,
                        context_tokens=[args.cache_length], **common))  # fmt: skip
@@ -268,6 +269,8 @@ def main() -> None:
     parser.add_argument("--depths", type=float, nargs="+", default=[0.0, 0.5, 1.0])
     parser.add_argument("--haystacks", type=int, default=1, help="needle: examples per cell")
     parser.add_argument("--id-chars", type=int, default=-2)
+    parser.add_argument("--tasks", nargs="+", default=["single", "multiple", "conditional", "threading",
+                        "multi_threading"], help="needle: tasks of the grid")  # fmt: skip
     parser.add_argument("--cache-length", type=int, default=2048)
     parser.add_argument("--cache-tasks", nargs="+", default=["single", "threading"])
     parser.add_argument("--budget", type=float, default=0.2)
