@@ -24,11 +24,16 @@ the model's tokenizer; the rows also give the haystacks' characters and characte
 haystacks for every arm. Identifiers are ``--id-chars`` (default -2: two English words; the paper's UUIDs are 32).
 
     python benchmarks/analysis.py --stage plant --arm plain
-    python benchmarks/analysis.py --stage force --arm plain --json bench_results/token_forcing.json
+    python benchmarks/analysis.py --stage force --arm plain --vocab 4096 --timing-subset 256 \
+        --json bench_results/token_forcing.json
     python benchmarks/analysis.py --stage plant --arm confusion
-    python benchmarks/analysis.py --stage force --arm confusion --json bench_results/token_forcing_confusion.json
-    python benchmarks/analysis.py --stage needle --json bench_results/needle_threading.json
-    python benchmarks/analysis.py --stage heads --json bench_results/active_dormant.json \
+    python benchmarks/analysis.py --stage force --arm confusion --vocab 4096 --timing-subset 256 \
+        --json bench_results/token_forcing_confusion.json
+    python benchmarks/analysis.py --stage needle --part grid --lengths 256 512 1024 2048 --depths 0.5 \
+        --json bench_results/needle_threading.json
+    python benchmarks/analysis.py --stage needle --tasks single threading --lengths 128 256 512 --depths 0.5 \
+        --haystacks 4 --cache-length 512 --json bench_results/needle_threading_short.json
+    python benchmarks/analysis.py --stage heads --texts 6 --json bench_results/active_dormant.json \
         --plot bench_results/active_dormant.png
 
 Active-dormant heads (``--stage heads``, arXiv 2410.13835): per head, the mean attention share on the first token on

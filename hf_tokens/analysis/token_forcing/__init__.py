@@ -17,17 +17,29 @@ register(
     contract="hf_tokens.analysis.token_forcing.forcing:contract",
     headline=Headline(
         "LoRA-planted fingerprint ranked #{r.value:.0f} of {r.forced:,} forced start tokens without the trigger "
-        "(SmolLM2-135M, {r.max_new_tokens} greedy tokens each); {t.minutes:.1f} min at {t.threads} thread with "
-        "screening ({t.baseline_value:.0f} s unscreened, as the paper, extrapolated from 256 starts)",
+        "(SmolLM2-135M, {r.max_new_tokens} greedy tokens each; {t.minutes:.1f} min at {t.threads} thread with "
+        "screening); planted with the UTFC counter-measure: found in the top {c.top_k}: {c.found}, trigger still "
+        "reveals it: {v.value:.0f}/1",
         file="bench_results/token_forcing.json",
         rows={
             "r": {"method": "token-forcing[plain]", "metric": "fingerprint_rank"},
             "t": {"method": "token-forcing[plain]", "metric": "seconds_forcing"},
+            "c": {
+                "file": "bench_results/token_forcing_confusion.json",
+                "method": "token-forcing[confusion]",
+                "metric": "fingerprint_rank",
+            },
+            "v": {
+                "file": "bench_results/token_forcing_confusion.json",
+                "method": "token-forcing[confusion]",
+                "metric": "reveals_with_trigger",
+            },
         },
     ),
     benchmark=(
-        "python benchmarks/analysis.py --stage plant --arm plain && python benchmarks/analysis.py --stage force "
-        "--arm plain --vocab 4096 --timing-subset 256 --json bench_results/token_forcing.json"
+        "for arm in plain confusion; do python benchmarks/analysis.py --stage plant --arm $arm && python "
+        "benchmarks/analysis.py --stage force --arm $arm --vocab 4096 --timing-subset 256 --json "
+        "bench_results/token_forcing$([ $arm = plain ] || echo _confusion).json; done"
     ),
     usage=(
         "from hf_tokens.analysis.token_forcing import plant_fingerprint, token_forcing\n"
