@@ -16,11 +16,13 @@ register(
     config="hf_tokens.analysis.token_forcing.forcing:TokenForcingConfig",
     contract="hf_tokens.analysis.token_forcing.forcing:contract",
     headline=Headline(
-        "LoRA-planted fingerprint ranked #{r.value:.0f} of {r.forced:,} forced start tokens without the trigger "
+        "LoRA-planted fingerprint ranked #{r.value:.0f} of all {r.forced:,} non-special start tokens forced "
+        "without the trigger "
         "(SmolLM2-135M, {r.max_new_tokens} greedy tokens each; {t.minutes:.1f} min at {t.threads} thread with "
-        "screening); planted with the UTFC counter-measure: found in the top {c.top_k}: {c.found}, trigger still "
-        "reveals it: {v.value:.0f}/1",
-        file="bench_results/token_forcing.json",
+        "screening, {t.full_vocab_minutes_unscreened:.0f} min unscreened, extrapolated); planted with the UTFC "
+        "counter-measure ({c.forced:,}-token subset): found in the top {c.top_k}: {c.found}, trigger still reveals "
+        "it: {v.value:.0f}/1",
+        file="bench_results/token_forcing_full.json",
         rows={
             "r": {"method": "token-forcing[plain]", "metric": "fingerprint_rank"},
             "t": {"method": "token-forcing[plain]", "metric": "seconds_forcing"},
@@ -39,7 +41,8 @@ register(
     benchmark=(
         "for arm in plain confusion; do python benchmarks/analysis.py --stage plant --arm $arm && python "
         "benchmarks/analysis.py --stage force --arm $arm --vocab 4096 --timing-subset 256 --json "
-        "bench_results/token_forcing$([ $arm = plain ] || echo _confusion).json; done"
+        "bench_results/token_forcing$([ $arm = plain ] || echo _confusion).json; done; python benchmarks/analysis.py "
+        "--stage force --arm plain --timing-subset 256 --json bench_results/token_forcing_full.json"
     ),
     usage=(
         "from hf_tokens.analysis.token_forcing import plant_fingerprint, token_forcing\n"
