@@ -23,6 +23,9 @@ ARGS = {
     "speculative": ["--max-new-tokens", "16"],
     "quantization": ["--samples", "2", "--seq-len", "32", "--max-new-tokens", "4"],
     "detection": ["--tokens", "16"],
+    "token_forcing": ["--steps", "2", "--vocab", "32"],
+    "needle_threading": ["--tokens", "128", "--repeats", "1"],
+    "active_dormant_heads": ["--texts", "1", "--tokens", "32"],
 }
 
 

@@ -1,0 +1,42 @@
+"""Active-dormant attention heads (arXiv 2410.13835): attention sinks, value-state drains and residual-state peaks per
+head and layer of any HF causal LM, and which heads are dormant (sinks) on one input domain and active on another."""
+
+from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
+
+register(
+    "active-dormant-heads",
+    status="experimental",
+    extension="analysis",
+    entry="hf_tokens.analysis.active_dormant_heads.report:active_dormant_heads",
+    config="hf_tokens.analysis.active_dormant_heads.report:ActiveDormantConfig",
+    contract="hf_tokens.analysis.active_dormant_heads.report:contract",
+    headline=Headline(
+        "dormant (sink share >= 0.5) heads of SmolLM2-135M: {c.pct.value:.0f}% on code, {p.pct.value:.0f}% on prose, "
+        "{n.pct.value:.0f}% on numbers; {s.value:.0f} heads switch between active and dormant across the domains",
+        file="bench_results/active_dormant.json",
+        rows={
+            "c": {"method": "active-dormant-heads[code]", "metric": "dormant_share"},
+            "p": {"method": "active-dormant-heads[prose]", "metric": "dormant_share"},
+            "n": {"method": "active-dormant-heads[numbers]", "metric": "dormant_share"},
+            "s": {"method": "active-dormant-heads", "metric": "switching_heads"},
+        },
+    ),
+    benchmark=(
+        "python benchmarks/analysis.py --stage heads --texts 6 --json bench_results/active_dormant.json "
+        "--plot bench_results/active_dormant.png"
+    ),
+    usage=(
+        "from hf_tokens.analysis.active_dormant_heads import active_dormant_heads\n"
+        "report = active_dormant_heads(model, tokenizer, {'code': code_texts, 'prose': prose_texts})\n"
+        "report.dormant_share, report.switching_heads[:3]  # per domain; heads dormant on one, active on another"
+    ),
+)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "active_dormant_heads": ".report",
+        "ActiveDormantConfig": ".report",
+        "ActiveDormantReport": ".report",
+    },
+)
