@@ -11,7 +11,7 @@ register(
     config="hf_tokens.models.hierarchical_ar.modeling:HierarchicalARConfig",
     contract="hf_tokens.models.hierarchical_ar.modeling:contract",
     headline=Headline(
-        "toy scale: bits/byte change under typos {t.value:+.1%} (subword {t.baseline_value:+.1%}), casing "
+        "toy scale (100 steps): bits/byte change under typos {t.value:+.1%} (subword {t.baseline_value:+.1%}), casing "
         "{c.value:+.1%} (subword {c.baseline_value:+.1%}); clean bits/byte x{b.ratio:.2f} of subword",
         file="bench_results/token_free_models.json",
         rows={
@@ -21,7 +21,7 @@ register(
         },
     ),
     benchmark=(
-        "python benchmarks/token_free.py --part models --quick --save-checkpoints "
+        "python benchmarks/token_free.py --part models --quick --scale 2 --save-checkpoints "
         "--json bench_results/token_free_models.json"
     ),
     package="hf_tokens.models.hierarchical_ar",

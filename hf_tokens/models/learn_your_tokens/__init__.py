@@ -11,15 +11,18 @@ register(
     config="hf_tokens.models.learn_your_tokens.modeling:LearnYourTokensConfig",
     contract="hf_tokens.models.learn_your_tokens.modeling:contract",
     headline=Headline(
-        "toy scale: held-out bits/byte x{b.ratio:.2f} of the byte LM, x{s.ratio:.2f} of the subword LM",
+        "toy scale (100 steps): next-word acc {a.value:.1%} vs subword {a.baseline_value:.1%}, bytes "
+        "{y.baseline_value:.1%} (rare words, n={r.n}: {r.value:.0%}); bits/byte x{b.ratio:.2f} of the byte LM",
         file="bench_results/token_free_models.json",
         rows={
-            "s": {"method": "learn-your-tokens", "metric": "bits_per_byte_vs_subword"},
+            "a": {"method": "learn-your-tokens", "metric": "next_word_acc_vs_subword"},
+            "y": {"method": "learn-your-tokens", "metric": "next_word_acc_vs_bytes"},
+            "r": {"method": "learn-your-tokens", "metric": "next_word_acc_rare"},
             "b": {"method": "learn-your-tokens", "metric": "bits_per_byte_vs_bytes"},
         },
     ),
     benchmark=(
-        "python benchmarks/token_free.py --part models --quick --save-checkpoints "
+        "python benchmarks/token_free.py --part models --quick --scale 2 --save-checkpoints "
         "--json bench_results/token_free_models.json"
     ),
     package="hf_tokens.models.learn_your_tokens",

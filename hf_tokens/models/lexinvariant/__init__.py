@@ -12,15 +12,18 @@ register(
     config="hf_tokens.models.lexinvariant.modeling:LexinvariantConfig",
     contract="hf_tokens.models.lexinvariant.modeling:contract",
     headline=Headline(
-        "toy scale: bits/byte x{p0.ratio:.2f} of a byte LM at context 0-16, x{p2.ratio:.2f} at 64-256",
+        "toy scale (100 steps): bits/byte x{p0.ratio:.2f} of a byte LM at context 0-16, x{p2.ratio:.2f} at 64-256; "
+        "on a letter cipher {x.value:+.1%} (byte LM {y.value:+.0%})",
         file="bench_results/token_free_models.json",
         rows={
             "p0": {"method": "lexinvariant", "metric": "bpb_at_context_0-16"},
             "p2": {"method": "lexinvariant", "metric": "bpb_at_context_64-256"},
+            "x": {"method": "lexinvariant", "metric": "bpb_cipher_change"},
+            "y": {"method": "bytes", "metric": "bpb_cipher_change"},
         },
     ),
     benchmark=(
-        "python benchmarks/token_free.py --part models --quick --save-checkpoints "
+        "python benchmarks/token_free.py --part models --quick --scale 2 --save-checkpoints "
         "--json bench_results/token_free_models.json"
     ),
     package="hf_tokens.models.lexinvariant",
