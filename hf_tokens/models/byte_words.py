@@ -24,7 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import GenerationMixin, PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutput
 
 WHITESPACE = (9, 10, 13, 32)
@@ -201,6 +201,41 @@ def validate_sizes(config, names: tuple[str, ...]) -> None:
     for name in ("byte_dim", "word_dim", "hidden_size"):
         if name in names and getattr(config, name) % config.heads:
             raise ValueError(f"{name} ({getattr(config, name)}) must be a multiple of heads ({config.heads})")
+
+
+SIZES = ("byte_dim", "word_dim", "heads", "encoder_layers", "backbone_layers", "decoder_layers", "max_word_bytes",
+         "max_words")  # fmt: skip
+
+
+class ByteWordsConfig(PretrainedConfig):
+    """Sizes shared by the byte/word models: byte-level width, word-level width, heads, the depth of the byte
+    encoder, word backbone and byte decoder, and the longest word / most words per sequence."""
+
+    extra_sizes = ()  # further size attributes a subclass validates (not annotated: no config field)
+
+    def __init__(
+        self,
+        byte_dim: int = 64,
+        word_dim: int = 128,
+        heads: int = 4,
+        encoder_layers: int = 1,
+        backbone_layers: int = 2,
+        decoder_layers: int = 1,
+        max_word_bytes: int = 16,
+        max_words: int = 256,
+        **kwargs: Any,
+    ) -> None:
+        self.byte_dim, self.word_dim, self.heads = byte_dim, word_dim, heads
+        self.encoder_layers, self.backbone_layers, self.decoder_layers = (
+            encoder_layers,
+            backbone_layers,
+            decoder_layers,
+        )
+        self.max_word_bytes, self.max_words = max_word_bytes, max_words
+        kwargs.setdefault("vocab_size", 256)
+        kwargs.setdefault("use_cache", False)
+        super().__init__(**kwargs)
+        validate_sizes(self, SIZES + self.extra_sizes)
 
 
 class FullForwardGenerationMixin:

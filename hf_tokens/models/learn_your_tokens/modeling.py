@@ -17,51 +17,28 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, PretrainedConfig
+from transformers import AutoConfig, AutoModelForCausalLM
 
 from hf_tokens.models.byte_words import (
+    ByteWordsConfig,
     ByteWordsLM,
     HierarchicalCore,
     Stack,
     WordBatch,
     causal_mask,
     cut_words,
-    validate_sizes,
 )
 
-SIZES = ("byte_dim", "word_dim", "heads", "encoder_layers", "backbone_layers", "decoder_layers", "max_word_bytes",
-         "max_words", "num_cls")  # fmt: skip
 
-
-class LearnYourTokensConfig(PretrainedConfig):
+class LearnYourTokensConfig(ByteWordsConfig):
     """Config of the word-pooled byte LM of "Learn Your Tokens" (arXiv:2310.11628)."""
 
     model_type = "hf_tokens_learn_your_tokens"
+    extra_sizes = ("num_cls",)  # type: ignore[assignment]
 
-    def __init__(
-        self,
-        byte_dim: int = 64,
-        word_dim: int = 128,
-        heads: int = 4,
-        encoder_layers: int = 1,
-        backbone_layers: int = 2,
-        decoder_layers: int = 1,
-        max_word_bytes: int = 16,
-        max_words: int = 256,
-        num_cls: int = 4,
-        **kwargs: Any,
-    ) -> None:
-        self.byte_dim, self.word_dim, self.heads = byte_dim, word_dim, heads
-        self.encoder_layers, self.backbone_layers, self.decoder_layers = (
-            encoder_layers,
-            backbone_layers,
-            decoder_layers,
-        )
-        self.max_word_bytes, self.max_words, self.num_cls = max_word_bytes, max_words, num_cls
-        kwargs.setdefault("vocab_size", 256)
-        kwargs.setdefault("use_cache", False)
+    def __init__(self, num_cls: int = 4, **kwargs: Any) -> None:
+        self.num_cls = num_cls
         super().__init__(**kwargs)
-        validate_sizes(self, SIZES)
 
 
 class _Core(HierarchicalCore):
