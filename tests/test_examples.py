@@ -26,6 +26,7 @@ ARGS = {
     "token_forcing": ["--steps", "2", "--vocab", "32"],
     "needle_threading": ["--tokens", "128", "--repeats", "1"],
     "active_dormant_heads": ["--texts", "1", "--tokens", "32"],
+    "token_free": ["--steps", "2"],
 }
 
 

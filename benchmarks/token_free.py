@@ -1,0 +1,91 @@
+"""Models beyond fixed subword tokens (issue 22): one controlled experiment per part, each writing its own JSON.
+
+    python benchmarks/token_free.py --part markov --json bench_results/token_free_markov.json
+    python benchmarks/token_free.py --part eiw --json bench_results/token_free_eiw.json
+    python benchmarks/token_free.py --part models --json bench_results/token_free_models.json
+
+Parts:
+
+- ``markov`` (tokenization-theory, arXiv:2404.08335): k-th order switch Markov sources, k = 1..4; a tiny transformer
+  on the characters vs the same transformer on BPE tokens learned from the source; held-out cross-entropy per
+  character, its excess over the entropy rate, and the unigram entropy (where a collapsed model sits).
+- ``eiw`` (equal-info-windows, arXiv:2404.03626): M2 over equal-info windows vs plain arithmetic coding vs bytes at
+  equal compute (``benchmarks/_token_free_eiw.py``).
+- ``models``: learn-your-tokens, hierarchical-ar and lexinvariant against subword (SmolLM2 tokenizer) and byte
+  baselines (``benchmarks/_token_free_models.py``).
+
+Toy scale on purpose: every arm is a model of tens of thousands of parameters trained for a few hundred steps at one
+CPU thread, so the whole of a part fits in well under 25 minutes. ``--scale`` multiplies the training steps (and
+``--quick`` divides them) so a GPU run can scale the budget; the numbers are the direction of the papers' effects at
+this scale, not their magnitudes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+
+
+def _log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def part_markov(bench: Benchmark, args: argparse.Namespace) -> None:
+    from hf_tokens.analysis.tokenization_theory import TokenizationTheoryConfig, run_experiment
+
+    steps = max(10, round((60 if args.quick else 300) * args.scale))
+    config = TokenizationTheoryConfig(
+        orders=[1, 2, 3, 4], steps=steps, train_symbols=200_000 if not args.quick else 40_000, seed=args.seed
+    )
+    bench.note(
+        f"Markov switch sources p={config.p} q={config.q}; tiny Llama hidden {config.hidden} x {config.layers} "
+        f"layers; {config.steps} steps x {config.batch_size} windows of {config.context_symbols} characters per arm "
+        f"(the BPE arm's windows hold the same characters in fewer tokens); BPE dictionary {config.bpe_vocab_size}"
+    )
+    report = run_experiment(config, progress=_log)
+    for r in report.rows:
+        extra = {k: r[k] for k in ("order", "chars_per_token", "seq_len", "unigram_bits", "gap_closed")}
+        bench.add(
+            f"{r['tokenizer']}@k={r['order']}",
+            "bits_per_char",
+            r["cross_entropy_bits"],
+            baseline="entropy rate",
+            baseline_value=r["entropy_rate_bits"],
+            **extra,
+        )
+
+
+PARTS = {"markov": part_markov}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--part", required=True, choices=[*sorted(PARTS), "eiw", "models"])
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every arm's training steps (GPU: > 1)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--save-checkpoints", action="store_true", help="models part: save_for_hub the trained models into .cache/"
+    )
+    add_common_args(parser)
+    args = parser.parse_args()
+    if not args.scale > 0:
+        raise SystemExit(f"--scale must be > 0, got {args.scale}")
+    setup_torch(args)
+    if args.part not in PARTS:
+        import importlib
+
+        PARTS[args.part] = importlib.import_module(f"_token_free_{args.part}").run
+    bench = Benchmark(f"token_free_{args.part}", "tiny models trained here", args.device, args.quick)
+    bench.note(f"CPU budget: {args.threads} thread(s), steps x{args.scale}; toy scale (see the script's docstring)")
+    PARTS[args.part](bench, args)
+    bench.finish(args.json)
+
+
+if __name__ == "__main__":
+    main()
