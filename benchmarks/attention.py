@@ -19,8 +19,12 @@ same variant's loss at 1x as baseline (``ratio`` = loss at L / loss at 1x: the i
 softplus + re-weighting) and ``val_loss_vs_softmax@<L>`` (baseline: the softmax model at the same length).
 
 Checkpoints are saved with ``save_for_hub`` (card included) under ``--save-dir`` (git-ignored ``.cache/``).
+``train_seconds`` rows are wall-clock on a shared machine (contention inflates them); losses are deterministic for a
+seed and thread count, so the softmax arm of both committed runs is the same model.
 
-    PYTHONPATH=. python benchmarks/attention.py --steps 120 --json bench_results/attention_extrapolation.json
+    PYTHONPATH=. python benchmarks/attention.py --arms softmax lssar \\
+        --json bench_results/attention_extrapolation_lssar.json
+    PYTHONPATH=. python benchmarks/attention.py --arms softmax lssa --json bench_results/attention_extrapolation.json
     PYTHONPATH=. python benchmarks/attention.py --quick            # < 5 min: 40 steps, 1x and 4x
 """
 
@@ -188,6 +192,8 @@ def save(model: Any, args: argparse.Namespace, arm: str, train_loss: float, seco
         overwrite=True,
         training=training,
         name=f"{arm} byte-level Llama ({args.layers}x{args.hidden}) for length extrapolation",
+        description=f"Attention `{impl}`; the settings of `hf_tokens_softplus` are the `softplus_*` entries of "
+        "config.json. Ids are UTF-8 bytes (no tokenizer).",
     )
 
 

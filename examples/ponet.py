@@ -79,6 +79,8 @@ def main() -> None:
             args.out,
             method_id="ponet",
             training=f"`examples/ponet.py`: {args.steps} MLM steps x 8 x {args.length} bytes of jargon.",
+            description="A byte-level PoNet MLM encoder (ids 0-255 are bytes, 256 [MASK], 257 [PAD]); load it with "
+            "`AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=True)`.",
         )
         print(f"exported to {folder}: AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=True)")
 
