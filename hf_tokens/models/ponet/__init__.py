@@ -17,15 +17,20 @@ register(
     contract="hf_tokens.models.ponet.contract:contract",
     headline=Headline(
         "forward time x{p.ratio:.2f} from 2k to 8k tokens (linear: x4; BERT-sdpa x{b.ratio:.2f}), "
-        "{t.ratio:.2f}x BERT's time at 8k; 4x256 encoders, CPU, batch 1",
+        "{t.ratio:.2f}x BERT's time at 8k; held-out MLM loss x{m.ratio:.3f} BERT's after the same 100 MLM "
+        "steps (byte-level); 4x256 encoders, CPU",
         file="bench_results/ponet_scaling.json",
         rows={
             "p": {"method": "ponet", "metric": "scaling 2048->8192"},
             "b": {"method": "bert-sdpa", "metric": "scaling 2048->8192"},
             "t": {"method": "ponet", "metric": "seconds@8192"},
+            "m": {"file": "bench_results/ponet_mlm.json", "method": "ponet", "metric": "mlm_loss"},
         },
     ),
-    benchmark="python benchmarks/ponet.py --json bench_results/ponet_scaling.json",
+    benchmark=(
+        "python benchmarks/ponet.py --json bench_results/ponet_scaling.json  # and python benchmarks/ponet_quality.py "
+        "--clf-steps 0 --json bench_results/ponet_mlm.json"
+    ),
     usage=(
         "from hf_tokens.models.ponet import PoNetConfig, register_ponet\n"
         "register_ponet()  # AutoConfig / AutoModel / AutoModelForMaskedLM / AutoModelForSequenceClassification\n"
