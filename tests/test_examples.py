@@ -27,6 +27,8 @@ ARGS = {
     "needle_threading": ["--tokens", "128", "--repeats", "1"],
     "active_dormant_heads": ["--texts", "1", "--tokens", "32"],
     "token_free": ["--steps", "2"],
+    "softplus_attention": ["--steps", "2"],
+    "ponet": ["--steps", "2"],
 }
 
 

@@ -1,0 +1,156 @@
+"""The ``hf_tokens_softplus`` attention function, its op (``impl="reference" | "triton"``) and its contract.
+
+``softplus_attention`` has transformers' attention signature and reads its settings from ``module.config``
+(:class:`~hf_tokens.attention.softplus.config.SoftplusAttentionConfig`, the ``softplus_*`` attributes), so::
+
+    model = AutoModelForCausalLM.from_pretrained(path, attn_implementation="hf_tokens_softplus",
+                                                 softplus_reweight_power=15.0)
+
+The mask it receives is the bool ``[B, 1, q, S]`` mask (causal + padding; ``register_attention``'s default): the
+count of True entries in a row is ``N_i`` of the paper, so padding and cached decoding steps see the same ``N_i``
+as one full forward over the unpadded row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from hf_tokens.attention.softplus.config import IMPLS, SoftplusAttentionConfig, exact_softmax_kwargs
+
+KEY = "hf_tokens_softplus"
+
+
+def softplus_attention_op(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    scaling: float | None = None,
+    phi: str = "softplus",
+    qk_norm: bool = True,
+    length_scale: bool = True,
+    reweight_power: float = 0.0,
+    reweight_after: int = 0,
+    offset_rows: int = 3,
+    impl: str = "reference",
+) -> torch.Tensor:
+    """LSSA / LSSAR output ``[B, H, q, D]`` (``query``'s dtype) of ``query`` ``[B, H, q, D]`` over ``key``/``value``
+    ``[B, H_kv, S, D]`` with a bool ``mask`` ``[B, 1, q, S]`` (True = may attend; ``None``: all keys)."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if query.dim() != 4 or key.dim() != 4 or value.shape != key.shape:
+        raise ValueError(
+            f"query must be [B, H, q, D] and key/value [B, H_kv, S, D] of one shape, got {tuple(query.shape)}, "
+            f"{tuple(key.shape)}, {tuple(value.shape)}"
+        )
+    if query.shape[1] % key.shape[1] or query.shape[-1] != key.shape[-1] or query.shape[0] != key.shape[0]:
+        raise ValueError(
+            f"query heads ({query.shape[1]}) must be a multiple of KV heads ({key.shape[1]}) with the same batch "
+            f"and head_dim, got query {tuple(query.shape)} and key {tuple(key.shape)}"
+        )
+    if mask is not None and mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True = may attend), got {mask.dtype}")
+    scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
+    run: Callable[..., torch.Tensor]
+    if impl == "triton":
+        from hf_tokens.attention.softplus.triton import softplus_attention_triton as run
+    else:
+        from hf_tokens.attention.softplus.reference import softplus_attention_reference as run
+    return run(
+        query,
+        key,
+        value,
+        mask,
+        scaling=scale,
+        phi=phi,
+        qk_norm=qk_norm,
+        length_scale=length_scale,
+        reweight_power=reweight_power,
+        reweight_after=reweight_after,
+        offset_rows=offset_rows,
+    )
+
+
+def softplus_attention(
+    module: Any,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    scaling: float | None = None,
+    dropout: float = 0.0,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``."""
+    config = getattr(module, "config", None)
+    if config is None:
+        raise TypeError(
+            f"hf_tokens_softplus reads its settings from the attention module's .config; {type(module).__name__} "
+            "has none (use a model whose attention layers keep their config, e.g. Llama, Qwen2, Mistral)"
+        )
+    cfg = SoftplusAttentionConfig.from_model_config(config)
+    if dropout and module.training:
+        raise ValueError("hf_tokens_softplus does not implement attention dropout; set attention_dropout=0.0")
+    if attention_mask is not None and attention_mask.dtype != torch.bool:
+        raise TypeError(
+            "hf_tokens_softplus needs the bool mask of register_attention(mask='bool'); got an additive "
+            f"{attention_mask.dtype} mask (was the function registered with another mask builder?)"
+        )
+    out = softplus_attention_op(
+        query,
+        key,
+        value,
+        attention_mask,
+        scaling=scaling,
+        phi=cfg.phi,
+        qk_norm=cfg.qk_norm,
+        length_scale=cfg.length_scale,
+        reweight_power=cfg.reweight_power,
+        reweight_after=cfg.reweight_after,
+        offset_rows=cfg.offset_rows,
+        impl=cfg.impl,
+    )
+    return out.transpose(1, 2).contiguous(), None
+
+
+def register_softplus_attention() -> str:
+    """Register ``hf_tokens_softplus`` (function + bool mask builder) with transformers; returns the key."""
+    from hf_tokens.attention.register import register_attention
+
+    return register_attention(KEY, softplus_attention, mask="bool")
+
+
+def _make_kernel_inputs(dtype: torch.dtype, seed: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Odd shapes, grouped-query heads, a left-padded row and a cached-decoding offset (q < S)."""
+    gen = torch.Generator().manual_seed(seed)
+    batch, heads, kv_heads, q_len, s_len, dim = 2, 4, 2, 19, 37, 24
+    query = torch.randn(batch, heads, q_len, dim, generator=gen).to(dtype)
+    key = torch.randn(batch, kv_heads, s_len, dim, generator=gen).to(dtype)
+    value = torch.randn(batch, kv_heads, s_len, dim, generator=gen).to(dtype)
+    pos_q = torch.arange(s_len - q_len, s_len)[:, None]
+    mask = (torch.arange(s_len)[None, :] <= pos_q)[None, None].repeat(batch, 1, 1, 1)
+    mask[1, :, :, :5] = False  # row 1 left-padded by 5 keys
+    return (query, key, value, mask), {"reweight_power": 15.0, "reweight_after": 8}
+
+
+def contract() -> dict[str, Any]:
+    """The attention contract (tests/suites/README.md): equals softmax under ``exact_kwargs``; the other checks run
+    LSSAR with the paper's ``p = 3`` (``p = 15`` multiplies bfloat16 rounding by 15 and leaves the suite's bf16
+    tolerance on the tiny model; tests/attention/test_softplus.py runs the fp32 checks at ``p = 15``)."""
+    return {
+        "key": register_softplus_attention(),
+        "fn": softplus_attention,
+        "mask": "bool",
+        "exact_kwargs": exact_softmax_kwargs(),
+        "model_kwargs": SoftplusAttentionConfig(reweight_power=3.0).to_model_kwargs(),
+        "kernel": {
+            "fn": softplus_attention_op,
+            "impls": IMPLS,
+            "make_inputs": _make_kernel_inputs,
+            "tolerances": {torch.float32: (1e-5, 1e-5), torch.bfloat16: (2e-2, 2e-2)},
+        },
+    }

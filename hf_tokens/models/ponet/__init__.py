@@ -1,0 +1,51 @@
+"""PoNet: Pooling Network for efficient token mixing in long sequences (Tan et al., ICLR 2022, arXiv 2110.02442).
+
+A BERT-style encoder whose self-attention is replaced by multi-granularity pooling (global aggregation, segment and
+local max-pooling, pooling fusion; ``modeling.py``), linear in the sequence length, with MLM and
+sequence-classification heads registered with the Auto classes by :func:`register_ponet`.
+"""
+
+from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
+
+register(
+    "ponet",
+    status="experimental",
+    extension="models",
+    entry="hf_tokens.models.ponet.modeling:PoNetForMaskedLM",
+    config="hf_tokens.models.ponet.configuration:PoNetConfig",
+    contract="hf_tokens.models.ponet.contract:contract",
+    headline=Headline(
+        "forward time x{p.ratio:.2f} from 2k to 8k tokens (linear: x4; BERT-sdpa x{b.ratio:.2f}), "
+        "{t.ratio:.2f}x BERT's time at 8k; held-out MLM loss x{m.ratio:.3f} BERT's after the same 100 MLM "
+        "steps (byte-level); 4x256 encoders, CPU",
+        file="bench_results/ponet_scaling.json",
+        rows={
+            "p": {"method": "ponet", "metric": "scaling 2048->8192"},
+            "b": {"method": "bert-sdpa", "metric": "scaling 2048->8192"},
+            "t": {"method": "ponet", "metric": "seconds@8192"},
+            "m": {"file": "bench_results/ponet_mlm.json", "method": "ponet", "metric": "mlm_loss"},
+        },
+    ),
+    benchmark=(
+        "python benchmarks/ponet.py --json bench_results/ponet_scaling.json  # and python benchmarks/ponet_quality.py "
+        "--clf-steps 0 --json bench_results/ponet_mlm.json"
+    ),
+    usage=(
+        "from hf_tokens.models.ponet import PoNetConfig, register_ponet\n"
+        "register_ponet()  # AutoConfig / AutoModel / AutoModelForMaskedLM / AutoModelForSequenceClassification\n"
+        "model = AutoModelForMaskedLM.from_config(PoNetConfig(hidden_size=256, num_hidden_layers=4, "
+        "num_attention_heads=4, intermediate_size=1024))"
+    ),
+)
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "PoNetConfig": ".configuration",
+        "PoNetModel": ".modeling",
+        "PoNetForMaskedLM": ".modeling",
+        "PoNetForSequenceClassification": ".modeling",
+        "register_ponet": ".modeling",
+    },
+)
