@@ -21,6 +21,7 @@ ARGS = {
     "kv_cache": ["--max-new-tokens", "4"],
     "linear_cross_entropy": ["--steps", "1", "--max-length", "32"],
     "speculative": ["--max-new-tokens", "16"],
+    "entropy_adaptive": ["--max-new-tokens", "8"],
 }
 
 
