@@ -22,6 +22,7 @@ ARGS = {
     "linear_cross_entropy": ["--steps", "1", "--max-length", "32"],
     "speculative": ["--max-new-tokens", "16"],
     "entropy_adaptive": ["--max-new-tokens", "8"],
+    "skipdecode": ["--max-new-tokens", "8"],
 }
 
 
