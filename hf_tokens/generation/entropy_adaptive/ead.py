@@ -39,14 +39,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from torch import nn
 from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
 from transformers.cache_utils import DynamicCache
 from transformers.generation.utils import GenerateDecoderOnlyOutput
 
 from hf_tokens._compat import cache_kwarg, has_parameter
-from hf_tokens.generation.dyspec.draft import vocab_size
-from hf_tokens.generation.entry import make_custom_generate, require_ints
+from hf_tokens.generation.dyspec.draft import check_companion
+from hf_tokens.generation.entry import decoder_only_output, make_custom_generate, require_ints
 from hf_tokens.generation.tree.decode import check_inputs, streamer_from_generate
 
 
@@ -74,21 +73,16 @@ class EntropyAdaptiveConfig:
 
 def check_small_model(model: Any, small: Any) -> None:
     """Raise ``ValueError``/``TypeError`` unless ``small`` is a decoder-only causal LM over ``model``'s vocabulary."""
-    if small is None:
-        raise ValueError(
-            "small_model is required: pass a causal LM that shares the large model's tokenizer and vocabulary, e.g. "
-            "Qwen2.5-Coder-0.5B for Qwen2.5-Coder-1.5B"
-        )
-    if not isinstance(small, nn.Module) or not callable(getattr(small, "get_output_embeddings", None)):
-        raise TypeError(f"small_model must be a transformers causal LM, got {type(small).__name__}")
-    if getattr(small.config, "is_encoder_decoder", False):
-        raise ValueError("small_model must be a decoder-only causal LM")
-    v_large, v_small = vocab_size(model), vocab_size(small)
-    if v_large != v_small:
-        raise ValueError(
-            f"small_model has a vocabulary of {v_small} tokens but the large model has {v_large}: entropy-adaptive "
-            "decoding switches between models token by token, so both must share one tokenizer and vocabulary"
-        )
+    check_companion(
+        model,
+        small,
+        name="small_model",
+        role="the large model",
+        missing="pass a causal LM that shares the large model's tokenizer and vocabulary, e.g. "
+        "Qwen2.5-Coder-0.5B for Qwen2.5-Coder-1.5B",
+        mismatch="entropy-adaptive decoding switches between models token by token, so both must share one "
+        "tokenizer and vocabulary",
+    )
 
 
 class _Lane:
@@ -206,14 +200,7 @@ def _decode(
             seconds=time.perf_counter() - start_time,
         )
     sequences = seq[:, :length].clone()
-    if generation_config.return_dict_in_generate:
-        return GenerateDecoderOnlyOutput(
-            sequences=sequences,  # type: ignore[arg-type]
-            scores=tuple(scores_out) if want_scores else None,  # type: ignore[arg-type]
-            logits=tuple(logits_out) if want_logits else None,  # type: ignore[arg-type]
-            cache=large.cache if generation_config.use_cache else None,
-        )
-    return sequences
+    return decoder_only_output(generation_config, sequences, scores_out, logits_out, large.cache)
 
 
 generate = make_custom_generate(

@@ -27,7 +27,7 @@ from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria
 from transformers.cache_utils import DynamicCache
 from transformers.generation.utils import GenerateDecoderOnlyOutput
 
-from hf_tokens.generation.entry import make_custom_generate
+from hf_tokens.generation.entry import decoder_only_output, make_custom_generate
 from hf_tokens.generation.skipdecode.schedule import SkipDecodeConfig, decoder_parts, skip_forward
 
 
@@ -123,14 +123,7 @@ def _decode(
             layer_fraction=layer_steps / max(new * num_layers, 1),
             seconds=time.perf_counter() - started,
         )
-    if generation_config.return_dict_in_generate:
-        return GenerateDecoderOnlyOutput(
-            sequences=sequences,  # type: ignore[arg-type]
-            scores=tuple(scores_out) if want_scores else None,  # type: ignore[arg-type]
-            logits=tuple(logits_out) if want_logits else None,  # type: ignore[arg-type]
-            cache=cache if generation_config.use_cache else None,
-        )
-    return sequences
+    return decoder_only_output(generation_config, sequences, scores_out, logits_out, cache)
 
 
 generate = make_custom_generate(
