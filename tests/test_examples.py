@@ -23,6 +23,7 @@ ARGS = {
     "speculative": ["--max-new-tokens", "16"],
     "entropy_adaptive": ["--max-new-tokens", "8"],
     "skipdecode": ["--max-new-tokens", "8"],
+    "hyperfitting": ["--epochs", "1", "--train-texts", "4", "--new-tokens", "8"],
 }
 
 
