@@ -243,7 +243,7 @@ def register(
 CARD_KINDS = ("model", "custom_generate", "kernel", "tokenizer")
 # kinds an implemented method exports besides its own card_kind: a kernel op also trains models (its loss), a
 # tokenizer converter writes a resized model beside the tokenizer
-_EXTRA_CARD_KINDS = {"ops": ("model",), "tokenizers": ("model",)}
+_EXTRA_CARD_KINDS = {"ops": ("model",), "tokenizers": ("model",), "generation": ("model",)}
 
 
 def discover() -> None:

@@ -29,6 +29,9 @@ ARGS = {
     "token_free": ["--steps", "2"],
     "softplus_attention": ["--steps", "2"],
     "ponet": ["--steps", "2"],
+    "entropy_adaptive": ["--max-new-tokens", "8"],
+    "skipdecode": ["--max-new-tokens", "8"],
+    "hyperfitting": ["--epochs", "1", "--train-texts", "4", "--new-tokens", "8"],
 }
 
 

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import torch
 from transformers import GenerationConfig, GenerationMixin, LogitsProcessorList, StoppingCriteriaList
+from transformers.generation.utils import GenerateDecoderOnlyOutput
 
 ConfigT = TypeVar("ConfigT")
 
@@ -56,6 +57,25 @@ def require_ints(config: Any, names: tuple[str, ...], minimum: int = 1) -> None:
         value = getattr(config, name)
         if not isinstance(value, int) or value < minimum:
             raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def decoder_only_output(
+    generation_config: GenerationConfig,
+    sequences: torch.Tensor,
+    scores: list[torch.Tensor],
+    logits: list[torch.Tensor],
+    cache: Any,
+) -> torch.Tensor | GenerateDecoderOnlyOutput:
+    """What a decoding method returns: ``sequences``, or with ``return_dict_in_generate`` the output object with the
+    scores / raw logits the generation config asked for and the cache (when ``use_cache``)."""
+    if not generation_config.return_dict_in_generate:
+        return sequences
+    return GenerateDecoderOnlyOutput(
+        sequences=sequences,  # type: ignore[arg-type]
+        scores=tuple(scores) if generation_config.output_scores else None,  # type: ignore[arg-type]
+        logits=tuple(logits) if generation_config.output_logits else None,  # type: ignore[arg-type]
+        cache=cache if generation_config.use_cache else None,
+    )
 
 
 def is_decoding_call(

@@ -22,23 +22,31 @@ def vocab_size(model: Any) -> int:
     return int(model.config.vocab_size)
 
 
+def check_companion(model: Any, other: Any, *, name: str, role: str, missing: str, mismatch: str) -> None:
+    """Raise ``ValueError``/``TypeError`` unless ``other`` (the ``name`` argument) is a decoder-only causal LM over
+    ``model``'s vocabulary; ``role`` names ``model`` in the message, ``missing``/``mismatch`` say what to pass."""
+    if other is None:
+        raise ValueError(f"{name} is required: {missing}")
+    if not isinstance(other, nn.Module) or not callable(getattr(other, "get_output_embeddings", None)):
+        raise TypeError(f"{name} must be a transformers causal LM, got {type(other).__name__}")
+    if getattr(other.config, "is_encoder_decoder", False):
+        raise ValueError(f"{name} must be a decoder-only causal LM")
+    v_model, v_other = vocab_size(model), vocab_size(other)
+    if v_model != v_other:
+        raise ValueError(f"{name} has a vocabulary of {v_other} tokens but {role} has {v_model}: {mismatch}")
+
+
 def check_draft(model: Any, draft: Any) -> None:
     """Raise ``ValueError``/``TypeError`` unless ``draft`` is a causal LM over the same vocabulary as ``model``."""
-    if draft is None:
-        raise ValueError(
-            "draft_model is required: pass a causal LM sharing the target's vocabulary, e.g. "
-            "hf_tokens.generation.dyspec.truncated_draft(model, num_layers=4)"
-        )
-    if not isinstance(draft, nn.Module) or not callable(getattr(draft, "get_output_embeddings", None)):
-        raise TypeError(f"draft_model must be a transformers causal LM, got {type(draft).__name__}")
-    if getattr(draft.config, "is_encoder_decoder", False):
-        raise ValueError("draft_model must be a decoder-only causal LM")
-    v_target, v_draft = vocab_size(model), vocab_size(draft)
-    if v_target != v_draft:
-        raise ValueError(
-            f"draft_model has a vocabulary of {v_draft} tokens but the target has {v_target}: DySpec needs a draft "
-            "that shares the target's tokenizer and vocabulary"
-        )
+    check_companion(
+        model,
+        draft,
+        name="draft_model",
+        role="the target",
+        missing="pass a causal LM sharing the target's vocabulary, e.g. "
+        "hf_tokens.generation.dyspec.truncated_draft(model, num_layers=4)",
+        mismatch="DySpec needs a draft that shares the target's tokenizer and vocabulary",
+    )
 
 
 def truncated_draft(model: Any, num_layers: int) -> Any:

@@ -20,6 +20,7 @@ from transformers.cache_utils import DynamicCache
 from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria
 from transformers.generation.utils import GenerateDecoderOnlyOutput
 
+from hf_tokens.generation.entry import decoder_only_output
 from hf_tokens.generation.tree.accept import accept_greedy_argmax, accept_with_scores
 from hf_tokens.generation.tree.linear import verification_linear
 from hf_tokens.generation.tree.proposer import TreeProposer
@@ -230,11 +231,4 @@ def tree_decode(
             **proposer.stats(),
         )
     sequences = seq[:, :length].clone()
-    if generation_config.return_dict_in_generate:
-        return GenerateDecoderOnlyOutput(
-            sequences=sequences,  # type: ignore[arg-type]
-            scores=tuple(scores_out) if want_scores else None,  # type: ignore[arg-type]
-            logits=tuple(logits_out) if want_logits else None,  # type: ignore[arg-type]
-            cache=cache if generation_config.use_cache else None,
-        )
-    return sequences
+    return decoder_only_output(generation_config, sequences, scores_out, logits_out, cache)

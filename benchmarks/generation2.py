@@ -1,0 +1,403 @@
+"""Generation II benchmarks: Entropy Adaptive Decoding on the Qwen2.5-Coder 0.5B/1.5B pair (``ead``) and SkipDecode
+schedules on a fine-tuned SmolLM2 (``skipdecode``).
+
+``ead``: arithmetic problems from ``reasoning-gym`` (``chain_sum`` and ``basic_arithmetic``, small settings, seeded),
+asked through the chat template for the final number only (short answers: the CPU budget); greedy decoding, batch
+size 1. Arms, each run on every problem in the same process, back to back per problem (same load for all arms):
+
+* large only (plain ``generate`` of the 1.5B) — the baseline of every ratio; small only (plain ``generate`` of the
+  0.5B); EAD at each ``--thresholds`` value (``window`` fixed); transformers' assisted decoding of the 1.5B with the
+  0.5B as assistant (lossless: same answers as large only, measured for its wall-clock).
+* Every arm runs inside ``onednn_linears(large, small)``: multi-token forwards (prompts, EAD's catch-ups, assisted
+  decoding's verification) on oneDNN, one-token steps on PyTorch's stock kernel, the same for all arms.
+* Reported per arm: accuracy (reasoning-gym's ``score_answer`` on the last number of the answer), agreement with
+  large-only output (identical token sequences), the large model's share of generated tokens, wall-clock seconds
+  summed over problems and tokens/s, and an estimated compute ratio: parameters (input embeddings excluded) x tokens
+  forwarded by each model (prompt and catch-up included) over the large-only run's.
+
+One repetition per problem (the 1.5B in fp32 takes ~0.45 s per token on one thread here): the wall-clock ratios
+are over the sum of all problems, not medians of repeated runs. The result JSON is rewritten after every problem,
+so a run cut short keeps what it finished.
+
+``skipdecode``: two schedules (``SCHEDULES``: mild 30 -> 18 and aggressive 24 -> 12 active layers over 64
+positions, one warm-up layer). For each, SmolLM2 is fine-tuned with the schedule (``SkipDecodeSFTTrainer``,
+``--train-steps`` steps: the CPU budget) on Jargon File passages and saved with ``save_for_hub`` under ``--out``
+(git-ignored). Reported: held-out perplexity of the positions after a 32-token full-depth prefix (plain model,
+schedule without and with fine-tuning, fine-tuned model at full depth); greedy generation speed-up over plain greedy
+``generate`` (median of ``--repeats`` runs per prompt, summed over prompts), the perplexity of each continuation
+under the original model and token agreement with plain greedy, and transformers' ``assistant_early_exit``
+(LayerSkip self-speculation, lossless) on the same prompts.
+
+    OMP_NUM_THREADS=1 python benchmarks/generation2.py ead --problems 20 --thresholds 0.5,1.5 \
+        --json bench_results/generation2_ead.json
+    python benchmarks/generation2.py ead --quick          # 4 problems, 8 tokens
+    OMP_NUM_THREADS=1 python benchmarks/generation2.py skipdecode --train-steps 40 \
+        --json bench_results/generation2_skipdecode.json
+    python benchmarks/generation2.py skipdecode --quick   # 3 steps per schedule
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+
+INSTRUCTION = "Reply with the final number only."
+
+
+def arithmetic_problems(n: int, seed: int) -> list[tuple[str, dict, Any]]:
+    """``n`` seeded problems, alternating chain_sum and basic_arithmetic: (question, entry, dataset)."""
+    import reasoning_gym as rg
+
+    half = (n + 1) // 2
+    sets = [
+        rg.create_dataset("chain_sum", size=half, seed=seed, min_terms=2, max_terms=4, min_digits=1, max_digits=3),
+        rg.create_dataset(
+            "basic_arithmetic", size=half, seed=seed, min_terms=2, max_terms=3, min_digits=1, max_digits=2
+        ),
+    ]
+    out = []
+    for i in range(half):
+        for ds in sets:
+            if len(out) < n:
+                entry = ds[i]
+                out.append((entry["question"], entry, ds))
+    return out
+
+
+def score(text: str, entry: dict, dataset: Any) -> float:
+    """reasoning-gym's score of the last number in ``text`` (0 when there is none)."""
+    numbers = re.findall(r"-?\d+(?:\.\d+)?", text.replace(",", ""))
+    return float(dataset.score_answer(numbers[-1], entry)) if numbers else 0.0
+
+
+def compute_params(model: Any) -> int:
+    """Parameters a token's forward multiplies by: all but the input embedding table (a lookup)."""
+    embed = model.get_input_embeddings().weight
+    return sum(p.numel() for p in model.parameters() if p is not embed)
+
+
+def run_ead(args: argparse.Namespace) -> None:
+    import torch
+
+    from hf_tokens.assets import load_model
+    from hf_tokens.generation import onednn_linears
+    from hf_tokens.generation.entropy_adaptive import generate as ead_generate
+
+    large, tokenizer = load_model("qwen2.5-coder-1.5b")
+    small, _ = load_model("qwen2.5-coder-0.5b")
+    p_large, p_small = compute_params(large), compute_params(small)
+    problems = arithmetic_problems(args.problems, args.seed)
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    arms = ["large only", "small only", *[f"ead t={t:g}" for t in thresholds], "assisted (0.5B draft)"]
+    acc: dict[str, dict[str, float]] = {a: {} for a in arms}
+    for key in ("correct", "agree", "seconds", "new", "large_tokens", "compute"):
+        for a in arms:
+            acc[a][key] = 0.0
+
+    def run(arm: str, ids: torch.Tensor) -> tuple[list[int], dict, float]:
+        stats: dict = {}
+        kwargs: dict[str, Any] = {"max_new_tokens": args.max_new_tokens, "do_sample": False}
+        model = large
+        if arm == "small only":
+            model = small
+        elif arm.startswith("ead"):
+            t = float(arm.split("=")[1])
+            kwargs.update(custom_generate=ead_generate, small_model=small, decoding_stats=stats)
+            kwargs["entropy_adaptive_config"] = {"threshold": t, "window": args.window}
+        elif arm.startswith("assisted"):
+            kwargs["assistant_model"] = small
+        start = time.perf_counter()
+        with torch.no_grad(), onednn_linears(large, small):  # every arm: multi-token forwards on oneDNN
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
+        return out[0, ids.shape[1] :].tolist(), stats, time.perf_counter() - start
+
+    bench = Benchmark("generation2-ead", "Qwen2.5-Coder-1.5B-Instruct + 0.5B (fp32)", args.device, args.quick)
+    for i, (question, entry, dataset) in enumerate(problems):
+        messages = [{"role": "user", "content": f"{question}\n{INSTRUCTION}"}]
+        chat = tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        ids = chat["input_ids"].to(args.device)
+        reference: list[int] = []
+        for arm in arms:
+            new, stats, seconds = run(arm, ids)
+            if arm == "large only":
+                reference = new
+            text = tokenizer.decode(new, skip_special_tokens=True)
+            a = acc[arm]
+            a["correct"] += score(text, entry, dataset)
+            a["agree"] += float(new == reference)
+            a["seconds"] += seconds
+            a["new"] += len(new)
+            prompt = ids.shape[1]
+            if arm.startswith("ead"):
+                a["large_tokens"] += stats["large_tokens"]
+                a["compute"] += p_small * stats["small_forwarded_tokens"] + p_large * stats["large_forwarded_tokens"]
+            elif arm == "small only":
+                a["compute"] += p_small * (prompt + len(new) - 1)
+            else:
+                a["large_tokens"] += len(new)
+                a["compute"] += p_large * (prompt + len(new) - 1)  # assisted: target tokens only (draft not counted)
+            shown = {k: stats[k] for k in ("large_tokens", "switches", "large_forwarded_tokens") if k in stats}
+            right = score(text, entry, dataset)
+            print(f"[{i + 1}/{len(problems)}] {arm}: {seconds:.1f}s {len(new)} tokens, score {right} {shown}")
+            print(f"    {text!r} (answer {entry['answer']})")
+        _write(bench, acc, arms, i + 1, args)
+    bench.note(
+        f"{len(problems)} problems (reasoning-gym chain_sum + basic_arithmetic, seed {args.seed}), greedy, "
+        f"max_new_tokens={args.max_new_tokens}, EAD window={args.window}; one run per problem"
+    )
+    bench.note(
+        "compute: parameters x tokens forwarded (prompt and catch-up included) / large-only's; assisted "
+        "decoding's compute counts target tokens only"
+    )
+    bench.finish(args.json)
+
+
+def _write(bench: Benchmark, acc: dict, arms: list[str], done: int, args: argparse.Namespace) -> None:
+    bench.rows.clear()
+    base = acc["large only"]
+    for arm in arms:
+        a = acc[arm]
+        extra = {"problems": done}
+        bench.add(
+            arm, "accuracy", a["correct"] / done, baseline="large only", baseline_value=base["correct"] / done, **extra
+        )
+        bench.add(arm, "agreement with large only", a["agree"] / done, **extra)
+        bench.add(arm, "large-model token share", a["large_tokens"] / max(a["new"], 1), **extra)
+        bench.add(arm, "seconds", a["seconds"], baseline="large only", baseline_value=base["seconds"], **extra)
+        bench.add(
+            arm,
+            "tokens/s",
+            a["new"] / a["seconds"],
+            baseline="large only",
+            baseline_value=base["new"] / base["seconds"],
+            **extra,
+        )
+        bench.add(arm, "estimated compute", a["compute"] / base["compute"], **extra)
+    if args.json is not None:
+        data = bench.to_dict()
+        import json
+
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(str(args.json) + ".partial").write_text(json.dumps(data, indent=1))
+
+
+SCHEDULES = {  # SmolLM2-135M has 30 layers
+    "mild": {"max_layers": 30, "min_layers": 18, "decay_tokens": 64, "warmup_layers": 1},
+    "aggressive": {"max_layers": 24, "min_layers": 12, "decay_tokens": 64, "warmup_layers": 1},
+}
+
+
+def run_skipdecode(args: argparse.Namespace) -> None:
+    import statistics
+
+    import torch
+    from datasets import Dataset
+
+    from hf_tokens._compat import no_checkpointing
+    from hf_tokens.assets import load_model
+    from hf_tokens.assets.text import text_chunks
+    from hf_tokens.generation.skipdecode import SkipDecodeConfig
+    from hf_tokens.generation.skipdecode import generate as skip_generate
+    from hf_tokens.generation.skipdecode.train import SkipDecodeSFTConfig, SkipDecodeSFTTrainer, skip_lm_loss
+    from hf_tokens.hub import save_for_hub
+
+    base, tokenizer = load_model("smollm2-135m")
+    texts = text_chunks(args.corpus, args.train_texts + args.eval_texts, chars=args.chars, seed=args.seed)
+    train, held = texts[: args.train_texts], texts[args.train_texts :]
+    enc = [tokenizer(t).input_ids[: args.seq_len] for t in held]
+    held_ids = [ids for ids in enc if len(ids) == args.seq_len]
+    full = SkipDecodeConfig(min_layers=30, warmup_layers=0)
+
+    def ppl(model: Any, schedule: SkipDecodeConfig) -> float:
+        ids = torch.tensor(held_ids)
+        labels = ids.clone()
+        labels[:, : args.prompt_tokens] = -100  # score only the positions decoded under the schedule
+        with torch.no_grad():
+            return float(
+                torch.exp(skip_lm_loss(model, {"input_ids": ids, "labels": labels}, schedule, args.prompt_tokens))
+            )
+
+    bench = Benchmark("generation2-skipdecode", "SmolLM2-135M-Instruct (fp32)", args.device, args.quick)
+    base_ppl = ppl(base, full)
+    bench.add(
+        "plain (30 layers)", "held-out perplexity", base_ppl, baseline="plain (30 layers)", baseline_value=base_ppl
+    )
+    models = {}
+    for name, fields in SCHEDULES.items():
+        schedule = SkipDecodeConfig(**fields)
+        value = ppl(base, schedule)
+        bench.add(
+            f"skipdecode {name}, not fine-tuned",
+            "held-out perplexity",
+            value,
+            baseline="plain (30 layers)",
+            baseline_value=base_ppl,
+        )
+        model, _ = load_model("smollm2-135m")
+        rows = [tokenizer(t).input_ids[: args.seq_len] for t in train]
+        data = Dataset.from_dict({"input_ids": [r for r in rows if len(r) >= args.seq_len // 2]})
+        cfg = SkipDecodeSFTConfig(
+            output_dir=str(args.out / f"trainer_{name}"), max_steps=args.train_steps, learning_rate=args.lr,
+            per_device_train_batch_size=args.batch_size, lr_scheduler_type="constant_with_warmup", warmup_steps=5,
+            bf16=False, use_cpu=True, report_to=[], save_strategy="no", logging_steps=10, seed=args.seed,
+            skip_max_layers=fields["max_layers"], skip_min_layers=fields["min_layers"],
+            skip_decay_tokens=fields["decay_tokens"], skip_warmup_layers=fields["warmup_layers"],
+            skip_min_start=8, skip_max_start=args.seq_len // 2, max_length=args.seq_len, **no_checkpointing(),
+        )  # fmt: skip
+        started = time.perf_counter()
+        SkipDecodeSFTTrainer(model=model, args=cfg, train_dataset=data, processing_class=tokenizer).train()
+        minutes = (time.perf_counter() - started) / 60
+        model.eval()
+        tuned = ppl(model, schedule)
+        bench.add(
+            f"skipdecode {name}, fine-tuned",
+            "held-out perplexity",
+            tuned,
+            baseline="plain (30 layers)",
+            baseline_value=base_ppl,
+            train_steps=args.train_steps,
+            train_minutes=round(minutes, 1),
+        )
+        bench.add(
+            f"fine-tuned for {name}, all 30 layers",
+            "held-out perplexity",
+            ppl(model, full),
+            baseline="plain (30 layers)",
+            baseline_value=base_ppl,
+        )
+        save_for_hub(
+            model,
+            args.out / f"smollm2-skipdecode-{name}",
+            method_id="skipdecode",
+            kind="model",
+            tokenizer=tokenizer,
+            config=schedule,
+            overwrite=True,
+        )
+        models[name] = (model, schedule)
+        print(bench.table())
+
+    # speed and generation quality: greedy continuations of held-out prompts
+    prompts = [torch.tensor([ids[: args.prompt_tokens]]) for ids in held_ids[: args.gen_prompts]]
+    repeats = args.repeats or 3
+
+    def timed(model: Any, ids: torch.Tensor, **kwargs: Any) -> tuple[list[int], float]:
+        times, out = [], None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            with torch.no_grad():
+                out = model.generate(
+                    ids, max_new_tokens=args.new_tokens, do_sample=False, min_new_tokens=args.new_tokens, **kwargs
+                )
+            times.append(time.perf_counter() - start)
+        assert out is not None
+        return out[0, ids.shape[1] :].tolist(), statistics.median(times)
+
+    def original_ppl(ids: torch.Tensor, new: list[int]) -> float:
+        seq = torch.tensor([ids[0].tolist() + new])
+        labels = seq.clone()
+        labels[:, : ids.shape[1]] = -100
+        with torch.no_grad():
+            return float(torch.exp(base(seq, labels=labels).loss))
+
+    arms: dict[str, tuple[Any, dict]] = {"plain greedy": (base, {})}
+    for name, (model, schedule) in models.items():
+        arms[f"skipdecode {name} (fine-tuned)"] = (
+            model,
+            {"custom_generate": skip_generate, "skipdecode_config": schedule},
+        )
+        arms[f"plain greedy, fine-tuned for {name}"] = (model, {})
+    arms[f"assistant_early_exit={args.early_exit} (LayerSkip)"] = (base, {"assistant_early_exit": args.early_exit})
+    totals = {a: {"seconds": 0.0, "ppl": [], "agree": 0.0} for a in arms}
+    for ids in prompts:
+        reference: list[int] = []
+        for arm, (model, kwargs) in arms.items():
+            new, seconds = timed(model, ids, **kwargs)
+            reference = new if arm == "plain greedy" else reference
+            t = totals[arm]
+            t["seconds"] += seconds
+            t["ppl"].append(original_ppl(ids, new))
+            t["agree"] += sum(a == b for a, b in zip(new, reference)) / len(reference)
+    n, base_s = len(prompts), totals["plain greedy"]["seconds"]
+    for arm, t in totals.items():
+        bench.add(arm, "speed-up vs plain greedy", base_s / t["seconds"], baseline="plain greedy", baseline_value=1.0)
+        med = statistics.median(t["ppl"])
+        bench.add(
+            arm,
+            "perplexity of the continuation under the original model",
+            med,
+            baseline="plain greedy",
+            baseline_value=statistics.median(totals["plain greedy"]["ppl"]),
+        )
+        bench.add(arm, "token agreement with plain greedy", t["agree"] / n)
+    for name, fields in SCHEDULES.items():
+        cfg = SkipDecodeConfig(**fields)
+        bench.add(
+            f"skipdecode {name}",
+            "mean active layers per new token",
+            cfg.mean_budget(args.new_tokens, 30),
+            baseline="plain (30 layers)",
+            baseline_value=30,
+        )
+    bench.note(
+        f"perplexity: {len(held_ids)} held-out {args.corpus} texts of {args.seq_len} tokens, the first "
+        f"{args.prompt_tokens} at full depth, scored after them; fine-tuning: {args.train_steps} steps x "
+        f"{args.batch_size} x {args.seq_len} tokens of {args.train_texts} other {args.corpus} texts, lr {args.lr}"
+    )
+    bench.note(
+        f"speed: {n} prompts x {args.new_tokens} new tokens (min_new_tokens forces the length), median of "
+        f"{repeats} runs each, summed over prompts; batch size 1"
+    )
+    bench.finish(args.json)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="part", required=True)
+    ead = add_common_args(sub.add_parser("ead", help="Entropy Adaptive Decoding on the Qwen pair"))
+    ead.add_argument("--problems", type=int, default=20)
+    ead.add_argument("--max-new-tokens", type=int, default=16)
+    ead.add_argument("--thresholds", default="0.5,1.0", help="comma-separated EAD thresholds (nats)")
+    ead.add_argument("--window", type=int, default=4)
+    ead.add_argument("--seed", type=int, default=0)
+    skip = add_common_args(sub.add_parser("skipdecode", help="SkipDecode schedules, fine-tuned SmolLM2"))
+    skip.add_argument("--train-steps", type=int, default=40, help="fine-tuning steps per schedule (the CPU budget)")
+    skip.add_argument("--batch-size", type=int, default=4)
+    skip.add_argument("--lr", type=float, default=2e-4)
+    skip.add_argument("--seq-len", type=int, default=128)
+    skip.add_argument("--chars", type=int, default=800)
+    skip.add_argument("--corpus", default="jargon")
+    skip.add_argument("--train-texts", type=int, default=400)
+    skip.add_argument("--eval-texts", type=int, default=24)
+    skip.add_argument("--prompt-tokens", type=int, default=32)
+    skip.add_argument("--gen-prompts", type=int, default=6)
+    skip.add_argument("--new-tokens", type=int, default=64)
+    skip.add_argument("--early-exit", type=int, default=8, help="assistant_early_exit layer of the LayerSkip arm")
+    skip.add_argument("--seed", type=int, default=0)
+    skip.add_argument("--out", type=Path, default=Path(".cache/skipdecode"), help="checkpoints (git-ignored)")
+    args = parser.parse_args()
+    setup_torch(args)
+    if args.part == "ead":
+        if args.quick:
+            args.problems, args.max_new_tokens = 4, 8
+        run_ead(args)
+    else:
+        if args.quick:
+            args.train_steps, args.eval_texts, args.gen_prompts, args.new_tokens, args.repeats = 3, 4, 2, 16, 1
+        run_skipdecode(args)
+    if args.json is not None:
+        Path(str(args.json) + ".partial").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""Hub `custom_generate` entry point: the exported repository's `generate.py` imports `generate` from here.
+
+``generate`` accepts both call conventions (see :mod:`hf_tokens.generation.entry`): the raw arguments of a
+``custom_generate=<folder or repo>`` call, and the prepared ones of ``custom_generate=<callable>``.
+"""
+
+from hf_tokens.generation.skipdecode.skipdecode import generate
+
+__all__ = ["generate"]

@@ -1,0 +1,178 @@
+"""Entropy Adaptive Decoding: the switching rule, the per-model caches and the limits, on tiny models."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import pytest
+import torch
+
+from hf_tokens.generation.entropy_adaptive import ead
+from hf_tokens.generation.entropy_adaptive.ead import EntropyAdaptiveConfig, _Lane, entropy, generate
+from hf_tokens.testing import tiny_model
+
+PROMPTS = ([5, 17, 42, 9, 100], [3, 250, 7], [11, 12, 13, 14, 15, 16, 17, 18])
+
+
+@pytest.fixture(scope="module")
+def pair():
+    large = tiny_model("llama", seed=0, num_hidden_layers=3)
+    small = tiny_model("llama", seed=1)
+    return large, small
+
+
+def _ids(prompt):
+    return torch.tensor([prompt])
+
+
+def reference_ead(large, small, prompt, max_new_tokens, threshold, window):
+    """The switching rule with no cache at all: every prediction is a full forward over the whole sequence."""
+    seq, current, owners = list(prompt), "small", []
+    models = {"small": small, "large": large}
+    entropies: deque[float] = deque(maxlen=window)
+    for _ in range(max_new_tokens):
+        logits = models[current](torch.tensor([seq])).logits[0, -1]
+        entropies.append(entropy(logits))
+        if current == "small" and sum(entropies) / len(entropies) > threshold:
+            current = "large"
+            logits = large(torch.tensor([seq])).logits[0, -1]
+            entropies[-1] = entropy(logits)
+        seq.append(int(logits.argmax()))
+        owners.append(current)
+        if current == "large" and sum(entropies) / len(entropies) < threshold:
+            current = "small"
+    return seq, owners
+
+
+@torch.no_grad()
+def test_threshold_zero_is_large_only_greedy(pair):
+    large, small = pair
+    for prompt in PROMPTS:
+        stats: dict = {}
+        plain = large.generate(_ids(prompt), max_new_tokens=16, do_sample=False)
+        ours = large.generate(
+            _ids(prompt),
+            max_new_tokens=16,
+            do_sample=False,
+            custom_generate=generate,
+            small_model=small,
+            entropy_adaptive_config={"threshold": 0.0},
+            decoding_stats=stats,
+        )
+        assert torch.equal(ours, plain)
+        assert stats["large_fraction"] == 1.0 and stats["small_tokens"] == 0 and stats["switches"] == 1
+        # the small model looked once at the first position; the large model forwarded the prompt, then one token
+        assert stats["small_forwards"] == 1 and stats["large_forwards"] == 16
+
+
+@torch.no_grad()
+def test_threshold_inf_is_small_only_greedy(pair):
+    large, small = pair
+    for prompt in PROMPTS:
+        stats: dict = {}
+        plain = small.generate(_ids(prompt), max_new_tokens=16, do_sample=False)
+        ours = generate(
+            large,
+            input_ids=_ids(prompt),
+            max_new_tokens=16,
+            do_sample=False,
+            small_model=small,
+            entropy_adaptive_config=EntropyAdaptiveConfig(threshold=math.inf),
+            decoding_stats=stats,
+        )
+        assert torch.equal(ours, plain)
+        assert stats["large_fraction"] == 0.0 and stats["large_forwards"] == 0 and stats["switches"] == 0
+
+
+@torch.no_grad()
+def test_switching_matches_a_cacheless_reference_and_switches_both_ways(pair):
+    large, small = pair
+    prompt = PROMPTS[0]
+    # a threshold inside the range of entropies seen, so that both directions of switching happen
+    seq, _ = reference_ead(large, small, prompt, 24, threshold=math.inf, window=1)
+    ents = [entropy(small(torch.tensor([seq[:i]])).logits[0, -1]) for i in range(len(prompt), len(seq))]
+    threshold = sorted(ents)[len(ents) // 2]
+    want, owners = reference_ead(large, small, prompt, 24, threshold=threshold, window=2)
+    stats: dict = {}
+    out = large.generate(
+        _ids(prompt),
+        max_new_tokens=24,
+        do_sample=False,
+        custom_generate=generate,
+        small_model=small,
+        entropy_adaptive_config={"threshold": threshold, "window": 2},
+        decoding_stats=stats,
+    )
+    assert out[0].tolist() == want
+    assert stats["large_tokens"] == owners.count("large") and stats["small_tokens"] == owners.count("small")
+    assert 0 < stats["large_fraction"] < 1 and stats["switches"] >= 2
+    # catch-up: every token is forwarded at most once per model (no re-prefill), the prompt included
+    assert stats["small_forwarded_tokens"] <= len(want) - 1 and stats["large_forwarded_tokens"] <= len(want) - 1
+    assert stats["large_forwards"] < stats["large_forwarded_tokens"]  # some catch-ups covered several tokens
+
+
+@torch.no_grad()
+def test_cache_catch_up_equals_recomputation(pair):
+    large, _ = pair
+    seq = torch.tensor([[5, 17, 42, 9, 100, 3, 250, 7, 11, 12, 13, 14]])
+    lane = _Lane(large)
+    for length in (4, 5, 9, 10, 12):  # chunks of 4, 1, 4, 1 and 2 tokens
+        got = lane.next_logits(seq, length)
+        want = large(seq[:, :length]).logits[0, -1]
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        assert lane.cache.get_seq_length() == length
+    assert lane.forwards == 5 and lane.forwarded_tokens == 12
+    assert lane.next_logits(seq, 12) is got and lane.forwards == 5  # nothing new to see: no forward
+
+
+@torch.no_grad()
+def test_sampling_and_dict_output(pair):
+    large, small = pair
+    torch.manual_seed(0)
+    out = large.generate(
+        _ids(PROMPTS[1]),
+        max_new_tokens=8,
+        do_sample=True,
+        top_k=20,
+        custom_generate=generate,
+        small_model=small,
+        return_dict_in_generate=True,
+        output_scores=True,
+        output_logits=True,
+    )
+    assert out.sequences.shape == (1, 3 + 8)
+    assert len(out.scores) == 8 and out.scores[0].shape == (1, 320) and len(out.logits) == 8
+    assert all(int(torch.isfinite(s).sum()) <= 20 for s in out.scores)  # top_k applied to the scores
+
+
+def test_bad_inputs_are_refused(pair):
+    large, small = pair
+    ids = _ids(PROMPTS[0])
+    with pytest.raises(ValueError, match="vocabulary"):
+        large.generate(
+            ids, max_new_tokens=2, custom_generate=generate, small_model=tiny_model("llama", vocab_size=256)
+        )
+    with pytest.raises(ValueError, match="small_model is required"):
+        large.generate(ids, max_new_tokens=2, custom_generate=generate)
+    with pytest.raises(TypeError, match="small_model"):
+        large.generate(ids, max_new_tokens=2, custom_generate=generate, small_model="Qwen/Qwen2.5-0.5B")
+    for bad in (-0.5, float("nan"), "1.0", True):
+        with pytest.raises(ValueError, match="threshold"):
+            EntropyAdaptiveConfig(threshold=bad)
+    with pytest.raises(ValueError, match="window"):
+        EntropyAdaptiveConfig(window=0)
+    with pytest.raises(TypeError, match="no field"):
+        generate(large, input_ids=ids, small_model=small, entropy_adaptive_config={"thresh": 1.0})
+    with pytest.raises(ValueError, match="batch size 1"):
+        large.generate(
+            torch.tensor([PROMPTS[1], PROMPTS[1]]), max_new_tokens=2, custom_generate=generate, small_model=small
+        )
+
+
+def test_registered_and_exported_names():
+    from hf_tokens.registry import get
+
+    spec = get("entropy-adaptive-decoding")
+    assert spec.implemented and spec.load("entry") is generate and spec.load("config") is EntropyAdaptiveConfig
+    assert ead.contract()["lossless"] is False
