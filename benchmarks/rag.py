@@ -17,6 +17,7 @@ import argparse
 import copy
 import math
 import random
+import re
 import statistics
 import sys
 import time
@@ -35,14 +36,15 @@ from hf_tokens.pipelines.xtr.pipeline import XTRConfig
 from hf_tokens.pipelines.xtr.train import inverse_cloze_pairs, train_xtr
 
 TOKEN_K = 5  # chunks retrieved for the token-level metrics
+T0 = time.perf_counter()
 
 
-def split_pairs(pairs: list[QAPair], seed: int) -> tuple[list[QAPair], list[QAPair]]:
-    """(train, test) by document: half of the documents that have questions train XTR."""
+def fold_pairs(pairs: list[QAPair], folds: int, seed: int) -> list[list[QAPair]]:
+    """The pairs in ``folds`` groups by document (a document's questions stay together)."""
     docs = sorted({p.doc_id for p in pairs})
     random.Random(seed).shuffle(docs)
-    train_docs = set(docs[: len(docs) // 2])
-    return [p for p in pairs if p.doc_id in train_docs], [p for p in pairs if p.doc_id not in train_docs]
+    fold_of = {d: i % folds for i, d in enumerate(docs)}
+    return [[p for p in pairs if fold_of[p.doc_id] == f] for f in range(folds)]
 
 
 def chunk_corpus(documents: dict[str, str], offsets, size: int) -> tuple[dict, list[tuple[str, int]], list[str]]:
@@ -78,7 +80,7 @@ def ranking_metrics(ranked: list[int], relevant: set[int]) -> dict[str, float]:
 
 def train_encoder(args, base, tokenizer, documents, train_pairs, offsets):
     """A copy of ``base`` trained with the XTR loss; returns it and the training log."""
-    passage_tokens = 128
+    passage_tokens = args.passage_tokens
     questions, passages = [], []
     for pair in train_pairs:  # the passage: the 128-token window that starts at the first reference span
         text = documents[pair.doc_id]
@@ -89,7 +91,10 @@ def train_encoder(args, base, tokenizer, documents, train_pairs, offsets):
         questions.append(pair.question)
         passages.append(text[window[0][0] : window[-1][1]])
     corpus_chunks = [t for doc in documents.values() for t in _windows(doc, offsets, passage_tokens)]
-    ict_q, ict_p = inverse_cloze_pairs(corpus_chunks, seed=args.seed)
+    ict_q, ict_p = inverse_cloze_pairs(corpus_chunks, words=8, seed=args.seed)
+    # the generated pairs are few: repeat them to make about a third of the training pairs
+    repeat = max(1, len(ict_q) // (2 * max(1, len(questions))))
+    questions, passages = questions * repeat, passages * repeat
     model = copy.deepcopy(base)
     config = XTRConfig(k_train=args.k_train, max_length=passage_tokens + 8)
     log = train_xtr(
@@ -104,7 +109,7 @@ def train_encoder(args, base, tokenizer, documents, train_pairs, offsets):
         seed=args.seed,
         log=lambda s, loss: print(f"xtr step {s}: loss {loss:.3f}", file=sys.stderr) if s % 10 == 0 else None,
     )
-    log.update(generated_pairs=len(questions), ict_pairs=len(ict_q))
+    log.update(generated_pairs=len(questions) // repeat, repeat=repeat, ict_pairs=len(ict_q))
     return model, log
 
 
@@ -112,42 +117,45 @@ def _windows(text: str, offsets, size: int) -> list[str]:
     return [text[a:b] for a, b in fixed_token_chunks(offsets(text), size)]
 
 
-def evaluate_size(args, bench, size, data, models, tokenizer, test_pairs, offsets):
+def evaluate_size(args, bench, size, data, encoders, tokenizer, folds, offsets):
+    """Rank every chunk for every question; ``encoders`` maps a name to one encoder per fold (or one for all)."""
     documents = data["documents"]
+    test_pairs = [p for fold in folds for p in fold]
     chunks, items, texts = chunk_corpus(documents, offsets, size)
     relevant = [relevant_chunks(p, documents, chunks, offsets, items) for p in test_pairs]
     questions = [p.question for p in test_pairs]
     rankings: dict[str, list[list[int]]] = {}
     cost: dict[str, list[tuple[int, float]]] = {}
     bm25 = BM25(texts)
-    rankings["bm25"] = []
-    for q in questions:
-        scores = torch.tensor(bm25.scores(q))
-        rankings["bm25"].append(scores.topk(10).indices.tolist())
-    dense_docs = encode_mean_pooled(models["minilm"], tokenizer, texts)
-    dense_q = encode_mean_pooled(models["minilm"], tokenizer, questions)
-    rankings["dense"] = (dense_q @ dense_docs.T).topk(10, dim=1).indices.tolist()
-    for enc_name, model in models.items():
-        index = TokenIndex(encode_token_vectors(model, tokenizer, texts, max_length=size + 8))
-        q_vecs = encode_token_vectors(model, tokenizer, questions, max_length=64)
+    rankings["bm25"] = [torch.tensor(bm25.scores(q)).topk(10).indices.tolist() for q in questions]
+    if encoders:
+        dense_docs = encode_mean_pooled(encoders["minilm"][0], tokenizer, texts)
+        dense_q = encode_mean_pooled(encoders["minilm"][0], tokenizer, questions)
+        rankings["dense"] = (dense_q @ dense_docs.T).topk(10, dim=1).indices.tolist()
+    for enc_name, models in encoders.items():
         tag = "" if enc_name == "xtr-trained" else f"[{enc_name}]"
-        for name in (f"colbert-maxsim{tag}", f"xtr{tag}"):
-            if name.startswith("xtr"):
-                results = [index.search_xtr(q, k_prime=args.k_prime, top_k=10) for q in q_vecs]
-            else:
-                results = [index.search_maxsim(q, top_k=10) for q in q_vecs]
-            rankings[name] = [r.doc_ids for r in results]
-            if name.startswith("xtr"):  # what XTR's scoring aggregates: n_query_tokens x k' retrieved scores
-                cost[name] = [(q.shape[0] * args.k_prime, r.scoring_seconds) for q, r in zip(q_vecs, results)]
-                rerank = [
-                    index.search_maxsim(q, top_k=10, candidates=torch.tensor(sorted(set(r.doc_ids))))
-                    for q, r in zip(q_vecs, results)
-                ]
-                cost[f"colbert-rerank{tag}"] = [
-                    (q.shape[0] * r.vectors_scored, r.scoring_seconds) for q, r in zip(q_vecs, rerank)
-                ]
-            else:
-                cost[name] = [(q.shape[0] * r.vectors_scored, r.scoring_seconds) for q, r in zip(q_vecs, results)]
+        groups = [test_pairs] if len(models) == 1 else folds  # a trained encoder answers only its held-out fold
+        for model, group in zip(models, groups):
+            index = TokenIndex(encode_token_vectors(model, tokenizer, texts, max_length=size + 8))
+            q_vecs = encode_token_vectors(model, tokenizer, [p.question for p in group], max_length=64)
+            full = [index.search_maxsim(q, top_k=10) for q in q_vecs]
+            xtr = [index.search_xtr(q, k_prime=args.k_prime, top_k=10) for q in q_vecs]
+            rerank = [
+                index.search_maxsim(q, top_k=10, candidates=torch.tensor(sorted(set(r.doc_ids))))
+                for q, r in zip(q_vecs, xtr)
+            ]
+            rankings.setdefault(f"colbert-maxsim{tag}", []).extend(r.doc_ids for r in full)
+            rankings.setdefault(f"xtr{tag}", []).extend(r.doc_ids for r in xtr)
+            n_tokens = len(index.owner)
+            stages = {  # similarities each scoring stage aggregates, and its time
+                f"colbert-maxsim{tag}": [(r.vectors_scored, r.scoring_seconds) for r in full],
+                f"xtr{tag}": [(args.k_prime, r.scoring_seconds) for r in xtr],
+                f"xtr{tag}-end-to-end": [(n_tokens, r.search_seconds) for r in xtr],
+                f"colbert-rerank{tag}": [(r.vectors_scored, r.scoring_seconds) for r in rerank],
+            }
+            for name, per_q in stages.items():
+                rows = [(q.shape[0] * n, sec) for q, (n, sec) in zip(q_vecs, per_q)]
+                cost.setdefault(name, []).extend(rows)
     baseline = "bm25"
     summary = {}
     for name, ranked in rankings.items():
@@ -168,21 +176,26 @@ def evaluate_size(args, bench, size, data, models, tokenizer, test_pairs, offset
     for name, rows in cost.items():
         sims = statistics.median(r[0] for r in rows)
         ms = statistics.median(r[1] for r in rows) * 1e3
-        ref_rows = cost[ref if "[" not in name else f"{ref}[{name.split('[')[1]}"]
+        tag = re.search(r"\[[^\]]*\]", name)
+        ref_name = ref + (tag.group(0) if tag else "")
+        ref_rows = cost[ref_name]
         ref_sims = statistics.median(r[0] for r in ref_rows)
         ref_ms = statistics.median(r[1] for r in ref_rows) * 1e3
-        common = {"baseline": f"{ref}@{size}", "chunk_size": size, "retriever": name}
+        common = {"baseline": f"{ref_name}@{size}", "chunk_size": size, "retriever": name}
         bench.add(f"{name}@{size}", "similarities_scored", sims, baseline_value=ref_sims, **common)
         bench.add(f"{name}@{size}", "scoring_ms", ms, baseline_value=ref_ms, **common)
-    print(f"chunk size {size}: {len(texts)} chunks", file=sys.stderr)
+    print(f"chunk size {size}: {len(texts)} chunks, {time.perf_counter() - T0:.0f} s", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--data", type=Path, default=None, help="evaluation set JSON (default: the committed one)")
-    parser.add_argument("--chunk-sizes", default="32,64,128,256", help="token chunk sizes (MiniLM tokens)")
-    parser.add_argument("--xtr-steps", type=int, default=150, help="XTR training steps (the CPU budget)")
-    parser.add_argument("--batch-size", type=int, default=16, help="XTR training batch (in-batch negatives)")
+    parser.add_argument("--chunk-sizes", default="32,64,128", help="token chunk sizes of every retriever")
+    parser.add_argument("--sweep-sizes", default="8,16,256", help="extra chunk sizes, BM25 only (the token sweep)")
+    parser.add_argument("--folds", type=int, default=2, help="XTR cross-fitting folds (by document)")
+    parser.add_argument("--xtr-steps", type=int, default=80, help="XTR training steps (the CPU budget)")
+    parser.add_argument("--batch-size", type=int, default=8, help="XTR training batch (in-batch negatives)")
+    parser.add_argument("--passage-tokens", type=int, default=64, help="tokens of each training passage")
     parser.add_argument("--lr", type=float, default=2e-5)
     parser.add_argument("--k-train", type=int, default=64, help="k_train of the XTR loss")
     parser.add_argument("--k-prime", type=int, default=100, help="tokens retrieved per query token (k')")
@@ -191,32 +204,48 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     setup_torch(args)
     if args.quick:
-        args.chunk_sizes, args.xtr_steps = "64,128", min(args.xtr_steps, 30)
+        args.chunk_sizes, args.sweep_sizes, args.xtr_steps = "64", "16", min(args.xtr_steps, 10)
     data = load_eval(args.data) if args.data else load_eval()
     pairs = [QAPair.from_dict(p) for p in data["pairs"]]
-    train_pairs, test_pairs = split_pairs(pairs, args.seed)
+    folds = fold_pairs(pairs, args.folds, args.seed)
     base, tokenizer = load_encoder("minilm-l6")
     offsets = hf_offsets(tokenizer)
     bench = Benchmark("rag", "all-MiniLM-L6-v2", device=args.device, quick=args.quick)
-    t0 = time.perf_counter()
-    trained, log = train_encoder(args, base, tokenizer, data["documents"], train_pairs, offsets)
+    trained = []
+    for f in range(args.folds):
+        train_pairs = [p for g, fold in enumerate(folds) if g != f for p in fold]
+        model, log = train_encoder(args, base, tokenizer, data["documents"], train_pairs, offsets)
+        trained.append(model)
+        bench.note(
+            f"XTR fold {f}: {args.xtr_steps} steps x batch {args.batch_size} in {log['seconds']:.0f} s on "
+            f"{log['generated_pairs']} generated pairs of the other folds (x{log['repeat']}) + {log['ict_pairs']} "
+            f"inverse-cloze pairs of {args.passage_tokens}-token passages; loss "
+            f"{statistics.fmean(log['losses'][:5]):.3f} -> {statistics.fmean(log['losses'][-5:]):.3f}"
+        )
     bench.note(
-        f"XTR training: {args.xtr_steps} steps x batch {args.batch_size} in {log['seconds']:.0f} s on "
-        f"{log['generated_pairs']} generated + {log['ict_pairs']} inverse-cloze pairs; loss "
-        f"{statistics.fmean(log['losses'][:10]):.3f} -> {statistics.fmean(log['losses'][-10:]):.3f}"
-    )
-    bench.note(
-        f"questions: {len(test_pairs)} test / {len(train_pairs)} train of {len(pairs)} validated "
-        f"({data['generator']}); corpus {len(data['documents'])} documents; token metrics of the top {TOKEN_K} chunks"
+        f"{len(pairs)} questions ({data['generator']}: {data.get('survived')} of {data.get('generated')} generated "
+        f"pairs survived validation), {args.folds} folds by document; every retriever is scored on every question, "
+        f"a trained XTR encoder only on its held-out fold; corpus {len(data['documents'])} documents; token "
+        f"metrics of the top {TOKEN_K} chunks"
     )
     if args.save:
         from hf_tokens.hub import save_for_hub
 
-        save_for_hub(trained, args.save, method_id="xtr", tokenizer=tokenizer, config=XTRConfig(), overwrite=True)
-    models = {"minilm": base, "xtr-trained": trained}
-    for size in (int(s) for s in args.chunk_sizes.split(",")):
-        evaluate_size(args, bench, size, data, models, tokenizer, test_pairs, offsets)
-    bench.note(f"total {time.perf_counter() - t0:.0f} s")
+        save_for_hub(
+            trained[0],
+            args.save,
+            method_id="xtr",
+            tokenizer=tokenizer,
+            config=XTRConfig(),
+            overwrite=True,
+            auto_class="AutoModel",
+            training=f"XTR loss, {args.xtr_steps} steps x batch {args.batch_size} (fold 0)",
+        )
+    encoders = {"minilm": [base], "xtr-trained": trained}
+    sizes = [int(s) for s in args.chunk_sizes.split(",")]
+    for size in sorted(set(sizes) | {int(s) for s in args.sweep_sizes.split(",")}):
+        evaluate_size(args, bench, size, data, encoders if size in sizes else {}, tokenizer, folds, offsets)
+    bench.note(f"total {time.perf_counter() - T0:.0f} s")
     bench.finish(args.json)
 
 

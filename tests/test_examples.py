@@ -21,6 +21,8 @@ ARGS = {
     "kv_cache": ["--max-new-tokens", "4"],
     "linear_cross_entropy": ["--steps", "1", "--max-length", "32"],
     "speculative": ["--max-new-tokens", "16"],
+    "xtr_retrieval": [],
+    "rag_token_metrics": [],
 }
 
 

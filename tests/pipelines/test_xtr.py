@@ -96,3 +96,46 @@ def test_bm25_and_bad_documents():
         XTRConfig(k_prime=0)
     with pytest.raises(ValueError, match="scoring"):
         XTRConfig(scoring="dense")
+
+
+def test_pipeline_on_the_real_minilm():
+    from transformers import pipeline
+
+    from hf_tokens.assets import load_encoder
+
+    model, tokenizer = load_encoder("minilm-l6")
+    docs = [
+        "The gzip module compresses and decompresses files like the GNU gzip program.",
+        "A server socket listens on a port and accepts network connections.",
+        "The heapq module implements a priority queue on top of a plain list.",
+    ]
+    retriever = pipeline("token-retrieval", model=model, tokenizer=tokenizer, documents=docs)
+    for scoring in ("xtr", "maxsim"):
+        assert retriever("How can I compress a file?", scoring=scoring, top_k=1)[0]["index"] == 0
+        assert retriever("Which module gives me a priority queue?", scoring=scoring, top_k=1)[0]["index"] == 2
+    every = retriever("network connections on a port", k_prime=10_000, top_k=3)  # k' covers every token
+    full = retriever("network connections on a port", scoring="maxsim", top_k=3)
+    assert [r["index"] for r in every] == [r["index"] for r in full]
+    assert [r["score"] for r in every] == pytest.approx([r["score"] for r in full])
+    with pytest.raises(ValueError, match="empty"):
+        pipeline("token-retrieval", model=model, tokenizer=tokenizer, documents=["ok", ""])
+
+
+def test_training_lowers_the_loss_on_a_tiny_encoder():
+    from transformers import BertConfig, BertModel
+
+    from hf_tokens.assets import load_tokenizer
+    from hf_tokens.pipelines.xtr.train import inverse_cloze_pairs, train_xtr
+
+    tokenizer = load_tokenizer("minilm-l6")
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, intermediate_size=64))  # fmt: skip
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma"
+    words = words.split()
+    passages = [" ".join(words[(i * 3 + j) % len(words)] for j in range(30)) + f" item{i}" for i in range(8)]
+    queries, positives = inverse_cloze_pairs(passages, words=6)
+    log = train_xtr(model, tokenizer, queries, positives, XTRConfig(k_train=16), steps=30, batch_size=4, lr=1e-3)
+    assert sum(log["losses"][-5:]) < sum(log["losses"][:5])
+    with pytest.raises(ValueError, match="pair up"):
+        train_xtr(model, tokenizer, queries, positives[:-1])

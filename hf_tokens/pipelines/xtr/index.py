@@ -86,6 +86,7 @@ class SearchResult:
     scores: list[float]
     vectors_scored: int
     scoring_seconds: float
+    search_seconds: float = 0.0
 
 
 class TokenIndex:
@@ -107,6 +108,7 @@ class TokenIndex:
 
     def search_xtr(self, q: torch.Tensor, *, k_prime: int, top_k: int) -> SearchResult:
         """Top-``k'`` token retrieval per query token, then :func:`xtr_aggregate` (retrieved tokens only)."""
+        start = time.perf_counter()
         sims = q @ self.vectors.T
         k = min(k_prime, sims.shape[1])
         top = sims.topk(k, dim=1)
@@ -115,7 +117,7 @@ class TokenIndex:
         best = scores.topk(min(top_k, scores.numel()))
         seconds = time.perf_counter() - t0
         ids = candidates[best.indices].tolist()
-        return SearchResult(ids, best.values.tolist(), 0, seconds)
+        return SearchResult(ids, best.values.tolist(), 0, seconds, time.perf_counter() - start)
 
     def search_maxsim(self, q: torch.Tensor, *, top_k: int, candidates: torch.Tensor | None = None) -> SearchResult:
         """ColBERT MaxSim over every token of every document (or of ``candidates`` only: ColBERT's gather-and-score
@@ -131,7 +133,7 @@ class TokenIndex:
             ids, touched = candidates.sort().values, int(keep.sum())
         best = scores.topk(min(top_k, scores.numel()))
         seconds = time.perf_counter() - t0
-        return SearchResult(ids[best.indices].tolist(), best.values.tolist(), touched, seconds)
+        return SearchResult(ids[best.indices].tolist(), best.values.tolist(), touched, seconds, seconds)
 
 
 _TOKEN = re.compile(r"\w+")

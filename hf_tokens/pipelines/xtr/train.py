@@ -82,9 +82,9 @@ def train_xtr(
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if log is not None:
-            log(step, float(loss))
+            log(step, losses[-1])
     model.eval()
     return {"losses": losses, "seconds": time.perf_counter() - t0}
 
