@@ -7,7 +7,9 @@ retrieved tokens only (Lee et al., arXiv 2304.01982) or ColBERT's MaxSim over al
 
 Deviations from the paper: the encoder is the bundled MiniLM-L6 (BERT, 384 dims, no projection layer) rather than
 T5; the index is a flat matrix searched by brute force with plain torch (the paper uses ScaNN); [CLS], [SEP] and
-padding are neither indexed nor used as query tokens.
+padding are neither indexed nor used as query tokens. Training (:mod:`hf_tokens.pipelines.xtr.train`) uses in-batch
+negatives only (no hard negatives), a softmax temperature (``temperature``) on the scores, and in the benchmark a few
+generated question/passage pairs mixed with inverse-cloze pairs cut from the corpus (the paper trains on MS MARCO).
 """
 
 from __future__ import annotations
