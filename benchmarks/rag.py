@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import math
 import random
 import re
 import statistics
@@ -31,7 +30,7 @@ import torch
 from benchmarks.data.rag_eval import load_eval
 from hf_tokens.assets import load_encoder
 from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
-from hf_tokens.pipelines.rag_token_metrics.metrics import fixed_token_chunks, tokens_in_spans
+from hf_tokens.pipelines.rag_token_metrics.metrics import fixed_token_chunks, ndcg_at_k, recall_at_k, tokens_in_spans
 from hf_tokens.pipelines.rag_token_metrics.report import evaluate_retrieval, hf_offsets
 from hf_tokens.pipelines.rag_token_metrics.synth import QAPair
 from hf_tokens.pipelines.xtr.index import BM25, TokenIndex, encode_mean_pooled, encode_token_vectors
@@ -74,10 +73,8 @@ def relevant_chunks(pair: QAPair, documents, chunks, offsets, items) -> set[int]
 
 def ranking_metrics(ranked: list[int], relevant: set[int]) -> dict[str, float]:
     """Chunk recall@1/5/10 and binary nDCG@10 of one ranking."""
-    out = {f"recall@{k}": len(relevant & set(ranked[:k])) / len(relevant) for k in (1, 5, 10)}
-    dcg = sum(1 / math.log2(r + 2) for r, c in enumerate(ranked[:10]) if c in relevant)
-    ideal = sum(1 / math.log2(r + 2) for r in range(min(10, len(relevant))))
-    out["ndcg@10"] = dcg / ideal
+    out = {f"recall@{k}": recall_at_k(ranked, relevant, k) for k in (1, 5, 10)}
+    out["ndcg@10"] = ndcg_at_k(ranked, relevant, 10)
     return out
 
 

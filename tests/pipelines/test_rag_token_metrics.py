@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from hf_tokens.pipelines.rag_token_metrics.metrics import (
     chunk_tokens,
     fixed_token_chunks,
+    ndcg_at_k,
     paragraph_chunks,
     precision_omega,
+    recall_at_k,
     token_scores,
     tokens_in_spans,
 )
@@ -104,3 +108,15 @@ def test_report_round_trips():
     report = make_report(3)
     assert RagTokenReport.from_dict(report.to_dict()) == report
     assert 0 <= report.iou <= report.recall <= 1
+
+
+def test_ranking_metrics_hand_computed():
+    ranked = [7, 3, 9, 1]
+    assert recall_at_k(ranked, {3, 1}, 2) == 0.5
+    assert recall_at_k(ranked, {3, 1}, 4) == 1.0
+    # hits at ranks 2 and 4: (1/log2(3) + 1/log2(5)) / (1/log2(2) + 1/log2(3))
+    want = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
+    assert ndcg_at_k(ranked, {3, 1}, 10) == pytest.approx(want)
+    assert ndcg_at_k([3, 1], {3, 1}) == 1.0
+    with pytest.raises(ValueError, match="no reference span"):
+        ndcg_at_k(ranked, set())

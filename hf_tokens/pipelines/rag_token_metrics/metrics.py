@@ -20,6 +20,7 @@ in the denominator of precision and IoU; with non-overlapping chunks, as built h
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -120,3 +121,18 @@ def paragraph_chunks(text: str, max_chars: int = 1500) -> list[Span]:
         for s in range(start, end, max_chars):
             out.append((s, min(end, s + max_chars)))
     return out
+
+
+def recall_at_k(ranked: Sequence[Hashable], relevant: set, k: int) -> float:
+    """Fraction of the ``relevant`` items (chunks holding a reference token) among the first ``k`` of ``ranked``."""
+    if not relevant:
+        raise ValueError("relevant is empty: the question has no reference span in any chunk")
+    return len(relevant & set(ranked[:k])) / len(relevant)
+
+
+def ndcg_at_k(ranked: Sequence[Hashable], relevant: set, k: int = 10) -> float:
+    """Binary-relevance nDCG@k: ``sum 1/log2(rank + 1)`` over relevant hits, over its value for a perfect ranking."""
+    if not relevant:
+        raise ValueError("relevant is empty: the question has no reference span in any chunk")
+    dcg = sum(1 / math.log2(r + 2) for r, item in enumerate(ranked[:k]) if item in relevant)
+    return dcg / sum(1 / math.log2(r + 2) for r in range(min(k, len(relevant))))
