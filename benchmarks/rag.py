@@ -236,10 +236,10 @@ def main(argv: list[str] | None = None) -> None:
             args.save,
             method_id="xtr",
             tokenizer=tokenizer,
-            config=XTRConfig(),
+            config=XTRConfig(k_train=args.k_train, max_length=args.passage_tokens + 8, k_prime=args.k_prime),
             overwrite=True,
             auto_class="AutoModel",
-            training=f"XTR loss, {args.xtr_steps} steps x batch {args.batch_size} (fold 0)",
+            training=f"`{' '.join(sys.argv)}` (lr {args.lr}); {bench.notes[0]}",
         )
     encoders = {"minilm": [base], "xtr-trained": trained}
     sizes = [int(s) for s in args.chunk_sizes.split(",")]
