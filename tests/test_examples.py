@@ -32,6 +32,8 @@ ARGS = {
     "entropy_adaptive": ["--max-new-tokens", "8"],
     "skipdecode": ["--max-new-tokens", "8"],
     "hyperfitting": ["--epochs", "1", "--train-texts", "4", "--new-tokens", "8"],
+    "xtr_retrieval": [],
+    "rag_token_metrics": [],
 }
 
 
