@@ -47,7 +47,8 @@ from typing import Any
 
 import torch
 
-from hf_tokens.analysis.lm_head import LMHead, cache_kwarg, forward_hidden
+from hf_tokens._compat import cache_kwarg
+from hf_tokens.analysis.lm_head import LMHead, forward_hidden
 
 
 @dataclass
