@@ -12,8 +12,11 @@ Deviation (named): the paper does not say how a decoder knows how many bytes a w
 by a continue/stop flag coded with a fixed probability (stop = ``2^-stop_bits``): the window ends with a stop flag,
 which makes decoding exact and self-delimiting at a cost of about ``stop_bits + n * 1.44 * 2^-stop_bits`` bits per
 window of ``n`` bytes. M1's probabilities are quantised to integer frequencies (``precision_bits``) with every byte
-at least 1, and coding is exact integer arithmetic (:mod:`.coder`); M1 is run on fixed-length inputs (the window's
-bytes, zero-padded to ``max_window_bytes``) in encoder and decoder alike, so both see bit-identical probabilities.
+at least 1, and coding is exact integer arithmetic (:mod:`.coder`). M1 is run once per coded byte on the same
+fixed-length input (the byte's prefix, zero-padded to ``max_window_bytes``) in encoder and decoder alike, so both
+quantise bit-identical probabilities; one forward over the whole window would be cheaper for the encoder but is not
+exact: models whose shapes depend on the content (word-pooled byte models) differ in the last float bit, which can
+flip an integer frequency and break the round trip.
 
 :func:`arithmetic_code_tokens` is the paper's plain arithmetic-coding baseline: fixed byte chunks coded with their
 shortest code, codes concatenated into one bitstream and cut into tokens (nothing aligns tokens with text).
@@ -108,16 +111,20 @@ class EqualInfoWindowsTokenizer:
         s = self.config.stop_bits
         return interval.narrow(0, 1, s) if stop else interval.narrow(1, (1 << s) - 1, s)
 
+    def _row(self, prefix: bytes) -> tuple[list[int], list[int]]:
+        """Integer frequencies and cumulative counts of the byte after ``prefix`` (one M1 call on exactly the input
+        the decoder will give it, so encoder and decoder quantise bit-identical probabilities)."""
+        freq_row = quantize(self.probabilities(prefix)[len(prefix) : len(prefix) + 1], self.config.precision_bits)
+        return freq_row[0].tolist(), cumulative(freq_row)[0].tolist()
+
     def encode_window(self, data: bytes) -> tuple[int, int]:
         """``(code, n)``: the ``window_bits``-bit code of the longest prefix ``data[:n]`` that fits (n >= 1)."""
         c = self.config
         chunk = data[: c.max_window_bytes]
-        freq = quantize(self.probabilities(chunk)[: len(chunk)], c.precision_bits)
-        rows, picked = torch.arange(len(chunk)), torch.tensor(list(chunk), dtype=torch.long)
-        f_all, c_all = freq[rows, picked].tolist(), cumulative(freq)[rows, picked].tolist()
         interval, best = Interval(), None
-        for j in range(len(chunk)):
-            interval = self._flag(interval, stop=False).narrow(c_all[j], f_all[j], c.precision_bits)
+        for j, byte in enumerate(chunk):
+            freq, cum = self._row(chunk[:j])
+            interval = self._flag(interval, stop=False).narrow(cum[byte], freq[byte], c.precision_bits)
             code = self._flag(interval, stop=True).point(c.window_bits)
             if code is None:
                 break
@@ -140,8 +147,7 @@ class EqualInfoWindowsTokenizer:
             if len(out) >= c.max_window_bytes:
                 raise ValueError("invalid window code: no end flag within max_window_bytes")
             interval = self._flag(interval, stop=False)
-            freq_row = quantize(self.probabilities(bytes(out))[len(out) : len(out) + 1], c.precision_bits)
-            freq, cum = freq_row[0].tolist(), cumulative(freq_row)[0].tolist()
+            freq, cum = self._row(bytes(out))
             byte = find_slot(cum, interval.locate(code, c.window_bits, c.precision_bits))
             interval = interval.narrow(cum[byte], freq[byte], c.precision_bits)
             out.append(byte)
