@@ -31,6 +31,17 @@ def test_sub_network_logits_equal_truncated_models(arch):
             torch.testing.assert_close(logits, ref, rtol=1e-5, atol=1e-5)
 
 
+def _lossless(model, ours: torch.Tensor, plain: torch.Tensor) -> None:
+    """Identical, or diverging first on a near-tie of plain greedy (top-2 gap < 1e-4, DESIGN.md convention 7)."""
+    if torch.equal(ours, plain):
+        return
+    assert ours.shape == plain.shape, (ours.shape, plain.shape)
+    first = int((ours[0] != plain[0]).nonzero()[0])
+    with torch.no_grad():
+        top = model(input_ids=plain[:, :first]).logits[0, -1].topk(2).values
+    assert float(top[0] - top[1]) < 1e-4, f"diverged at position {first} without a near-tie"
+
+
 def _windows(n: int = 4, length: int = 16) -> torch.Tensor:
     # a repetitive, learnable sequence: every sub-network's loss must drop within a few steps
     base = torch.arange(length) % 7 + 10
@@ -88,7 +99,7 @@ def test_greedy_output_equals_plain_greedy(thresholds, max_draft_tokens):
         ids, max_new_tokens=24, do_sample=False, custom_generate=s2d.generate, draft_model=draft,
         s2d_config=cfg, decoding_stats=stats,
     )  # fmt: skip
-    assert torch.equal(out, plain)
+    _lossless(model, out, plain)
     shares = stats["exit_share"]
     assert abs(sum(shares) - 1.0) < 1e-9
     if thresholds[0] == 0.0:
