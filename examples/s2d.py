@@ -55,21 +55,16 @@ def main() -> None:
     inputs = tokenizer(args.prompt, return_tensors="pt")
     n = inputs["input_ids"].shape[1]
     per_target = {"SmolLM2-135M": (target, [0.9, 0.7, 0.5]), "SmolLM2-135M-SoFT": (sorted_model, [0.7, 0.5, 0.3])}
+    greedy = {"max_new_tokens": args.max_new_tokens, "do_sample": False}
     for name, (model, thresholds) in per_target.items():
-        start = time.perf_counter()
-        plain = model.generate(**inputs, max_new_tokens=args.max_new_tokens, do_sample=False)
-        t_plain = time.perf_counter() - start
+        t_plain = time.perf_counter()
+        plain = model.generate(**inputs, **greedy)
+        t_plain = time.perf_counter() - t_plain
         stats: dict = {}
+        # the same nested drafts (the sorted model's first 4 / 8 / 12 layers) for both targets
+        s2d_kwargs = {"draft_model": sorted_model, "s2d_config": {"depths": [4, 8, 12], "thresholds": thresholds}}
         start = time.perf_counter()
-        out = model.generate(
-            **inputs,
-            max_new_tokens=args.max_new_tokens,
-            do_sample=False,
-            custom_generate=s2d.generate,
-            draft_model=sorted_model,  # the same nested drafts for both targets
-            s2d_config={"depths": [4, 8, 12], "thresholds": thresholds},
-            decoding_stats=stats,
-        )
+        out = model.generate(**inputs, **greedy, custom_generate=s2d.generate, decoding_stats=stats, **s2d_kwargs)
         t_s2d = time.perf_counter() - start
         shares = ", ".join(f"{d} layers {s:.0%}" for d, s in zip(stats["depths"], stats["exit_share"]))
         print(f"\n[{name}] {tokenizer.decode(out[0, n:], skip_special_tokens=True)!r}")
