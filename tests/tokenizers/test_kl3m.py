@@ -60,6 +60,9 @@ def test_domain_tokenizer_recipe(domain_tok, tmp_path):
     tok.save_pretrained(tmp_path)
     again = AutoTokenizer.from_pretrained(tmp_path)
     assert again(text)["input_ids"] == tok(text)["input_ids"] and len(again) == len(tok)
+    assert again.padding_side == "left" and (again.sep_token, again.mask_token) == ("<|sep|>", "<|mask|>")
+    batch = again(["a", "Licensor b"], padding=True)["input_ids"]
+    assert batch[0][0] == again.pad_token_id and batch[1][0] != again.pad_token_id
 
 
 def test_domain_tokenizer_beats_general_on_its_domain(domain_tok):

@@ -146,7 +146,13 @@ def train_kl3m_tokenizer(texts: Iterable[str], config: KL3MConfig | None = None)
             runs = _whitespace_runs(tok.get_vocab(), target - size + len(config.custom()))
             added = set(tok.get_added_vocab())
             tok.add_tokens([r for r in runs if r not in added][: target - size])
-    tok.padding_side = "left"  # KL3M pads on the left
+    return _kl3m_roles(tok)
+
+
+def _kl3m_roles(tok: Any) -> Any:
+    """KL3M's tokenizer config: sep/cls/mask roles for encoder use and left padding (kept by save_pretrained)."""
+    tok.sep_token, tok.cls_token, tok.mask_token = "<|sep|>", "<|cls|>", "<|mask|>"
+    tok.padding_side = tok.init_kwargs["padding_side"] = "left"
     return tok
 
 
@@ -166,7 +172,5 @@ def train_kl3m_char_tokenizers(
         raise ValueError("vocab_sizes is empty: give at least one size, e.g. (4096, 8192, 16384)")
     out = {}
     for size in sizes:
-        tok = train_char_bpe(corpus, size, max_chars=max_chars)
-        tok.padding_side = "left"
-        out[size] = tok
+        out[size] = _kl3m_roles(train_char_bpe(corpus, size, max_chars=max_chars))
     return out
