@@ -111,12 +111,22 @@ def main() -> None:
         config = KL3MConfig(vocab_size=size)
         ours[f"kl3m-{size // 1024}k-cased"] = tok = train_kl3m_tokenizer(train, config)
         print(f"trained kl3m-{size // 1024}k-cased ({len(tok)} tokens) in {time.perf_counter() - start:.1f} s")
-        if args.save:
-            save_kl3m_tokenizer(tok, os.path.join(args.save, f"kl3m-{size // 1024}k-cased"), config=config,
-                                name=f"kl3m-{size // 1024}k-cased", overwrite=True)  # fmt: skip
     start = time.perf_counter()
     chars = {f"kl3m-char-{s // 1024}k-cased": t for s, t in train_kl3m_char_tokenizers(train, args.char_sizes).items()}
     print(f"trained {len(chars)} character tokenizers in {time.perf_counter() - start:.1f} s")
+    if args.save:
+        n_bytes = sum(len(t.encode("utf-8")) for t in train)
+        description = (
+            f"Trained with the KL3M recipe by `python benchmarks/tokenizers.py --save {args.save}` (seed {args.seed}) "
+            f"on {len(train)} offline files ({n_bytes:,} bytes): licences and legal notices, technical documentation "
+            "and general English from /usr/share (see benchmarks/data/kl3m_corpora.py); no financial or governmental "
+            "text was available offline."
+        )
+        for name, tok in {**ours, **chars}.items():
+            config = KL3MConfig(vocab_size=len(tok)) if name in ours else None
+            folder = save_kl3m_tokenizer(tok, os.path.join(args.save, name), config=config, name=name,
+                                         description=description, overwrite=True)  # fmt: skip
+            print(f"saved {folder}")
 
     general: dict[str, Any] = {name: load_tokenizer(name) for name in GENERAL}
     try:
