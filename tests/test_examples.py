@@ -35,6 +35,7 @@ ARGS = {
     "hyperfitting": ["--epochs", "1", "--train-texts", "4", "--new-tokens", "8"],
     "xtr_retrieval": [],
     "rag_token_metrics": [],
+    "kl3m_tokenizers": ["--vocab-size", "2048", "--char-size", "512"],
 }
 
 
