@@ -103,7 +103,7 @@ class ToyConfig:
 
 
 def build_model(task: BigramBackcopy, cfg: ToyConfig, attention: str) -> Any:
-    """A Llama of ``cfg``'s size over the task's vocabulary; softmax or ReLU attention, both through ``hf_tokens_relu``."""
+    """A Llama of ``cfg``'s size over the task's vocabulary; softmax or ReLU attention, both via ``hf_tokens_relu``."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from hf_tokens.attention.relu import register_relu_attention
