@@ -21,7 +21,7 @@ register(
         "tokens/char vs the best general tokenizer ({l.baseline}) on held-out legal notices: KL3M 32k "
         "{l.ratio:.3f}x, 64k {l64.ratio:.3f}x; technical docs: 32k {t.ratio:.3f}x, 64k {t64.ratio:.3f}x; "
         "char-8k keeps token boundaries on {c.pct.value:.0f}% of OCR edits (GPT-2 {c.pct.baseline_value:.0f}%)",
-        file="bench_results/tokenizers.json",
+        file="bench_results/domain_tokenizers.json",
         rows={
             "l": {"method": "kl3m-32k-cased", "metric": "tokens_per_char:legal"},
             "l64": {"method": "kl3m-64k-cased", "metric": "tokens_per_char:legal"},
@@ -30,7 +30,7 @@ register(
             "c": {"method": "kl3m-char-8k-cased", "metric": "ocr_boundary_consistent"},
         },
     ),
-    benchmark="python benchmarks/tokenizers.py --json bench_results/tokenizers.json",
+    benchmark="python benchmarks/domain_tokenizers.py --json bench_results/domain_tokenizers.json",
     package="hf_tokens.tokenizers.kl3m",
     usage=(
         "from hf_tokens.tokenizers.kl3m import KL3MConfig, train_kl3m_tokenizer, train_kl3m_char_tokenizers\n"

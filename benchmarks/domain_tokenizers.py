@@ -14,7 +14,10 @@ general and domain text) and measured on each domain's held-out files against GP
 
 Tokenizer training is deterministic; counts have no run-to-run noise, so each number is measured once.
 
-    PYTHONPATH=. python benchmarks/tokenizers.py --json bench_results/tokenizers.json
+    PYTHONPATH=. python benchmarks/domain_tokenizers.py --json bench_results/domain_tokenizers.json
+
+(Not ``benchmarks/tokenizers.py``: a script there would shadow the ``tokenizers`` library for every other script
+in this folder, which Python runs with the folder first on ``sys.path``.)
 """
 
 from __future__ import annotations
@@ -22,16 +25,11 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-# run as a script, this file's folder is sys.path[0] and this file would shadow the `tokenizers` library
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from benchmarks.data.kl3m_corpora import ABSENT, build_corpora, describe  # noqa: E402
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch  # noqa: E402
+from benchmarks.data.kl3m_corpora import ABSENT, build_corpora, describe
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
 
 GENERAL = ("gpt2", "smollm2", "qwen3", "mistral")
 DOMAIN_TERMS = {
@@ -94,7 +92,7 @@ def main() -> None:
         train_kl3m_tokenizer,
     )
 
-    bench = Benchmark("tokenizers", "KL3M recipe on offline corpora", device="cpu", quick=args.quick)
+    bench = Benchmark("domain_tokenizers", "KL3M recipe on offline corpora", device="cpu", quick=args.quick)
     corpora = build_corpora(seed=args.seed, max_file_bytes=args.max_file_bytes)
     for line in describe(corpora):
         print(line)
@@ -117,10 +115,10 @@ def main() -> None:
     if args.save:
         n_bytes = sum(len(t.encode("utf-8")) for t in train)
         description = (
-            f"Trained with the KL3M recipe by `python benchmarks/tokenizers.py --save {args.save}` (seed {args.seed}) "
-            f"on {len(train)} offline files ({n_bytes:,} bytes): licences and legal notices, technical documentation "
-            "and general English from /usr/share (see benchmarks/data/kl3m_corpora.py); no financial or governmental "
-            "text was available offline."
+            f"Trained with the KL3M recipe by `python benchmarks/domain_tokenizers.py --save {args.save}` "
+            f"(seed {args.seed}) on {len(train)} offline files ({n_bytes:,} bytes): licences and legal notices, "
+            "technical documentation and general English from /usr/share (see benchmarks/data/kl3m_corpora.py); no "
+            "financial or governmental text was available offline."
         )
         for name, tok in {**ours, **chars}.items():
             config = KL3MConfig(vocab_size=len(tok)) if name in ours else None
