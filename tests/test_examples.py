@@ -36,6 +36,7 @@ ARGS = {
     "xtr_retrieval": [],
     "rag_token_metrics": [],
     "kl3m_tokenizers": ["--vocab-size", "2048", "--char-size", "512"],
+    "context_compression": ["--rate", "0.5", "--crag-tokens", "16"],
 }
 
 

@@ -5,9 +5,10 @@ The number of clusters grows like ``ceil(sqrt(n))`` by default and each summary 
 prompt grows sublinearly with the number of passages (the paper's finding: CRAG's token count barely rises from 4 to
 75 reviews while RAG's rises about 9x).
 
-Deviations from the paper: the paper clusters customer reviews and chooses k per product; here k is
+Deviations from the paper: the paper clusters customer reviews; here the items are retrieved passages, k is
 ``n_clusters`` or ``ceil(sqrt(n_passages))`` (capped at the number of distinct passages), k-means is seeded k-means++
-with Lloyd iterations in plain torch on normalised MiniLM embeddings, and the summariser is a prompted small instruct
+with Lloyd iterations in plain torch on normalised MiniLM embeddings (the paper embeds with
+paraphrase-multilingual-mpnet-base-v2), and the summariser is a prompted small instruct
 LLM (the paper prompts a large commercial model), summarising each cluster to ``summary_tokens`` tokens with the
 budget enforced (:func:`hf_tokens.pipelines.tcra.compress.summarize_to_budget`).
 """
