@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--samples", type=int, default=64, help="passkey samples per length and arm")
     parser.add_argument("--mults", type=int, nargs="+", default=[1, 2, 4], help="evaluation lengths / training's")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--save", default=None, help="save the trained model + card here (save_for_hub; e.g. .cache/)")
     args = parser.parse_args(argv)
     setup_torch(args)
     if args.quick:
@@ -76,6 +77,17 @@ def main(argv: list[str] | None = None) -> dict:
             bench.add(arm, f"passkey_acc@{mult}x", accs[arm], **extra)
             bench.add(arm, f"attended@{mult}x", read, baseline="full", baseline_value=laid, **extra)
         model.config.landmark_top_k = 0
+    if args.save:
+        from hf_tokens.hub import save_for_hub
+
+        save_for_hub(
+            model,
+            args.save,
+            method_id="landmark-attention",
+            config=LandmarkAttentionConfig(block_size=args.block_size),
+            overwrite=True,
+            training=f"`benchmarks/attention_landmark.py`: {bench.notes[0]}.",
+        )
     return bench.finish(args.json)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from hf_tokens.attention.common import check_attention_inputs, kernel_test_inputs
 from hf_tokens.attention.landmark.config import IMPLS, LandmarkAttentionConfig
 
 KEY = "hf_tokens_landmark"
@@ -37,20 +38,9 @@ def landmark_attention_op(
     """Landmark attention output ``[B, H, q, D]`` (``query``'s dtype) of ``query`` ``[B, H, q, D]`` over ``key``/
     ``value`` ``[B, H_kv, S, D]`` with a bool ``mask`` ``[B, 1, q, S]`` (``None``: every key, no padding)."""
     cfg = LandmarkAttentionConfig(block_size=block_size, top_k=top_k, impl=impl)
-    if query.dim() != 4 or key.dim() != 4 or value.shape != key.shape:
-        raise ValueError(
-            f"query must be [B, H, q, D] and key/value [B, H_kv, S, D] of one shape, got {tuple(query.shape)}, "
-            f"{tuple(key.shape)}, {tuple(value.shape)}"
-        )
-    if query.shape[1] % key.shape[1] or query.shape[-1] != key.shape[-1] or query.shape[0] != key.shape[0]:
-        raise ValueError(
-            f"query heads ({query.shape[1]}) must be a multiple of KV heads ({key.shape[1]}) with the same batch "
-            f"and head_dim, got query {tuple(query.shape)} and key {tuple(key.shape)}"
-        )
+    check_attention_inputs(query, key, value, mask)
     if query.shape[2] > key.shape[2]:
         raise ValueError(f"more queries ({query.shape[2]}) than keys ({key.shape[2]}): queries are the last keys")
-    if mask is not None and mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a bool tensor (True = may attend), got {mask.dtype}")
     scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
     run: Callable[..., torch.Tensor]
     if cfg.impl == "triton":
@@ -99,16 +89,8 @@ def register_landmark_attention() -> str:
 
 
 def _make_kernel_inputs(dtype: torch.dtype, seed: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Odd shapes, grouped-query heads, a left-padded row, a cached-decoding offset (q < S), blocks of 5 + 1."""
-    gen = torch.Generator().manual_seed(seed)
-    batch, heads, kv_heads, q_len, s_len, dim = 2, 4, 2, 19, 37, 24
-    query = torch.randn(batch, heads, q_len, dim, generator=gen).to(dtype)
-    key = torch.randn(batch, kv_heads, s_len, dim, generator=gen).to(dtype)
-    value = torch.randn(batch, kv_heads, s_len, dim, generator=gen).to(dtype)
-    pos_q = torch.arange(s_len - q_len, s_len)[:, None]
-    mask = (torch.arange(s_len)[None, :] <= pos_q)[None, None].repeat(batch, 1, 1, 1)
-    mask[1, :, :, :5] = False  # row 1 left-padded by 5 keys
-    return (query, key, value, mask), {"block_size": 5}
+    """The shared kernel-test inputs (odd shapes, grouped-query heads, left padding, q < S) in blocks of 5 + 1."""
+    return kernel_test_inputs(dtype, seed), {"block_size": 5}
 
 
 def contract() -> dict[str, Any]:

@@ -8,27 +8,31 @@ one switch (turning block retrieval on for inference) needs no reload::
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
+
+from hf_tokens.attention.common import ModelConfigSettings
 
 IMPLS = ("reference", "triton")
-PREFIX = "landmark_"
 
 
 @dataclass
-class LandmarkAttentionConfig:
+class LandmarkAttentionConfig(ModelConfigSettings):
     """Landmark attention: after every ``block_size`` regular tokens a landmark token closes the block, so the
     layout has a period of ``block_size + 1`` positions, the last of which is the landmark. A query attends to the
     tokens of its own block directly and to an earlier block through the block's landmark (grouped softmax); with
     ``top_k > 0`` it only sees the ``top_k`` earlier blocks whose landmarks score highest for it (per head)."""
 
+    PREFIX: ClassVar[str] = "landmark_"
+
     block_size: int = field(
-        default=63, metadata={"help": "regular tokens per block (the paper: 50); a landmark follows each block"}
+        default=50, metadata={"help": "regular tokens per block (the paper: 50); a landmark follows each block"}
     )
     top_k: int = field(
         default=0,
-        metadata={"help": "retrieve only this many earlier blocks per query and head (the paper: 2-4); 0: all"},
+        metadata={
+            "help": "retrieve only this many earlier blocks per query and head (the paper: 4, LLaMA 7B: 5); 0: all"
+        },
     )
     impl: str = field(
         default="reference", metadata={"help": f"kernel, one of {IMPLS} (triton: forward only, top_k=0 only)"}
@@ -50,22 +54,3 @@ class LandmarkAttentionConfig:
     def period(self) -> int:
         """Positions per block including its landmark: ``block_size + 1``."""
         return self.block_size + 1
-
-    def to_model_kwargs(self) -> dict[str, Any]:
-        """The settings as ``landmark_*`` keyword arguments for a model config."""
-        return {PREFIX + f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    def apply(self, model_config: Any) -> Any:
-        """Write the settings onto a ``PretrainedConfig`` (returned)."""
-        for key, value in self.to_model_kwargs().items():
-            setattr(model_config, key, value)
-        return model_config
-
-    @classmethod
-    def from_model_config(cls, model_config: Any) -> LandmarkAttentionConfig:
-        """Read the ``landmark_*`` attributes of a model config (defaults for missing ones); validates them."""
-        values = {}
-        for f in dataclasses.fields(cls):
-            if hasattr(model_config, PREFIX + f.name):
-                values[f.name] = getattr(model_config, PREFIX + f.name)
-        return cls(**values)
