@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.attention.common import check_attention_inputs, kernel_test_inputs
+from hf_tokens.attention.common import attention_call_config, check_attention_inputs, kernel_test_inputs
 from hf_tokens.attention.landmark.config import IMPLS, LandmarkAttentionConfig
 
 KEY = "hf_tokens_landmark"
@@ -61,20 +61,7 @@ def landmark_attention(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``."""
-    config = getattr(module, "config", None)
-    if config is None or not hasattr(module, "num_key_value_groups"):
-        raise TypeError(
-            f"hf_tokens_landmark attaches to Llama-family attention layers that keep their .config and "
-            f"num_key_value_groups (Llama, Qwen2, Mistral); {type(module).__name__} has none"
-        )
-    cfg = LandmarkAttentionConfig.from_model_config(config)
-    if dropout and module.training:
-        raise ValueError("hf_tokens_landmark does not implement attention dropout; set attention_dropout=0.0")
-    if attention_mask is not None and attention_mask.dtype != torch.bool:
-        raise TypeError(
-            "hf_tokens_landmark needs the bool mask of register_attention(mask='bool'); got an additive "
-            f"{attention_mask.dtype} mask (was the function registered with another mask builder?)"
-        )
+    cfg = LandmarkAttentionConfig.from_model_config(attention_call_config(KEY, module, attention_mask, dropout))
     out = landmark_attention_op(
         query, key, value, attention_mask, block_size=cfg.block_size, top_k=cfg.top_k, scaling=scaling, impl=cfg.impl
     )

@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.attention.common import check_attention_inputs, kernel_test_inputs
+from hf_tokens.attention.common import attention_call_config, check_attention_inputs, kernel_test_inputs
 from hf_tokens.attention.softplus.config import IMPLS, SoftplusAttentionConfig, exact_softmax_kwargs
 
 KEY = "hf_tokens_softplus"
@@ -76,20 +76,7 @@ def softplus_attention(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``."""
-    config = getattr(module, "config", None)
-    if config is None:
-        raise TypeError(
-            f"hf_tokens_softplus reads its settings from the attention module's .config; {type(module).__name__} "
-            "has none (use a model whose attention layers keep their config, e.g. Llama, Qwen2, Mistral)"
-        )
-    cfg = SoftplusAttentionConfig.from_model_config(config)
-    if dropout and module.training:
-        raise ValueError("hf_tokens_softplus does not implement attention dropout; set attention_dropout=0.0")
-    if attention_mask is not None and attention_mask.dtype != torch.bool:
-        raise TypeError(
-            "hf_tokens_softplus needs the bool mask of register_attention(mask='bool'); got an additive "
-            f"{attention_mask.dtype} mask (was the function registered with another mask builder?)"
-        )
+    cfg = SoftplusAttentionConfig.from_model_config(attention_call_config(KEY, module, attention_mask, dropout))
     out = softplus_attention_op(
         query,
         key,
