@@ -5,7 +5,11 @@ Every arm runs the library's one code path (``hf_tokens.quantization.rsq.quantiz
 uniform importance) and RSQ (Hadamard rotation, attention-concentration importance), on the *same* calibration ids
 (``--samples`` sequences of ``--seq-len`` tokens at seeded offsets in the first 90% of ``--corpus``) and the same
 rotation seed. Held-out perplexity: ``--eval-windows`` windows of ``--eval-len`` tokens from the last 10% of the
-corpus (never seen in calibration), NLL averaged over every predicted token.
+corpus (never seen in calibration), NLL averaged over every predicted token. Accuracy: a continuation-choice task
+built from the held-out text after those windows (``--choice-items`` items: 48 tokens of context, the true 16-token
+continuation and the continuations of 3 other items; the option with the highest log-likelihood is the answer).
+The peer, llmcompressor's GPTQ, runs in its own environment (``--arms llmcompressor llmcompressor-static``) on the
+same calibration ids; its quantize-dequantized weights are evaluated here with the same code.
 
 Each arm runs in its own fresh process (spawned one after another), which loads the float model, measures its
 float decode speed, quantizes (wall-clock seconds; ``peak_mb``: the process's peak resident memory, ``ru_maxrss``,
@@ -46,6 +50,11 @@ ARMS = {
     "quarot": {"algorithm": "gptq", "rotation": "hadamard", "importance": "uniform"},
     "rsq": {"algorithm": "gptq", "rotation": "hadamard", "importance": "attention_concentration"},
 }
+# the peer: llmcompressor's GPTQModifier (its own environment), with our settings (no activation ordering) and with
+# its default static activation ordering; see quantization_llmcompressor_worker.py
+PEERS = {"llmcompressor": "none", "llmcompressor-static": "static"}
+CHOICE_CONTEXT, CHOICE_LEN = 48, 16  # tokens of context and of each option in the continuation-choice task
+WORKER = Path(__file__).resolve().parent / "quantization_llmcompressor_worker.py"
 
 
 def _rss_mb() -> float:
@@ -66,6 +75,24 @@ def _ppl(model: Any, windows: Any) -> float:
     return math.exp(total / count)
 
 
+def _choice_accuracy(model: Any, contexts: Any, options: Any, answers: Any) -> float:
+    """Share of items whose true continuation has the highest log-likelihood among the options."""
+    import torch
+
+    correct = 0
+    with torch.no_grad():
+        for ctx, opts, answer in zip(contexts, options, answers):
+            ids = torch.cat([ctx.expand(opts.shape[0], -1), opts], dim=1).to(model.device)
+            logp = model(input_ids=ids).logits[:, ctx.shape[0] - 1 : -1].float().log_softmax(-1)
+            scores = logp.gather(-1, opts[..., None].to(model.device)).sum((1, 2))
+            correct += int(scores.argmax()) == int(answer)
+    return correct / len(answers)
+
+
+def _quality(model: Any, evals: dict[str, Any]) -> dict[str, float]:
+    return {"ppl": _ppl(model, evals["windows"]), "choice_acc": _choice_accuracy(model, *evals["choice"])}
+
+
 def _decode_tok_s(model: Any, prompt: Any, new_tokens: int, repeats: int) -> float:
     import torch
 
@@ -79,8 +106,41 @@ def _decode_tok_s(model: Any, prompt: Any, new_tokens: int, repeats: int) -> flo
     return new_tokens / median(times)
 
 
+def run_peer(arm: str, settings: dict[str, Any], calib: Any, evals: Any, opts: dict) -> dict[str, Any]:
+    """llmcompressor's GPTQ on the same calibration ids, in its own interpreter; its quantize-dequantized weights are
+    loaded into our float model and evaluated with the same perplexity code as every arm."""
+    import json
+    import subprocess
+
+    import torch
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(opts["threads"])
+    from hf_tokens.assets import load_model, model_folder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save(calib, f"{tmp}/calib.pt")
+        flags = {"--model-dir": model_folder(opts["model"]), "--calib": f"{tmp}/calib.pt", "--bits": settings["bits"],
+                 "--output": f"{tmp}/w.safetensors", "--group-size": settings["group_size"], "--actorder": PEERS[arm],
+                 "--threads": opts["threads"]}  # fmt: skip
+        cmd = [opts["peer_python"], str(WORKER), *(str(x) for kv in flags.items() for x in kv)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{arm} worker failed ({done.returncode}): {done.stderr[-2000:]}")
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+        weights = load_file(f"{tmp}/w.safetensors")
+    model, _ = load_model(opts["model"])
+    missing = set(weights) - set(model.state_dict())
+    if missing or report["layers"] != len(weights):
+        raise RuntimeError(f"{arm}: weights do not match the model ({sorted(missing)[:3]})")
+    model.load_state_dict(weights, strict=False)
+    return {"arm": arm, **_quality(model, evals), "quant_s": report["quant_s"], "versions": report["versions"]}
+
+
 def run_arm(arm: str, settings: dict[str, Any], calib: Any, evals: Any, prompt: Any, opts: dict) -> dict[str, Any]:
     """One arm in a fresh process (see the module docstring)."""
+    if arm in PEERS:
+        return run_peer(arm, settings, calib, evals, opts)
     import torch
 
     torch.set_num_threads(opts["threads"])
@@ -93,7 +153,7 @@ def run_arm(arm: str, settings: dict[str, Any], calib: Any, evals: Any, prompt: 
     fp_tok_s = _decode_tok_s(model, prompt.to(model.device), opts["decode_tokens"], opts["repeats"])
     if arm == "fp32":
         out["tok_s"], out["fp_tok_s"] = fp_tok_s, fp_tok_s
-        out["ppl"] = _ppl(model, evals)
+        out.update(_quality(model, evals))
         folder = Path(tempfile.mkdtemp())
         model.save_pretrained(folder)
         out["disk_mb"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
@@ -111,7 +171,7 @@ def run_arm(arm: str, settings: dict[str, Any], calib: Any, evals: Any, prompt: 
         out["disk_mb"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
     finally:
         shutil.rmtree(folder)
-    out["ppl"] = _ppl(model, evals)
+    out.update(_quality(model, evals))
     out["tok_s"] = _decode_tok_s(model, prompt.to(model.device), opts["decode_tokens"], opts["repeats"])
     out["fp_tok_s"] = fp_tok_s
     return out
@@ -132,9 +192,25 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     held_out = text[int(len(text) * CALIBRATION_SHARE) :]
     ids = tokenizer(held_out, add_special_tokens=False)["input_ids"]
     need = args.eval_windows * args.eval_len
-    if len(ids) < need:
-        raise SystemExit(f"held-out text has {len(ids)} tokens < {need}: lower --eval-windows/--eval-len")
-    evals = torch.tensor(ids[:need]).view(args.eval_windows, args.eval_len)
+    span = CHOICE_CONTEXT + CHOICE_LEN
+    if len(ids) < need + args.choice_items * span:
+        raise SystemExit(
+            f"held-out text has {len(ids)} tokens < {need + args.choice_items * span}: lower --eval-windows/--eval-len"
+            "/--choice-items"
+        )
+    windows = torch.tensor(ids[:need]).view(args.eval_windows, args.eval_len)
+    # continuation choice: after the perplexity windows, n disjoint spans of context + true continuation; the wrong
+    # options are the true continuations of 3 other items (a fixed seeded derangement), so every option is real text
+    spans = torch.tensor(ids[need : need + args.choice_items * span]).view(args.choice_items, span)
+    contexts, truth = spans[:, :CHOICE_CONTEXT], spans[:, CHOICE_CONTEXT:]
+    gen = torch.Generator().manual_seed(args.seed)
+    shifts = torch.randperm(args.choice_items - 1, generator=gen)[:3] + 1
+    answers = torch.randint(0, 4, (args.choice_items,), generator=gen)
+    options = torch.stack([truth.roll(int(s), 0) for s in shifts], dim=1)  # [n, 3, K] wrong continuations
+    options = torch.cat([options, truth[:, None]], dim=1)  # the true one last, then moved to its answer slot
+    order = torch.stack([torch.tensor([*(j for j in range(4) if j != a), int(a)]) for a in answers])
+    options = torch.empty_like(options).scatter_(1, order[..., None].expand_as(options), options)
+    evals = {"windows": windows, "choice": (contexts, options, answers)}
     prompt = torch.tensor([tokenizer("The Jargon File is", add_special_tokens=False)["input_ids"]])
     return calib, evals, prompt
 
@@ -144,13 +220,20 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--bits", type=int, nargs="+", default=[4, 3])
     parser.add_argument("--group-size", type=int, nargs="+", default=[128], help="-1 = per-channel")
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=[*ARMS, *PEERS])
+    parser.add_argument(
+        "--llmcompressor-python",
+        default=os.environ.get("HF_TOKENS_LLMCOMPRESSOR_PYTHON", ".venv-llmcompressor/bin/python"),
+        help="interpreter with llmcompressor installed (python3 -m venv .venv-llmcompressor && "
+        ".venv-llmcompressor/bin/pip install torch==2.13.0 llmcompressor==0.14.0.1); used by the llmcompressor arms",
+    )
     parser.add_argument("--corpus", default="jargon")
     parser.add_argument("--samples", type=int, default=None, help="calibration sequences (default 64, quick 16)")
     parser.add_argument("--seq-len", type=int, default=None, help="calibration tokens per sequence (512; quick 256)")
     parser.add_argument("--eval-windows", type=int, default=None, help="held-out windows (default 24, quick 8)")
     parser.add_argument("--eval-len", type=int, default=512)
     parser.add_argument("--decode-tokens", type=int, default=16)
+    parser.add_argument("--choice-items", type=int, default=None, help="continuation-choice items (200; quick 50)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--progress", action="store_true", help="progress bars of the quantization")
     args = parser.parse_args()
@@ -158,6 +241,7 @@ def main() -> None:
     args.samples = args.samples or (16 if args.quick else 64)
     args.seq_len = args.seq_len or (256 if args.quick else 512)
     args.eval_windows = args.eval_windows or (8 if args.quick else 24)
+    args.choice_items = args.choice_items or (50 if args.quick else 200)
     repeats = args.repeats or (1 if args.quick else 3)
     calib, evals, prompt = _data(args)
     bench = Benchmark("quantization", args.model, device=args.device, quick=args.quick)
@@ -174,7 +258,13 @@ def main() -> None:
         "decode_tokens": args.decode_tokens,
         "repeats": repeats,
         "progress": args.progress,
+        "peer_python": args.llmcompressor_python,
     }
+    if any(arm in PEERS for arm in args.arms):
+        if not Path(args.llmcompressor_python).exists():
+            raise SystemExit(f"--llmcompressor-python {args.llmcompressor_python} does not exist (see --help)")
+        if any(g != -1 and g not in (32, 64) for g in args.group_size):
+            raise SystemExit("llmcompressor needs group sizes dividing SmolLM2's 576 and 1536 columns: 32, 64 or -1")
     jobs = [("fp32", {})] + [
         (arm, {"bits": b, "group_size": g}) for b in args.bits for g in args.group_size for arm in args.arms
     ]
@@ -186,16 +276,26 @@ def main() -> None:
         print(f"done {arm} {settings}: {results[-1][2]}", flush=True)
     fp = results[0][2]
     bench.add("fp32", "ppl", fp["ppl"])
+    bench.add("fp32", "choice_acc", fp["choice_acc"], items=len(evals["choice"][2]))
     bench.add("fp32", "disk_mb", fp["disk_mb"])
     bench.add("fp32", "tok_s", fp["tok_s"])
     for arm, settings, res in results[1:]:
         tag = f"{arm}@w{settings['bits']}" + ("pc" if settings["group_size"] == -1 else f"g{settings['group_size']}")
         bench.add(tag, "ppl", res["ppl"], baseline="fp32", baseline_value=fp["ppl"])
+        bench.add(
+            tag, "choice_acc", res["choice_acc"], baseline="fp32", baseline_value=fp["choice_acc"],
+            items=len(evals["choice"][2]),
+        )  # fmt: skip
         for base in ("gptq", "quarot"):  # the paper's ordering: RSQ < QuaRot-style < GPTQ
             other = next((r for a, s, r in results if a == base and s == settings), None)
-            if other is not None and arm not in ("rtn", base) and not (base == "quarot" and arm == "gptq"):
+            if arm in PEERS and base == "gptq" and other is not None:  # our GPTQ against the peer's, same settings
+                bench.add(tag, "gptq_ppl_vs_peer", other["ppl"], baseline=f"{arm} GPTQ", baseline_value=res["ppl"])
+            elif other is not None and arm not in ("rtn", base, *PEERS) and not (base == "quarot" and arm == "gptq"):
                 bench.add(tag, f"ppl_vs_{base}", res["ppl"], baseline=f"{base} (ours)", baseline_value=other["ppl"])
         bench.add(tag, "quant_s", res["quant_s"])
+        if arm in PEERS:
+            bench.note(f"{tag}: llmcompressor GPTQModifier (actorder {PEERS[arm]}), {res['versions']}")
+            continue
         bench.add(tag, "peak_mb", res["peak_mb"])
         bench.add(tag, "disk_mb", res["disk_mb"], baseline="fp32", baseline_value=fp["disk_mb"])
         bench.add(tag, "tok_s", res["tok_s"], baseline="fp32 (same process)", baseline_value=res["fp_tok_s"])

@@ -34,6 +34,7 @@ def main() -> None:
     train, test = text_chunks("fortunes", 20, 1000, seed=0), text_chunks("fortunes", 2, 1000, seed=99)
     train_ids = torch.tensor(list("".join(train).encode()))
     test_ids = torch.tensor(list("".join(test).encode()))
+    torch.manual_seed(0)  # model initialisation too: the example prints the same numbers on every run
     sizes = {"byte_dim": 32, "word_dim": 64, "heads": 4, "backbone_layers": 1, "max_words": 129}
     models = {
         "hierarchical-ar": HierarchicalARForCausalLM(HierarchicalARConfig(**sizes)),

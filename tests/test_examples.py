@@ -32,9 +32,11 @@ ARGS = {
     "ponet": ["--steps", "2"],
     "entropy_adaptive": ["--max-new-tokens", "8"],
     "skipdecode": ["--max-new-tokens", "8"],
+    "s2d": ["--soft-steps", "1", "--max-new-tokens", "8"],
     "hyperfitting": ["--epochs", "1", "--train-texts", "4", "--new-tokens", "8"],
     "xtr_retrieval": [],
     "rag_token_metrics": [],
+    "kl3m_tokenizers": ["--vocab-size", "2048", "--char-size", "512"],
 }
 
 

@@ -70,22 +70,3 @@ def kernel_test_inputs(dtype: torch.dtype, seed: int) -> tuple[torch.Tensor, ...
     mask = (torch.arange(s_len)[None, :] <= pos_q)[None, None].repeat(batch, 1, 1, 1)
     mask[1, :, :, :5] = False
     return query, key, value, mask
-
-
-def attention_call_config(name: str, module: Any, attention_mask: torch.Tensor | None, dropout: float) -> Any:
-    """The checks of a transformers attention function ``name`` that reads its settings from ``module.config`` and
-    takes the bool mask; returns that config (TypeError/ValueError otherwise)."""
-    config = getattr(module, "config", None)
-    if config is None:
-        raise TypeError(
-            f"{name} reads its settings from the attention module's .config; {type(module).__name__} has none "
-            "(it attaches to Llama-family attention layers that keep their config: Llama, Qwen2, Mistral)"
-        )
-    if dropout and module.training:
-        raise ValueError(f"{name} does not implement attention dropout; set attention_dropout=0.0")
-    if attention_mask is not None and attention_mask.dtype != torch.bool:
-        raise TypeError(
-            f"{name} needs the bool mask of register_attention(mask='bool'); got an additive "
-            f"{attention_mask.dtype} mask (was the function registered with another mask builder?)"
-        )
-    return config

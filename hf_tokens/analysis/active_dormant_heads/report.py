@@ -88,7 +88,11 @@ def _value_modules(model: Any) -> list[torch.nn.Module]:
 
 
 @torch.no_grad()
-def _one_text(model: Any, ids: torch.Tensor, cfg: ActiveDormantConfig) -> tuple[Any, Any, Any]:
+def extreme_token_stats(model: Any, ids: torch.Tensor, queries: torch.Tensor) -> tuple[Any, Any, Any]:
+    """``(sink [layer][head], drain [layer][kv head], peak [layer])`` of one sequence ``ids`` ``[T]``, the sink share
+    averaged over the query positions where the bool ``queries`` ``[T]`` is True. The model runs with its current
+    attention implementation, which must return weights (eager, or a function such as ``hf_tokens_relu``); a row's
+    share is its weight on token 0 over the row's total (1 under softmax; ReLU rows need not sum to one)."""
     values: list[torch.Tensor] = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: values.append(out[0].float())) for m in _value_modules(model)]
     try:
@@ -97,8 +101,11 @@ def _one_text(model: Any, ids: torch.Tensor, cfg: ActiveDormantConfig) -> tuple[
         for h in hooks:
             h.remove()
     if out.attentions is None or any(a is None for a in out.attentions):
-        raise ValueError(f"{type(model).__name__} returned no attention weights under eager attention")
-    sink = [a[0, :, cfg.skip_queries :, 0].float().mean(-1).tolist() for a in out.attentions]  # [layer][head]
+        raise ValueError(f"{type(model).__name__} returned no attention weights under its attention implementation")
+    sink = []
+    for a in out.attentions:
+        rows = a[0][:, queries].float()  # [H, q, T]
+        sink.append((rows[..., 0] / rows.sum(-1).clamp_min(1e-12)).mean(-1).tolist())
     kv_heads = getattr(model.config, "num_key_value_heads", None) or model.config.num_attention_heads
     drain = []
     for v in values:
@@ -109,6 +116,10 @@ def _one_text(model: Any, ids: torch.Tensor, cfg: ActiveDormantConfig) -> tuple[
         n = h[0].float().norm(dim=-1)
         peak.append(float(n[0] / n[1:].median().clamp_min(1e-12)))
     return sink, drain, peak
+
+
+def _one_text(model: Any, ids: torch.Tensor, cfg: ActiveDormantConfig) -> tuple[Any, Any, Any]:
+    return extreme_token_stats(model, ids, torch.arange(len(ids)) >= cfg.skip_queries)
 
 
 def _mean(tables: list[Any]) -> Any:
@@ -195,4 +206,4 @@ def contract() -> dict[str, Any]:
     return {"make_report": make_report}
 
 
-__all__ = ["ActiveDormantConfig", "ActiveDormantReport", "active_dormant_heads", "contract"]
+__all__ = ["ActiveDormantConfig", "ActiveDormantReport", "active_dormant_heads", "contract", "extreme_token_stats"]

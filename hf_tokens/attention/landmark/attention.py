@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from hf_tokens.attention.common import attention_call_config, check_attention_inputs, kernel_test_inputs
+from hf_tokens.attention.checks import check_call, module_config
+from hf_tokens.attention.common import check_attention_inputs, kernel_test_inputs
 from hf_tokens.attention.landmark.config import IMPLS, LandmarkAttentionConfig
 
 KEY = "hf_tokens_landmark"
@@ -61,7 +62,8 @@ def landmark_attention(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``."""
-    cfg = LandmarkAttentionConfig.from_model_config(attention_call_config(KEY, module, attention_mask, dropout))
+    cfg = LandmarkAttentionConfig.from_model_config(module_config(module, KEY))
+    check_call(module, attention_mask, dropout, KEY)
     out = landmark_attention_op(
         query, key, value, attention_mask, block_size=cfg.block_size, top_k=cfg.top_k, scaling=scaling, impl=cfg.impl
     )

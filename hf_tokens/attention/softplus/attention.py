@@ -18,7 +18,8 @@ from typing import Any
 
 import torch
 
-from hf_tokens.attention.common import attention_call_config, check_attention_inputs, kernel_test_inputs
+from hf_tokens.attention.checks import check_call, module_config
+from hf_tokens.attention.common import check_attention_inputs, kernel_test_inputs
 from hf_tokens.attention.softplus.config import IMPLS, SoftplusAttentionConfig, exact_softmax_kwargs
 
 KEY = "hf_tokens_softplus"
@@ -76,7 +77,8 @@ def softplus_attention(
     **kwargs: Any,
 ) -> tuple[torch.Tensor, None]:
     """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``."""
-    cfg = SoftplusAttentionConfig.from_model_config(attention_call_config(KEY, module, attention_mask, dropout))
+    cfg = SoftplusAttentionConfig.from_model_config(module_config(module, KEY))
+    check_call(module, attention_mask, dropout, KEY)
     out = softplus_attention_op(
         query,
         key,
