@@ -28,6 +28,7 @@ ARGS = {
     "active_dormant_heads": ["--texts", "1", "--tokens", "32"],
     "token_free": ["--steps", "2"],
     "softplus_attention": ["--steps", "2"],
+    "landmark_attention": ["--steps", "2", "--length", "16"],
     "ponet": ["--steps", "2"],
     "entropy_adaptive": ["--max-new-tokens", "8"],
     "skipdecode": ["--max-new-tokens", "8"],

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from hf_tokens.attention.checks import check_call, module_config
+from hf_tokens.attention.common import check_attention_inputs, kernel_test_inputs
 from hf_tokens.attention.softplus.config import IMPLS, SoftplusAttentionConfig, exact_softmax_kwargs
 
 KEY = "hf_tokens_softplus"
@@ -43,18 +44,7 @@ def softplus_attention_op(
     ``[B, H_kv, S, D]`` with a bool ``mask`` ``[B, 1, q, S]`` (True = may attend; ``None``: all keys)."""
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if query.dim() != 4 or key.dim() != 4 or value.shape != key.shape:
-        raise ValueError(
-            f"query must be [B, H, q, D] and key/value [B, H_kv, S, D] of one shape, got {tuple(query.shape)}, "
-            f"{tuple(key.shape)}, {tuple(value.shape)}"
-        )
-    if query.shape[1] % key.shape[1] or query.shape[-1] != key.shape[-1] or query.shape[0] != key.shape[0]:
-        raise ValueError(
-            f"query heads ({query.shape[1]}) must be a multiple of KV heads ({key.shape[1]}) with the same batch "
-            f"and head_dim, got query {tuple(query.shape)} and key {tuple(key.shape)}"
-        )
-    if mask is not None and mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a bool tensor (True = may attend), got {mask.dtype}")
+    check_attention_inputs(query, key, value, mask)
     scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
     run: Callable[..., torch.Tensor]
     if impl == "triton":
@@ -114,16 +104,8 @@ def register_softplus_attention() -> str:
 
 
 def _make_kernel_inputs(dtype: torch.dtype, seed: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """Odd shapes, grouped-query heads, a left-padded row and a cached-decoding offset (q < S)."""
-    gen = torch.Generator().manual_seed(seed)
-    batch, heads, kv_heads, q_len, s_len, dim = 2, 4, 2, 19, 37, 24
-    query = torch.randn(batch, heads, q_len, dim, generator=gen).to(dtype)
-    key = torch.randn(batch, kv_heads, s_len, dim, generator=gen).to(dtype)
-    value = torch.randn(batch, kv_heads, s_len, dim, generator=gen).to(dtype)
-    pos_q = torch.arange(s_len - q_len, s_len)[:, None]
-    mask = (torch.arange(s_len)[None, :] <= pos_q)[None, None].repeat(batch, 1, 1, 1)
-    mask[1, :, :, :5] = False  # row 1 left-padded by 5 keys
-    return (query, key, value, mask), {"reweight_power": 15.0, "reweight_after": 8}
+    """The shared kernel-test inputs (odd shapes, grouped-query heads, left padding, q < S)."""
+    return kernel_test_inputs(dtype, seed), {"reweight_power": 15.0, "reweight_after": 8}
 
 
 def contract() -> dict[str, Any]:

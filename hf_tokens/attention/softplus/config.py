@@ -11,10 +11,11 @@ re-weighting on for inference at a longer length) needs no reload::
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from hf_tokens.attention.common import ModelConfigSettings
 
 PHIS = ("softplus", "exp")
 IMPLS = ("reference", "triton")
@@ -22,7 +23,7 @@ PREFIX = "softplus_"
 
 
 @dataclass
-class SoftplusAttentionConfig:
+class SoftplusAttentionConfig(ModelConfigSettings):
     """Length Scaled Softplus Attention (LSSA) and its re-weighting (LSSAR), Gao et al., arXiv 2501.13428.
 
     Attention weights are ``A = l1norm(phi(s_i * q_i . k_j))`` over the keys row ``i`` may see, where the paper's
@@ -32,6 +33,8 @@ class SoftplusAttentionConfig:
     ``phi="exp", qk_norm=False, length_scale=False`` is exactly softmax attention (the decomposition
     ``softmax = l1norm o exp`` the paper starts from).
     """
+
+    PREFIX: ClassVar[str] = PREFIX
 
     phi: str = field(
         default="softplus", metadata={"help": f"the non-linearity before l1 normalisation, one of {PHIS}"}
@@ -80,25 +83,6 @@ class SoftplusAttentionConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
         self.reweight_power = float(power)
-
-    def to_model_kwargs(self) -> dict[str, Any]:
-        """The ``softplus_*`` config attributes (``from_pretrained(..., **kwargs)`` / ``tiny_model(**kwargs)``)."""
-        return {PREFIX + f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    def apply(self, model_config: Any) -> Any:
-        """Write these settings onto a ``PretrainedConfig`` (returned)."""
-        for key, value in self.to_model_kwargs().items():
-            setattr(model_config, key, value)
-        return model_config
-
-    @classmethod
-    def from_model_config(cls, model_config: Any) -> SoftplusAttentionConfig:
-        """Read the ``softplus_*`` attributes of a model config (defaults for missing ones); validates them."""
-        values = {}
-        for f in dataclasses.fields(cls):
-            if hasattr(model_config, PREFIX + f.name):
-                values[f.name] = getattr(model_config, PREFIX + f.name)
-        return cls(**values)
 
 
 def exact_softmax_kwargs() -> dict[str, Any]:

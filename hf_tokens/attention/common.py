@@ -1,0 +1,72 @@
+"""Machinery shared by the attention methods: input checks of an attention op, settings stored as prefixed
+model-config attributes, and the kernel-test inputs of the contract (odd shapes, grouped-query heads, a left-padded
+row, a cached-decoding offset)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, TypeVar
+
+import torch
+
+__all__ = ["ModelConfigSettings", "check_attention_inputs", "kernel_test_inputs"]
+
+S = TypeVar("S", bound="ModelConfigSettings")
+
+
+def check_attention_inputs(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None
+) -> None:
+    """Raise ValueError/TypeError unless ``query`` is ``[B, H, q, D]``, ``key``/``value`` ``[B, H_kv, S, D]`` of one
+    shape with ``H_kv`` dividing ``H``, and ``mask`` a bool tensor or ``None``."""
+    if query.dim() != 4 or key.dim() != 4 or value.shape != key.shape:
+        raise ValueError(
+            f"query must be [B, H, q, D] and key/value [B, H_kv, S, D] of one shape, got {tuple(query.shape)}, "
+            f"{tuple(key.shape)}, {tuple(value.shape)}"
+        )
+    if query.shape[1] % key.shape[1] or query.shape[-1] != key.shape[-1] or query.shape[0] != key.shape[0]:
+        raise ValueError(
+            f"query heads ({query.shape[1]}) must be a multiple of KV heads ({key.shape[1]}) with the same batch "
+            f"and head_dim, got query {tuple(query.shape)} and key {tuple(key.shape)}"
+        )
+    if mask is not None and mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True = may attend), got {mask.dtype}")
+
+
+class ModelConfigSettings:
+    """Mixin for a settings dataclass stored on a model config as ``<PREFIX><field>`` attributes."""
+
+    PREFIX: ClassVar[str] = ""
+
+    def to_model_kwargs(self) -> dict[str, Any]:
+        """The settings as prefixed keyword arguments for a model config."""
+        return {self.PREFIX + f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def apply(self, model_config: Any) -> Any:
+        """Write the settings onto a ``PretrainedConfig`` (returned)."""
+        for key, value in self.to_model_kwargs().items():
+            setattr(model_config, key, value)
+        return model_config
+
+    @classmethod
+    def from_model_config(cls: type[S], model_config: Any) -> S:
+        """Read the prefixed attributes of a model config (defaults for missing ones); validates them."""
+        values = {}
+        for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if hasattr(model_config, cls.PREFIX + f.name):
+                values[f.name] = getattr(model_config, cls.PREFIX + f.name)
+        return cls(**values)
+
+
+def kernel_test_inputs(dtype: torch.dtype, seed: int) -> tuple[torch.Tensor, ...]:
+    """``(query [2, 4, 19, 24], key, value [2, 2, 37, 24], bool mask [2, 1, 19, 37])``: grouped-query heads, the
+    queries are the last 19 keys (cached decoding), row 1 left-padded by 5 keys."""
+    gen = torch.Generator().manual_seed(seed)
+    batch, heads, kv_heads, q_len, s_len, dim = 2, 4, 2, 19, 37, 24
+    query = torch.randn(batch, heads, q_len, dim, generator=gen).to(dtype)
+    key = torch.randn(batch, kv_heads, s_len, dim, generator=gen).to(dtype)
+    value = torch.randn(batch, kv_heads, s_len, dim, generator=gen).to(dtype)
+    pos_q = torch.arange(s_len - q_len, s_len)[:, None]
+    mask = (torch.arange(s_len)[None, :] <= pos_q)[None, None].repeat(batch, 1, 1, 1)
+    mask[1, :, :, :5] = False
+    return query, key, value, mask
