@@ -1,0 +1,38 @@
+"""LLMLingua-2 (Pan et al., arXiv 2403.12968): prompt compression as token classification with a bidirectional
+encoder trained on LLM-distilled extractive compressions; a ``prompt-compression`` transformers pipeline that meets
+the requested rate exactly, has no 512-token limit and keeps the input's word order (the output is a subsequence)."""
+
+from hf_tokens.registry import lazy_exports, register
+
+register(
+    "llmlingua2",
+    status="experimental",
+    extension="pipelines",
+    entry="hf_tokens.pipelines.llmlingua2.pipeline:PromptCompressionPipeline",
+    config="hf_tokens.pipelines.llmlingua2.pipeline:LLMLingua2Config",
+    contract="hf_tokens.pipelines.llmlingua2.pipeline:contract",
+    package="hf_tokens.pipelines.llmlingua2",
+    usage=(
+        "from transformers import pipeline\n"
+        "import hf_tokens.pipelines.llmlingua2  # registers the 'prompt-compression' task\n"
+        "compressor = pipeline('prompt-compression', model=classifier, tokenizer=tokenizer)\n"
+        "compressor(context, rate=0.33, force_tokens=['?'])['compressed_prompt']"
+    ),
+)
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "PromptCompressionPipeline": ".pipeline",
+        "LLMLingua2Config": ".pipeline",
+        "tiny_classifier": ".pipeline",
+        "split_words": ".compress",
+        "keep_probabilities": ".compress",
+        "compress_words": ".compress",
+        "word_chunks": ".compress",
+        "align_labels": ".train",
+        "distillation_prompt": ".train",
+        "variation_rate": ".train",
+        "train_classifier": ".train",
+    },
+)
