@@ -99,9 +99,10 @@ def token_f1(prediction: str, reference: str) -> float:
 
 
 def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benchmark):
-    """Distil the teacher's compressions into a MiniLM token classifier; returns ``(pipeline, stats)``."""
+    """Distil the teacher's compressions into a MiniLM token classifier; returns the ``prompt-compression`` pipeline."""
     from transformers import AutoModelForTokenClassification, pipeline
 
+    import hf_tokens.pipelines.llmlingua2.pipeline  # noqa: F401  (registers the "prompt-compression" task)
     from hf_tokens.assets.loaders import minilm_folder
     from hf_tokens.pipelines.llmlingua2 import align_labels, distillation_prompt, train_classifier, variation_rate
 
@@ -117,6 +118,7 @@ def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benc
             rejected += 1
             continue
         examples.append((words, labels))
+        print(f"distilled {doc_id}: kept {sum(labels)}/{len(words)} words", flush=True)
     distil_s = time.perf_counter() - t0
     del teacher
     if not examples:

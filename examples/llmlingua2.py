@@ -34,7 +34,7 @@ def main() -> None:
 
     from transformers import AutoModelForTokenClassification, pipeline
 
-    import hf_tokens.pipelines.llmlingua2  # noqa: F401  (registers the "prompt-compression" task)
+    import hf_tokens.pipelines.llmlingua2.pipeline  # noqa: F401  (registers the "prompt-compression" task)
     from hf_tokens.assets import load_encoder, load_model
     from hf_tokens.assets.loaders import minilm_folder
     from hf_tokens.pipelines.llmlingua2 import align_labels, distillation_prompt, split_words, train_classifier
