@@ -99,7 +99,7 @@ def token_f1(prediction: str, reference: str) -> float:
 
 
 def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benchmark):
-    """Distil the teacher's compressions into a MiniLM token classifier; returns the ``prompt-compression`` pipeline."""
+    """Distil the teacher's compressions into a MiniLM token classifier; returns its compression pipeline."""
     from transformers import AutoModelForTokenClassification, pipeline
 
     import hf_tokens.pipelines.llmlingua2.pipeline  # noqa: F401  (registers the "prompt-compression" task)
