@@ -22,11 +22,14 @@ register(
             "a": {"method": "llmlingua2@3x", "metric": "achieved_rate"},
         },
     ),
-    benchmark="PYTHONPATH=. python benchmarks/compression.py --quick --json bench_results/compression.json",
+    benchmark=(
+        "PYTHONPATH=. python benchmarks/compression.py --train-docs 3 --train-words 50 --train-seconds 30"
+        " --max-new-tokens 0 --json bench_results/compression.json"
+    ),
     package="hf_tokens.pipelines.llmlingua2",
     usage=(
         "from transformers import pipeline\n"
-        "import hf_tokens.pipelines.llmlingua2  # registers the 'prompt-compression' task\n"
+        "import hf_tokens.pipelines.llmlingua2.pipeline  # registers the 'prompt-compression' task\n"
         "compressor = pipeline('prompt-compression', model=classifier, tokenizer=tokenizer)\n"
         "compressor(context, rate=0.33, force_tokens=['?'])['compressed_prompt']"
     ),
