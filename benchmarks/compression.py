@@ -1,9 +1,10 @@
 """Prompt compression on the shared evaluation set (benchmarks/data/rag_eval.json): a reader LLM answers the
 generated questions from each question's document, given whole or compressed at 2x, 3x and 5x.
 
-    PYTHONPATH=. python benchmarks/compression.py --json bench_results/compression.json   # about 10 min, 1 thread
+    PYTHONPATH=. python benchmarks/compression.py --json bench_results/compression.json   # default budget
     PYTHONPATH=. python benchmarks/compression.py --quick
-    PYTHONPATH=. python benchmarks/compression.py --train-docs 3 --train-words 50 --train-seconds 30 --max-new-tokens 0
+    PYTHONPATH=. python benchmarks/compression.py --train-docs 6 --train-words 80 --max-variation 0.3 \
+        --train-seconds 30 --max-new-tokens 0   # the committed run (NLL only: the shared 2-core budget)
     PYTHONPATH=. python benchmarks/compression.py --train-docs 200 --train-seconds 1800 --threads 8
 
 Compressors live in :data:`COMPRESSORS` (name -> ``callable(context, question, rate) -> str``); add one line there

@@ -23,8 +23,8 @@ register(
         },
     ),
     benchmark=(
-        "PYTHONPATH=. python benchmarks/compression.py --train-docs 3 --train-words 50 --train-seconds 30"
-        " --max-new-tokens 0 --json bench_results/compression.json"
+        "PYTHONPATH=. python benchmarks/compression.py --train-docs 6 --train-words 80 --max-variation 0.3"
+        " --train-seconds 30 --max-new-tokens 0 --json bench_results/compression.json"
     ),
     package="hf_tokens.pipelines.llmlingua2",
     usage=(
