@@ -135,3 +135,15 @@ def test_training_learns_distilled_labels():
     assert sum(p == y for p, y in zip(predicted, labels)) / len(words) > 0.9
     with pytest.raises(ValueError, match="labels"):
         train_classifier(model, tokenizer, [(words, labels[:-1])])
+
+
+def test_benchmark_random_drop_and_f1():
+    from benchmarks.compression import random_drop, token_f1
+
+    drop = random_drop(seed=0)
+    short = drop(TEXT, "q", 0.2)
+    assert _is_subsequence(split_words(short), split_words(TEXT))
+    assert len(split_words(short)) == round(0.2 * len(split_words(TEXT)))
+    assert short == drop(TEXT, "q", 0.2)  # seeded
+    assert token_f1("The default limit is 256 MiB.", "the default memory limit is 256 MiB") == pytest.approx(10 / 11)
+    assert token_f1("", "anything") == 0.0
