@@ -38,6 +38,7 @@ ARGS = {
     "rag_token_metrics": [],
     "kl3m_tokenizers": ["--vocab-size", "2048", "--char-size", "512"],
     "context_compression": ["--rate", "0.5", "--crag-tokens", "16"],
+    "llmlingua2": ["--docs", "1", "--epochs", "1"],
 }
 
 
