@@ -39,6 +39,7 @@ ARGS = {
     "kl3m_tokenizers": ["--vocab-size", "2048", "--char-size", "512"],
     "context_compression": ["--rate", "0.5", "--crag-tokens", "16"],
     "llmlingua2": ["--docs", "1", "--epochs", "1"],
+    "diffusion_lm": ["--steps", "2", "--new-tokens", "8"],
 }
 
 
