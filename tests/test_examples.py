@@ -34,6 +34,7 @@ ARGS = {
     "hyperfitting": ["--epochs", "1", "--train-texts", "4", "--new-tokens", "8"],
     "xtr_retrieval": [],
     "rag_token_metrics": [],
+    "dynamic_tokenization": ["--texts", "2", "--chars", "300", "--merges", "20"],
 }
 
 
