@@ -174,3 +174,12 @@ def test_dynamic_vocabulary_can_emit_several_tokens_per_step(tok):
     assert OutputIndex(weight, n_lists=5, n_probe=5).search(query) == int((weight @ query).argmax())
     with pytest.raises(ValueError, match="n_probe"):
         OutputIndex(weight, n_lists=5, n_probe=6)
+
+
+def test_special_tokens_are_never_merged(smollm2):
+    _, tokenizer = smollm2
+    text = "<|im_start|>user\nParis.<|im_end|>\n<|im_start|>assistant\nParis.<|im_end|>"
+    batch = batch_bpe(tokenizer, [text, text])
+    special = set(tokenizer.all_special_ids)
+    assert all(not special & set(pieces) for pieces in batch.decompositions)
+    assert batch.decode(tokenizer, 0) == text

@@ -16,6 +16,9 @@ def demo(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, *, merges
     from hf_tokens.tokenizers.dynamic.merges import batch_bpe
     from hf_tokens.tokenizers.dynamic.predictor import MeanPiecesPredictor
 
+    if getattr(tokenizer, "chat_template", None):  # the same chat formatting as the plain `hf-tokens run`
+        prompt = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                               tokenize=False)  # fmt: skip
     batch = batch_bpe(tokenizer, [prompt], merges=merges)
     rows, _ = predicted_rows(model, batch, MeanPiecesPredictor(model))
     embeds = embed(model, batch, rows, batch.sequences[0])[None]

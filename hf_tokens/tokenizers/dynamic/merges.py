@@ -65,7 +65,8 @@ class DynamicBatch:
 
 
 def word_ids(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
-    """Original ids of ``text`` and, for each, the index of the pre-tokenizer word it belongs to."""
+    """Original ids of ``text`` and, for each, the index of the pre-tokenizer word it belongs to (special and added
+    tokens get a negative index of their own)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
         raise TypeError(
@@ -80,7 +81,10 @@ def word_ids(tokenizer: Any, text: str) -> tuple[list[int], list[int]]:
         starts = [i for i, ch in enumerate(text) if not ch.isspace() and (i == 0 or text[i - 1].isspace())]
     else:
         starts = [start for _, (start, _end) in backend.pre_tokenizer.pre_tokenize_str(norm)]
-    return ids, [max(bisect.bisect_right(starts, start) - 1, 0) for start, _ in offsets]
+    words = [max(bisect.bisect_right(starts, start) - 1, 0) for start, _ in offsets]
+    added = set(getattr(tokenizer, "all_special_ids", [])) | set(getattr(tokenizer, "added_tokens_decoder", {}))
+    # special / added tokens (chat markers) are never merged: each is a word of its own
+    return ids, [-(i + 1) if token in added else wid for i, (token, wid) in enumerate(zip(ids, words, strict=True))]
 
 
 def _words(ids: list[int], wids: list[int]) -> list[list[Unit]]:
