@@ -40,6 +40,7 @@ ARGS = {
     "context_compression": ["--rate", "0.5", "--crag-tokens", "16"],
     "llmlingua2": ["--docs", "1", "--epochs", "1"],
     "diffusion_lm": ["--steps", "2", "--new-tokens", "8"],
+    "dynamic_tokenization": ["--texts", "2", "--chars", "300", "--merges", "20"],
 }
 
 

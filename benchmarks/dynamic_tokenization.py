@@ -1,0 +1,145 @@
+"""Dynamic tokenization (arXiv:2411.18553): sequence-length reduction vs loss / accuracy change per merge budget.
+
+1. SmolLM2 prefilling (the paper's decoder setting 1): each batch of texts is split into a prefix (``--prefix-chars``)
+   and a continuation (``--cont-tokens`` original tokens); the prefix is tokenised with batch-level BPE at each merge
+   budget, the continuation's mean NLL is measured after it. Rows: median over ``--batches`` of the length reduction
+   and of the NLL ratio to the unmerged prefix (same texts, same run).
+2. MiniLM classification: which corpus a ``--clf-chars`` passage comes from (4 offline corpora); mean-pooled frozen
+   encoder features, a linear head trained ``--clf-steps`` full-batch Adam steps on the training features of each arm
+   (same budget and seed), test accuracy with and without dynamic tokens (batch-level BPE per batch of
+   ``--batch`` texts).
+
+Embeddings of merged tokens: :class:`MeanPiecesPredictor` unless ``--hypernetwork PATH`` (ZeTT, loaded with
+``hf_tokens.tokenizers.zett.load_hypernetwork``). Setting 2 (generation through a nearest-neighbour index over
+predicted output embeddings) is not measured here (tested in tests/tokenizers/test_dynamic.py only).
+
+Merges stay within words, so the reduction is capped by the whole-word tokenization of the batch (the ``target=20%``
+arm stops there when 20% cannot be reached): on English text SmolLM2's tokenizer leaves little room, in line with the
+paper's "up to 17%" for Mistral-7B prefilling; its >20% figure is for XLM-R over 14 languages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from typing import Any
+
+import torch
+
+from hf_tokens.assets import load_encoder, load_model
+from hf_tokens.assets.text import text_chunks
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.tokenizers.dynamic.apply import continuation_nll, mean_pooled
+from hf_tokens.tokenizers.dynamic.merges import batch_bpe
+from hf_tokens.tokenizers.dynamic.predictor import MeanPiecesPredictor
+
+CORPORA = ("fortunes", "jargon", "licenses", "python-stdlib")
+
+
+def predictor_for(model: Any, path: str | None) -> tuple[Any, str]:
+    if path is None:
+        return MeanPiecesPredictor(model), "mean of pieces (no --hypernetwork given)"
+    from hf_tokens.tokenizers.zett import load_hypernetwork  # type: ignore[import-not-found]
+
+    return load_hypernetwork(path), f"ZeTT hypernetwork {path}"
+
+
+def prefill(bench: Benchmark, args: argparse.Namespace) -> None:
+    model, tok = load_model("smollm2-135m")
+    model.eval()
+    predictor, name = predictor_for(model, args.hypernetwork)
+    bench.note(f"prefill predictor: {name}")
+    chunks = text_chunks("jargon", args.batches * args.batch, args.prefix_chars + 400, seed=args.seed)
+    results: dict[str, list[tuple[float, float]]] = {}
+    for b in range(args.batches):
+        batch = chunks[b * args.batch : (b + 1) * args.batch]
+        prefixes = [c[: args.prefix_chars] for c in batch]
+        conts = [tok(c[args.prefix_chars :], add_special_tokens=False).input_ids[: args.cont_tokens] for c in batch]
+        base = statistics.mean(continuation_nll(model, batch_bpe(tok, prefixes, merges=0), conts, predictor))
+        arms = {f"merges={m}": {"merges": m} for m in args.merges} | {"target=20%": {"target_reduction": 0.2}}
+        for arm, kwargs in arms.items():
+            dyn = batch_bpe(tok, prefixes, **kwargs)
+            nll = statistics.mean(continuation_nll(model, dyn, conts, predictor))
+            results.setdefault(arm, []).append((dyn.length_reduction, nll / base))
+            print(f"batch {b} {arm}: {dyn.length_reduction:.3f} shorter, nll ratio {nll / base:.4f}", flush=True)
+    for arm, vals in results.items():
+        red = statistics.median(v[0] for v in vals)
+        ratio = statistics.median(v[1] for v in vals)
+        bench.add(f"prefill:{arm}", "length_reduction", red)
+        bench.add(f"prefill:{arm}", "continuation_nll", ratio, baseline="original tokenization", baseline_value=1.0)
+
+
+def classification(bench: Benchmark, args: argparse.Namespace) -> None:
+    model, tok = load_encoder("minilm-l6")
+    model.eval()
+    predictor, name = predictor_for(model, args.hypernetwork)
+    bench.note(f"classification predictor: {name}")
+    texts, labels = [], []
+    for label, corpus in enumerate(CORPORA):
+        chunk = text_chunks(corpus, args.clf_texts, args.clf_chars, seed=args.seed)
+        texts += chunk
+        labels += [label] * len(chunk)
+    order = torch.randperm(len(texts), generator=torch.Generator().manual_seed(args.seed)).tolist()
+    texts, y = [texts[i] for i in order], torch.tensor([labels[i] for i in order])
+    split = len(texts) * 3 // 4
+
+    def features(merges: int) -> tuple[torch.Tensor, float]:
+        feats, orig, dyn_len = [], 0, 0
+        for s in range(0, len(texts), args.batch):
+            dyn = batch_bpe(tok, texts[s : s + args.batch], merges=merges)
+            feats.append(mean_pooled(model, dyn, predictor))
+            orig, dyn_len = orig + dyn.original_length, dyn_len + dyn.dynamic_length
+        return torch.cat(feats), 1.0 - dyn_len / orig
+
+    def accuracy(x: torch.Tensor) -> float:
+        torch.manual_seed(args.seed)
+        head = torch.nn.Linear(x.shape[1], len(CORPORA))
+        opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+        for _ in range(args.clf_steps):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(head(x[:split]), y[:split]).backward()
+            opt.step()
+        with torch.no_grad():
+            return float((head(x[split:]).argmax(-1) == y[split:]).float().mean())
+
+    base_acc = accuracy(features(0)[0])
+    for m in args.merges:
+        x, red = features(m)
+        bench.add(f"classify:merges={m}", "length_reduction", red)
+        bench.add(f"classify:merges={m}", "accuracy", accuracy(x), baseline="original tokenization",
+                  baseline_value=base_acc)  # fmt: skip
+
+
+def main() -> None:
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
+    parser.add_argument("--merges", type=int, nargs="+", default=[50, 100, 200, 400], help="merge budgets per batch")
+    parser.add_argument("--batches", type=int, default=3, help="batches for the prefill medians")
+    parser.add_argument("--batch", type=int, default=8, help="texts per batch (merges are learnt per batch)")
+    parser.add_argument("--prefix-chars", type=int, default=1000)
+    parser.add_argument("--cont-tokens", type=int, default=32)
+    parser.add_argument("--clf-texts", type=int, default=40, help="passages per corpus for classification")
+    parser.add_argument("--clf-chars", type=int, default=300)
+    parser.add_argument("--clf-steps", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hypernetwork", default=None, help="ZeTT hypernetwork folder (default: mean predictor)")
+    parser.add_argument("--skip-classification", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.batches, args.merges, args.clf_texts = 2, [100, 400], 20
+    if min(args.merges) < 0:
+        raise SystemExit("--merges must be >= 0")
+    setup_torch(args)
+    torch.manual_seed(args.seed)
+    bench = Benchmark("dynamic_tokenization", "SmolLM2-135M-Instruct + all-MiniLM-L6-v2", args.device, args.quick)
+    bench.note(
+        f"CPU budget: {args.batches} batches x {args.batch} texts x {args.prefix_chars} chars prefix + "
+        f"{args.cont_tokens} tokens; classification {len(CORPORA)}x{args.clf_texts} passages, {args.clf_steps} steps"
+    )
+    prefill(bench, args)
+    if not args.skip_classification:
+        classification(bench, args)
+    bench.finish(args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Dynamic tokenization: batch-level BPE merges with predicted embeddings (Feher et al., arXiv:2411.18553).
+
+:func:`.merges.batch_bpe` merges frequent subword sequences within words of one batch; :mod:`.predictor` predicts
+the merged tokens' embeddings (:class:`MeanPiecesPredictor`, or ZeTT's hypernetwork through the same
+``predict(decompositions)`` protocol); :mod:`.apply` feeds them to a decoder (prefilling, the paper's setting 1) or an
+encoder; :mod:`.generate` decodes over the original + dynamic vocabulary through an approximate nearest-neighbour
+index (setting 2). The model is never changed, so the registry's ``convert`` contract returns it as it is (see
+:func:`.apply.contract`).
+"""
+
+from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
+
+register(
+    "dynamic-tokenization",
+    status="experimental",
+    extension="tokenizers",
+    card_kind="tokenizer",
+    entry="hf_tokens.tokenizers.dynamic.merges:batch_bpe",
+    config="hf_tokens.tokenizers.dynamic.config:DynamicTokenizationConfig",
+    contract="hf_tokens.tokenizers.dynamic.apply:contract",
+    demo="hf_tokens.tokenizers.dynamic.demo:demo",
+    package="hf_tokens.tokenizers.dynamic",
+    headline=Headline(
+        "SmolLM2 prefill, mean-piece embeddings: {a.value:.0%} shorter prompts at {an.change:+.1%} continuation NLL "
+        "(100 merges/batch); word-boundary ceiling {c.value:.0%} at {cn.change:+.1%}; "
+        "MiniLM classification {k.value:.0%} shorter, accuracy {kn.change:+.1%}",
+        file="bench_results/dynamic_tokenization.json",
+        rows={
+            "a": {"method": "prefill:merges=100", "metric": "length_reduction"},
+            "an": {"method": "prefill:merges=100", "metric": "continuation_nll"},
+            "c": {"method": "prefill:target=20%", "metric": "length_reduction"},
+            "cn": {"method": "prefill:target=20%", "metric": "continuation_nll"},
+            "k": {"method": "classify:merges=400", "metric": "length_reduction"},
+            "kn": {"method": "classify:merges=400", "metric": "accuracy"},
+        },
+    ),
+    benchmark="python benchmarks/dynamic_tokenization.py --json bench_results/dynamic_tokenization.json",
+    usage=(
+        "from hf_tokens.tokenizers.dynamic import batch_bpe, MeanPiecesPredictor, continuation_nll\n"
+        "batch = batch_bpe(tokenizer, texts, merges=200)  # shorter sequences, merges within words\n"
+        "nll = continuation_nll(model, batch, continuations, MeanPiecesPredictor(model))"
+    ),
+)
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "batch_bpe": ".merges",
+        "DynamicBatch": ".merges",
+        "DynamicTokenizationConfig": ".config",
+        "EmbeddingPredictor": ".predictor",
+        "MeanPiecesPredictor": ".predictor",
+        "continuation_nll": ".apply",
+        "mean_pooled": ".apply",
+        "predicted_rows": ".apply",
+        "generate_dynamic": ".generate",
+        "OutputIndex": ".generate",
+    },
+)
