@@ -34,6 +34,7 @@ ARGS = {
     "hyperfitting": ["--epochs", "1", "--train-texts", "4", "--new-tokens", "8"],
     "xtr_retrieval": [],
     "rag_token_metrics": [],
+    "pawn": ["--texts", "2", "--tokens", "16", "--epochs", "2"],
 }
 
 
