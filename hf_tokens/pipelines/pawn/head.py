@@ -10,7 +10,8 @@ For a text with scored positions ``t = 1..T``::
 
 Deviations from the paper (arXiv 2501.03940), named: layer sizes and the sinusoidal position code are this
 library's choices (small, for CPU); the features are the three metrics of :mod:`.features` (observed log-prob,
-top-1 log-prob, entropy).
+top-1 log-prob, entropy), taken from the paper's description; the official code was not found in this session's
+search index, so the exact metric list, layer sizes and pooling details were not checked against it.
 """
 
 from __future__ import annotations
