@@ -41,6 +41,7 @@ ARGS = {
     "llmlingua2": ["--docs", "1", "--epochs", "1"],
     "diffusion_lm": ["--steps", "2", "--new-tokens", "8"],
     "dynamic_tokenization": ["--texts", "2", "--chars", "300", "--merges", "20"],
+    "pawn": ["--texts", "2", "--tokens", "16", "--epochs", "2"],
 }
 
 

@@ -17,7 +17,9 @@ Each subcommand writes a JSONL file (one ``{"text", "label", ...}`` object per l
   machine texts (label 1) sampled by SmolLM2 at temperature 1 (pure sampling: the zero-shot test's null hypothesis)
   from the same human prefixes (``--prefix-tokens``), each continuation exactly as long in tokens as the human one
   (``--tokens``). Each row holds ``prefix`` and ``continuation`` too. With ``--generator lora`` the machine texts
-  come from SmolLM2 + the membership LoRA adapter instead (LLM B of the paper's attribution setting; same prefixes).
+  come from SmolLM2 + the membership LoRA adapter instead (LLM B of the paper's attribution setting; same prefixes);
+  with ``--generator qwen`` from Qwen2.5-Coder-0.5B (same prefix texts re-encoded in Qwen's tokens; its continuation
+  re-encoded in SmolLM2's tokens and cut to ``--tokens``; PAWN's cross-generator split).
 
     PYTHONPATH=. python benchmarks/data/detection_data.py membership-controlled --n 40 --epochs 3
     PYTHONPATH=. python benchmarks/data/detection_data.py membership-natural --n 40
@@ -139,12 +141,15 @@ def llm_text(args: argparse.Namespace) -> None:
 
     torch.manual_seed(args.seed)
     model, tok = load_model("smollm2-135m", dtype=torch.float32)
-    generator = "smollm2-135m"
+    generator, gen_tok = "smollm2-135m", tok
     if args.generator == "lora":  # LLM B of the attribution setting: SmolLM2 + the membership LoRA adapter
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(Path(args.out) / "membership_lora")).merge_and_unload().eval()
         generator = "smollm2-135m+lora"
+    if args.generator == "qwen":  # a different model family (PAWN's cross-generator split); prefixes re-encoded
+        model, gen_tok = load_model("qwen2.5-coder-0.5b", dtype=torch.float32)
+        generator = "qwen2.5-coder-0.5b"
     need = args.prefix_tokens + args.tokens
     rows: list[dict[str, Any]] = []
     sources = _chunks(3 * args.n, 4 * need + 400, args.seed, ("jargon", "licenses", "python-stdlib"))
@@ -159,12 +164,23 @@ def llm_text(args: argparse.Namespace) -> None:
     for i in range(0, len(pairs), args.batch):
         chunk = pairs[i : i + args.batch]
         prefix = torch.tensor([p for _, p, _ in chunk])
+        mask = torch.ones_like(prefix)
+        if args.generator == "qwen":  # the same prefix texts in Qwen's tokens, left-padded
+            enc = [gen_tok(tok.decode(p), add_special_tokens=False)["input_ids"] for _, p, _ in chunk]
+            width = max(map(len, enc))
+            pad = gen_tok.pad_token_id if gen_tok.pad_token_id is not None else gen_tok.eos_token_id
+            prefix = torch.tensor([[pad] * (width - len(e)) + e for e in enc])
+            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in enc])
         with torch.no_grad():
             gen = model.generate(
-                prefix, attention_mask=torch.ones_like(prefix), do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-                max_new_tokens=args.tokens, min_new_tokens=args.tokens, pad_token_id=tok.pad_token_id,
+                prefix, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                max_new_tokens=args.tokens, min_new_tokens=args.tokens,
+                pad_token_id=(gen_tok if args.generator == "qwen" else tok).pad_token_id,
             )  # fmt: skip
-        for (corpus, p, human), machine in zip(chunk, gen[:, prefix.shape[1] :].tolist()):
+        machines = gen[:, prefix.shape[1] :].tolist()
+        if args.generator == "qwen":  # Qwen's text in SmolLM2's tokens (matched length: SmolLM2's token count)
+            machines = [tok(gen_tok.decode(m), add_special_tokens=False)["input_ids"][: args.tokens] for m in machines]
+        for (corpus, p, human), machine in zip(chunk, machines):
             for label, cont in ((0, human), (1, machine)):
                 rows.append({"prefix": tok.decode(p), "continuation": tok.decode(cont), "prefix_ids": p,
                              "continuation_ids": cont, "text": tok.decode(p + cont), "label": label,
@@ -198,7 +214,7 @@ def main() -> None:
     g.add_argument("--tokens", type=int, default=128, help="continuation length in tokens (human and machine)")
     g.add_argument("--prefix-tokens", type=int, default=32)
     g.add_argument("--batch", type=int, default=8)
-    g.add_argument("--generator", choices=["base", "lora"], default="base",
+    g.add_argument("--generator", choices=["base", "lora", "qwen"], default="base",
                    help="base: SmolLM2; lora: SmolLM2 + the membership-controlled LoRA adapter (LLM B)")  # fmt: skip
     args = parser.parse_args()
     import torch

@@ -1,0 +1,60 @@
+"""PAWN: Perplexity Attention Weighted Network for AI-generated text detection (arXiv 2501.03940)."""
+
+from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
+
+_ID = "in-distribution"
+_X = "cross-generator(qwen2.5-coder-0.5b)"
+
+register(
+    "pawn",
+    status="experimental",
+    extension="pipelines",
+    entry="hf_tokens.pipelines.pawn.pipeline:PawnPipeline",
+    config="hf_tokens.pipelines.pawn.train:PawnConfig",
+    contract="hf_tokens.pipelines.pawn.pipeline:contract",
+    headline=Headline(
+        "human vs machine continuations, {p.tokens} tokens, SmolLM2-135M features: AUROC in-distribution "
+        "{p.value:.2f} (Fast-DetectGPT {f.value:.2f}, zero-shot test {z.value:.2f}); cross-generator (trained on "
+        "SmolLM2 texts, tested on Qwen2.5-Coder-0.5B texts) {pc.value:.2f} (Fast-DetectGPT {fc.value:.2f}, "
+        "zero-shot test {zc.value:.2f}): below the zero-shot methods at this small scale",
+        file="bench_results/pawn.json",
+        rows={
+            "p": {"method": "pawn", "metric": "auroc", "split": _ID},
+            "f": {"method": "fast_detectgpt", "metric": "auroc", "split": _ID},
+            "z": {"method": "zero-shot-detection", "metric": "auroc", "split": _ID},
+            "pc": {"method": "pawn", "metric": "auroc", "split": _X},
+            "fc": {"method": "fast_detectgpt", "metric": "auroc", "split": _X},
+            "zc": {"method": "zero-shot-detection", "metric": "auroc", "split": _X},
+        },
+    ),
+    benchmark=(
+        "python benchmarks/data/detection_data.py llm-text --n 80 --tokens 64 && python "
+        "benchmarks/data/detection_data.py llm-text --n 16 --tokens 64 --generator qwen && python benchmarks/pawn.py "
+        "--json bench_results/pawn.json"
+    ),
+    usage=(
+        "from transformers import pipeline\n"
+        "from hf_tokens.pipelines.pawn import PawnHead, cache_features, train_pawn, PawnPipeline\n"
+        "files = cache_features(model, tokenizer, texts, '.cache/pawn')  # one safetensors file per text\n"
+        "head, log = train_pawn(files, labels)  # 1 = machine, 0 = human; the LM is not run again\n"
+        'pipe = pipeline("pawn-llm-text-detection", model=model, tokenizer=tokenizer, head=head)\n'
+        'pipe("a text")  # score (logit, higher = machine), probability, machine'
+    ),
+)
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "PawnPipeline": ".pipeline",
+        "PawnHead": ".head",
+        "PawnHeadConfig": ".head",
+        "PawnConfig": ".train",
+        "train_pawn": ".train",
+        "predict": ".train",
+        "collate": ".train",
+        "TextFeatures": ".features",
+        "compute_features": ".features",
+        "cache_features": ".features",
+        "load_features": ".features",
+    },
+)

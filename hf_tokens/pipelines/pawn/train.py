@@ -1,0 +1,111 @@
+"""Training the PAWN head on cached features (the LM is never run here: features come from disk once)."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from hf_tokens.pipelines.pawn.features import TextFeatures, load_features
+from hf_tokens.pipelines.pawn.head import PawnHead, PawnHeadConfig
+
+
+@dataclass
+class PawnConfig:
+    """Training of a PAWN head."""
+
+    epochs: int = field(default=20, metadata={"help": "passes over the cached training texts"})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay"})
+    batch_size: int = field(default=16, metadata={"help": "texts per step"})
+    seed: int = field(default=0, metadata={"help": "seed of initialisation, shuffling and dropout"})
+    time_budget_s: float | None = field(default=None, metadata={"help": "stop after this many CPU seconds"})
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        for name in ("lr", "weight_decay"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.lr == 0:
+            raise ValueError("lr must be > 0")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be None or > 0, got {self.time_budget_s!r}")
+
+
+def collate(items: Sequence[TextFeatures]) -> dict[str, torch.Tensor]:
+    """Right-pad a list of texts' features to ``[B, T, ...]`` with a mask of the real tokens."""
+    if not items:
+        raise ValueError("collate needs at least one text")
+    width = max(len(f) for f in items)
+    b, nf, h = len(items), items[0].features.shape[1], items[0].hidden.shape[1]
+    out = {
+        "features": torch.zeros(b, width, nf),
+        "hidden": torch.zeros(b, width, h),
+        "positions": torch.zeros(b, width, dtype=torch.long),
+        "mask": torch.zeros(b, width, dtype=torch.bool),
+    }
+    for i, f in enumerate(items):
+        n = len(f)
+        out["features"][i, :n], out["hidden"][i, :n], out["positions"][i, :n] = f.features, f.hidden, f.positions
+        out["mask"][i, :n] = True
+    return out
+
+
+def train_pawn(
+    data: Sequence[TextFeatures | str | os.PathLike[str]],
+    labels: Sequence[int],
+    config: PawnConfig | None = None,
+    head_config: PawnHeadConfig | None = None,
+) -> tuple[PawnHead, dict[str, Any]]:
+    """Train a head on cached texts (``TextFeatures`` or paths of :func:`cache_features` files; each file is read
+    once) with labels 1 = machine, 0 = human. Returns the head (eval mode) and a log (loss per epoch, seconds)."""
+    cfg = config or PawnConfig()
+    if len(data) != len(labels) or not data:
+        raise ValueError(f"data and labels must be non-empty and of equal length, got {len(data)} and {len(labels)}")
+    if set(int(x) for x in labels) - {0, 1}:
+        raise ValueError("labels must be 0 (human) or 1 (machine)")
+    items = [d if isinstance(d, TextFeatures) else load_features(d) for d in data]
+    y = torch.tensor([float(x) for x in labels])
+    hc = head_config or PawnHeadConfig(
+        hidden_size=int(items[0].hidden.shape[1]), num_features=int(items[0].features.shape[1])
+    )
+    torch.manual_seed(cfg.seed)
+    head = PawnHead(hc)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    log: dict[str, Any] = {"loss": []}
+    t0 = time.process_time()
+    head.train()
+    for _ in range(cfg.epochs):
+        order, total = torch.randperm(len(items), generator=gen).tolist(), 0.0
+        for s in range(0, len(order), cfg.batch_size):
+            idx = order[s : s + cfg.batch_size]
+            batch = collate([items[i] for i in idx])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(head(**batch)["logits"], y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        log["loss"].append(total / len(items))
+        if cfg.time_budget_s is not None and time.process_time() - t0 > cfg.time_budget_s:
+            break
+    log["cpu_seconds"] = time.process_time() - t0
+    head.eval()
+    return head, log
+
+
+@torch.no_grad()
+def predict(head: PawnHead, items: Sequence[TextFeatures], batch_size: int = 32) -> torch.Tensor:
+    """``[N]`` logits (> 0: machine) of cached texts."""
+    head.eval()
+    outs = [head(**collate(items[s : s + batch_size]))["logits"] for s in range(0, len(items), batch_size)]
+    return torch.cat(outs)

@@ -1,0 +1,153 @@
+"""PAWN: cached features equal recomputed ones and do not depend on padding; the head's weights are a softmax over
+real tokens only; the head learns a planted per-token feature difference; save/load; clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import transformers
+
+from hf_tokens.pipelines.pawn import (
+    PawnConfig,
+    PawnHead,
+    PawnHeadConfig,
+    PawnPipeline,
+    TextFeatures,
+    cache_features,
+    collate,
+    compute_features,
+    load_features,
+    predict,
+    train_pawn,
+)
+from hf_tokens.testing import tiny_model, tiny_tokenizer
+
+TEXTS = ["The quick brown fox jumps over the lazy dog.", "Hello world, again and again!", "def main():\n    return 0"]
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tiny_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    return tiny_model("llama", vocab_size=len(tok), seed=0)
+
+
+def test_cache_equals_recomputed_and_is_not_recomputed(model, tok, tmp_path):
+    paths = cache_features(model, tok, TEXTS, tmp_path)
+    fresh = compute_features(model, tok, TEXTS)
+    for p, f in zip(paths, fresh):
+        got = load_features(p)
+        torch.testing.assert_close(got.features, f.features)
+        torch.testing.assert_close(got.hidden, f.hidden)
+        assert torch.equal(got.positions, f.positions)
+    stamps = [p.stat().st_mtime_ns for p in paths]
+    assert cache_features(model, tok, TEXTS, tmp_path) == paths
+    assert [p.stat().st_mtime_ns for p in paths] == stamps  # cached: not written again
+    logp = fresh[0].features[:, 0]
+    assert bool((logp <= fresh[0].features[:, 1] + 1e-5).all())  # observed log-prob <= top-1 log-prob
+    assert bool((fresh[0].features[:, 2] >= 0).all())  # entropy
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_features_padding_invariant(model, tok, side):
+    alone = [compute_features(model, tok, [t])[0] for t in TEXTS]
+    tok.padding_side = side
+    try:
+        batched = compute_features(model, tok, TEXTS)
+    finally:
+        tok.padding_side = "right"
+    for a, b in zip(alone, batched):
+        torch.testing.assert_close(a.features, b.features, atol=1e-4, rtol=0)
+        torch.testing.assert_close(a.hidden, b.hidden, atol=1e-4, rtol=0)
+        assert torch.equal(a.positions, b.positions) and int(a.positions[0]) == 0
+
+
+def _synthetic(n, seed, hidden=8):
+    """Texts whose token 3 carries the signal; the other tokens are noise with the same distribution per class."""
+    g = torch.Generator().manual_seed(seed)
+    items, labels = [], []
+    for i in range(n):
+        t = int(torch.randint(6, 20, (1,), generator=g))
+        feats = torch.randn(t, 3, generator=g)
+        y = i % 2
+        feats[3, 0] += 3.0 if y else -3.0
+        h = torch.randn(t, hidden, generator=g)
+        h[3, 0] = 4.0  # the gate can find the informative token from its hidden state
+        items.append(TextFeatures(feats, h, torch.arange(t)))
+        labels.append(y)
+    return items, labels
+
+
+def test_head_learns_planted_feature_difference():
+    train, y = _synthetic(96, 0)
+    test, yt = _synthetic(64, 1)
+    head, log = train_pawn(
+        train, y, PawnConfig(epochs=30, lr=3e-3, seed=0), PawnHeadConfig(hidden_size=8, dropout=0.0)
+    )
+    assert log["loss"][-1] < 0.5 * log["loss"][0]
+    acc = ((predict(head, test) > 0).long() == torch.tensor(yt)).float().mean()
+    assert acc >= 0.9
+    batch = collate(test[:4])
+    w = head(**batch)["weights"]
+    assert float(w[:, 3].mean()) > 0.3  # attention concentrates on the informative token (uniform would be < 0.17)
+
+
+def test_weights_softmax_over_real_tokens_and_padding_ignored():
+    torch.manual_seed(0)
+    head = PawnHead(PawnHeadConfig(hidden_size=8, dropout=0.0)).eval()
+    items, _ = _synthetic(4, 2)
+    batch = collate(items)
+    out = head(**batch)
+    w = out["weights"]
+    torch.testing.assert_close(w.sum(1), torch.ones(4))
+    assert bool((w[~batch["mask"]] == 0).all())
+    junk = {k: v.clone() for k, v in batch.items()}
+    junk["features"][~batch["mask"]] = 1e3
+    junk["hidden"][~batch["mask"]] = -1e3
+    torch.testing.assert_close(head(**junk)["logits"], out["logits"])
+    alone = torch.cat([head(**collate([it]))["logits"] for it in items])
+    torch.testing.assert_close(alone, out["logits"], atol=1e-5, rtol=0)
+
+
+def test_save_load_roundtrip(tmp_path):
+    torch.manual_seed(0)
+    head = PawnHead(PawnHeadConfig(hidden_size=8, base_model="tiny")).eval()
+    head.save_pretrained(tmp_path)
+    again = PawnHead.from_pretrained(tmp_path).eval()
+    items, _ = _synthetic(3, 3)
+    torch.testing.assert_close(predict(again, items), predict(head, items))
+    assert again.config.base_model == "tiny"
+
+
+def test_pipeline_scores_and_errors(model, tok):
+    torch.manual_seed(0)
+    head = PawnHead(PawnHeadConfig(hidden_size=model.config.hidden_size, dropout=0.0))
+    pipe = transformers.pipeline("pawn-llm-text-detection", model=model, tokenizer=tok, head=head)
+    assert isinstance(pipe, PawnPipeline)
+    out = pipe(TEXTS[0], baselines=True)
+    want = predict(head, compute_features(model, tok, [TEXTS[0]]))
+    assert abs(out["score"] - float(want[0])) < 1e-5
+    assert set(out) >= {"score", "probability", "machine", "log_likelihood", "entropy", "num_tokens"}
+    wrong = PawnHead(PawnHeadConfig(hidden_size=model.config.hidden_size + 1, base_model="other"))
+    with pytest.raises(ValueError, match="hidden size"):
+        transformers.pipeline("pawn-llm-text-detection", model=model, tokenizer=tok, head=wrong)
+    with pytest.raises(TypeError, match="head"):
+        transformers.pipeline("pawn-llm-text-detection", model=model, tokenizer=tok)
+    with pytest.raises(ValueError, match="non-empty"):
+        pipe("")
+    with pytest.raises(ValueError, match="hidden size"):
+        wrong(**collate(compute_features(model, tok, [TEXTS[0]])))
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="epochs"):
+        PawnConfig(epochs=0)
+    with pytest.raises(ValueError, match="lr"):
+        PawnConfig(lr=float("nan"))
+    with pytest.raises(ValueError, match="position_dim"):
+        PawnHeadConfig(position_dim=3)
+    with pytest.raises(ValueError, match="labels"):
+        train_pawn(_synthetic(2, 0)[0], [0, 2])
