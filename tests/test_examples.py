@@ -34,6 +34,7 @@ ARGS = {
     "hyperfitting": ["--epochs", "1", "--train-texts", "4", "--new-tokens", "8"],
     "xtr_retrieval": [],
     "rag_token_metrics": [],
+    "zett_transfer": ["--steps", "1", "--batch-texts", "1", "--seq-len", "32"],
 }
 
 

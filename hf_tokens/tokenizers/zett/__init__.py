@@ -4,9 +4,38 @@
 tokenizers, LM + auxiliary loss), :mod:`.initializer` (``transplant(..., method="zett", hypernetwork=...)``).
 """
 
-from hf_tokens.registry import lazy_exports
+from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
 
-# registered (register(...)) once a measured headline is committed: tests/test_registry.py requires one
+register(
+    "zett",
+    status="experimental",
+    extension="tokenizers",
+    card_kind="tokenizer",
+    entry="hf_tokens.tokenizers.zett.initializer:ZettConverter",
+    config="hf_tokens.tokenizers.zett.training:ZettTrainingConfig",
+    contract="hf_tokens.tokenizers.zett.initializer:contract",
+    package="hf_tokens.tokenizers.zett",
+    headline=Headline(
+        "hypernetwork for SmolLM2-135M trained {h.steps} CPU steps on sampled tokenizers: LM loss "
+        "{h.baseline_value:.2f} -> {h.value:.2f} (medians of first/last steps)",
+        file="bench_results/zett_train.json",
+        rows={"h": {"method": "zett:train-lm-loss"}},
+    ),
+    benchmark=(
+        "python benchmarks/zett_train.py --seconds 900 --out .cache/zett-smollm2 --json bench_results/zett_train.json"
+        " && python benchmarks/tokenizer_transfer.py --quick --targets gpt2,qwen3,mistral --methods "
+        "zett,tokenadapt,mean --zett-hypernetwork .cache/zett-smollm2 --no-tokensurgeon "
+        "--json bench_results/tokenizer_transfer_zett.json"
+    ),
+    usage=(
+        "from hf_tokens.tokenizers import transplant\n"
+        "from hf_tokens.tokenizers.zett import ZettHypernetwork, train_hypernetwork, ZettTrainingConfig\n"
+        "net = ZettHypernetwork.for_model(model, tokenizer)\n"
+        "train_hypernetwork(net, model, tokenizer, ZettTrainingConfig(steps=200))\n"
+        'new_model, new_tok = transplant(model, tokenizer, new_tokenizer, method="zett", hypernetwork=net)'
+    ),
+)
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
