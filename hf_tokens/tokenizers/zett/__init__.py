@@ -17,10 +17,22 @@ register(
     contract="hf_tokens.tokenizers.zett.initializer:contract",
     package="hf_tokens.tokenizers.zett",
     headline=Headline(
-        "hypernetwork for SmolLM2-135M trained {h.steps} CPU steps on sampled tokenizers: LM loss "
-        "{h.baseline_value:.2f} -> {h.value:.2f} (medians of first/last steps)",
-        file="bench_results/zett_train.json",
-        rows={"h": {"method": "zett:train-lm-loss"}},
+        "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral tokenizers (quick eval): ZeTT "
+        "{zg.ratio:.2f}/{zq.ratio:.2f}/{zm.ratio:.2f}, TokenAdapt {tg.ratio:.2f}/{tq.ratio:.2f}/{tm.ratio:.2f}, "
+        "mean {mg.ratio:.2f}/{mq.ratio:.2f}/{mm.ratio:.2f}; hypernetwork trained {h.steps} steps on CPU",
+        file="bench_results/tokenizer_transfer_zett.json",
+        rows={
+            "zg": {"method": "zett->gpt2", "metric": "ppl_per_char"},
+            "zq": {"method": "zett->qwen3", "metric": "ppl_per_char"},
+            "zm": {"method": "zett->mistral", "metric": "ppl_per_char"},
+            "tg": {"method": "tokenadapt->gpt2", "metric": "ppl_per_char"},
+            "tq": {"method": "tokenadapt->qwen3", "metric": "ppl_per_char"},
+            "tm": {"method": "tokenadapt->mistral", "metric": "ppl_per_char"},
+            "mg": {"method": "mean->gpt2", "metric": "ppl_per_char"},
+            "mq": {"method": "mean->qwen3", "metric": "ppl_per_char"},
+            "mm": {"method": "mean->mistral", "metric": "ppl_per_char"},
+            "h": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
+        },
     ),
     benchmark=(
         "python benchmarks/zett_train.py --seconds 900 --out .cache/zett-smollm2 --json bench_results/zett_train.json"
