@@ -1,14 +1,17 @@
 """Tokenizer transfer: the bundled SmolLM2-135M moved, with no training, to other tokenizers.
 
 For each target tokenizer (GPT-2, Qwen3, Mistral, and a supertoken BPE trained here on offline text) and each
-initialiser (TokenAdapt, mean of subtokens, random, and mergekit's tokensurgeon when it is installed in
-``.venv-mergekit``) it reports the zero-shot perplexity per character on held-out English text (Debian fortunes and
-the Jargon File, chunks that the supertoken tokenizer never saw), divided by the original model's: 1.0 means
-nothing was lost. Per character, so tokenizers that cut the text differently compare fairly. It also reports
-compression (characters per token) of every tokenizer against SmolLM2's own.
+initialiser (TokenAdapt, mean of subtokens, random, a ZeTT hypernetwork given with ``--zett-hypernetwork``, and
+mergekit's tokensurgeon when it is installed in ``.venv-mergekit``) it reports the zero-shot perplexity per character
+on held-out English text (Debian fortunes and the Jargon File, chunks that the supertoken tokenizer never saw),
+divided by the original model's: 1.0 means nothing was lost. Per character, so tokenizers that cut the text
+differently compare fairly. It also reports compression (characters per token) of every tokenizer against SmolLM2's
+own.
 
     python benchmarks/tokenizer_transfer.py --quick --json bench_results/tokenizer_transfer_quick.json
     python benchmarks/tokenizer_transfer.py --json bench_results/tokenizer_transfer.json --plot bench_results/tt.png
+    python benchmarks/tokenizer_transfer.py --quick --targets gpt2,qwen3,mistral --methods zett,tokenadapt,mean \
+        --zett-hypernetwork .cache/zett-smollm2 --no-tokensurgeon --json bench_results/tokenizer_transfer_zett.json
 
 ``--quick`` uses fewer and shorter texts, a smaller supertoken training corpus, and limits TokenAdapt's auxiliary
 encoder to 4000 new tokens per target (those in the evaluation text first; the rest get a local estimate without
@@ -120,11 +123,17 @@ def main() -> None:
     parser.add_argument("--methods", default="tokenadapt,mean,random", help="comma-separated initialisers")
     parser.add_argument("--no-tokensurgeon", action="store_true", help="skip the mergekit tokensurgeon baseline")
     parser.add_argument("--supertoken-vocab", type=int, default=32768, help="vocabulary of the supertoken tokenizer")
+    parser.add_argument(
+        "--zett-hypernetwork", type=Path, default=None,
+        help="a ZeTT hypernetwork for SmolLM2 (benchmarks/zett_train.py --out); needed by --methods zett",
+    )  # fmt: skip
     args = parser.parse_args()
     setup_torch(args)
     names, methods = args.targets.split(","), args.methods.split(",")
     if bad := [n for n in names if n not in ("gpt2", "qwen3", "mistral", "supertokens")]:
         raise SystemExit(f"--targets: unknown {bad}; choose from gpt2, qwen3, mistral, supertokens")
+    if "zett" in methods and args.zett_hypernetwork is None:
+        raise SystemExit("--methods zett needs --zett-hypernetwork PATH (train one with benchmarks/zett_train.py)")
 
     from hf_tokens.assets import load_model, model_folder
     from hf_tokens.tokenizers import transplant
@@ -155,6 +164,10 @@ def main() -> None:
             if method == "tokenadapt" and args.quick:
                 seen = {i for t in texts for i in new_tok(t, add_special_tokens=False)["input_ids"]}
                 runs.append((method, TokenAdaptInitializer(max_aux_tokens=4000, priority_ids=sorted(seen))))
+            elif method == "zett":
+                from hf_tokens.tokenizers.zett.initializer import ZettInitializer
+
+                runs.append((method, ZettInitializer(args.zett_hypernetwork)))
             else:
                 runs.append((method, method))
         if surgeon and (not args.quick or name == "gpt2"):  # --quick: the peer library on one target only

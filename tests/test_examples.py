@@ -42,6 +42,7 @@ ARGS = {
     "diffusion_lm": ["--steps", "2", "--new-tokens", "8"],
     "dynamic_tokenization": ["--texts", "2", "--chars", "300", "--merges", "20"],
     "pawn": ["--texts", "2", "--tokens", "16", "--epochs", "2"],
+    "zett_transfer": ["--steps", "1", "--batch-texts", "1", "--seq-len", "32"],
 }
 
 

@@ -197,6 +197,7 @@ INITIALIZERS: dict[str, type[Initializer] | str] = {
     "mean": MeanInitializer,
     "random": RandomInitializer,
     "tokenadapt": "hf_tokens.tokenizers.tokenadapt.initializer:TokenAdaptInitializer",
+    "zett": "hf_tokens.tokenizers.zett.initializer:ZettInitializer",
 }
 
 

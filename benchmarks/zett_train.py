@@ -1,0 +1,77 @@
+"""Train a ZeTT hypernetwork for the bundled SmolLM2-135M on a stream of sampled tokenizers, within a CPU budget.
+
+Each step fits a UnigramLM (noisy scores) or BPE tokenizer to a batch of offline text (hf_tokens.assets.text), predicts
+the embeddings of its whole vocabulary with the hypernetwork and trains on SmolLM2's next-token loss with those
+embeddings plus the auxiliary loss (see :mod:`hf_tokens.tokenizers.zett.training`). The hypernetwork is saved with
+``save_for_hub`` (card included) into a git-ignored folder; the loss curve summary goes to ``--json``.
+
+    python benchmarks/zett_train.py --seconds 1500 --out .cache/zett-smollm2 --json bench_results/zett_train.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser)
+    parser.add_argument("--steps", type=int, default=2000, help="at most this many steps (one tokenizer each)")
+    parser.add_argument("--seconds", type=float, default=1500.0, help="CPU budget: stop after this wall time")
+    parser.add_argument("--out", type=Path, default=Path(".cache/zett-smollm2"), help="where the hypernetwork goes")
+    parser.add_argument("--hidden-size", type=int, default=256, help="hypernetwork width")
+    parser.add_argument("--layers", type=int, default=3, help="hypernetwork transformer layers (paper: 3)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the hypernetwork init and the sampling")
+    args = parser.parse_args()
+    setup_torch(args)
+    if args.quick:
+        args.steps, args.seconds = min(args.steps, 5), min(args.seconds, 120.0)
+
+    from hf_tokens.assets import load_model
+    from hf_tokens.hub import save_for_hub
+    from hf_tokens.tokenizers.zett import ZettHypernetwork, ZettTrainingConfig, train_hypernetwork
+
+    model, tok = load_model("smollm2-135m")
+    net = ZettHypernetwork.for_model(model, tok, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.layers)
+    net.config.base_model = "smollm2-135m"
+    config = ZettTrainingConfig(steps=args.steps, seconds=args.seconds, seed=args.seed)
+
+    def log(row: dict[str, float]) -> None:
+        if int(row["step"]) % 10 == 0:
+            print(
+                f"step {int(row['step']):5d}  loss {row['loss']:.3f}  lm {row['lm']:.3f}  aux {row['aux']:.4f}  "
+                f"vocab {int(row['vocab'])}  {row['seconds']:.0f} s",
+                flush=True,
+            )
+
+    history = train_hypernetwork(net, model, tok, config, log=log)
+    k = max(1, min(20, len(history) // 4))
+    first = statistics.median(r["lm"] for r in history[:k])
+    last = statistics.median(r["lm"] for r in history[-k:])
+    bench = Benchmark("zett_train", "SmolLM2-135M-Instruct (dequantized Q4_1)", args.device, args.quick)
+    bench.note(f"{len(history)} steps in {history[-1]['seconds']:.0f} s at {args.threads} thread(s); budget flags")
+    bench.note("LM loss per token of sampled tokenizers (each step a different one): medians of the first/last steps")
+    bench.add(
+        "zett:train-lm-loss", "lm_loss", last, baseline=f"first {k} steps", baseline_value=first, steps=len(history)
+    )
+    bench.add("zett:train-aux-loss", "aux_loss", statistics.median(r["aux"] for r in history[-k:]))
+    data = bench.finish(args.json)
+    save_for_hub(
+        net, args.out, method_id="zett", kind="tokenizer", config=config, overwrite=True,
+        base_model="HuggingFaceTB/SmolLM2-135M-Instruct",
+        description=(
+            "A ZeTT embedding hypernetwork for SmolLM2-135M: load it with "
+            "`hf_tokens.tokenizers.zett.load_hypernetwork(path)` and pass it to "
+            '`transplant(model, tokenizer, new_tokenizer, method="zett", hypernetwork=net)`.'
+        ),
+        metrics=data["rows"],
+    )  # fmt: skip
+    print(f"saved to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

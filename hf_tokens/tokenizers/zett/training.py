@@ -1,0 +1,235 @@
+"""Training the ZeTT hypernetwork on a stream of tokenizers sampled on the fly (paper section 3.2).
+
+Every step: draw a batch of texts from the offline corpora, fit a tokenizer to them (UnigramLM with Gaussian noise on
+its piece scores, or BPE, with a vocabulary size drawn uniformly from ``[vocab_min, vocab_max]``), predict the input
+and output embeddings of every token of that tokenizer with the hypernetwork, and minimise the frozen base model's
+next-token loss on the batch tokenized with the sampled tokenizer, plus ``aux_weight`` times the paper's auxiliary
+loss: the squared distance between the predicted and the original embeddings of the tokens the sampled tokenizer
+shares with the original one.
+
+Deviations, by design: the paper samples tokenizers from substring counts of a large text queue with 32k-token
+vocabularies on TPUs; here the tokenizer is fitted with the `tokenizers` library to the step's own batch with small
+vocabularies (CPU budget); the auxiliary loss is divided by the mean squared norm of the original embeddings (so one
+weight fits models of any embedding scale); the optimiser is plain AdamW with a constant learning rate.
+
+Measured (bench_results/tokenizer_transfer_zett.json): after 67 steps (911 s, 1 CPU thread) the hypernetwork is worse
+zero-shot than its own starting point (mean initialisation) on GPT-2/Qwen3/Mistral; the paper trains for far longer
+on much larger sampled vocabularies, so this budget does not reproduce its result.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+KINDS = ("unigram", "bpe")
+
+
+@dataclass
+class ZettTrainingConfig:
+    """How the hypernetwork is trained (defaults sized for SmolLM2-135M on one CPU thread)."""
+
+    steps: int = field(default=200, metadata={"help": "optimiser steps (one sampled tokenizer each)"})
+    seconds: float | None = field(
+        default=None, metadata={"help": "stop after this wall time as well; None = no limit"}
+    )
+    batch_texts: int = field(default=4, metadata={"help": "texts per step (the tokenizer is fitted to them)"})
+    text_chars: int = field(default=1200, metadata={"help": "characters per text"})
+    seq_len: int = field(default=128, metadata={"help": "tokens per text for the LM loss (truncated)"})
+    vocab_min: int = field(default=600, metadata={"help": "smallest sampled vocabulary"})
+    vocab_max: int = field(default=2000, metadata={"help": "largest sampled vocabulary"})
+    kinds: tuple[str, ...] = field(default=KINDS, metadata={"help": f"tokenizer models to sample from, of {KINDS}"})
+    noise_std: float = field(default=1.0, metadata={"help": "std of the Gaussian noise on UnigramLM log-scores"})
+    aux_weight: float = field(default=0.5, metadata={"help": "weight of the auxiliary embedding loss"})
+    lr: float = field(default=3e-4, metadata={"help": "AdamW learning rate"})
+    corpora: tuple[str, ...] = field(
+        default=("python-stdlib", "fortunes", "jargon", "licenses"),
+        metadata={"help": "hf_tokens.assets.text corpora the texts are drawn from"},
+    )
+    seed: int = field(default=0, metadata={"help": "seed of text, tokenizer and noise sampling"})
+
+    def __post_init__(self) -> None:
+        self.kinds = tuple(self.kinds)
+        self.corpora = tuple(self.corpora)
+        for name in ("steps", "batch_texts", "text_chars", "seq_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.seconds is not None and not self.seconds > 0:
+            raise ValueError(f"seconds must be None or > 0, got {self.seconds!r}")
+        if not isinstance(self.vocab_min, int) or not 300 <= self.vocab_min <= self.vocab_max:
+            raise ValueError(f"need 300 <= vocab_min <= vocab_max, got {self.vocab_min!r}, {self.vocab_max!r}")
+        if not self.kinds or any(k not in KINDS for k in self.kinds):
+            raise ValueError(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds!r}")
+        if self.noise_std < 0 or self.aux_weight < 0 or not self.lr > 0:
+            raise ValueError("noise_std and aux_weight must be >= 0 and lr > 0")
+        if not self.corpora:
+            raise ValueError("corpora must name at least one hf_tokens.assets.text corpus")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def sample_tokenizer(texts: list[str], kind: str, vocab_size: int, *, noise_std: float = 0.0, seed: int = 0) -> Any:
+    """A byte-level ``PreTrainedTokenizerFast`` of ``kind`` ("unigram" or "bpe") fitted to ``texts``.
+
+    UnigramLM piece scores get ``N(0, noise_std)`` noise (the paper's way to diversify sampled tokenizers).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    if kind == "bpe":
+        tok = Tokenizer(models.BPE())
+        trainer: Any = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=alphabet, show_progress=False)
+    else:
+        tok = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(
+            vocab_size=vocab_size, initial_alphabet=alphabet, show_progress=False, max_piece_length=12
+        )
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainer=trainer)
+    if kind == "unigram" and noise_std > 0:
+        spec = json.loads(tok.to_str())
+        rng = random.Random(seed)
+        for piece in spec["model"]["vocab"]:
+            piece[1] = float(piece[1]) + rng.gauss(0.0, noise_std)
+        tok = Tokenizer.from_str(json.dumps(spec))
+    return PreTrainedTokenizerFast(tokenizer_object=tok)
+
+
+def all_token_decompositions(
+    base_tokenizer: Any, new_tokenizer: Any, num_old_rows: int
+) -> tuple[list[int], list[list[int]], dict[int, int]]:
+    """Ids of ``new_tokenizer`` with a byte surface, their original-piece decompositions, and shared id -> old id."""
+    from hf_tokens.tokenizers.transplantation import TransplantContext
+    from hf_tokens.tokenizers.vocab import surface_forms
+
+    old = surface_forms(base_tokenizer, argument="base_tokenizer")
+    new = surface_forms(new_tokenizer, argument="new_tokenizer")
+    ids = [i for i, s in enumerate(new.surfaces) if s and i not in new.special]
+    ctx = TransplantContext(base_tokenizer, new_tokenizer, old, new, {}, ids, num_old_rows)
+    lookup = old.lookup()
+    shared = {i: lookup[new.surfaces[i]] for i in ids if new.surfaces[i] in lookup}  # type: ignore[index]
+    return ids, ctx.decompositions(), shared
+
+
+def zett_loss(
+    hypernetwork: Any,
+    model: Any,
+    base_tokenizer: Any,
+    new_tokenizer: Any,
+    texts: list[str],
+    config: ZettTrainingConfig,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """LM loss of ``model`` on ``texts`` with predicted embeddings of ``new_tokenizer``, plus the auxiliary loss."""
+    ids, decomps, shared = all_token_decompositions(
+        base_tokenizer, new_tokenizer, hypernetwork.config.source_vocab_size
+    )
+    keep = [r for r, d in enumerate(decomps) if d]
+    ids, decomps = [ids[r] for r in keep], [decomps[r] for r in keep]
+    emb_in, emb_out = hypernetwork(*hypernetwork.pad(decomps))
+    row_of = torch.full((len(new_tokenizer),), -1, dtype=torch.long)
+    row_of[torch.tensor(ids)] = torch.arange(len(ids))
+    enc = new_tokenizer(texts, add_special_tokens=False, truncation=True, max_length=config.seq_len)
+    seqs = [[int(row_of[i]) for i in s if row_of[i] >= 0] for s in enc["input_ids"]]
+    width = max(len(s) for s in seqs)
+    tokens = torch.zeros(len(seqs), width, dtype=torch.long)
+    mask = torch.zeros(len(seqs), width, dtype=torch.long)
+    for r, s in enumerate(seqs):
+        tokens[r, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[r, : len(s)] = 1
+    hidden = model.base_model(inputs_embeds=emb_in[tokens], attention_mask=mask).last_hidden_state
+    logits = hidden[:, :-1] @ emb_out.T
+    targets = tokens[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
+    lm = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    aux = torch.zeros(())
+    if shared:
+        rows = torch.tensor([r for r, i in enumerate(ids) if i in shared])
+        old_ids = torch.tensor([shared[ids[int(r)]] for r in rows])
+        aux = _relative_mse(emb_in[rows], hypernetwork.source_input.weight[old_ids])
+        if hypernetwork.source_output is not None:
+            aux = aux + _relative_mse(emb_out[rows], hypernetwork.source_output.weight[old_ids])
+    total = lm + config.aux_weight * aux
+    stats = {"lm": lm.item(), "aux": aux.item(), "vocab": float(len(ids)), "tokens": float(mask.sum())}
+    return total, stats
+
+
+def _relative_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Squared error per token divided by the mean squared norm of the targets (scale-free across models)."""
+    return (pred - target).pow(2).sum(-1).mean() / target.pow(2).sum(-1).mean().clamp(min=1e-12)
+
+
+def text_stream(config: ZettTrainingConfig, seed: int) -> Callable[[], list[str]]:
+    """A deterministic source of batches of ``batch_texts`` texts, each from a randomly chosen corpus."""
+    from hf_tokens.assets.text import load_text
+
+    corpora = {name: load_text(name) for name in config.corpora}
+    rng = random.Random(seed)
+
+    def draw() -> list[str]:
+        out = []
+        for _ in range(config.batch_texts):
+            text = corpora[rng.choice(config.corpora)]
+            start = rng.randrange(0, max(len(text) - config.text_chars, 1))
+            out.append(text[start : start + config.text_chars])
+        return out
+
+    return draw
+
+
+def train_hypernetwork(
+    hypernetwork: Any,
+    model: Any,
+    base_tokenizer: Any,
+    config: ZettTrainingConfig | None = None,
+    *,
+    texts: Callable[[], list[str]] | None = None,
+    log: Callable[[dict[str, float]], None] | None = None,
+) -> list[dict[str, float]]:
+    """Train ``hypernetwork`` in place for ``model`` (frozen, unchanged); returns one log row per step."""
+    config = config or ZettTrainingConfig()
+    if not isinstance(config, ZettTrainingConfig):
+        raise TypeError(f"config must be a ZettTrainingConfig, got {type(config).__name__}")
+    draw = texts or text_stream(config, config.seed)
+    rng = random.Random(config.seed)
+    flags = [p.requires_grad for p in model.parameters()]
+    was_training = model.training
+    model.eval().requires_grad_(False)
+    params = [p for p in hypernetwork.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    hypernetwork.train()
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    try:
+        for step in range(config.steps):
+            if config.seconds is not None and time.perf_counter() - start > config.seconds:
+                break
+            batch = draw()
+            kind = rng.choice(config.kinds)
+            size = rng.randint(config.vocab_min, config.vocab_max)
+            tok = sample_tokenizer(batch, kind, size, noise_std=config.noise_std, seed=rng.randrange(2**31))
+            loss, stats = zett_loss(hypernetwork, model, base_tokenizer, tok, batch, config)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            row = {"step": float(step), "loss": loss.item(), **stats, "seconds": time.perf_counter() - start}
+            history.append(row)
+            if log is not None:
+                log(row)
+    finally:
+        hypernetwork.eval()
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+        model.train(was_training)
+    return history
