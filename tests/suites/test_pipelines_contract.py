@@ -97,6 +97,26 @@ def test_registered_and_built_by_transformers_pipeline(spec):
 
 
 @pytest.mark.parametrize("spec", SPECS)
+def test_usage_imports_register_the_task(spec):
+    """The imports a method's usage string shows are enough for ``pipeline(task, ...)``, in a fresh process."""
+    import subprocess
+    import sys
+
+    task = contract_of(spec, KEYS)["task"]
+    imports = [line.split("  #")[0] for line in spec.usage.splitlines() if line.startswith(("import ", "from "))]
+    code = "\n".join(
+        [
+            *imports,
+            "from transformers.pipelines import PIPELINE_REGISTRY",
+            f"print({task!r} in PIPELINE_REGISTRY.get_supported_tasks())",
+        ]
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("True"), f"{spec.id}: its usage imports do not register {task!r}"
+
+
+@pytest.mark.parametrize("spec", SPECS)
 def test_batched_output_equals_single(spec):
     check_batch_equals_single(contract_of(spec, KEYS))
 

@@ -26,7 +26,7 @@ register(
     package="hf_tokens.pipelines.xtr",
     usage=(
         "from transformers import pipeline\n"
-        "import hf_tokens.pipelines.xtr  # registers the 'token-retrieval' task\n"
+        "import hf_tokens.pipelines.xtr.pipeline  # registers the 'token-retrieval' task\n"
         "retriever = pipeline('token-retrieval', model=encoder, tokenizer=tokenizer, documents=chunks)\n"
         "retriever('How do I open a gzip file?', top_k=5)  # scoring='maxsim' gives the ColBERT baseline"
     ),
