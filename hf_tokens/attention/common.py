@@ -1,5 +1,6 @@
-"""Machinery shared by the attention methods: input checks of an attention op, settings stored as prefixed
-model-config attributes, and the kernel-test inputs of the contract (odd shapes, grouped-query heads, a left-padded
+"""Machinery shared by the attention methods: the checks every registered attention function makes (its module's
+config, no dropout, the bool mask), input checks of an attention op, settings stored as prefixed model-config
+attributes, and the kernel-test inputs of the contract (odd shapes, grouped-query heads, a left-padded
 row, a cached-decoding offset)."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
-__all__ = ["ModelConfigSettings", "check_attention_inputs", "kernel_test_inputs"]
+__all__ = ["ModelConfigSettings", "check_attention_inputs", "check_call", "kernel_test_inputs", "module_config"]
 
 S = TypeVar("S", bound="ModelConfigSettings")
 
@@ -70,3 +71,25 @@ def kernel_test_inputs(dtype: torch.dtype, seed: int) -> tuple[torch.Tensor, ...
     mask = (torch.arange(s_len)[None, :] <= pos_q)[None, None].repeat(batch, 1, 1, 1)
     mask[1, :, :, :5] = False
     return query, key, value, mask
+
+
+def module_config(module: Any, key: str) -> Any:
+    """The attention module's model config (where a function reads its settings), or a TypeError saying why not."""
+    config = getattr(module, "config", None)
+    if config is None:
+        raise TypeError(
+            f"{key} reads its settings from the attention module's .config; {type(module).__name__} has none (use "
+            "a model whose attention layers keep their config, e.g. Llama, Qwen2, Mistral)"
+        )
+    return config
+
+
+def check_call(module: Any, attention_mask: torch.Tensor | None, dropout: float, key: str) -> None:
+    """No attention dropout while training, and the bool mask of ``register_attention(mask="bool")``."""
+    if dropout and module.training:
+        raise ValueError(f"{key} does not implement attention dropout; set attention_dropout=0.0")
+    if attention_mask is not None and attention_mask.dtype != torch.bool:
+        raise TypeError(
+            f"{key} needs the bool mask of register_attention(mask='bool'); got an additive {attention_mask.dtype} "
+            "mask (was the function registered with another mask builder?)"
+        )

@@ -18,8 +18,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.attention.checks import check_call, module_config
-from hf_tokens.attention.common import check_attention_inputs, kernel_test_inputs
+from hf_tokens.attention.common import check_attention_inputs, check_call, kernel_test_inputs, module_config
 from hf_tokens.attention.landmark.config import IMPLS, LandmarkAttentionConfig
 
 KEY = "hf_tokens_landmark"

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.attention.checks import check_call, module_config
+from hf_tokens.attention.common import check_call, module_config
 
 KEY = "hf_tokens_relu"
 PHIS = ("relu", "softmax")
