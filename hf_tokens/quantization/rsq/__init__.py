@@ -24,6 +24,8 @@ Deviations from the paper / official code, all deliberate:
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
+G64 = "bench_results/quantization_g64.json"
+
 register(
     "rsq",
     status="experimental",
@@ -36,7 +38,10 @@ register(
         "SmolLM2-135M held-out ppl vs fp32 {r.baseline_value:.1f}, 16x256 calibration tokens: 3-bit g128 RSQ "
         "{r3.value:.1f}, QuaRot-style rotation+GPTQ {q3.value:.1f}, GPTQ {g3.value:.1f}, RTN {t3.value:.1f}; "
         "4-bit g128 RSQ {r.value:.1f}, QuaRot-style {q.value:.1f}, GPTQ {g.value:.1f}, RTN {t.value:.1f} (64x512 "
-        "calibration tokens: RSQ {rc.value:.1f}, QuaRot-style {qc.value:.1f})",
+        "calibration tokens: RSQ {rc.value:.1f}, QuaRot-style {qc.value:.1f}); 4-bit g64 against the peer: RSQ "
+        "{r6.value:.1f}, QuaRot-style {q6.value:.1f}, our GPTQ {g6.value:.1f} vs llmcompressor's GPTQ {l6.value:.1f} "
+        "(with its default static act-order {s6.value:.1f}, the strongest baseline); continuation choice, 200 items: "
+        "fp32 {cf.value:.2f}, RSQ {cr.value:.2f}, llmcompressor {cl.value:.2f}",
         file="bench_results/quantization.json",
         rows={
             "r": {"method": "rsq@w4g128", "metric": "ppl"},
@@ -49,12 +54,22 @@ register(
             "t3": {"file": "bench_results/quantization_3bit.json", "method": "rtn@w3g128", "metric": "ppl"},
             "rc": {"file": "bench_results/quantization_calib64x512.json", "method": "rsq@w4g128", "metric": "ppl"},
             "qc": {"file": "bench_results/quantization_calib64x512.json", "method": "quarot@w4g128", "metric": "ppl"},
+            "r6": {"file": G64, "method": "rsq@w4g64", "metric": "ppl"},
+            "q6": {"file": G64, "method": "quarot@w4g64", "metric": "ppl"},
+            "g6": {"file": G64, "method": "gptq@w4g64", "metric": "ppl"},
+            "l6": {"file": G64, "method": "llmcompressor@w4g64", "metric": "ppl"},
+            "s6": {"file": G64, "method": "llmcompressor-static@w4g64", "metric": "ppl"},
+            "cf": {"file": G64, "method": "fp32", "metric": "choice_acc"},
+            "cr": {"file": G64, "method": "rsq@w4g64", "metric": "choice_acc"},
+            "cl": {"file": G64, "method": "llmcompressor-static@w4g64", "metric": "choice_acc"},
         },
     ),
     benchmark=(
         "python benchmarks/quantization.py --bits 4 --group-size 128 --samples 16 --seq-len 256 --eval-windows 8 "
         "--eval-len 512 --repeats 1 --decode-tokens 16 --json bench_results/quantization.json  # and --bits 3 "
-        "--json bench_results/quantization_3bit.json"
+        "--json bench_results/quantization_3bit.json; --bits 4 --group-size 64 --arms rtn gptq quarot rsq "
+        "llmcompressor llmcompressor-static --json bench_results/quantization_g64.json (llmcompressor: "
+        ".venv-llmcompressor)"
     ),
     usage=(
         "from transformers import AutoModelForCausalLM\n"
