@@ -198,13 +198,7 @@ def test_run_cache_path_reports_the_budget_effect_on_a_tiny_model(spec, monkeypa
 @pytest.mark.parametrize(
     "spec",
     [
-        pytest.param(
-            s,
-            id=s.id,
-            marks=[pytest.mark.xfail(strict=True, reason="EAD demo on SmolLM2 alone degenerates (open gap, issue 18)")]
-            if s.id == "entropy-adaptive-decoding"
-            else [],
-        )
+        pytest.param(s, id=s.id)
         for s in all_specs(implemented=True)
         if s.demo or s.extension in ("cache", "generation")  # what `hf-tokens run` can run
     ],

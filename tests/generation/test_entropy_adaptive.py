@@ -176,3 +176,17 @@ def test_registered_and_exported_names():
     spec = get("entropy-adaptive-decoding")
     assert spec.implemented and spec.load("entry") is generate and spec.load("config") is EntropyAdaptiveConfig
     assert ead.contract()["lossless"] is False
+
+
+def test_demo_small_model_is_a_4bit_copy_and_leaves_the_large_model_alone(pair):
+    """`hf-tokens run`'s small model: a separate, quantized copy (same vocabulary), the large model untouched."""
+    large, _ = pair
+    before = {k: v.clone() for k, v in large.state_dict().items()}
+    small = ead.run_kwargs(large, None)["small_model"]
+    assert small is not large and type(large.model.layers[0].mlp.up_proj) is torch.nn.Linear
+    assert type(small.model.layers[0].mlp.up_proj) is not torch.nn.Linear  # replaced by the packed 4-bit module
+    assert all(torch.equal(v, large.state_dict()[k]) for k, v in before.items())
+    ids = _ids(PROMPTS[0])
+    assert small(ids).logits.shape == large(ids).logits.shape
+    out = large.generate(ids, max_new_tokens=6, custom_generate=generate, small_model=small, do_sample=False)
+    assert out.shape == (1, len(PROMPTS[0]) + 6)
