@@ -263,8 +263,14 @@ def main() -> None:
     if any(arm in PEERS for arm in args.arms):
         if not Path(args.llmcompressor_python).exists():
             raise SystemExit(f"--llmcompressor-python {args.llmcompressor_python} does not exist (see --help)")
-        if any(g != -1 and g not in (32, 64) for g in args.group_size):
-            raise SystemExit("llmcompressor needs group sizes dividing SmolLM2's 576 and 1536 columns: 32, 64 or -1")
+        from transformers import AutoConfig
+
+        from hf_tokens.assets import model_folder
+
+        text = AutoConfig.from_pretrained(model_folder(args.model)).get_text_config()
+        widths = (text.hidden_size, text.intermediate_size)
+        if any(g != -1 and any(w % g for w in widths) for g in args.group_size):
+            raise SystemExit(f"llmcompressor needs group sizes dividing {args.model}'s {widths} input columns (or -1)")
     jobs = [("fp32", {})] + [
         (arm, {"bits": b, "group_size": g}) for b in args.bits for g in args.group_size for arm in args.arms
     ]
