@@ -201,6 +201,14 @@ def run(bench: Benchmark, args: argparse.Namespace) -> None:
     ciphered = cipher(test_text, args.seed)
     names = tuple(dict.fromkeys(("bytes", "subword", *args.arms)))
     bench.note(f"arms: {', '.join(n for n in ARMS if n in names)}")
+    if "megabyte" in names:
+        from importlib.metadata import version
+
+        bench.note(
+            f"megabyte: megabyte-pytorch {version('megabyte-pytorch')}, patches of 8 bytes, global stage 96 wide x 2 "
+            "layers, local stage 64 wide x 1 layer, learned positions; trained with the byte Llama's loss; its "
+            "generate re-runs the whole model per byte (the package has no KV cache), so its bytes/s is a lower bound"
+        )
     results: dict[str, dict[str, Any]] = {}
     for arm in build_arms(args.seed, names):
         _log(f"training {arm.name} ({arm.params()[1]} non-embedding parameters)")
