@@ -199,8 +199,15 @@ def run(bench: Benchmark, args: argparse.Namespace) -> None:
     rare = [i for i, (_, w) in enumerate(pairs) if counts[w] <= 1]
     perturbed = {k: "".join(perturb(t, k, args.seed) for t in test) for k in ("typo", "case")}
     ciphered = cipher(test_text, args.seed)
-    names = tuple(dict.fromkeys(("bytes", "subword", *args.arms)))
+    loaded = {} if args.baselines_from is None else _baselines_from(args.baselines_from, args.arms)
+    names = tuple(dict.fromkeys((*(b for b in ("bytes", "subword") if b not in loaded), *args.arms)))
     bench.note(f"arms: {', '.join(n for n in ARMS if n in names)}")
+    if loaded:
+        bench.note(
+            f"baselines {', '.join(loaded)} not retrained: their values are read from {args.baselines_from} (a run "
+            "with the same corpus, split, steps, batch and seed); a bytes_per_s baseline read from there was measured "
+            "in that run, under its own load"
+        )
     if "megabyte" in names:
         from importlib.metadata import version
 
@@ -209,7 +216,7 @@ def run(bench: Benchmark, args: argparse.Namespace) -> None:
             "layers, local stage 64 wide x 1 layer, learned positions; trained with the byte Llama's loss; its "
             "generate re-runs the whole model per byte (the package has no KV cache), so its bytes/s is a lower bound"
         )
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = dict(loaded)
     for arm in build_arms(args.seed, names):
         _log(f"training {arm.name} ({arm.params()[1]} non-embedding parameters)")
         start = time.time()
@@ -246,8 +253,33 @@ def run(bench: Benchmark, args: argparse.Namespace) -> None:
     _report(bench, results, len(pairs), len(rare))
 
 
+def _baselines_from(path: Path, arms: list[str]) -> dict[str, dict[str, Any]]:
+    """The bytes/subword results of an earlier run's JSON, for the baselines not among ``arms``."""
+    import json
+
+    rows = json.loads(Path(path).read_text(encoding="utf-8"))["rows"]
+    out: dict[str, dict[str, Any]] = {}
+    for base in ("bytes", "subword"):
+        if base in arms:
+            continue
+        got = {r["metric"]: r for r in rows if r["method"] == base and r["baseline"] in (None, "subword", "bytes")}
+        try:
+            out[base] = {m: got[m]["value"] for m in ("next_word_acc", "next_word_acc_rare", "bytes_per_s")}
+            out[base]["bpb"] = got["bits_per_byte"]["value"]
+            for kind in ("typo", "case"):
+                out[base][f"bpb_{kind}"] = got[f"bpb_change_{kind}"]["perturbed_bpb"]
+            out[base]["total_params"] = got["bits_per_byte"]["total_params"]
+            out[base]["non_embedding_params"] = got["bits_per_byte"]["non_embedding_params"]
+        except KeyError as exc:
+            raise SystemExit(f"--baselines-from {path}: no {base} row for {exc}") from None
+        out[base]["loaded"] = True
+    return out
+
+
 def _report(bench: Benchmark, results: dict[str, dict[str, Any]], n_pairs: int, n_rare: int) -> None:
     for name, r in results.items():
+        if r.get("loaded"):
+            continue
         common = {"total_params": r["total_params"], "non_embedding_params": r["non_embedding_params"]}
         for base in ("subword", "bytes"):
             if name != base:
@@ -294,7 +326,7 @@ def _report(bench: Benchmark, results: dict[str, dict[str, Any]], n_pairs: int, 
                 clean_bpb=r["bpb"],
                 perturbed_bpb=r[f"bpb_{kind}"],
             )
-    if "lexinvariant" not in results:
+    if "lexinvariant" not in results or results["bytes"].get("loaded"):
         return
     lex, ref = results["lexinvariant"]["by_position"], results["bytes"]["by_position"]
     for bucket in lex:

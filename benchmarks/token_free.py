@@ -79,6 +79,12 @@ def main() -> None:
         "megabyte-pytorch, in the bench extra)",
     )
     parser.add_argument(
+        "--baselines-from",
+        type=Path,
+        help="models part: read the bytes/subword baselines not named in --arms from this earlier JSON of the same "
+        "budget instead of retraining them",
+    )
+    parser.add_argument(
         "--save-checkpoints", action="store_true", help="models part: save_for_hub the trained models into .cache/"
     )
     add_common_args(parser)
