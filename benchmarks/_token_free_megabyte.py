@@ -14,6 +14,9 @@ other arms. Deviations from the paper, all named:
 - the package's transformer blocks, not the paper's: RMSNorm pre-norm, RWKV-style token shift in every block, no
   biases in attention; learned absolute positions per stage (``pos_emb=True``, as in the paper; the package's default
   has none) and PyTorch's scaled-dot-product attention (``flash_attn=True``, which on CPU is plain SDPA);
+- the package's patch embedder: the patch's concatenated byte embeddings are projected (between LayerNorms) to the
+  global width, where the paper's global model is ``patch_size`` x the byte width wide; each stage starts from a
+  learned start vector where the paper pads with a padding patch / byte;
 - the loss is the experiment's shared next-byte cross-entropy over ``logits`` (the package's ``return_loss`` also
   scores the first byte from the start token and ignores byte 0 as padding; the other arms do neither);
 - the package has no key/value cache, so ``generate`` re-runs the whole model for every new byte, as the package's
