@@ -97,3 +97,28 @@ def test_bad_inputs_are_refused(model):
         model(input_ids=torch.full((1, 4), 256))
     with pytest.raises(ValueError, match="do_sample"):
         model.generate(torch.zeros(1, 4, dtype=torch.long), do_sample=True)
+
+
+def test_a_megabyte_only_run_reads_the_baselines_it_does_not_retrain(tmp_path):
+    import json
+
+    from _token_free_models import _baselines_from
+
+    rows = [
+        {"method": "subword", "metric": "bits_per_byte", "value": 2.5, "baseline": None, "total_params": 9,
+         "non_embedding_params": 3},
+        {"method": "subword", "metric": "bits_per_byte_vs_bytes", "value": 2.5, "baseline": "bytes"},
+        {"method": "subword", "metric": "next_word_acc", "value": 0.1, "baseline": None},
+        {"method": "subword", "metric": "next_word_acc_rare", "value": 0.0, "baseline": None},
+        {"method": "subword", "metric": "bytes_per_s", "value": 100.0, "baseline": "bytes"},
+        {"method": "subword", "metric": "bpb_change_typo", "value": 0.2, "baseline": "subword", "perturbed_bpb": 3.0},
+        {"method": "subword", "metric": "bpb_change_case", "value": 0.1, "baseline": "subword", "perturbed_bpb": 2.75},
+    ]  # fmt: skip
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"rows": rows}))
+    got = _baselines_from(path, ["bytes", "megabyte"])
+    assert set(got) == {"subword"}
+    assert got["subword"]["bpb"] == 2.5 and got["subword"]["bpb_typo"] == 3.0 and got["subword"]["bpb_case"] == 2.75
+    assert got["subword"]["bytes_per_s"] == 100.0 and got["subword"]["loaded"]
+    with pytest.raises(SystemExit, match="no bytes row"):
+        _baselines_from(path, ["megabyte"])  # the bytes baseline is not in that file
