@@ -1,6 +1,5 @@
 """Hierarchical autoregressive transformer, HAT (arXiv:2501.10322). The model: :mod:`.modeling`."""
 
-from hf_tokens.models.token_free_peer import MEGABYTE_FILE, MEGABYTE_RUN
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
@@ -20,14 +19,14 @@ register(
             "t": {"method": "hierarchical-ar", "metric": "bpb_change_typo"},
             "c": {"method": "hierarchical-ar", "metric": "bpb_change_case"},
             "b": {"method": "hierarchical-ar", "metric": "bits_per_byte_vs_subword"},
-            "mt": {"method": "megabyte", "metric": "bpb_change_typo", "file": MEGABYTE_FILE},
-            "mc": {"method": "megabyte", "metric": "bpb_change_case", "file": MEGABYTE_FILE},
-            "mb": {"method": "megabyte", "metric": "bits_per_byte_vs_subword", "file": MEGABYTE_FILE},
+            "mt": {"method": "megabyte", "metric": "bpb_change_typo"},
+            "mc": {"method": "megabyte", "metric": "bpb_change_case"},
+            "mb": {"method": "megabyte", "metric": "bits_per_byte_vs_subword"},
         },
     ),
     benchmark=(
         "python benchmarks/token_free.py --part models --quick --scale 2 --save-checkpoints "
-        "--json bench_results/token_free_models.json  # MEGABYTE peer: " + MEGABYTE_RUN
+        "--json bench_results/token_free_models.json"
     ),
     package="hf_tokens.models.hierarchical_ar",
     usage=(

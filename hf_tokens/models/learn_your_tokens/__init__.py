@@ -1,6 +1,5 @@
 """Learn Your Tokens: word-pooled byte LM (arXiv:2310.11628). The model: :mod:`.modeling`."""
 
-from hf_tokens.models.token_free_peer import MEGABYTE_FILE, MEGABYTE_RUN
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
@@ -21,14 +20,14 @@ register(
             "y": {"method": "learn-your-tokens", "metric": "next_word_acc_vs_bytes"},
             "r": {"method": "learn-your-tokens", "metric": "next_word_acc_rare"},
             "b": {"method": "learn-your-tokens", "metric": "bits_per_byte_vs_bytes"},
-            "m": {"method": "megabyte", "metric": "next_word_acc", "file": MEGABYTE_FILE},
-            "mr": {"method": "megabyte", "metric": "next_word_acc_rare", "file": MEGABYTE_FILE},
-            "mb": {"method": "megabyte", "metric": "bits_per_byte_vs_bytes", "file": MEGABYTE_FILE},
+            "m": {"method": "megabyte", "metric": "next_word_acc"},
+            "mr": {"method": "megabyte", "metric": "next_word_acc_rare"},
+            "mb": {"method": "megabyte", "metric": "bits_per_byte_vs_bytes"},
         },
     ),
     benchmark=(
         "python benchmarks/token_free.py --part models --quick --scale 2 --save-checkpoints "
-        "--json bench_results/token_free_models.json  # MEGABYTE peer: " + MEGABYTE_RUN
+        "--json bench_results/token_free_models.json"
     ),
     package="hf_tokens.models.learn_your_tokens",
     usage=(
