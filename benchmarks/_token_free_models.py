@@ -5,7 +5,11 @@ widths chosen so the non-embedding parameter counts are close, stated per row):
 
 - ``bytes``: a plain Llama over bytes; ``subword``: the same Llama over SmolLM2's tokenizer (64-token windows);
 - ``learn-your-tokens`` and ``hierarchical-ar`` (HAT): byte encoder -> word backbone -> byte decoder;
-- ``lexinvariant``: the byte Llama without fixed embeddings (a fresh random matrix per sequence).
+- ``lexinvariant``: the byte Llama without fixed embeddings (a fresh random matrix per sequence);
+- ``megabyte``: the peer architecture for the hierarchical arms, MEGABYTE from ``megabyte-pytorch`` (fixed patches of
+  8 bytes: global 96-wide x 2 layers over patches, local 64-wide x 1 layer over bytes, sized like HAT's byte encoder /
+  word backbone / byte decoder; ``benchmarks/_token_free_megabyte.py``), trained by the same loop and loss as the byte
+  Llama. ``--arms`` picks the arms (bytes and subword, the baselines, always run).
 
 Metrics: held-out bits per byte; next-word accuracy (greedy decoding of the whole next word from 256 bytes of context,
 exact match) overall and on words seen at most once in training; generation throughput (bytes/s, greedy, 64 bytes);
@@ -70,7 +74,10 @@ class Arm:
         return total, total - emb
 
 
-def build_arms(seed: int) -> list[Arm]:
+ARMS = ("bytes", "subword", "learn-your-tokens", "hierarchical-ar", "lexinvariant", "megabyte")
+
+
+def build_arms(seed: int, names: tuple[str, ...] = ARMS) -> list[Arm]:
     from hf_tokens.assets import load_tokenizer
     from hf_tokens.models.hierarchical_ar import HierarchicalARConfig, HierarchicalARForCausalLM
     from hf_tokens.models.learn_your_tokens import LearnYourTokensConfig, LearnYourTokensForCausalLM
@@ -82,8 +89,11 @@ def build_arms(seed: int) -> list[Arm]:
     words = {"byte_dim": 64, "word_dim": 96, "heads": 4, "encoder_layers": 1, "backbone_layers": 2,
              "decoder_layers": 1, "max_word_bytes": 16, "max_words": WINDOW + 1}  # fmt: skip
     llama = {"hidden": 96, "layers": 2, "max_len": WINDOW + 1}
+    unknown = sorted(set(names) - set(ARMS))
+    if unknown:
+        raise ValueError(f"arms: unknown {unknown}; choose from {list(ARMS)}")
     arms = []
-    for name in ("bytes", "subword", "learn-your-tokens", "hierarchical-ar", "lexinvariant"):
+    for name in (n for n in ARMS if n in names):
         torch.manual_seed(seed)
         if name == "bytes":
             arms.append(Arm(name, tiny_llama(256, **llama)))
@@ -94,6 +104,10 @@ def build_arms(seed: int) -> list[Arm]:
             arms.append(Arm(name, LearnYourTokensForCausalLM(LearnYourTokensConfig(**words)), loss=byte_loss))
         elif name == "hierarchical-ar":
             arms.append(Arm(name, HierarchicalARForCausalLM(HierarchicalARConfig(**words)), loss=byte_loss))
+        elif name == "megabyte":
+            from _token_free_megabyte import MegabyteLM
+
+            arms.append(Arm(name, MegabyteLM(dims=(96, 64), depths=(2, 1), patch_size=8, max_len=WINDOW)))
         else:
             config = LexinvariantConfig(
                 vocab_size=256, hidden_size=96, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
@@ -185,8 +199,25 @@ def run(bench: Benchmark, args: argparse.Namespace) -> None:
     rare = [i for i, (_, w) in enumerate(pairs) if counts[w] <= 1]
     perturbed = {k: "".join(perturb(t, k, args.seed) for t in test) for k in ("typo", "case")}
     ciphered = cipher(test_text, args.seed)
-    results: dict[str, dict[str, Any]] = {}
-    for arm in build_arms(args.seed):
+    loaded = {} if args.baselines_from is None else _baselines_from(args.baselines_from, args.arms)
+    names = tuple(dict.fromkeys((*(b for b in ("bytes", "subword") if b not in loaded), *args.arms)))
+    bench.note(f"arms: {', '.join(n for n in ARMS if n in names)}")
+    if loaded:
+        bench.note(
+            f"baselines {', '.join(loaded)} not retrained: their values are read from {args.baselines_from} (a run "
+            "with the same corpus, split, steps, batch and seed); a bytes_per_s baseline read from there was measured "
+            "in that run, under its own load"
+        )
+    if "megabyte" in names:
+        from importlib.metadata import version
+
+        bench.note(
+            f"megabyte: megabyte-pytorch {version('megabyte-pytorch')}, patches of 8 bytes, global stage 96 wide x 2 "
+            "layers, local stage 64 wide x 1 layer, learned positions; trained with the byte Llama's loss; its "
+            "generate re-runs the whole model per byte (the package has no KV cache), so its bytes/s is a lower bound"
+        )
+    results: dict[str, dict[str, Any]] = dict(loaded)
+    for arm in build_arms(args.seed, names):
         _log(f"training {arm.name} ({arm.params()[1]} non-embedding parameters)")
         start = time.time()
         train_on_stream(arm.model, arm.ids(train_text), seq_len=arm.seq_len, budget=budget, loss_fn=arm.loss)
@@ -222,8 +253,33 @@ def run(bench: Benchmark, args: argparse.Namespace) -> None:
     _report(bench, results, len(pairs), len(rare))
 
 
+def _baselines_from(path: Path, arms: list[str]) -> dict[str, dict[str, Any]]:
+    """The bytes/subword results of an earlier run's JSON, for the baselines not among ``arms``."""
+    import json
+
+    rows = json.loads(Path(path).read_text(encoding="utf-8"))["rows"]
+    out: dict[str, dict[str, Any]] = {}
+    for base in ("bytes", "subword"):
+        if base in arms:
+            continue
+        got = {r["metric"]: r for r in rows if r["method"] == base and r["baseline"] in (None, "subword", "bytes")}
+        try:
+            out[base] = {m: got[m]["value"] for m in ("next_word_acc", "next_word_acc_rare", "bytes_per_s")}
+            out[base]["bpb"] = got["bits_per_byte"]["value"]
+            for kind in ("typo", "case"):
+                out[base][f"bpb_{kind}"] = got[f"bpb_change_{kind}"]["perturbed_bpb"]
+            out[base]["total_params"] = got["bits_per_byte"]["total_params"]
+            out[base]["non_embedding_params"] = got["bits_per_byte"]["non_embedding_params"]
+        except KeyError as exc:
+            raise SystemExit(f"--baselines-from {path}: no {base} row for {exc}") from None
+        out[base]["loaded"] = True
+    return out
+
+
 def _report(bench: Benchmark, results: dict[str, dict[str, Any]], n_pairs: int, n_rare: int) -> None:
     for name, r in results.items():
+        if r.get("loaded"):
+            continue
         common = {"total_params": r["total_params"], "non_embedding_params": r["non_embedding_params"]}
         for base in ("subword", "bytes"):
             if name != base:
@@ -270,6 +326,8 @@ def _report(bench: Benchmark, results: dict[str, dict[str, Any]], n_pairs: int, 
                 clean_bpb=r["bpb"],
                 perturbed_bpb=r[f"bpb_{kind}"],
             )
+    if "lexinvariant" not in results or results["bytes"].get("loaded"):
+        return
     lex, ref = results["lexinvariant"]["by_position"], results["bytes"]["by_position"]
     for bucket in lex:
         bench.add(

@@ -12,7 +12,8 @@ Parts:
 - ``eiw`` (equal-info-windows, arXiv:2404.03626): M2 over equal-info windows vs plain arithmetic coding vs bytes at
   equal compute (``benchmarks/_token_free_eiw.py``).
 - ``models``: learn-your-tokens, hierarchical-ar and lexinvariant against subword (SmolLM2 tokenizer) and byte
-  baselines (``benchmarks/_token_free_models.py``).
+  baselines, with MEGABYTE (``megabyte-pytorch``) as the peer of the hierarchical arms
+  (``benchmarks/_token_free_models.py``; ``--arms`` picks the arms).
 
 Toy scale on purpose: every arm is a model of tens of thousands of parameters trained for a few hundred steps at one
 CPU thread, so the whole of a part fits in well under 25 minutes. ``--scale`` multiplies the training steps (and
@@ -69,6 +70,20 @@ def main() -> None:
     parser.add_argument("--part", required=True, choices=[*sorted(PARTS), "eiw", "models"])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every arm's training steps (GPU: > 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--arms",
+        nargs="+",
+        default=["learn-your-tokens", "hierarchical-ar", "lexinvariant", "megabyte"],
+        choices=["bytes", "subword", "learn-your-tokens", "hierarchical-ar", "lexinvariant", "megabyte"],
+        help="models part: the arms to train (the bytes and subword baselines always run; megabyte needs "
+        "megabyte-pytorch, in the bench extra)",
+    )
+    parser.add_argument(
+        "--baselines-from",
+        type=Path,
+        help="models part: read the bytes/subword baselines not named in --arms from this earlier JSON of the same "
+        "budget instead of retraining them",
+    )
     parser.add_argument(
         "--save-checkpoints", action="store_true", help="models part: save_for_hub the trained models into .cache/"
     )

@@ -11,13 +11,17 @@ register(
     config="hf_tokens.models.hierarchical_ar.modeling:HierarchicalARConfig",
     contract="hf_tokens.models.hierarchical_ar.modeling:contract",
     headline=Headline(
-        "toy scale (100 steps): bits/byte change under typos {t.value:+.1%} (subword {t.baseline_value:+.1%}), casing "
-        "{c.value:+.1%} (subword {c.baseline_value:+.1%}); clean bits/byte x{b.ratio:.2f} of subword",
+        "toy scale (100 steps): bits/byte change under typos {t.value:+.1%} (subword {t.baseline_value:+.1%}, "
+        "MEGABYTE peer {mt.value:+.1%}), casing {c.value:+.1%} (subword {c.baseline_value:+.1%}, MEGABYTE "
+        "{mc.value:+.1%}); clean bits/byte x{b.ratio:.2f} of subword (MEGABYTE x{mb.ratio:.2f})",
         file="bench_results/token_free_models.json",
         rows={
             "t": {"method": "hierarchical-ar", "metric": "bpb_change_typo"},
             "c": {"method": "hierarchical-ar", "metric": "bpb_change_case"},
             "b": {"method": "hierarchical-ar", "metric": "bits_per_byte_vs_subword"},
+            "mt": {"method": "megabyte", "metric": "bpb_change_typo"},
+            "mc": {"method": "megabyte", "metric": "bpb_change_case"},
+            "mb": {"method": "megabyte", "metric": "bits_per_byte_vs_subword"},
         },
     ),
     benchmark=(

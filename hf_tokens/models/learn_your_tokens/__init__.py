@@ -12,13 +12,17 @@ register(
     contract="hf_tokens.models.learn_your_tokens.modeling:contract",
     headline=Headline(
         "toy scale (100 steps): next-word acc {a.value:.1%} vs subword {a.baseline_value:.1%}, bytes "
-        "{y.baseline_value:.1%} (rare words, n={r.n}: {r.value:.0%}); bits/byte x{b.ratio:.2f} of the byte LM",
+        "{y.baseline_value:.1%}, MEGABYTE peer {m.value:.1%} (rare words, n={r.n}: {r.value:.0%}, MEGABYTE "
+        "{mr.value:.0%}); bits/byte x{b.ratio:.2f} of the byte LM (MEGABYTE x{mb.ratio:.2f})",
         file="bench_results/token_free_models.json",
         rows={
             "a": {"method": "learn-your-tokens", "metric": "next_word_acc_vs_subword"},
             "y": {"method": "learn-your-tokens", "metric": "next_word_acc_vs_bytes"},
             "r": {"method": "learn-your-tokens", "metric": "next_word_acc_rare"},
             "b": {"method": "learn-your-tokens", "metric": "bits_per_byte_vs_bytes"},
+            "m": {"method": "megabyte", "metric": "next_word_acc"},
+            "mr": {"method": "megabyte", "metric": "next_word_acc_rare"},
+            "mb": {"method": "megabyte", "metric": "bits_per_byte_vs_bytes"},
         },
     ),
     benchmark=(
