@@ -33,7 +33,9 @@ mean: the common unit across compressors that cut words and those that cut subwo
 the unit each compressor targets: words for ours and random drop, cl100k tokens as llmlingua reports them for its
 arms; mean), ``rate_error`` (mean |own_rate - requested|) and ``latency_ms`` (compressor time per context: median of
 ``--latency-repeats`` calls, then the median over contexts). Rows ``answer_nll_vs_llmlingua1`` give, per rate, our
-mean NLL minus LLMLingua-1's with a paired-bootstrap 95% interval over questions (negative: ours keeps more).
+mean NLL minus LLMLingua-1's with a paired-bootstrap 95% interval over questions (negative: ours keeps more), both at
+the same requested rate and for ``llmlingua2-matched``: ours at the reader-token count LLMLingua-1 actually reached on
+each context (LLMLingua-1 misses the requested rate, so equal requested rates are not equal lengths).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ from benchmarks.data.rag_eval import load_eval
 from hf_tokens.assets import load_encoder, load_model
 from hf_tokens.assets.models import model_folder
 from hf_tokens.benchmarking import Benchmark, add_common_args, measure, paired_bootstrap, setup_torch
-from hf_tokens.pipelines.llmlingua2.compress import split_words
+from hf_tokens.pipelines.llmlingua2.compress import compress_words, keep_probabilities, split_words
 
 Compressor = Callable[[str, str, float], str]
 COMPRESSORS: dict[str, Compressor] = {}
@@ -224,6 +226,22 @@ def check_probe(probe: dict, llm, classifier, atol: float = 1e-3) -> dict[str, f
     return diffs
 
 
+def matched_compress(pipe, context: str, target_tokens: int, reader_tok) -> str:
+    """Ours at the rate another compressor achieved: the most words (in our ranking) whose joined text has at most
+    ``target_tokens`` reader tokens (the kept sets are nested, so a binary search over the word count)."""
+    words = split_words(context)
+    probs = keep_probabilities(pipe.model, pipe.tokenizer, words)
+
+    def text(n: int) -> str:
+        return compress_words(words, probs, n / len(words))["compressed_prompt"]
+
+    lo, hi = 1, len(words)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if len(reader_tok(text(mid))["input_ids"]) <= target_tokens else (lo, mid - 1)
+    return text(lo)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--reader", default="smollm2-135m", help="reader LLM (an hf_tokens.assets model)")
@@ -268,7 +286,9 @@ def main(argv: list[str] | None = None) -> None:
         llm = reader if args.peer_llm == args.reader else load_model(args.peer_llm)[0]
         diffs = check_probe(peers["probe"], llm, ours.model)
         bench.note(f"peer models vs ours on a probe text, largest difference: {diffs}")
-    arms = [("none", "1x", 1.0)] + [(n, k, r) for n in [*COMPRESSORS, *args.peers] for k, r in RATES.items()]
+    matched = ["llmlingua2-matched"] if "llmlingua1" in args.peers else []
+    names = [*COMPRESSORS, *args.peers, *matched]
+    arms = [("none", "1x", 1.0)] + [(n, k, r) for n in names for k, r in RATES.items()]
     results: dict[str, dict[str, float]] = {}
     per_item: dict[str, list[float]] = {}
     for name, label, rate in arms:
@@ -277,6 +297,9 @@ def main(argv: list[str] | None = None) -> None:
             context = data["documents"][pair["doc_id"]]
             if name == "none":
                 short, seconds = context, 0.0
+            elif name == "llmlingua2-matched":  # ours at LLMLingua-1's achieved reader-token count, per context
+                target = len(reader_tok(peers["table"]["llmlingua1"][(label, context)]["compressed"])["input_ids"])
+                short, seconds = matched_compress(ours, context, target, reader_tok), float("nan")
             elif name in peers["table"]:
                 row = peers["table"][name][(label, context)]
                 short, seconds = row["compressed"], row["seconds"]
@@ -300,8 +323,8 @@ def main(argv: list[str] | None = None) -> None:
             "achieved_rate": statistics.mean(achieved),
             "token_rate": statistics.mean(tokens),
             "own_rate": statistics.mean(own),
-            "rate_error": statistics.mean(abs(o - rate) for o in own),
-            "latency_ms": statistics.median(ms),
+            **({} if name in matched else {"rate_error": statistics.mean(abs(o - rate) for o in own)}),
+            **({} if name in matched else {"latency_ms": statistics.median(ms)}),
         }
         print(name, label, results[f"{name}@{label}"], flush=True)
     base = results["none@1x"]
@@ -318,12 +341,12 @@ def main(argv: list[str] | None = None) -> None:
                 requested_rate=rate,
                 n_questions=len(pairs),
             )
-    if "llmlingua1" in args.peers:
+    for ours_arm in ["llmlingua2", *matched] if "llmlingua1" in args.peers else []:
         for label, rate in RATES.items():
-            a, b = per_item[f"llmlingua2@{label}"], per_item[f"llmlingua1@{label}"]
+            a, b = per_item[f"{ours_arm}@{label}"], per_item[f"llmlingua1@{label}"]
             low, high = paired_bootstrap(a, b, seed=args.seed)
             diff = statistics.mean(a) - statistics.mean(b)
-            bench.add(f"llmlingua2@{label}", "answer_nll_vs_llmlingua1", diff, baseline="llmlingua1@" + label,
+            bench.add(f"{ours_arm}@{label}", "answer_nll_vs_llmlingua1", diff, baseline="llmlingua1@" + label,
                       baseline_value=None, requested_rate=rate, n_questions=len(pairs), ci95=[low, high])  # fmt: skip
     bench.finish(args.json)
 
