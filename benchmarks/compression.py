@@ -6,7 +6,10 @@ generated questions from each question's document, given whole or compressed at 
     PYTHONPATH=. python benchmarks/compression.py --train-docs 6 --train-words 80 --max-variation 0.3 \
         --train-seconds 30 --max-new-tokens 0   # the committed run (NLL only: the shared 2-core budget)
     PYTHONPATH=. python benchmarks/compression.py --train-docs 200 --train-seconds 1800 --threads 8
-    PYTHONPATH=. python benchmarks/compression.py --peers llmlingua1 llmlingua2-peer ...   # + the llmlingua peer
+    PYTHONPATH=. python benchmarks/compression.py --train-docs 10 --train-words 80 --max-variation 0.3 \
+        --train-seconds 60 --max-new-tokens 0 --latency-repeats 1 --peers llmlingua1 llmlingua2-peer \
+        --json bench_results/compression_peer.json   # + the llmlingua peer (compression_peer.json; its notes say
+        # the classifier came from a run of the same settings stopped after saving it, reloaded with --classifier)
 
 Compressors live in :data:`COMPRESSORS` (name -> ``callable(context, question, rate) -> str``); add one line there
 (or call :func:`register_compressor`) and every arm runs on the same questions, contexts and reader.
