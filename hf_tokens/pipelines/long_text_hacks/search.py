@@ -21,6 +21,7 @@ only, the training settings stay fixed, and the order above is this library's.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -135,11 +136,13 @@ def search_shortening(
     head_fractions: Sequence[float] = (0.5,),
     min_count: int = 2,
     log_path: str | Path | None = None,
+    time_budget_s: float | None = None,
 ) -> SearchResult:
     """Choose the shortening for ``budget`` tokens: ``evaluate(config)`` trains (or scores) with that shortening and
     returns its validation score (higher is better); at most ``max_trials`` calls. With ``log_path`` every score is
     appended to a JSON log as soon as it is known, and a config already in the log is not evaluated again (a
-    resumed search replays the same decisions and continues where it stopped)."""
+    resumed search replays the same decisions and continues where it stopped). With ``time_budget_s`` no new trial
+    starts once the evaluations of this call have taken that long (the first trial always runs)."""
     check_budget(budget)
     if isinstance(max_trials, bool) or not isinstance(max_trials, int) or max_trials < 1:
         raise ValueError(f"max_trials must be an int >= 1, got {max_trials!r}")
@@ -152,13 +155,21 @@ def search_shortening(
         if logged.get("budget") != budget:
             raise ValueError(f"{path} is the log of a search at budget {logged.get('budget')}, not {budget}")
         done = {json.dumps(t["config"], sort_keys=True): t["score"] for t in logged["trials"]}
+    if time_budget_s is not None and (isinstance(time_budget_s, bool) or not time_budget_s > 0):
+        raise ValueError(f"time_budget_s must be a number > 0 (seconds), got {time_budget_s!r}")
     trials: list[dict[str, Any]] = []
+    spent = [0.0]
 
     def score(config: LongTextHacksConfig) -> float | None:
-        if len(trials) >= max_trials:
+        if len(trials) >= max_trials or (trials and time_budget_s is not None and spent[0] >= time_budget_s):
             return None
         key = json.dumps(config.to_dict(), sort_keys=True)
-        value = done[key] if key in done else float(evaluate(config))
+        if key in done:
+            value = done[key]
+        else:
+            start = time.perf_counter()
+            value = float(evaluate(config))
+            spent[0] += time.perf_counter() - start
         trials.append({"config": config.to_dict(), "name": config.name, "score": value})
         if path is not None:
             path.write_text(json.dumps({"budget": budget, "trials": trials}, indent=1))
@@ -174,7 +185,7 @@ def search_shortening(
             break
         if value > best_score:
             best, best_score = config, value
-    while len(trials) < max_trials:
+    while len(trials) < max_trials and (time_budget_s is None or spent[0] < time_budget_s):
         round_best: tuple[LongTextHacksConfig, float] | None = None
         for config in additions(best):
             value = score(config)

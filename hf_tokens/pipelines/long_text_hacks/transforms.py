@@ -35,8 +35,7 @@ REMOVALS = ("stopwords", "punctuation", "rare", "recurring")
 TRUNCATIONS = ("head", "tail", "head+tail")
 _UNIT = re.compile(r"(\s*)(\w+|[^\w\s])")
 
-ENGLISH_STOPWORDS = frozenset(
-    """
+_STOPWORDS = """
     a about above after again against all also am an and any are as at be because been before being below between
     both but by can could did do does doing down during each either else ever few for from further had has have
     having he her here hers herself him himself his how i if in into is it its itself just may me might more most
@@ -44,8 +43,8 @@ ENGLISH_STOPWORDS = frozenset(
     shall she should so some such than that the their theirs them themselves then there these they this those
     through to too under until up upon us very was we were what when where whether which while who whom whose why
     will with within without would yet you your yours yourself yourselves
-    """.split()
-)
+"""
+ENGLISH_STOPWORDS = frozenset(_STOPWORDS.split())
 
 
 @dataclass(frozen=True)
@@ -123,7 +122,7 @@ def removal_mask(
         if name not in removals:
             continue
         if name == "rare" and counts is None:
-            raise ValueError("the 'rare' transform needs word counts of the training split: pass counts=word_counts(...)")
+            raise ValueError("the 'rare' transform needs the training split's counts: pass counts=word_counts(texts)")
         seen: set[str] = set()
         for i, u in enumerate(units):
             if not kept[i]:
@@ -163,7 +162,7 @@ def token_counts(tokenizer: Any, units: Sequence[Unit]) -> list[int]:
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         costs = [0] * len(units)
         j = 0
-        for start, end in enc["offset_mapping"]:
+        for start, _end in enc["offset_mapping"]:
             while j + 1 < len(units) and starts[j + 1] <= start:
                 j += 1
             costs[j] += 1
@@ -213,16 +212,22 @@ def truncate(
     head = _take(units, costs, head_budget, tokenizer, from_end=False) if head_budget else []
     rest = units[len(head) :]
     tail = _take(rest, costs[len(head) :], budget - head_budget, tokenizer, from_end=True) if rest else []
-    while head and tail and count_tokens(tokenizer, join_units(head + tail)) > budget:
+    while head and tail and count_tokens(tokenizer, _join_cut(head, tail)) > budget:
         tail = tail[1:]  # a join across the cut re-tokenized longer (BPE): give up tail units until it fits
-    return join_units(head + tail)
+    return _join_cut(head, tail)
+
+
+def _join_cut(head: Sequence[Unit], tail: Sequence[Unit]) -> str:
+    """Head and tail joined as if the units between them were removed (so the two sides never fuse)."""
+    cut = Unit(" ", "_")
+    return join_units([*head, cut, *tail], [True] * len(head) + [False] + [True] * len(tail))
 
 
 def check_fraction(head_fraction: Any) -> float:
     if isinstance(head_fraction, bool) or not isinstance(head_fraction, (int, float)) or math.isnan(head_fraction):
         raise TypeError(f"head_fraction must be a float in [0, 1], got {head_fraction!r}")
     if not 0 <= head_fraction <= 1:
-        raise ValueError(f"head_fraction must be in [0, 1] (share of the budget given to the head), got {head_fraction}")
+        raise ValueError(f"head_fraction must be in [0, 1] (the head's share of the budget), got {head_fraction}")
     return float(head_fraction)
 
 
