@@ -60,10 +60,14 @@ class Runner:
 
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
         self.specials = self.tokenizer.num_special_tokens_to_add(pair=False)
-        self.cache: dict[tuple[str, int, str], tuple[States, list[str], float]] = {}
+        self.cache: dict[tuple[str, int, str], States] = {}
+        self.texts_cache: dict[tuple[str, int, str], tuple[list[str], float]] = {}
         self.tops: dict[tuple[str, int, int], dict[str, torch.Tensor]] = {}
         self.parts_path = Path(args.parts)
-        self.parts: dict[str, Any] = json.loads(self.parts_path.read_text()) if self.parts_path.is_file() else {}
+        self.parts: dict[str, Any] = {}
+        for path in [*args.extra_parts, self.parts_path]:  # finished parts of other runs (e.g. a parallel --stage)
+            if Path(path).is_file():
+                self.parts.update(json.loads(Path(path).read_text()))
 
     def fresh(self, seed: int) -> Any:
         from transformers import AutoModelForSequenceClassification
@@ -73,15 +77,21 @@ class Runner:
         torch.manual_seed(seed)  # the new head's initialisation
         return AutoModelForSequenceClassification.from_pretrained(self.folder, num_labels=len(self.labels)).eval()
 
-    def shortened(self, config: LongTextHacksConfig, length: int, split: str) -> tuple[States, list[str], float]:
+    def short_texts(self, config: LongTextHacksConfig, length: int, split: str) -> tuple[list[str], float]:
+        """The split's texts shortened to ``length`` tokens (with special tokens) and the ms it took per text."""
         key = (config.name, length, split)
-        if key not in self.cache:
+        if key not in self.texts_cache:
             start = time.perf_counter()
             texts = [config.shorten(t, self.tokenizer, length - self.specials, counts=self.counts)
                      for t in self.texts[split]]  # fmt: skip
-            ms = (time.perf_counter() - start) * 1000 / len(texts)
-            states = frozen_states(self.model0, self.tokenizer, texts, length, self.args.train_layers)
-            self.cache[key] = (states, texts, ms)
+            self.texts_cache[key] = (texts, (time.perf_counter() - start) * 1000 / len(texts))
+        return self.texts_cache[key]
+
+    def shortened(self, config: LongTextHacksConfig, length: int, split: str) -> States:
+        key = (config.name, length, split)
+        if key not in self.cache:
+            texts, _ = self.short_texts(config, length, split)
+            self.cache[key] = frozen_states(self.model0, self.tokenizer, texts, length, self.args.train_layers)
         return self.cache[key]
 
     def drop(self, config: LongTextHacksConfig, length: int) -> None:
@@ -96,7 +106,7 @@ class Runner:
             model.load_state_dict(self.tops[key], strict=False)
             return model
         a = self.args
-        train, _, _ = self.shortened(config, length, "train")
+        train = self.shortened(config, length, "train")
         losses = fine_tune(model, train, self.y["train"], train_layers=a.train_layers, steps=a.steps, lr=a.lr,
                            batch_size=a.batch_size, seed=seed)  # fmt: skip
         print(f"trained {key}: loss {losses[0]:.2f} -> {statistics.mean(losses[-5:]):.2f}", flush=True)
@@ -112,7 +122,7 @@ class Runner:
         key = f"{config.name}|{length}|{seed}|{split}|{setting}"
         if key not in self.parts:
             model = self.trained(config, length, seed)
-            pred = predict(model, self.shortened(config, length, split)[0], a.train_layers)
+            pred = predict(model, self.shortened(config, length, split), a.train_layers)
             self.parts[key] = [int(p == t) for p, t in zip(pred.tolist(), self.y[split])]
             print(f"{key}: accuracy {statistics.mean(self.parts[key]):.3f}", flush=True)
             self.parts_path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +132,7 @@ class Runner:
     @torch.no_grad()
     def cost(self, config: LongTextHacksConfig, length: int) -> tuple[float, float, float]:
         """(tokens per example, inference ms per example, shortening ms per example) on the test split."""
-        _, texts, shorten_ms = self.shortened(config, length, "test")
+        texts, shorten_ms = self.short_texts(config, length, "test")
         enc = self.tokenizer(texts, truncation=True, max_length=length)
         tokens = statistics.mean(len(x) for x in enc["input_ids"])
         batch = self.tokenizer(texts[: self.args.time_docs], truncation=True, max_length=length, padding=True,
@@ -147,7 +157,15 @@ def main() -> None:
     parser.add_argument("--train-layers", type=int, default=1, help="top MiniLM layers fine-tuned (6 = all)")
     parser.add_argument("--time-docs", type=int, default=8, help="test texts in the timed inference batch")
     parser.add_argument("--parts", default=str(ROOT / ".cache" / "long_text" / "parts.json"))
+    parser.add_argument("--extra-parts", nargs="*", default=[], help="parts files of other runs to reuse")
     parser.add_argument("--search-log", default=None, help="resumable search log (default: next to --parts)")
+    parser.add_argument(
+        "--stage",
+        choices=["all", "baselines", "search"],
+        default="all",
+        help="'baselines' trains only the first-k arms, 'search' only the search and the best-shortening arms (run "
+        "both in parallel with different --parts, then 'all' with --extra-parts to assemble and time)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.lengths, args.hack_lengths, args.search_length = [64, 128], [64], 64
@@ -170,6 +188,13 @@ def main() -> None:
         f"{args.max_trials} trials" + (f" / {args.search_minutes} min" if args.search_minutes else "")
     )
     started = time.process_time()
+
+    if args.stage == "baselines":
+        for k in args.lengths:
+            for seed in args.seeds:
+                runner.correct(LongTextHacksConfig(), k, seed, "test")
+            runner.drop(LongTextHacksConfig(), k)
+        return
 
     # 1. the search, on the validation split, first seed
     log_name = f"search_{args.search_length}{'_quick' * args.quick}.json"
@@ -194,8 +219,14 @@ def main() -> None:
     bench.note(f"search chose {best.name} (validation accuracy {result.score:.3f}, {len(result.trials)} trials)")
 
     # 2. the arms, on the test split, every seed
-    arms = [(f"first-{k}", LongTextHacksConfig(), k) for k in args.lengths]
-    arms += [(f"{best.name}@{k}", best, k) for k in args.hack_lengths]
+    arms = [(f"{best.name}@{k}", best, k) for k in args.hack_lengths]
+    if args.stage == "search":
+        for _, config, k in arms:
+            for seed in args.seeds:
+                runner.correct(config, k, seed, "test")
+            runner.drop(config, k)
+        return
+    arms = [(f"first-{k}", LongTextHacksConfig(), k) for k in args.lengths] + arms
     base_name = f"first-{max(args.lengths)}"
     results: dict[str, dict[str, Any]] = {}
     for name, config, length in arms:

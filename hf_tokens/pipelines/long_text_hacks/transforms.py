@@ -201,9 +201,14 @@ def truncate(
     if truncation == "head+tail":
         check_fraction(head_fraction)
     text = join_units(units)
-    if count_tokens(tokenizer, text) <= budget:
+    if getattr(tokenizer, "is_fast", False):  # the costs in context add up to the text's tokens: one tokenization
+        costs = token_counts(tokenizer, units)
+        if sum(costs) <= budget:
+            return text
+    elif count_tokens(tokenizer, text) <= budget:
         return text
-    costs = token_counts(tokenizer, units)
+    else:
+        costs = token_counts(tokenizer, units)
     if truncation == "head":
         return join_units(_take(units, costs, budget, tokenizer, from_end=False))
     if truncation == "tail":
