@@ -14,11 +14,24 @@ and head trained, the rest frozen: the CPU budget, stated in the output).
    and scored on the test split. Rows: ``accuracy`` (mean over seeds; ``per_seed`` and, against first-512, the
    paired bootstrap 95% interval over test pages of the seed-averaged difference), ``tokens_per_example`` (fed to
    the model, special tokens included), ``ms_per_example`` (inference of the full classifier on ``--time-docs`` test
-   texts in one batch, median of ``--repeats``) and ``shorten_ms_per_example`` (the preprocessing).
+   texts in one batch, median of ``--repeats``) and ``shorten_ms_per_example`` (the preprocessing). The paper's
+   own best hack (stopword removal, then the first tokens) is run as well at ``--paper-lengths``, whatever the
+   search chose (rows ``paper-stopwords@k``).
 
     OMP_NUM_THREADS=1 python benchmarks/long_text.py --threads 1 --json bench_results/long_text.json
 
-Completed trainings are kept in ``--parts`` (a JSON file), so an interrupted run resumes where it stopped.
+Completed trainings are kept in ``--parts`` (a JSON file), so an interrupted run resumes where it stopped. On a
+shared machine the stages can run in parallel, each with its own ``--parts``, then be assembled (and timed) in one
+process that trains nothing:
+
+    A="--threads 1 --train-layers 0 --steps 200 --lr 1e-3 --batch-size 16 --seeds 0 1 2 --train-docs 200 \
+       --max-trials 7 --search-minutes 25"
+    python benchmarks/long_text.py $A --stage search --parts P/search.json &
+    python benchmarks/long_text.py $A --stage baselines --lengths 128 256 --parts P/b1.json &
+    python benchmarks/long_text.py $A --stage baselines --lengths 512 --parts P/b2.json &
+    python benchmarks/long_text.py $A --stage paper --parts P/paper.json; wait
+    python benchmarks/long_text.py $A --no-train --parts P/search.json --extra-parts P/b1.json P/b2.json \
+        P/paper.json --json bench_results/long_text.json
 """
 
 from __future__ import annotations
@@ -116,10 +129,17 @@ class Runner:
         self.tops[key] = {n: p.detach().clone() for n, p in model.named_parameters() if n.startswith(keep)}
         return model
 
-    def correct(self, config: LongTextHacksConfig, length: int, seed: int, split: str) -> list[int]:
+    def key(self, config: LongTextHacksConfig, length: int, seed: int, split: str) -> str:
         a = self.args
         setting = f"{a.steps}x{a.batch_size}@{a.lr}|{a.train_layers}|{len(self.y['train'])}"
-        key = f"{config.name}|{length}|{seed}|{split}|{setting}"
+        return f"{config.name}|{length}|{seed}|{split}|{setting}"
+
+    def has(self, config: LongTextHacksConfig, length: int, seed: int, split: str) -> bool:
+        return self.key(config, length, seed, split) in self.parts
+
+    def correct(self, config: LongTextHacksConfig, length: int, seed: int, split: str) -> list[int]:
+        key = self.key(config, length, seed, split)
+        a = self.args
         if key not in self.parts:
             model = self.trained(config, length, seed)
             pred = predict(model, self.shortened(config, length, split), a.train_layers)
@@ -155,20 +175,31 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--train-layers", type=int, default=1, help="top MiniLM layers fine-tuned (6 = all)")
+    parser.add_argument(
+        "--no-train", action="store_true", help="assemble finished parts only: skip arms (and trials) not yet run"
+    )
+    parser.add_argument("--train-docs", type=int, default=None, help="use the first N training pages (all: None)")
     parser.add_argument("--time-docs", type=int, default=8, help="test texts in the timed inference batch")
     parser.add_argument("--parts", default=str(ROOT / ".cache" / "long_text" / "parts.json"))
+    parser.add_argument(
+        "--paper-lengths",
+        type=int,
+        nargs="*",
+        default=[256],
+        help="also run the paper's best hack (stopword removal, then the first tokens) at these lengths",
+    )
     parser.add_argument("--extra-parts", nargs="*", default=[], help="parts files of other runs to reuse")
     parser.add_argument("--search-log", default=None, help="resumable search log (default: next to --parts)")
     parser.add_argument(
         "--stage",
-        choices=["all", "baselines", "search"],
+        choices=["all", "baselines", "search", "paper"],
         default="all",
         help="'baselines' trains only the first-k arms, 'search' only the search and the best-shortening arms (run "
         "both in parallel with different --parts, then 'all' with --extra-parts to assemble and time)",
     )
     args = parser.parse_args()
     if args.quick:
-        args.lengths, args.hack_lengths, args.search_length = [64, 128], [64], 64
+        args.lengths, args.hack_lengths, args.search_length, args.paper_lengths = [64, 128], [64], 64, [64]
         args.max_trials, args.seeds, args.steps, args.time_docs = 3, [0], 8, 4
         args.parts = str(Path(args.parts).with_name("parts_quick.json"))
     args.repeats = args.repeats or (2 if args.quick else 3)
@@ -176,6 +207,8 @@ def main() -> None:
         raise SystemExit("lengths must be >= 8 tokens, --steps >= 1, --train-layers >= 0")
     setup_torch(args)
     data = load_long_text(args.data)
+    if args.train_docs:
+        data["splits"]["train"] = data["splits"]["train"][: args.train_docs]
     if args.quick:
         data["splits"] = {k: v[: {"train": 60, "validation": 30, "test": 40}[k]] for k, v in data["splits"].items()}
     runner = Runner(args, data)
@@ -189,6 +222,13 @@ def main() -> None:
     )
     started = time.process_time()
 
+    paper = LongTextHacksConfig(("stopwords",))
+    if args.stage == "paper":
+        for k in args.paper_lengths:
+            for seed in args.seeds:
+                runner.correct(paper, k, seed, "test")
+            runner.drop(paper, k)
+        return
     if args.stage == "baselines":
         for k in args.lengths:
             for seed in args.seeds:
@@ -204,10 +244,15 @@ def main() -> None:
     def evaluate(config: LongTextHacksConfig) -> float:
         return statistics.mean(runner.correct(config, args.search_length, seed0, "validation"))
 
+    max_trials = args.max_trials
+    if args.no_train:  # replay the logged trials only
+        max_trials = len(json.loads(log.read_text())["trials"]) if log.is_file() else 0
+        if not max_trials:
+            raise SystemExit(f"--no-train: no search log at {log}")
     result = search_shortening(
         evaluate,
         args.search_length - runner.specials,
-        max_trials=args.max_trials,
+        max_trials=max_trials,
         head_fractions=args.head_fractions,
         log_path=log,
         time_budget_s=args.search_minutes * 60 if args.search_minutes else None,
@@ -219,7 +264,7 @@ def main() -> None:
     bench.note(f"search chose {best.name} (validation accuracy {result.score:.3f}, {len(result.trials)} trials)")
 
     # 2. the arms, on the test split, every seed
-    arms = [(f"{best.name}@{k}", best, k) for k in args.hack_lengths]
+    arms = [(f"best@{k}", best, k) for k in args.hack_lengths]  # the row's "shortening" field names it
     if args.stage == "search":
         for _, config, k in arms:
             for seed in args.seeds:
@@ -227,25 +272,33 @@ def main() -> None:
             runner.drop(config, k)
         return
     arms = [(f"first-{k}", LongTextHacksConfig(), k) for k in args.lengths] + arms
-    base_name = f"first-{max(args.lengths)}"
+    arms += [(f"paper-stopwords@{k}", paper, k) for k in args.paper_lengths]
     results: dict[str, dict[str, Any]] = {}
     for name, config, length in arms:
+        if args.no_train and not all(runner.has(config, length, s, "test") for s in args.seeds):
+            bench.note(f"{name} ({config.name}) not reported: not every seed of {args.seeds} finished")
+            continue
         per_seed = [runner.correct(config, length, s, "test") for s in args.seeds]
         tokens, ms, shorten_ms = runner.cost(config, length)
-        results[name] = {"per_seed": per_seed, "tokens": tokens, "ms": ms, "shorten_ms": shorten_ms}
+        results[name] = {"per_seed": per_seed, "tokens": tokens, "ms": ms, "shorten_ms": shorten_ms, "config": config}
         runner.drop(config, length)
+    firsts = [n for n in results if n.startswith("first-")]
+    if not firsts:
+        raise SystemExit("no first-k arm finished: nothing to compare with")
+    base_name = max(firsts, key=lambda n: int(n.split("-")[1]))  # first-512 unless it did not finish
     base = results[base_name]
     base_docs = [statistics.mean(col) for col in zip(*base["per_seed"])]
     for name, r in results.items():
         accs = [statistics.mean(c) for c in r["per_seed"]]
         docs = [statistics.mean(col) for col in zip(*r["per_seed"])]
         lo, hi = paired_bootstrap(docs, base_docs) if name != base_name else (0.0, 0.0)
+        tag = {"shortening": r["config"].name}
         bench.add(name, "accuracy", statistics.mean(accs), baseline=base_name,
                   baseline_value=statistics.mean(base_docs), per_seed=accs, diff_ci95=[lo, hi],
-                  n_test=len(docs), seeds=args.seeds)  # fmt: skip
-        bench.add(name, "tokens_per_example", r["tokens"], baseline=base_name, baseline_value=base["tokens"])
-        bench.add(name, "ms_per_example", r["ms"], baseline=base_name, baseline_value=base["ms"])
-        bench.add(name, "shorten_ms_per_example", r["shorten_ms"])
+                  n_test=len(docs), seeds=args.seeds, **tag)  # fmt: skip
+        bench.add(name, "tokens_per_example", r["tokens"], baseline=base_name, baseline_value=base["tokens"], **tag)
+        bench.add(name, "ms_per_example", r["ms"], baseline=base_name, baseline_value=base["ms"], **tag)
+        bench.add(name, "shorten_ms_per_example", r["shorten_ms"], **tag)
     bench.note(f"process CPU time {(time.process_time() - started) / 60:.1f} min (this invocation)")
     bench.finish(args.json)
 

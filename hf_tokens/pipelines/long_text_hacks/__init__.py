@@ -17,6 +17,7 @@ register(
     usage=(
         "from transformers import pipeline\n"
         "import hf_tokens.pipelines.long_text_hacks.pipeline  # registers the 'long-text-classification' task\n"
+        "from hf_tokens.pipelines.long_text_hacks import LongTextHacksConfig\n"
         "clf = pipeline('long-text-classification', model=classifier, tokenizer=tok, max_length=256,\n"
         "               shortening=LongTextHacksConfig(removals=('stopwords',)))\n"
         "clf(long_document)  # {'label': ..., 'score': ..., 'shortened_text': ..., 'tokens': 256}"
