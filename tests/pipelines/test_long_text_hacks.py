@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from hf_tokens.assets import load_tokenizer
-from hf_tokens.pipelines.long_text_hacks.pipeline import DOCUMENTS, tiny_classifier
+from hf_tokens.pipelines.long_text_hacks.pipeline import DOCUMENTS, attach_shortening, tiny_classifier
 from hf_tokens.pipelines.long_text_hacks.search import LongTextHacksConfig, search_shortening
 from hf_tokens.pipelines.long_text_hacks.train import _forward, fine_tune, frozen_states, predict
 from hf_tokens.pipelines.long_text_hacks.transforms import (
@@ -26,9 +26,9 @@ from hf_tokens.pipelines.long_text_hacks.transforms import (
     word_counts,
 )
 
-VOCAB = (
-    "the open file of a read(2) write process and , . ; : it is to be in on fd -1 errno EINTR /usr/lib x86_64".split()
-)
+VOCAB = ["the", "open", "file", "of", "a", "read(2)", "write", "process", "and", ",", ".", ";", ":", "it", "is", "to",
+         "be", "in", "on", "fd", "-1", "errno", "EINTR", "/usr/lib", "x86_64"]  # fmt: skip
+WORDS = ["alpha", "beta", "gamma", "delta", "river", "stone", "cloud", "table", "house", "green", "paper", "light"]
 
 
 def random_text(seed: int, n: int = 120) -> str:
@@ -113,8 +113,7 @@ def test_a_text_that_fits_is_returned_whole(tokenizer):
 
 
 def one_token_words(tok, n):
-    words = [w for w in "alpha beta gamma delta river stone cloud table house green paper light water music".split()
-             if len(tok(w, add_special_tokens=False)["input_ids"]) == 1]  # fmt: skip
+    words = [w for w in WORDS if len(tok(w, add_special_tokens=False)["input_ids"]) == 1]
     assert len(words) >= 8
     return [words[i % len(words)] for i in range(n)]
 
@@ -241,7 +240,7 @@ def test_config_round_trips_and_applies():
 @pytest.mark.parametrize("train_layers", [0, 1, 2])
 def test_frozen_states_give_the_full_models_logits(train_layers):
     model, tok = tiny_classifier()
-    texts = DOCUMENTS + ["a short one"]
+    texts = [*DOCUMENTS, "a short one"]
     states = frozen_states(model, tok, texts, 32, train_layers)
     enc = tok(texts, truncation=True, max_length=32, padding=True, return_tensors="pt")
     with torch.no_grad():
@@ -294,3 +293,18 @@ def test_pipeline_shortens_then_classifies():
     assert out["score"] == pytest.approx(float(probs.max()), abs=1e-6)
     with pytest.raises(ValueError, match="rare"):
         clf(DOCUMENTS[0], shortening=LongTextHacksConfig(("rare",)))
+
+
+def test_a_saved_classifier_brings_its_shortening_back(tmp_path):
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    model, tok = tiny_classifier()
+    config = LongTextHacksConfig(("stopwords", "punctuation"), "tail")
+    attach_shortening(model, config, 24).save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    clf = pipeline("long-text-classification", model=loaded, tokenizer=tok)
+    out = clf(DOCUMENTS[0])
+    assert clf.shortening == config and clf.max_length == 24
+    assert out["shortened_text"] == config.shorten(DOCUMENTS[0], tok, 22)
+    plain = pipeline("long-text-classification", model=tiny_classifier()[0], tokenizer=tok)
+    assert plain.shortening == LongTextHacksConfig() and plain.max_length == 128  # the tiny model's positions

@@ -5,6 +5,9 @@ long-text hacks of Mutasodirin et al. (arXiv 2403.12563), then classify it with 
                    shortening=LongTextHacksConfig(removals=("stopwords",)))
     clf(man_page)   # {"label": "section 2", "score": 0.91, "shortened_text": "...", "tokens": 256}
 
+:func:`attach_shortening` stores the shortening and length in the classifier's config, so a saved classifier
+(``save_pretrained``) brings them back: the pipeline uses them when none is passed.
+
 The shortened text fits ``max_length`` tokens of the pipeline's tokenizer with its special tokens, so nothing is cut
 by the model's own truncation. ``counts`` (``word_counts`` of the training split) is needed by the ``rare``
 transform. See :mod:`hf_tokens.pipelines.long_text_hacks.transforms` for the transforms and their deviations from
@@ -24,6 +27,16 @@ from hf_tokens.pipelines.long_text_hacks.search import LongTextHacksConfig
 from hf_tokens.pipelines.long_text_hacks.transforms import check_text
 
 TASK = "long-text-classification"
+CONFIG_KEY = "long_text_hacks"
+
+
+def attach_shortening(model: Any, shortening: LongTextHacksConfig, max_length: int) -> Any:
+    """Record ``shortening`` and ``max_length`` in ``model.config`` (saved with it); returns the model."""
+    shortening = _check_shortening(shortening)
+    if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+        raise ValueError(f"max_length must be an int >= 2 (tokens with special tokens), got {max_length!r}")
+    setattr(model.config, CONFIG_KEY, {"shortening": shortening.to_dict(), "max_length": max_length})
+    return model
 
 
 def _check_shortening(shortening: Any) -> LongTextHacksConfig:
@@ -48,7 +61,6 @@ class LongTextClassificationPipeline(Pipeline):
         counts: Counter[str] | None = None,
         **kwargs: Any,
     ):
-        self.shortening = _check_shortening(shortening) if shortening is not None else LongTextHacksConfig()
         if counts is not None and not isinstance(counts, Counter):
             raise TypeError(
                 f"counts must be a collections.Counter (word_counts of the training split), got {counts!r}"
