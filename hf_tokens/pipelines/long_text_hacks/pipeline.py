@@ -62,18 +62,17 @@ class LongTextClassificationPipeline(Pipeline):
         **kwargs: Any,
     ):
         if counts is not None and not isinstance(counts, Counter):
-            raise TypeError(
-                f"counts must be a collections.Counter (word_counts of the training split), got {counts!r}"
-            )
+            raise TypeError(f"counts must be a Counter (word_counts of the train split), got {type(counts).__name__}")
         self.counts = counts
         super().__init__(*args, **kwargs)
-        if (
-            not hasattr(self.model.config, "num_labels")
-            or "ForSequenceClassification" not in type(self.model).__name__
-        ):
+        if "ForSequenceClassification" not in type(self.model).__name__:
             raise TypeError(f"model must be a *ForSequenceClassification, got {type(self.model).__name__}")
+        stored = getattr(self.model.config, CONFIG_KEY, None) or {}  # from attach_shortening
+        shortening = shortening if shortening is not None else stored.get("shortening")
+        self.shortening = _check_shortening(shortening) if shortening is not None else LongTextHacksConfig()
         limit = getattr(self.model.config, "max_position_embeddings", None) or 512
-        self.max_length = self._check_length(max_length if max_length is not None else min(512, limit))
+        max_length = max_length if max_length is not None else stored.get("max_length", min(512, limit))
+        self.max_length = self._check_length(max_length)
 
     def _check_length(self, max_length: Any) -> int:
         specials = self.tokenizer.num_special_tokens_to_add(pair=False)
