@@ -74,8 +74,12 @@ class LongTextClassificationPipeline(Pipeline):
         max_length = max_length if max_length is not None else stored.get("max_length", min(512, limit))
         self.max_length = self._check_length(max_length)
 
+    @property
+    def _tok(self) -> Any:
+        return self.tokenizer
+
     def _check_length(self, max_length: Any) -> int:
-        specials = self.tokenizer.num_special_tokens_to_add(pair=False)
+        specials = self._tok.num_special_tokens_to_add(pair=False)
         limit = getattr(self.model.config, "max_position_embeddings", None) or 10**9
         if isinstance(max_length, bool) or not isinstance(max_length, int):
             raise TypeError(f"max_length must be an int (tokens with special tokens), got {max_length!r}")
@@ -109,9 +113,9 @@ class LongTextClassificationPipeline(Pipeline):
         check_text(text, "inputs")
         length = max_length or self.max_length
         config = shortening or self.shortening
-        budget = length - self.tokenizer.num_special_tokens_to_add(pair=False)
+        budget = length - self._tok.num_special_tokens_to_add(pair=False)
         short = config.shorten(text, self.tokenizer, budget, counts=self.counts)
-        enc = self.tokenizer(short, truncation=True, max_length=length, return_tensors="pt")
+        enc = self._tok(short, truncation=True, max_length=length, return_tensors="pt")
         return {**enc, "shortened_text": short}
 
     def _forward(self, inputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
@@ -123,9 +127,10 @@ class LongTextClassificationPipeline(Pipeline):
     def postprocess(self, outputs: dict[str, Any]) -> dict[str, Any]:  # type: ignore[override]
         probs = outputs["logits"].reshape(-1).softmax(-1)
         best = int(probs.argmax())
+        labels: Any = self.model.config.id2label or {}
         text = outputs["shortened_text"]
         return {
-            "label": self.model.config.id2label.get(best, f"LABEL_{best}"),
+            "label": labels.get(best, f"LABEL_{best}"),
             "score": float(probs[best]),
             "shortened_text": text[0] if isinstance(text, list) else text,
             "tokens": int(torch.as_tensor(outputs["tokens"]).reshape(-1)[0]),
@@ -152,8 +157,8 @@ def tiny_classifier(num_labels: int = 3, seed: int = 0) -> tuple[Any, Any]:
         num_attention_heads=4,
         intermediate_size=64,
         max_position_embeddings=128,
-        num_labels=num_labels,
     )
+    config.num_labels = num_labels
     return BertForSequenceClassification(config).eval(), tokenizer
 
 

@@ -33,7 +33,7 @@ class _GivenStates(nn.Module):
         return inputs_embeds
 
 
-def _parts(model: Any) -> tuple[nn.Module, nn.ModuleList]:
+def _parts(model: Any) -> tuple[Any, nn.ModuleList]:
     bert = getattr(model, "bert", None)
     layers = getattr(getattr(bert, "encoder", None), "layer", None)
     if bert is None or not isinstance(layers, nn.ModuleList) or not hasattr(model, "classifier"):
