@@ -43,7 +43,9 @@ def _decode_step(keys: torch.Tensor, values: torch.Tensor, query: torch.Tensor, 
     cache = LandmarkCache(_model().config, top_k=top_k)
     layer = cache.layers[0]
     tracked = layer.update(keys[:, :, :-1], values[:, :, :-1])[0]
-    F.scaled_dot_product_attention(torch.zeros(1, 1, keys.shape[2] - 1, keys.shape[3]), tracked, values, is_causal=True)
+    F.scaled_dot_product_attention(
+        torch.zeros(1, 1, keys.shape[2] - 1, keys.shape[3]), tracked, values, is_causal=True
+    )
     tracked = layer.update(keys[:, :, -1:], values[:, :, -1:])[0]
     return cache, F.scaled_dot_product_attention(query, tracked, layer.values)
 
@@ -96,7 +98,10 @@ def test_all_blocks_equals_the_full_landmark_attention(top_k):
     enable_landmark_insertion(model)
     cache = LandmarkCache(model.config, top_k=top_k)
     with torch.no_grad():
-        parts = [model(ids[:, :7], **{cache_kwarg(): cache}).logits, model(ids[:, 7:12], **{cache_kwarg(): cache}).logits]
+        parts = [
+            model(ids[:, :7], **{cache_kwarg(): cache}).logits,
+            model(ids[:, 7:12], **{cache_kwarg(): cache}).logits,
+        ]
         parts += [model(ids[:, t : t + 1], **{cache_kwarg(): cache}).logits for t in range(12, 23)]
     torch.testing.assert_close(torch.cat(parts, 1), want, rtol=1e-4, atol=1e-4)
     assert cache.get_seq_length() == laid.shape[1] and cache.regular_tokens == 23
@@ -144,7 +149,7 @@ def test_lay_out_counts_the_regular_tokens_already_seen():
 
 def test_errors_name_the_argument():
     model = _model()
-    with pytest.raises(ValueError, match="budget=1.0"):
+    with pytest.raises(ValueError, match=r"budget=1\.0"):
         LandmarkCache(model.config, budget=0.5)
     with pytest.raises(ValueError, match="landmark_block_size"):
         LandmarkCache(model.config, block_size=5)

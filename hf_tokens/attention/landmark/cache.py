@@ -85,7 +85,7 @@ class LandmarkLayer(BudgetedLayer):
 
     def attention_output(self, call: AttentionCall) -> Any:
         landmark = self.cache.landmark
-        batch, n_kv, stored, dim = self.keys.shape
+        batch, _, stored, dim = self.keys.shape
         q_len = call.query_len
         query = call.grouped_query().reshape(batch, -1, q_len, dim)  # [B, H, q, D]
         mask = call.additive_mask() > float("-inf")  # [B or 1, 1, q, S] bool
@@ -119,6 +119,7 @@ class LandmarkCache(BudgetedCache):
     layer_cls: ClassVar[type[BudgetedLayer]] = LandmarkLayer
     config_cls: ClassVar[type[BudgetConfig]] = LandmarkCacheConfig
     budget_config: LandmarkCacheConfig
+    pending_keep: torch.Tensor | None = None  # set by the insertion hook: the logits to return for this call
 
     def setup(self) -> None:
         cfg = self.budget_config

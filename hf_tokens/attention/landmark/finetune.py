@@ -16,6 +16,7 @@ of the others (transformers' ``resize_token_embeddings`` default).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -59,12 +60,14 @@ def finetune_landmarks(
     landmark_id: int,
     length: int,
     budget: TrainingBudget,
+    seconds: float | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Fine-tune ``model`` in place on random windows of ``length`` regular tokens of the stream ``ids`` (plus
     ``length // block_size`` landmarks) with the grouped softmax; returns the loss of every step. The model keeps
     ``attn_implementation="hf_tokens_landmark"`` afterwards (inference with retrieval: set ``landmark_top_k``, or
-    use :class:`~hf_tokens.attention.landmark.cache.LandmarkCache` with sdpa)."""
+    use :class:`~hf_tokens.attention.landmark.cache.LandmarkCache` with sdpa). ``seconds`` caps the wall clock:
+    training stops after the step that passes it (the schedule still spans ``budget.steps``)."""
     if length % config.block_size:
         raise ValueError(f"length ({length}) must be a multiple of block_size ({config.block_size})")
     if getattr(model.config, "landmark_token_id", None) != landmark_id:
@@ -75,6 +78,22 @@ def finetune_landmarks(
     def loss_fn(m: Any, windows: torch.Tensor) -> torch.Tensor:
         return landmark_loss(m, windows, block_size=config.block_size, landmark_id=landmark_id)
 
-    losses = train_on_stream(model, ids, seq_len=length, budget=budget, loss_fn=loss_fn, progress=progress)
+    start, losses = time.perf_counter(), []
+
+    def step_done(step: int, loss: float) -> None:
+        losses.append(loss)
+        if progress is not None:
+            progress(step, loss)
+        if seconds is not None and time.perf_counter() - start > seconds:
+            raise _OutOfTime
+
+    try:
+        train_on_stream(model, ids, seq_len=length, budget=budget, loss_fn=loss_fn, progress=step_done)
+    except _OutOfTime:
+        model.eval()
     config.apply(model.config)
     return losses
+
+
+class _OutOfTime(Exception):
+    """Raised from the progress callback when the wall-clock budget is spent."""

@@ -71,7 +71,7 @@ def _pre_hook(module: Any, args: tuple, kwargs: dict[str, Any]) -> tuple[tuple, 
     kwargs["input_ids"] = laid
     kwargs["attention_mask"] = None
     kwargs.pop("position_ids", None)
-    cache.pending_keep = keep  # type: ignore[attr-defined]
+    cache.pending_keep = keep
     return args, kwargs
 
 
