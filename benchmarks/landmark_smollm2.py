@@ -3,9 +3,10 @@
 Two stages, one script:
 
 * ``--stage train``: the recipe of :mod:`hf_tokens.attention.landmark.finetune` (``<landmark>`` token added, a
-  landmark after every ``--block-size`` tokens, grouped softmax, all weights trained) for ``--steps`` batches of
-  ``--batch-size`` windows of ``--length`` regular tokens on the first 90% of the ``jargon`` and ``python-stdlib``
-  corpora; saved with ``save_for_hub`` (card included) to ``--save`` (git-ignored ``.cache/``).
+  landmark after every ``--block-size`` tokens, grouped softmax; ``--train all`` weights or only the attention and
+  embedding ones) for ``--steps`` batches of ``--batch-size`` windows of ``--length`` regular tokens (stopping at
+  ``--seconds``) on the first 90% of the ``jargon`` and ``python-stdlib`` corpora; saved with ``save_for_hub``
+  (card included) to ``--save`` (git-ignored ``.cache/``).
 * ``--stage eval``: perplexity of held-out texts (the last 10% of those corpora, and ``licenses``, never trained
   on) at ``--mults`` x the fine-tuning length, for the original SmolLM2 with sdpa (the baseline, full attention over
   the plain text) and the fine-tuned model through
@@ -67,6 +68,7 @@ def train(args: argparse.Namespace) -> dict:
         length=args.length,
         budget=budget,
         seconds=args.seconds,
+        train=args.train,
         progress=progress,
     )
     seconds = time.perf_counter() - start
@@ -79,6 +81,7 @@ def train(args: argparse.Namespace) -> dict:
         "laid_length": args.length + args.length // args.block_size,
         "block_size": args.block_size,
         "lr": args.lr,
+        "train": args.train,
         "seconds": round(seconds, 1),
         "threads": args.threads,
         "train_tokens": ids.numel(),
@@ -88,7 +91,8 @@ def train(args: argparse.Namespace) -> dict:
     training = (
         f"`benchmarks/landmark_smollm2.py --stage train`: {len(losses)} steps (budget {args.steps} steps / "
         f"{args.seconds:.0f} s) x {args.batch_size} windows of "
-        f"{args.length} tokens + {args.length // args.block_size} landmarks (block {args.block_size}), AdamW lr "
+        f"{args.length} tokens + {args.length // args.block_size} landmarks (block {args.block_size}), weights "
+        f"trained: {args.train}, AdamW lr "
         f"{args.lr}, {seconds / 60:.0f} min on {args.threads} CPU thread(s); corpora {', '.join(TRAIN_CORPORA)} "
         f"(first 90%); loss {sum(losses[:10]) / min(10, len(losses)):.3f} (first 10 steps) -> "
         f"{sum(losses[-10:]) / min(10, len(losses)):.3f} (last 10)"
@@ -169,12 +173,19 @@ def evaluate(args: argparse.Namespace, bench: Benchmark) -> None:
     then the rows. ``--arms`` limits the arms computed in this process; rows need every arm."""
     from transformers import DynamicCache
 
-    from hf_tokens.assets import load_model
+    from hf_tokens.assets import load_model, load_tokenizer
     from hf_tokens.assets.text import load_text
     from hf_tokens.attention.landmark.cache import LandmarkCache
     from hf_tokens.attention.landmark.passkey import attended_per_step
 
-    base, tokenizer = load_model("smollm2-135m")
+    tokenizer = load_tokenizer("smollm2")
+    base_model: list[Any] = []  # loaded on first use (not needed when its NLLs are cached)
+
+    def base() -> Any:
+        if not base_model:
+            base_model.append(load_model("smollm2-135m")[0])
+        return base_model[0]
+
     length, block, mults = args.length, args.block_size, sorted(args.mults)
     n_max = max(mults) * length
     tuned, trained = load_tuned(args.load) if set(args.arms) - {"sdpa"} else (None, None)
@@ -188,7 +199,7 @@ def evaluate(args: argparse.Namespace, bench: Benchmark) -> None:
             f"last 10 {sum(trained['last_losses']) / len(trained['last_losses']):.3f}"
         )
     arms = {
-        "sdpa": ("sdpa (original SmolLM2)", lambda: (base, DynamicCache(config=base.config))),
+        "sdpa": ("sdpa (original SmolLM2)", lambda: (base(), DynamicCache(config=base().config))),
         "topk": (f"landmark-top{args.top_k}", lambda: (tuned, LandmarkCache(tuned.config, top_k=args.top_k))),
         "all": ("landmark-all-blocks", lambda: (tuned, LandmarkCache(tuned.config, top_k=0))),
     }
@@ -232,7 +243,8 @@ def evaluate(args: argparse.Namespace, bench: Benchmark) -> None:
             bench.add(arms[key][0], f"attended@{mult}x", read, baseline="full", baseline_value=laid, **extra)
     if args.passkey:
         for mult in mults[1:]:
-            for arm, make in arms.values():
+            for key in args.arms:
+                arm, make = arms[key]
                 acc = passkey(make, tokenizer, mult * length, args.passkey, seed=mult)
                 print(f"passkey {mult}x {arm}: {acc:.2f}", flush=True)
                 bench.add(arm, f"passkey_acc@{mult}x", acc, samples=args.passkey, train_length=length)
@@ -252,6 +264,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=120, help="training steps: the CPU budget")
     parser.add_argument("--seconds", type=float, default=1800.0, help="training wall-clock cap (CPU budget)")
     parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--train", choices=("all", "attention"), default="all", help="weights fine-tuned")
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--save", default=None, help="train: save the model + card here (e.g. .cache/...)")

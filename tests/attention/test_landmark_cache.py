@@ -166,3 +166,41 @@ def test_errors_name_the_argument():
         model(**padded, **{cache_kwarg(): LandmarkCache(model.config)})
     disable_landmark_insertion(model)
     model(**padded)  # no hooks left: a plain call works
+
+
+def test_finetune_adds_the_token_trains_only_what_it_should_and_never_targets_a_landmark():
+    from hf_tokens.attention.landmark.finetune import add_landmark_token, finetune_landmarks, landmark_loss
+    from hf_tokens.models.lm_training import TrainingBudget
+    from hf_tokens.testing import tiny_tokenizer
+
+    model, tokenizer = tiny_model("llama", vocab_size=320), tiny_tokenizer(320)
+    config = LandmarkAttentionConfig(block_size=4, top_k=2)
+    token = add_landmark_token(model, tokenizer, config)
+    assert token == 320 and model.get_input_embeddings().weight.shape[0] == 321
+    assert add_landmark_token(model, tokenizer, config) == token  # idempotent
+    assert model.config.landmark_token_id == token and model.config.landmark_block_size == 4
+    ids = torch.randint(2, 300, (400,), generator=torch.Generator().manual_seed(5))
+    windows = ids[:17][None]  # 16 regular tokens + 1
+    model.set_attn_implementation(register_landmark_attention())
+    laid = lay_out(windows[:, :-1], 0, 4, token)[0]  # 16 regular tokens + 4 landmarks
+    loss = landmark_loss(model, windows, block_size=4, landmark_id=token)
+    targets = laid[0, 1:].masked_fill(laid[0, 1:] == token, -100)  # a landmark is never a target
+    manual = F.cross_entropy(model(laid).logits[0, :-1], targets)
+    torch.testing.assert_close(loss, manual)
+    assert int((targets == -100).sum()) == 4
+    mlp_before = model.model.layers[0].mlp.up_proj.weight.detach().clone()
+    attn_before = model.model.layers[0].self_attn.q_proj.weight.detach().clone()
+    budget = TrainingBudget(steps=3, batch_size=2, lr=1e-2, warmup=1)
+    losses = finetune_landmarks(
+        model, ids, config=config, landmark_id=token, length=16, budget=budget, train="attention"
+    )
+    assert len(losses) == 3 and all(p.requires_grad for p in model.parameters())
+    assert torch.equal(model.model.layers[0].mlp.up_proj.weight, mlp_before)  # frozen
+    assert not torch.equal(model.model.layers[0].self_attn.q_proj.weight, attn_before)  # trained
+    assert model.config.landmark_top_k == 2  # the inference setting is written back
+    with pytest.raises(ValueError, match="multiple of block_size"):
+        finetune_landmarks(model, ids, config=config, landmark_id=token, length=18, budget=budget)
+    with pytest.raises(ValueError, match="train"):
+        finetune_landmarks(model, ids, config=config, landmark_id=token, length=16, budget=budget, train="mlp")
+    once = finetune_landmarks(model, ids, config=config, landmark_id=token, length=16, budget=budget, seconds=0)
+    assert len(once) == 1  # the wall-clock cap stops after the first step
