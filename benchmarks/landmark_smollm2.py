@@ -242,7 +242,7 @@ def evaluate(args: argparse.Namespace, bench: Benchmark) -> None:
             read = attended_per_step(laid, block, top_k)
             bench.add(arms[key][0], f"attended@{mult}x", read, baseline="full", baseline_value=laid, **extra)
     if args.passkey:
-        for mult in mults[1:]:
+        for mult in args.passkey_mults:
             for key in args.arms:
                 arm, make = arms[key]
                 acc = passkey(make, tokenizer, mult * length, args.passkey, seed=mult)
@@ -274,6 +274,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--corpora", nargs="+", default=["jargon", "python-stdlib", "licenses"], help="eval texts")
     parser.add_argument("--arms", nargs="+", choices=("sdpa", "topk", "all"), default=["sdpa", "topk", "all"])
     parser.add_argument("--nll-dir", default=".cache/landmark-smollm2-nll", help="eval: per-token NLL cache")
+    parser.add_argument("--passkey-mults", type=int, nargs="+", default=[2, 4], help="eval: passkey lengths")
     parser.add_argument("--passkey", type=int, default=0, help="eval: passkey samples per length (0: skip)")
     args = parser.parse_args(argv)
     setup_torch(args)
