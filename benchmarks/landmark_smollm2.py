@@ -203,6 +203,8 @@ def evaluate(args: argparse.Namespace, bench: Benchmark) -> None:
         "topk": (f"landmark-top{args.top_k}", lambda: (tuned, LandmarkCache(tuned.config, top_k=args.top_k))),
         "all": ("landmark-all-blocks", lambda: (tuned, LandmarkCache(tuned.config, top_k=0))),
     }
+    if args.passkey_only:
+        return run_passkey(args, bench, arms, tokenizer, length)
     stamp = f"{trained['seconds']:.0f}" if trained else "base"
     nll: dict[str, list[torch.Tensor]] = {arms[a][0]: [] for a in arms}
     for corpus in args.corpora:
@@ -245,12 +247,16 @@ def evaluate(args: argparse.Namespace, bench: Benchmark) -> None:
             read = attended_per_step(laid, block, top_k)
             bench.add(arms[key][0], f"attended@{mult}x", read, baseline="full", baseline_value=laid, **extra)
     if args.passkey:
-        for mult in args.passkey_mults:
-            for key in args.arms:
-                arm, make = arms[key]
-                acc = passkey(make, tokenizer, mult * length, args.passkey, seed=mult)
-                print(f"passkey {mult}x {arm}: {acc:.2f}", flush=True)
-                bench.add(arm, f"passkey_acc@{mult}x", acc, samples=args.passkey, train_length=length)
+        run_passkey(args, bench, arms, tokenizer, length)
+
+
+def run_passkey(args: argparse.Namespace, bench: Benchmark, arms: dict, tokenizer: Any, length: int) -> None:
+    for mult in args.passkey_mults:
+        for key in args.arms:
+            arm, make = arms[key]
+            acc = passkey(make, tokenizer, mult * length, args.passkey, seed=mult)
+            print(f"passkey {mult}x {arm}: {acc:.2f}", flush=True)
+            bench.add(arm, f"passkey_acc@{mult}x", acc, samples=args.passkey, train_length=length)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -278,6 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--arms", nargs="+", choices=("sdpa", "topk", "all"), default=["sdpa", "topk", "all"])
     parser.add_argument("--nll-dir", default=".cache/landmark-smollm2-nll", help="eval: per-token NLL cache")
     parser.add_argument("--passkey-mults", type=int, nargs="+", default=[2, 4], help="eval: passkey lengths")
+    parser.add_argument("--passkey-only", action="store_true", help="eval: only the passkey test (own --json)")
     parser.add_argument("--passkey", type=int, default=0, help="eval: passkey samples per length (0: skip)")
     args = parser.parse_args(argv)
     setup_torch(args)
