@@ -235,7 +235,7 @@ def evaluate(args: argparse.Namespace, bench: Benchmark) -> None:
         extra = {"train_length": length, "block_size": block, "texts": list(args.corpora), "tokens": n}
         if trained is not None:
             extra.update(train_steps=trained["steps"], train_minutes=round(trained["seconds"] / 60, 1))
-            extra.update(train_weights=trained.get("train", "all"))
+            extra.update(train_weights={"attention": "attention + embedding"}.get(trained["train"], trained["train"]))
         base_ppl = torch.stack([x[:n].mean() for x in nll[base_arm]]).mean().exp()
         base_tail = torch.stack([x[n - length : n].mean() for x in nll[base_arm]]).mean().exp()
         for arm in nll:
