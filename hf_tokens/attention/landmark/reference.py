@@ -101,8 +101,6 @@ def landmark_attention_reference(
     """Attention output ``[B, H, q, D]`` in ``query``'s dtype; grouped-query KV heads are repeated here. A one-token
     step with ``top_k > 0`` over a left-padded cache reads only the retrieved blocks
     (:func:`~hf_tokens.attention.landmark.retrieval.retrieval_step`); otherwise the weights are materialised."""
-    groups = query.shape[1] // key.shape[1]
-    key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
     if top_k > 0 and query.shape[2] == 1:
         from hf_tokens.attention.landmark.retrieval import left_padding, retrieval_step
 
@@ -110,5 +108,7 @@ def landmark_attention_reference(
         if pad is not None:
             out = retrieval_step(query, key, value, pad, scaling=scaling, period=period, top_k=top_k)
             return out.to(query.dtype)
+    groups = query.shape[1] // key.shape[1]
+    key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
     weights = landmark_attention_weights(query, key, mask, scaling=scaling, period=period, top_k=top_k)
     return torch.matmul(weights, value.float()).to(query.dtype)

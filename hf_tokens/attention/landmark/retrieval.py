@@ -2,7 +2,7 @@
 
 The cache (any transformers cache that keeps every key, e.g. ``DynamicCache``) holds all blocks; a one-token step
 scores the query against the landmark keys alone (a strided gather, ``S / period`` keys), keeps the ``top_k``
-landmarks per head, gathers those blocks' regular keys and values and the current block, and runs the grouped
+landmarks per query head, gathers those blocks' regular keys and values and the current block, and runs the grouped
 softmax on them. The result equals :func:`~hf_tokens.attention.landmark.reference.landmark_attention_weights` with
 the same ``top_k`` (the same blocks are kept); the step reads ``<= period + top_k * block_size + S / period`` keys.
 """
@@ -32,47 +32,49 @@ def retrieval_step(
     period: int,
     top_k: int,
 ) -> torch.Tensor:
-    """Output ``[B, H, 1, D]`` (float32) of one query per row; ``key``/``value`` ``[B, H, S, D]`` (heads repeated),
-    ``pad`` the left padding per row (the query is the last key)."""
+    """Output ``[B, H, 1, D]`` (float32) of one query per row; ``key``/``value`` ``[B, H_kv, S, D]`` with ``H_kv``
+    dividing ``H`` (grouped-query heads read their KV head in place, nothing is repeated), ``pad`` the left padding
+    per row (the query is the last key). Each query head retrieves its own ``top_k`` blocks."""
     batch, heads, _, dim = query.shape
-    s_len, block = key.shape[2], period - 1
+    n_kv, s_len, block = key.shape[1], key.shape[2], period - 1
+    groups = heads // n_kv
     device = query.device
     pad = pad.to(device)
     q_pos = s_len - 1 - pad  # the query's position among its row's real keys
     q_block = torch.div(q_pos, period, rounding_mode="floor")
-    q = query.float()
+    q = query.float().reshape(batch, n_kv, groups, dim)  # the query heads of a KV head are contiguous
 
-    def take(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:  # idx [B, H, n] -> [B, H, n, D]
-        return t.float().gather(2, idx.clamp(0, s_len - 1)[..., None].expand(-1, -1, -1, dim))
-
-    def scores(idx: torch.Tensor) -> torch.Tensor:  # [B, H, n]
-        return (take(key, idx) @ q.transpose(-1, -2)).squeeze(-1) * scaling
+    def take(t: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:  # idx [B, n_kv, n] -> [B, n_kv, n, D]
+        return t.gather(2, idx.clamp(0, s_len - 1)[..., None].expand(-1, -1, -1, t.shape[-1])).float()
 
     hidden = float("-inf")
-    # landmarks of the earlier blocks: block c's landmark sits at pad + c * period + block
+    # landmarks of the earlier blocks (shared by the heads): block c's landmark sits at pad + c * period + block
     n_blocks = max(int(q_block.max()), 1)
     blocks = torch.arange(n_blocks, device=device)
-    mark_idx = (pad[:, None] + blocks[None, :] * period + block)[:, None, :].expand(batch, heads, n_blocks)
-    earlier = (blocks[None, :] < q_block[:, None])[:, None, :].expand_as(mark_idx)
-    mark_s = scores(mark_idx).masked_fill(~earlier, hidden)
+    mark_idx = pad[:, None] + blocks[None, :] * period + block  # [B, n]
+    marks = take(key, mark_idx[:, None, :].expand(batch, n_kv, n_blocks))
+    earlier = (blocks[None, :] < q_block[:, None])[:, None, None, :]
+    mark_s = torch.einsum("bkgd,bknd->bkgn", q, marks).mul(scaling).masked_fill(~earlier, hidden)
     k = min(top_k, n_blocks)
-    top_s, top_c = mark_s.topk(k, dim=-1)  # [B, H, k]
+    top_s, top_c = mark_s.topk(k, dim=-1)  # [B, n_kv, G, k]: every query head its own blocks
     kept = top_s > hidden
     # the current block's keys (up to the query) and the kept blocks' regular keys
     offs = torch.arange(period, device=device)
-    own_idx = (pad + q_block * period)[:, None] + offs[None, :]
-    own_ok = (own_idx <= s_len - 1)[:, None, :].expand(batch, heads, period)
-    own_idx = own_idx[:, None, :].expand(batch, heads, period)
-    member_idx = (pad[:, None, None] + top_c * period)[..., None] + offs[:block]  # [B, H, k, block]
-    member_s = scores(member_idx.flatten(2)).view(batch, heads, k, block).masked_fill(~kept[..., None], hidden)
+    own_idx = (pad + q_block * period)[:, None] + offs[None, :]  # [B, period]
+    own_ok = (own_idx <= s_len - 1)[:, None, None, :]
+    own_idx = own_idx[:, None, :].expand(batch, n_kv, period)
+    own_s = torch.einsum("bkgd,bknd->bkgn", q, take(key, own_idx)).mul(scaling).masked_fill(~own_ok, hidden)
+    member_idx = ((pad[:, None, None, None] + top_c * period)[..., None] + offs[:block]).flatten(2)
+    member_k = take(key, member_idx).view(batch, n_kv, groups, k * block, -1)
+    member_s = torch.einsum("bkgd,bkgnd->bkgn", q, member_k).mul(scaling).view(batch, n_kv, groups, k, block)
+    member_s = member_s.masked_fill(~kept[..., None], hidden)
 
     # group 0: own block + kept landmarks; then a softmax inside each kept block
-    own_s = scores(own_idx).masked_fill(~own_ok, hidden)
-    g0 = torch.cat([own_s, top_s], dim=-1)
-    p0 = torch.softmax(g0, dim=-1)
+    p0 = torch.softmax(torch.cat([own_s, top_s], dim=-1), dim=-1)
     p_own, p_gate = p0[..., :period], p0[..., period:]
     inside = torch.softmax(member_s, dim=-1).nan_to_num(0.0)  # rows of unkept blocks: all -inf -> 0
-    member_w = (inside * p_gate[..., None]).flatten(2)
-    out = (p_own[..., None] * take(value, own_idx)).sum(2)
-    out = out + (member_w[..., None] * take(value, member_idx.flatten(2))).sum(2)
-    return out[:, :, None, :]
+    member_w = (inside * p_gate[..., None]).flatten(3)  # [B, n_kv, G, k * block]
+    member_v = take(value, member_idx).view(batch, n_kv, groups, k * block, -1)
+    out = torch.einsum("bkgn,bknd->bkgd", p_own, take(value, own_idx))
+    out = out + torch.einsum("bkgn,bkgnd->bkgd", member_w, member_v)
+    return out.reshape(batch, heads, 1, -1)
