@@ -24,6 +24,8 @@ Design (what makes the comparison fair and the result general):
   linears are patched with the target's, so every model of every method runs on the same kernel.
 * Step cost: seconds per target forward in plain greedy's seconds per token (draft forwards included), so that
   speed-up = tokens/step / step cost for the summed times; ``--kernels oneDNN`` measures one kernel only.
+* ``--dtype bfloat16`` (with ``--kernels stock``: PyTorch's own bfloat16 CPU linears) halves the weights' memory,
+  for machines that cannot hold a float32 target and draft; float32 is the default and the library's setting.
 * Tokens/step: new tokens after the first / target forwards after the prompt's (1.0 for plain greedy).
 * A long run can be cut short: after every prompt the raw measurements go to ``<--json>.partial`` and the result
   JSON and plot are rewritten from what is done; the same command resumes from the ``.partial`` file (deleted when
@@ -314,7 +316,7 @@ def state_path(args: argparse.Namespace) -> Path | None:
 def run_key(args: argparse.Namespace, kernels: tuple[str, ...]) -> dict[str, Any]:
     """Everything that changes what a unit measures: a state file from another setting is refused."""
     names: tuple[str, ...] = ("model", "device", "threads", "max_new_tokens", "per_kind", "slow_prompts", "repeats")
-    names += ("tree_size", "draft_layers", "draft_model", "lookup_tokens", "sweep", "hot_start")
+    names += ("dtype", "tree_size", "draft_layers", "draft_model", "lookup_tokens", "sweep", "hot_start")
     return {"kernels": list(kernels), **{n: getattr(args, n) for n in names}}
 
 
@@ -389,8 +391,8 @@ def report(runs: Runs, args: argparse.Namespace, progress: str) -> None:
     kinds = [k for k, _ in runs.prompts]
     bench = Benchmark("speculative", args.model, device=args.device, quick=args.quick)
     bench.note(
-        f"greedy, {args.max_new_tokens} new tokens, {len(kinds)} prompts ({args.per_kind} per kind), fp32, batch 1, "
-        f"{args.repeats} repetitions; {progress}; slow methods on the first {args.slow_prompts} prompts, "
+        f"greedy, {args.max_new_tokens} new tokens, {len(kinds)} prompts ({args.per_kind} per kind), {args.dtype}, "
+        f"batch 1, {args.repeats} repetitions; {progress}; slow methods on the first {args.slow_prompts} prompts, "
         "first repetition only"
     )
     bench.note(f"torch threads = {torch.get_num_threads()}; the 2-core machine was shared with other jobs")
@@ -660,6 +662,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tree-size", type=int, default=None, help="Token Recycling tree size (its default)")
     parser.add_argument("--draft-layers", type=int, default=8, help="layers of the truncated self-draft")
     parser.add_argument("--draft-model", default=None, help="a separate draft (load_model name) for assisted/DySpec")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="weights (both models)")
     parser.add_argument("--kernels", choices=sorted(KERNELS), default="both", help="linear kernels measured (CPU)")
     parser.add_argument("--lookup-tokens", type=int, default=10, help="prompt_lookup_num_tokens of HF prompt lookup")
     parser.add_argument("--sweep", default=None, help="extra Token Recycling tree sizes, e.g. 4,12,16")
@@ -682,12 +685,14 @@ def main(argv: list[str] | None = None) -> None:
     args.slow_prompts = args.slow_prompts if args.slow_prompts is not None else (1 if args.quick else 5)
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.tree_size = args.tree_size or TokenRecyclingConfig().tree_size
+    if args.dtype != "float32" and args.kernels != "stock":
+        raise SystemExit("--dtype bfloat16 needs --kernels stock: the oneDNN switch reroutes float32 linears only")
 
-    model, tokenizer = load_model(args.model)
+    model, tokenizer = load_model(args.model, dtype=getattr(torch, args.dtype))
     model = private_weights(model.to(args.device))
     draft = None
     if args.draft_model:
-        draft, draft_tokenizer = load_model(args.draft_model)
+        draft, draft_tokenizer = load_model(args.draft_model, dtype=getattr(torch, args.dtype))
         draft = private_weights(draft.to(args.device))
         check_same_tokens(model, tokenizer, draft, draft_tokenizer)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
