@@ -392,8 +392,12 @@ def report(runs: Runs, args: argparse.Namespace, progress: str) -> None:
     bench = Benchmark("speculative", args.model, device=args.device, quick=args.quick)
     bench.note(
         f"greedy, {args.max_new_tokens} new tokens, {len(kinds)} prompts ({args.per_kind} per kind), {args.dtype}, "
-        f"batch 1, {args.repeats} repetitions; {progress}; slow methods on the first {args.slow_prompts} prompts, "
-        "first repetition only"
+        f"batch 1, {args.repeats} repetitions; {progress}"
+        + (
+            f"; slow methods on the first {args.slow_prompts} prompts, first repetition only"
+            if any(m.slow for m in runs.methods)
+            else ""
+        )
     )
     bench.note(f"torch threads = {torch.get_num_threads()}; the 2-core machine was shared with other jobs")
     bench.note("kernels: stock = PyTorch CPU linears; oneDNN = every nn.Linear on oneDNN (onednn_linears, min_rows=1)")
