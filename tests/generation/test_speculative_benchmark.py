@@ -89,3 +89,8 @@ def test_a_draft_must_share_the_target_token_ids():
         speculative.check_same_tokens(model, _chat_tokenizer(), draft, other_pad)
     with pytest.raises(ValueError, match="vocabulary"):
         speculative.check_same_tokens(model, _chat_tokenizer(), tiny_model(vocab_size=330), _chat_tokenizer())
+
+
+def test_bfloat16_weights_need_the_stock_kernel():
+    with pytest.raises(SystemExit, match="--kernels stock"):
+        speculative.main(["--dtype", "bfloat16", "--kernels", "oneDNN"])
