@@ -36,7 +36,9 @@ Design (what makes the comparison fair and the result general):
         # the committed run: 49 min on 1 thread of the 2-core machine at load 15 (64 tokens x 2 repetitions: ~3 h)
     python benchmarks/speculative.py --quick            # < 5 min on 2 cores
     OMP_NUM_THREADS=1 python benchmarks/speculative.py --model qwen2.5-coder-1.5b --draft-model qwen2.5-coder-0.5b \
-        --kernels oneDNN --per-kind 1 --max-new-tokens 48 --repeats 1 --json bench_results/speculative_qwen.json
+        --dtype bfloat16 --kernels stock --per-kind 1 --max-new-tokens 32 --repeats 1 \
+        --json bench_results/speculative_qwen.json --plot bench_results/speculative_qwen.png
+        # the committed Qwen run (36 min at load 15-48); float32 on oneDNN: --dtype float32 --kernels oneDNN (~10 GB)
     python benchmarks/speculative.py --device cuda      # same code on a GPU (stock kernel only)
     python benchmarks/speculative.py --calibrate        # per-level rank acceptance of Token Recycling (template)
     OMP_NUM_THREADS=1 python benchmarks/speculative.py --cost-curve 1,2,4,8,16,32,64,80 \\
