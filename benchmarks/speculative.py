@@ -17,8 +17,15 @@ Design (what makes the comparison fair and the result general):
   prompts with a 95% bootstrap interval (prompts resampled within each kind), plus mean, min and max.
 * Lossless: in the first repetition every output must equal plain greedy's output on the same kernel token for
   token; the script stops with an error otherwise. Whether oneDNN greedy equals stock greedy is recorded.
-* Methods that are far slower than greedy on CPU (assisted decoding and DySpec with a truncated self-draft) run on
-  the first ``--slow-prompts`` prompts (default: one of each kind) in the first repetition only.
+* Drafts: without ``--draft-model``, assisted decoding and DySpec use a truncated self-draft (``--draft-layers``
+  layers of the target, sharing its modules); being far slower than greedy on CPU, they run on the first
+  ``--slow-prompts`` prompts in the first repetition only. ``--draft-model NAME`` gives both a separate model (e.g.
+  Qwen2.5-Coder-0.5B for the 1.5B target), checked to share the target's token ids, measured on every prompt; its
+  linears are patched with the target's, so every model of every method runs on the same kernel.
+* Step cost: seconds per target forward in plain greedy's seconds per token (draft forwards included), so that
+  speed-up = tokens/step / step cost for the summed times; ``--kernels oneDNN`` measures one kernel only.
+* ``--dtype bfloat16`` (with ``--kernels stock``: PyTorch's own bfloat16 CPU linears) halves the weights' memory,
+  for machines that cannot hold a float32 target and draft; float32 is the default and the library's setting.
 * Tokens/step: new tokens after the first / target forwards after the prompt's (1.0 for plain greedy).
 * A long run can be cut short: after every prompt the raw measurements go to ``<--json>.partial`` and the result
   JSON and plot are rewritten from what is done; the same command resumes from the ``.partial`` file (deleted when
@@ -28,6 +35,10 @@ Design (what makes the comparison fair and the result general):
         --json bench_results/speculative.json --plot bench_results/speculative.png > logs/speculative.log &
         # the committed run: 49 min on 1 thread of the 2-core machine at load 15 (64 tokens x 2 repetitions: ~3 h)
     python benchmarks/speculative.py --quick            # < 5 min on 2 cores
+    OMP_NUM_THREADS=1 python benchmarks/speculative.py --model qwen2.5-coder-1.5b --draft-model qwen2.5-coder-0.5b \
+        --dtype bfloat16 --kernels stock --per-kind 1 --max-new-tokens 32 --repeats 1 \
+        --json bench_results/speculative_qwen.json --plot bench_results/speculative_qwen.png
+        # the committed Qwen run (36 min at load 15-48); float32 on oneDNN: --dtype float32 --kernels oneDNN (~10 GB)
     python benchmarks/speculative.py --device cuda      # same code on a GPU (stock kernel only)
     python benchmarks/speculative.py --calibrate        # per-level rank acceptance of Token Recycling (template)
     OMP_NUM_THREADS=1 python benchmarks/speculative.py --cost-curve 1,2,4,8,16,32,64,80 \\
@@ -52,6 +63,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
 
 BASELINE = "greedy generate"
+STEP_COST = "step cost (greedy tokens)"
+STEP_COST_NOTE = (
+    "summed method seconds per target forward after the prompt's / summed greedy seconds per new token after the "
+    "first (draft forwards included, prefill shared out over the steps): speed-up of the summed times = "
+    "tokens/step / step cost"
+)
+KERNELS = {"both": ("stock", "oneDNN"), "oneDNN": ("oneDNN",), "stock": ("stock",)}
 SAME = "speed-up vs greedy, same kernel"
 VS_STOCK = "speed-up vs greedy [stock]"
 
@@ -76,10 +94,16 @@ def tree_method(
     return kwargs
 
 
-def build_methods(model: Any, tokenizer: Any, args: argparse.Namespace) -> list[Method]:
+def build_methods(model: Any, tokenizer: Any, args: argparse.Namespace, draft: Any = None) -> list[Method]:
+    """The compared methods; assisted decoding and DySpec use ``draft`` (a separate model, ``--draft-model``) or,
+    without it, a truncated self-draft of ``--draft-layers`` layers that shares the target's modules."""
     from hf_tokens.generation import aded, dyspec, token_recycling
 
-    draft = dyspec.truncated_draft(model, args.draft_layers)  # shares the target's modules (patched with it)
+    if draft is None:
+        draft = dyspec.truncated_draft(model, args.draft_layers)  # shares the target's modules (patched with it)
+        label, slow = f"{args.draft_layers}-layer self-draft", True
+    else:  # a separate, smaller model: not the far-slower-than-greedy setting, so measured like the others
+        label, slow = f"{args.draft_model} draft", False
     tr_config = token_recycling.TokenRecyclingConfig(tree_size=args.tree_size)
     tr = token_recycling.generate
     methods = [
@@ -87,8 +111,8 @@ def build_methods(model: Any, tokenizer: Any, args: argparse.Namespace) -> list[
         Method("prompt lookup (HF)", lambda k: {"prompt_lookup_num_tokens": args.lookup_tokens}),
         Method("token-recycling", tree_method(tr, token_recycling_config=tr_config)),
         Method("aded", tree_method(aded.generate)),
-        Method(f"assisted (HF), {args.draft_layers}-layer self-draft", lambda k: {"assistant_model": draft}, True),
-        Method(f"dyspec, {args.draft_layers}-layer self-draft", tree_method(dyspec.generate, draft_model=draft), True),
+        Method(f"assisted (HF), {label}", lambda k: {"assistant_model": draft}, slow),
+        Method(f"dyspec, {label}", tree_method(dyspec.generate, draft_model=draft), slow),
     ]
     for size in [int(s) for s in args.sweep.split(",")] if args.sweep else []:
         config = token_recycling.TokenRecyclingConfig(tree_size=size)
@@ -121,18 +145,22 @@ def warm_matrix(model: Any, tokenizer: Any, args: argparse.Namespace, config: An
     return state
 
 
-def kernel_context(model: Any, kernel: str) -> contextlib.AbstractContextManager:
+def kernel_context(models: Any, kernel: str) -> contextlib.AbstractContextManager:
+    """oneDNN for every ``nn.Linear`` of ``models`` (the target and a separate draft: one model or a tuple)."""
     from hf_tokens.generation import onednn_linears
 
-    return onednn_linears(model, min_rows=1) if kernel == "oneDNN" else contextlib.nullcontext()
+    models = models if isinstance(models, tuple) else (models,)
+    return onednn_linears(*models, min_rows=1) if kernel == "oneDNN" else contextlib.nullcontext()
 
 
-def run_once(model: Any, ids: Any, kwargs: dict[str, Any], kernel: str, max_new: int, sync: Any) -> tuple:
-    """(output ids, seconds, target forwards) of one ``generate`` call."""
+def run_once(models: tuple, ids: Any, kwargs: dict[str, Any], kernel: str, max_new: int, sync: Any) -> tuple:
+    """(output ids, seconds, target forwards) of one ``generate`` call of ``models[0]`` (the target); every model
+    in ``models`` runs on ``kernel``."""
+    model = models[0]
     calls = [0]
     handle = model.register_forward_pre_hook(lambda *a: calls.__setitem__(0, calls[0] + 1))
     try:
-        with kernel_context(model, kernel):
+        with kernel_context(models, kernel):
             sync()
             start = time.perf_counter()
             out = model.generate(ids, max_new_tokens=max_new, do_sample=False, **kwargs)
@@ -229,6 +257,7 @@ class Runs:
     first repetition, and the outputs that differed from greedy's (should stay empty)."""
 
     prompts: list[tuple[str, Any]]
+    models: tuple  # the target, then a separate draft if any (every one runs on the kernel of the measurement)
     methods: list[Method]
     kernels: tuple[str, ...]
     seconds: dict[tuple[str, str, int], dict[int, float]]
@@ -237,23 +266,24 @@ class Runs:
     mismatches: list[str]
 
 
-def speed_run(model: Any, tokenizer: Any, args: argparse.Namespace, sync: Any) -> None:
+def speed_run(model: Any, tokenizer: Any, args: argparse.Namespace, sync: Any, draft: Any = None) -> None:
     import torch
 
     from hf_tokens.generation.tree.prompts import speculative_prompts
 
-    kernels = ("stock",) if args.device.startswith("cuda") else ("stock", "oneDNN")
+    kernels = ("stock",) if args.device.startswith("cuda") else KERNELS[args.kernels]
     prompts = [
         (k, torch.tensor([ids], device=model.device)) for k, ids in speculative_prompts(tokenizer, args.per_kind)
     ]
-    runs = Runs(prompts, build_methods(model, tokenizer, args), kernels, {}, {}, {}, [])
+    models = (model,) if draft is None else (model, draft)
+    runs = Runs(prompts, models, build_methods(model, tokenizer, args, draft), kernels, {}, {}, {}, [])
     state = state_path(args)
     done = restore(runs, state, run_key(args, kernels)) if state else set()
     units = [(rep, p) for rep in range(args.repeats) for p in range(len(prompts))]
     slow_prompts = set(range(min(args.slow_prompts, len(prompts))))
     for kernel in kernels:  # warm-up: one short run of every method on every kernel (allocator, oneDNN primitives)
         for m in runs.methods:
-            run_once(model, prompts[0][1], m.kwargs(kernel), kernel, 8, sync)
+            run_once(models, prompts[0][1], m.kwargs(kernel), kernel, 8, sync)
     started = time.time()
     for rep, p in units:
         if (rep, p) in done:
@@ -263,7 +293,7 @@ def speed_run(model: Any, tokenizer: Any, args: argparse.Namespace, sync: Any) -
             for m in runs.methods:
                 if m.slow and (rep > 0 or p not in slow_prompts):
                     continue
-                out, sec, calls = run_once(model, ids, m.kwargs(kernel), kernel, args.max_new_tokens, sync)
+                out, sec, calls = run_once(models, ids, m.kwargs(kernel), kernel, args.max_new_tokens, sync)
                 runs.seconds.setdefault((m.name, kernel, p), {})[rep] = sec
                 if rep == 0:
                     runs.tokens[(m.name, kernel, p)] = (out.shape[1] - ids.shape[1], calls - 1)
@@ -288,7 +318,7 @@ def state_path(args: argparse.Namespace) -> Path | None:
 def run_key(args: argparse.Namespace, kernels: tuple[str, ...]) -> dict[str, Any]:
     """Everything that changes what a unit measures: a state file from another setting is refused."""
     names: tuple[str, ...] = ("model", "device", "threads", "max_new_tokens", "per_kind", "slow_prompts", "repeats")
-    names += ("tree_size", "draft_layers", "lookup_tokens", "sweep", "hot_start")
+    names += ("dtype", "tree_size", "draft_layers", "draft_model", "lookup_tokens", "sweep", "hot_start")
     return {"kernels": list(kernels), **{n: getattr(args, n) for n in names}}
 
 
@@ -363,12 +393,21 @@ def report(runs: Runs, args: argparse.Namespace, progress: str) -> None:
     kinds = [k for k, _ in runs.prompts]
     bench = Benchmark("speculative", args.model, device=args.device, quick=args.quick)
     bench.note(
-        f"greedy, {args.max_new_tokens} new tokens, {len(kinds)} prompts ({args.per_kind} per kind), fp32, batch 1, "
-        f"{args.repeats} repetitions; {progress}; slow methods on the first {args.slow_prompts} prompts, "
-        "first repetition only"
+        f"greedy, {args.max_new_tokens} new tokens, {len(kinds)} prompts ({args.per_kind} per kind), {args.dtype}, "
+        f"batch 1, {args.repeats} repetitions; {progress}"
+        + (
+            f"; slow methods on the first {args.slow_prompts} prompts, first repetition only"
+            if any(m.slow for m in runs.methods)
+            else ""
+        )
     )
     bench.note(f"torch threads = {torch.get_num_threads()}; the 2-core machine was shared with other jobs")
     bench.note("kernels: stock = PyTorch CPU linears; oneDNN = every nn.Linear on oneDNN (onednn_linears, min_rows=1)")
+    if len(runs.models) > 1:
+        bench.note(
+            f"assisted decoding and DySpec draft with {args.draft_model}, a separate model whose linears run on the "
+            "same kernel as the target's; its tokenizer's ids, special tokens and head size equal the target's"
+        )
     bench.note(f"prompt kinds in order: {kinds}")
     if len(runs.kernels) == 2:
         both = [p for p in range(len(kinds)) if ("stock", p) in runs.greedy and ("oneDNN", p) in runs.greedy]
@@ -396,7 +435,10 @@ def report(runs: Runs, args: argparse.Namespace, progress: str) -> None:
             if m.name != BASELINE:
                 ratios = [paired_ratios(g, s) for g, s in zip(t[BASELINE], t[m.name])]
                 summarise(bench, name, SAME, ratios, sub_kinds, index, baseline=base_name, kernel=kernel)
-            if kernel == "oneDNN":
+                # tokens/step over the speed-up of the summed times: seconds per step in greedy tokens
+                cost = per_step * time_m / time_g
+                bench.add(name, STEP_COST, cost, n=len(index), baseline=base_name, note=STEP_COST_NOTE)
+            if kernel == "oneDNN" and "stock" in runs.kernels:
                 stock = {k: [runs.seconds[(k, "stock", p)] for p in index] for k in (m.name, BASELINE)}
                 ratios = [paired_ratios(g, s) for g, s in zip(stock[BASELINE], t[m.name])]
                 summarise(bench, name, VS_STOCK, ratios, sub_kinds, index, baseline=f"{BASELINE} [stock]")
@@ -589,6 +631,32 @@ def infinite_tree_acceptance(coverage: list[float], depth: int = 200) -> float:
     return total
 
 
+def private_weights(model: Any) -> Any:
+    """Copy the weights into private memory: file-backed pages can be evicted (and re-read) under load."""
+    import torch
+
+    with torch.no_grad():
+        for tensor in (*model.parameters(), *model.buffers()):
+            tensor.data = tensor.data.clone()
+    return model
+
+
+def check_same_tokens(model: Any, tokenizer: Any, draft: Any, draft_tokenizer: Any) -> None:
+    """A separate draft must share the target's token ids: same vocabulary (token -> id), same special tokens,
+    same head size (:func:`hf_tokens.generation.dyspec.check_draft`) and the same ids for the benchmark prompts."""
+    from hf_tokens.generation.dyspec import check_draft
+    from hf_tokens.generation.tree.prompts import speculative_prompts
+
+    check_draft(model, draft)
+    if tokenizer.get_vocab() != draft_tokenizer.get_vocab():
+        raise SystemExit("--draft-model: its tokenizer maps tokens to other ids than the target's")
+    special = ("eos_token_id", "pad_token_id")
+    if [getattr(tokenizer, n) for n in special] != [getattr(draft_tokenizer, n) for n in special]:
+        raise SystemExit("--draft-model: its eos/pad token ids differ from the target's")
+    if speculative_prompts(tokenizer, 2) != speculative_prompts(draft_tokenizer, 2):
+        raise SystemExit("--draft-model: its tokenizer encodes the benchmark prompts differently")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = add_common_args(
         argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -599,6 +667,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--slow-prompts", type=int, default=None, help="prompts for the slow methods (5; quick 1)")
     parser.add_argument("--tree-size", type=int, default=None, help="Token Recycling tree size (its default)")
     parser.add_argument("--draft-layers", type=int, default=8, help="layers of the truncated self-draft")
+    parser.add_argument("--draft-model", default=None, help="a separate draft (load_model name) for assisted/DySpec")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="weights (both models)")
+    parser.add_argument("--kernels", choices=sorted(KERNELS), default="both", help="linear kernels measured (CPU)")
     parser.add_argument("--lookup-tokens", type=int, default=10, help="prompt_lookup_num_tokens of HF prompt lookup")
     parser.add_argument("--sweep", default=None, help="extra Token Recycling tree sizes, e.g. 4,12,16")
     parser.add_argument("--hot-start", action="store_true", help="add Token Recycling with a held-out warm matrix")
@@ -620,12 +691,16 @@ def main(argv: list[str] | None = None) -> None:
     args.slow_prompts = args.slow_prompts if args.slow_prompts is not None else (1 if args.quick else 5)
     args.repeats = args.repeats or (1 if args.quick else 3)
     args.tree_size = args.tree_size or TokenRecyclingConfig().tree_size
+    if args.dtype != "float32" and args.kernels != "stock":
+        raise SystemExit("--dtype bfloat16 needs --kernels stock: the oneDNN switch reroutes float32 linears only")
 
-    model, tokenizer = load_model(args.model)
-    model = model.to(args.device)
-    with torch.no_grad():  # weights in private memory: file-backed pages can be evicted (and re-read) under load
-        for tensor in (*model.parameters(), *model.buffers()):
-            tensor.data = tensor.data.clone()
+    model, tokenizer = load_model(args.model, dtype=getattr(torch, args.dtype))
+    model = private_weights(model.to(args.device))
+    draft = None
+    if args.draft_model:
+        draft, draft_tokenizer = load_model(args.draft_model, dtype=getattr(torch, args.dtype))
+        draft = private_weights(draft.to(args.device))
+        check_same_tokens(model, tokenizer, draft, draft_tokenizer)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     if args.calibrate:
         calibrate(model, tokenizer, args)
@@ -635,7 +710,7 @@ def main(argv: list[str] | None = None) -> None:
         cost_curve(model, bench, [int(s) for s in args.cost_curve.split(",")], args.repeats * 3)
         bench.finish(args.json)
     else:
-        speed_run(model, tokenizer, args, sync)
+        speed_run(model, tokenizer, args, sync, draft)
 
 
 if __name__ == "__main__":
