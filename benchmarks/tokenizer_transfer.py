@@ -59,19 +59,6 @@ def training_texts(held_out: list[str], quick: bool) -> list[str]:
     return docs
 
 
-def nll_per_char(model: Any, tokenizer: Any, texts: list[str]) -> float:
-    """Summed next-token NLL over everything after the first token, per character those tokens cover."""
-    from hf_tokens.analysis.token_stats import token_stats
-
-    total = chars = 0.0
-    for text in texts:
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        stats = token_stats(model, tokenizer, input_ids=torch.tensor([enc["input_ids"]]), entropy=False)
-        total += float(stats.nll()[0])
-        chars += len(text) - enc["offset_mapping"][0][1]
-    return total / chars
-
-
 def placeholder_donor(tokenizer: Any, folder: Path) -> None:
     """A tiny random model carrying ``tokenizer``: tokensurgeon's subword method reads only the donor's vocabulary."""
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -136,7 +123,7 @@ def main() -> None:
         raise SystemExit("--methods zett needs --zett-hypernetwork PATH (train one with benchmarks/zett_train.py)")
 
     from hf_tokens.assets import load_model, model_folder
-    from hf_tokens.tokenizers import transplant
+    from hf_tokens.tokenizers import nll_per_char, transplant
     from hf_tokens.tokenizers.supertokens import chars_per_token
     from hf_tokens.tokenizers.tokenadapt.initializer import TokenAdaptInitializer
 
