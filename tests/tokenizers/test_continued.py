@@ -10,6 +10,7 @@ import torch
 
 from hf_tokens.testing import tiny_model, tiny_tokenizer
 from hf_tokens.tokenizers import ContinuedTrainingConfig, continue_training, nll_per_char, transplant
+from hf_tokens.tokenizers.continued import document_batches
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog, and the lazy dog sleeps on. " * 4,
@@ -62,7 +63,7 @@ def test_continued_training_closes_the_transplant_gap():
     model, tok, new_tok = tiny_model("llama"), tiny_tokenizer(), tiny_tokenizer(400)
     moved, moved_tok = transplant(model, tok, new_tok, "random")
     before = nll_per_char(moved, moved_tok, TEXTS)
-    config = ContinuedTrainingConfig(steps=25, batch_size=4, seq_len=32, lr=3e-3, warmup=2)
+    config = ContinuedTrainingConfig(steps=25, batch_size=2, max_tokens=48, lr=3e-3, warmup=2)
     losses = continue_training(moved, moved_tok, TEXTS, config)
     assert len(losses) == 25 and not moved.training
     after = nll_per_char(moved, moved_tok, TEXTS)
@@ -72,7 +73,7 @@ def test_continued_training_closes_the_transplant_gap():
 
 def test_same_budget_same_result_and_embeddings_only_freezes_the_rest():
     model, tok = tiny_model("llama", tie_word_embeddings=False), tiny_tokenizer()
-    config = ContinuedTrainingConfig(steps=3, batch_size=2, seq_len=16, lr=1e-3, train="embeddings")
+    config = ContinuedTrainingConfig(steps=3, batch_size=2, max_tokens=16, lr=1e-3, train="embeddings")
     a, b = copy.deepcopy(model), copy.deepcopy(model)
     flags = {n: p.requires_grad for n, p in a.named_parameters()}
     la, lb = continue_training(a, tok, TEXTS, config), continue_training(b, tok, TEXTS, config)
@@ -86,16 +87,25 @@ def test_same_budget_same_result_and_embeddings_only_freezes_the_rest():
         assert torch.equal(p, original[name]) == (name not in trained), name
 
 
+def test_every_arm_sees_the_same_documents_in_the_same_order():
+    config = ContinuedTrainingConfig(steps=7, batch_size=3, seed=5)
+    batches = document_batches(4, config)
+    assert batches == document_batches(4, config) and len(batches) == 7
+    flat = [i for b in batches for i in b]
+    assert sorted(flat[:4]) == sorted(flat[4:8]) == [0, 1, 2, 3]  # each pass covers every document once
+    assert batches != document_batches(4, ContinuedTrainingConfig(steps=7, batch_size=3, seed=6))
+
+
 def test_continued_training_errors():
     model, tok = tiny_model("llama"), tiny_tokenizer()
-    for bad in ({"steps": 0}, {"seq_len": -1}, {"lr": 0.0}, {"train": "lora"}, {"warmup": -1}):
+    for bad in ({"steps": 0}, {"max_tokens": -1}, {"lr": 0.0}, {"train": "lora"}, {"warmup": -1}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             ContinuedTrainingConfig(**bad)
     with pytest.raises(TypeError, match="texts"):
         continue_training(model, tok, TEXTS[0])
     with pytest.raises(TypeError, match="config"):
         continue_training(model, tok, TEXTS, {"steps": 1})
-    with pytest.raises(ValueError, match="seq_len"):
-        continue_training(model, tok, ["ab"], ContinuedTrainingConfig(seq_len=64))
+    with pytest.raises(ValueError, match="single token"):
+        continue_training(model, tok, ["a", "b"], ContinuedTrainingConfig(steps=1, batch_size=2))
     with pytest.raises(ValueError, match="embedding matrix"):
         continue_training(model, tiny_tokenizer(400), TEXTS)
