@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import subprocess
 import tempfile
@@ -150,7 +151,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def make_runs(args: argparse.Namespace, name: str, new_tok: Any, ctx: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(label, initialiser, or "tokensurgeon" / "focus" for the peers, built when their turn comes) of every arm."""
+    """(label, initialiser or name) of every arm; tokensurgeon, FOCUS and ZeTT are built when their turn comes."""
     from hf_tokens.tokenizers.tokenadapt.initializer import TokenAdaptInitializer
 
     surgeon_on = args.tokensurgeon_targets.split(",") if args.tokensurgeon_targets else None
@@ -163,10 +164,6 @@ def make_runs(args: argparse.Namespace, name: str, new_tok: Any, ctx: dict[str, 
         if method == "tokenadapt" and args.quick:
             seen = {i for t in ctx["texts"] for i in new_tok(t, add_special_tokens=False)["input_ids"]}
             runs.append((method, TokenAdaptInitializer(max_aux_tokens=4000, priority_ids=sorted(seen))))
-        elif method == "zett":
-            from hf_tokens.tokenizers.zett.initializer import ZettInitializer
-
-            runs.append((method, ZettInitializer(args.zett_hypernetwork)))
         elif method == "tokensurgeon":
             if surgeon:
                 runs.append(("tokensurgeon-subword", "tokensurgeon"))
@@ -200,13 +197,53 @@ def continued(args: argparse.Namespace, model: Any, tok: Any, ctx: dict[str, Any
     return math.exp(nll_per_char(model, tok, ctx["texts"])), seconds
 
 
+def run_arm(
+    args: argparse.Namespace, bench: Benchmark, arm: tuple[str, Any], target: tuple[str, Any], ctx: dict[str, Any]
+) -> None:
+    """Transplant (or run the peer), evaluate, and continue training when the arm is in --ct-methods."""
+    from hf_tokens.assets import model_folder
+    from hf_tokens.tokenizers import nll_per_char, transplant
+
+    (label, method), (name, new_tok) = arm, target
+    start = time.perf_counter()
+    if method == "tokensurgeon":
+        with tempfile.TemporaryDirectory(prefix="tokensurgeon-") as work:
+            new_model, eval_tok, seconds = run_tokensurgeon(model_folder("smollm2-135m"), new_tok, Path(work))
+    else:
+        if method == "focus":
+            method, _ = peer_focus(args, new_tok, ctx)
+        elif method == "zett":  # loaded when its turn comes (a training run may still be writing it)
+            from hf_tokens.tokenizers.zett.initializer import ZettInitializer
+
+            method = ZettInitializer(args.zett_hypernetwork)
+        new_model, eval_tok = transplant(ctx["model"], ctx["tok"], new_tok, method)
+        seconds = time.perf_counter() - start
+    nll = nll_per_char(new_model, eval_tok, ctx["texts"])
+    row = bench.add(
+        f"{label}->{name}", "ppl_per_char", math.exp(nll), baseline="original tokenizer",
+        baseline_value=ctx["base_ppl"], target=name, transplant_s=round(seconds, 1),
+    )  # fmt: skip
+    print(f"{label:>22} -> {name:<12} ppl/char ratio {row['ratio']:.4f}  ({seconds:.0f} s)", flush=True)
+    if label in ctx["ct_methods"]:
+        ppl, ct_s = continued(args, new_model, eval_tok, ctx)
+        row = bench.add(
+            f"{label}->{name}@{args.ct_steps}", "ppl_per_char", ppl, baseline="original tokenizer",
+            baseline_value=ctx["base_ppl"], target=name, ct_steps=args.ct_steps, ct_s=round(ct_s, 1),
+            vs_original_ct=ppl / ctx["original_ct"],
+        )  # fmt: skip
+        print(
+            f"{label:>22} -> {name:<12} after {args.ct_steps} steps: ratio {row['ratio']:.4f} "
+            f"(vs original@{args.ct_steps} {ppl / ctx['original_ct']:.4f}; {ct_s:.0f} s)", flush=True,
+        )  # fmt: skip
+
+
 def main() -> None:
     args = parse_args()
     setup_torch(args)
     names, methods = args.targets.split(","), args.methods.split(",")
 
-    from hf_tokens.assets import load_model, model_folder
-    from hf_tokens.tokenizers import nll_per_char, transplant
+    from hf_tokens.assets import load_model
+    from hf_tokens.tokenizers import nll_per_char
     from hf_tokens.tokenizers.supertokens import chars_per_token
 
     bench = Benchmark("tokenizer_transfer", "SmolLM2-135M-Instruct (dequantized Q4_1)", args.device, args.quick)
@@ -238,6 +275,7 @@ def main() -> None:
             "FOCUS's default min_count=10 leaves rarer tokens to its random initialisation"
         )
     ct_methods = set(args.ct_methods.split(",")) if args.ct_steps else set()
+    ctx.update(base_ppl=base_ppl, ct_methods=ct_methods)
     if args.ct_steps:
         tokens = args.ct_steps * args.ct_batch
         bench.note(
@@ -259,33 +297,14 @@ def main() -> None:
         cpt = chars_per_token(new_tok, texts)
         bench.add(f"tokenizer:{name}", "chars_per_token", cpt, baseline="smollm2 tokenizer", baseline_value=base_cpt)
         for label, method in make_runs(args, name, new_tok, ctx):
-            start = time.perf_counter()
-            if method == "tokensurgeon":
-                with tempfile.TemporaryDirectory(prefix="tokensurgeon-") as work:
-                    new_model, eval_tok, seconds = run_tokensurgeon(model_folder("smollm2-135m"), new_tok, Path(work))
-            else:
-                if method == "focus":
-                    method, _ = peer_focus(args, new_tok, ctx)
-                new_model, eval_tok = transplant(model, tok, new_tok, method)
-                seconds = time.perf_counter() - start
-            nll = nll_per_char(new_model, eval_tok, texts)
-            row = bench.add(
-                f"{label}->{name}", "ppl_per_char", math.exp(nll), baseline="original tokenizer",
-                baseline_value=base_ppl, target=name, transplant_s=round(seconds, 1),
-            )  # fmt: skip
-            print(f"{label:>22} -> {name:<12} ppl/char ratio {row['ratio']:.4f}  ({seconds:.0f} s)", flush=True)
-            if label in ct_methods:
-                ppl, ct_s = continued(args, new_model, eval_tok, ctx)
-                row = bench.add(
-                    f"{label}->{name}@{args.ct_steps}", "ppl_per_char", ppl, baseline="original tokenizer",
-                    baseline_value=base_ppl, target=name, ct_steps=args.ct_steps, ct_s=round(ct_s, 1),
-                    vs_original_ct=ppl / ctx["original_ct"],
-                )  # fmt: skip
-                print(
-                    f"{label:>22} -> {name:<12} after {args.ct_steps} steps: ratio {row['ratio']:.4f} "
-                    f"(vs original@{args.ct_steps} {ppl / ctx['original_ct']:.4f}; {ct_s:.0f} s)", flush=True,
-                )  # fmt: skip
-            del new_model
+            try:
+                run_arm(args, bench, (label, method), (name, new_tok), ctx)
+            except Exception as exc:  # one failing arm (a peer library, a missing file) must not lose the others
+                bench.note(f"{label}->{name} failed: {type(exc).__name__}: {str(exc)[-300:]}")
+                print(f"{label} -> {name} FAILED: {exc!r}", flush=True)
+            if args.json:  # rows so far, in case a long run is stopped; finish() overwrites it
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps({**bench.to_dict(), "partial": True}, indent=1))
     data = bench.finish(args.json)
     if args.plot:
         plot(data, names, args.plot)
