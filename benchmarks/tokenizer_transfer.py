@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import math
 import subprocess
@@ -218,6 +219,8 @@ def run_arm(
             method = ZettInitializer(args.zett_hypernetwork)
         new_model, eval_tok = transplant(ctx["model"], ctx["tok"], new_tok, method)
         seconds = time.perf_counter() - start
+        del method  # the hypernetwork / auxiliary encoder are not needed for training (memory)
+        gc.collect()
     nll = nll_per_char(new_model, eval_tok, ctx["texts"])
     row = bench.add(
         f"{label}->{name}", "ppl_per_char", math.exp(nll), baseline="original tokenizer",
@@ -302,6 +305,7 @@ def main() -> None:
             except Exception as exc:  # one failing arm (a peer library, a missing file) must not lose the others
                 bench.note(f"{label}->{name} failed: {type(exc).__name__}: {str(exc)[-300:]}")
                 print(f"{label} -> {name} FAILED: {exc!r}", flush=True)
+            gc.collect()  # free the last arm's model and optimiser before the next one (reference cycles)
             if args.json:  # rows so far, in case a long run is stopped; finish() overwrites it
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps({**bench.to_dict(), "partial": True}, indent=1))
