@@ -1,8 +1,9 @@
 """Tokenizer transfer: the bundled SmolLM2-135M moved, with no training, to other tokenizers.
 
 For each target tokenizer (GPT-2, Qwen3, Mistral, and a supertoken BPE trained here on offline text) and each
-initialiser (TokenAdapt, mean of subtokens, random, a ZeTT hypernetwork given with ``--zett-hypernetwork``, and
-mergekit's tokensurgeon when it is installed in ``.venv-mergekit``) it reports the zero-shot perplexity per character
+initialiser (TokenAdapt, mean of subtokens, random, a ZeTT hypernetwork given with ``--zett-hypernetwork``, FOCUS from
+its official package in ``.venv-focus`` (``--methods focus``, see tokenizer_transfer_focus.py) and mergekit's
+tokensurgeon when it is installed in ``.venv-mergekit``) it reports the zero-shot perplexity per character
 on held-out English text (Debian fortunes and the Jargon File, chunks that the supertoken tokenizer never saw),
 divided by the original model's: 1.0 means nothing was lost. Per character, so tokenizers that cut the text
 differently compare fairly. It also reports compression (characters per token) of every tokenizer against SmolLM2's
@@ -13,6 +14,14 @@ own.
     python benchmarks/tokenizer_transfer.py --quick --targets gpt2,qwen3,mistral --methods zett,tokenadapt,mean \
         --zett-hypernetwork .cache/zett-smollm2 --no-tokensurgeon --json bench_results/tokenizer_transfer_zett.json
 
+``--ct-steps N`` then continues training every arm of ``--ct-methods`` for N steps with one shared budget (the same
+documents in the same order, seed, learning rate; :func:`hf_tokens.tokenizers.continue_training`) and reports the
+ratio again, next to the original model trained the same way with its own tokenizer (``original@N``): ZeTT's n-shot
+transfer at CPU scale.
+
+    python benchmarks/tokenizer_transfer.py --quick --targets gpt2,qwen3,mistral --methods tokenadapt,mean,focus \
+        --tokensurgeon-targets gpt2,qwen3,mistral --ct-steps 20 --json bench_results/tokenizer_transfer_baselines.json
+
 ``--quick`` uses fewer and shorter texts, a smaller supertoken training corpus, and limits TokenAdapt's auxiliary
 encoder to 4000 new tokens per target (those in the evaluation text first; the rest get a local estimate without
 semantic weights) and runs tokensurgeon on the GPT-2 target only: the full run embeds every new token, as the paper
@@ -22,6 +31,9 @@ does.
 from __future__ import annotations
 
 import argparse
+import copy
+import gc
+import json
 import math
 import subprocess
 import tempfile
@@ -57,19 +69,6 @@ def training_texts(held_out: list[str], quick: bool) -> list[str]:
         limit = 700_000 if quick else len(text)
         docs += [text[i : i + 2000] for i in range(0, min(limit, len(text)), 2000)]
     return docs
-
-
-def nll_per_char(model: Any, tokenizer: Any, texts: list[str]) -> float:
-    """Summed next-token NLL over everything after the first token, per character those tokens cover."""
-    from hf_tokens.analysis.token_stats import token_stats
-
-    total = chars = 0.0
-    for text in texts:
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        stats = token_stats(model, tokenizer, input_ids=torch.tensor([enc["input_ids"]]), entropy=False)
-        total += float(stats.nll()[0])
-        chars += len(text) - enc["offset_mapping"][0][1]
-    return total / chars
 
 
 def placeholder_donor(tokenizer: Any, folder: Path) -> None:
@@ -114,39 +113,150 @@ def targets(names: list[str], held_out: list[str], quick: bool, vocab: int) -> d
     return out
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
     parser.add_argument(
         "--targets", default="gpt2,qwen3,mistral,supertokens", help="comma-separated target tokenizers"
     )
-    parser.add_argument("--methods", default="tokenadapt,mean,random", help="comma-separated initialisers")
+    parser.add_argument(
+        "--methods", default="tokenadapt,mean,random", help="comma-separated initialisers (also: zett, focus)"
+    )
     parser.add_argument("--no-tokensurgeon", action="store_true", help="skip the mergekit tokensurgeon baseline")
+    parser.add_argument(
+        "--tokensurgeon-targets", default=None,
+        help="comma-separated targets tokensurgeon runs on (default: all; gpt2 only with --quick)",
+    )  # fmt: skip
     parser.add_argument("--supertoken-vocab", type=int, default=32768, help="vocabulary of the supertoken tokenizer")
     parser.add_argument(
         "--zett-hypernetwork", type=Path, default=None,
         help="a ZeTT hypernetwork for SmolLM2 (benchmarks/zett_train.py --out); needed by --methods zett",
     )  # fmt: skip
+    ct = parser.add_argument_group("continued training after the transfer (0 steps = zero-shot only)")
+    ct.add_argument("--ct-steps", type=int, default=0, help="N: continued-training steps, the same for every arm")
+    ct.add_argument("--ct-methods", default="zett,tokenadapt,mean,focus", help="arms that get the continued training")
+    ct.add_argument("--ct-batch", type=int, default=4, help="documents per step")
+    ct.add_argument("--ct-chars", type=int, default=400, help="characters per training document")
+    ct.add_argument("--ct-lr", type=float, default=1e-4, help="peak AdamW learning rate")
+    ct.add_argument("--ct-warmup", type=int, default=2, help="warm-up steps")
+    ct.add_argument("--ct-train", default="all", help="all (every parameter) or embeddings")
     args = parser.parse_args()
-    setup_torch(args)
     names, methods = args.targets.split(","), args.methods.split(",")
     if bad := [n for n in names if n not in ("gpt2", "qwen3", "mistral", "supertokens")]:
         raise SystemExit(f"--targets: unknown {bad}; choose from gpt2, qwen3, mistral, supertokens")
     if "zett" in methods and args.zett_hypernetwork is None:
         raise SystemExit("--methods zett needs --zett-hypernetwork PATH (train one with benchmarks/zett_train.py)")
+    if args.ct_steps < 0:
+        raise SystemExit("--ct-steps must be >= 0")
+    return args
 
-    from hf_tokens.assets import load_model, model_folder
-    from hf_tokens.tokenizers import transplant
-    from hf_tokens.tokenizers.supertokens import chars_per_token
+
+def make_runs(args: argparse.Namespace, name: str, new_tok: Any, ctx: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(label, initialiser or name) of every arm; tokensurgeon, FOCUS and ZeTT are built when their turn comes."""
     from hf_tokens.tokenizers.tokenadapt.initializer import TokenAdaptInitializer
+
+    surgeon_on = args.tokensurgeon_targets.split(",") if args.tokensurgeon_targets else None
+    surgeon = ctx["surgeon"] and (name in surgeon_on if surgeon_on else not args.quick or name == "gpt2")
+    methods = args.methods.split(",")
+    if "tokensurgeon" not in methods:
+        methods.append("tokensurgeon")  # placed last unless --methods names its position
+    runs: list[tuple[str, Any]] = []
+    for method in methods:
+        if method == "tokenadapt" and args.quick:
+            seen = {i for t in ctx["texts"] for i in new_tok(t, add_special_tokens=False)["input_ids"]}
+            runs.append((method, TokenAdaptInitializer(max_aux_tokens=4000, priority_ids=sorted(seen))))
+        elif method == "tokensurgeon":
+            if surgeon:
+                runs.append(("tokensurgeon-subword", "tokensurgeon"))
+        else:
+            runs.append((method, method))
+    return runs
+
+
+def peer_focus(args: argparse.Namespace, new_tok: Any, ctx: dict[str, Any]) -> tuple[Any, float]:
+    """FOCUS's rows from its own package (tokenizer_transfer_focus.py), as an initialiser, and its seconds."""
+    from tokenizer_transfer_focus import focus_matrix, focus_rows_initializer
+
+    with tempfile.TemporaryDirectory(prefix="focus-") as work:
+        matrix, seconds = focus_matrix(
+            ctx["model"], ctx["tok"], new_tok, ctx["train_docs"], Path(work), threads=args.threads
+        )
+    return focus_rows_initializer(matrix), seconds
+
+
+def continued(args: argparse.Namespace, model: Any, tok: Any, ctx: dict[str, Any]) -> tuple[float, float]:
+    """Continue training ``model`` in place with the shared budget; (ppl/char after, seconds)."""
+    from hf_tokens.tokenizers import ContinuedTrainingConfig, continue_training, nll_per_char
+
+    config = ContinuedTrainingConfig(
+        steps=args.ct_steps, batch_size=args.ct_batch, max_tokens=args.ct_chars, lr=args.ct_lr,
+        warmup=min(args.ct_warmup, args.ct_steps), train=args.ct_train, seed=0,
+    )  # fmt: skip
+    start = time.perf_counter()
+    continue_training(model, tok, ctx["ct_docs"], config)
+    seconds = time.perf_counter() - start
+    return math.exp(nll_per_char(model, tok, ctx["texts"])), seconds
+
+
+def run_arm(
+    args: argparse.Namespace, bench: Benchmark, arm: tuple[str, Any], target: tuple[str, Any], ctx: dict[str, Any]
+) -> None:
+    """Transplant (or run the peer), evaluate, and continue training when the arm is in --ct-methods."""
+    from hf_tokens.assets import model_folder
+    from hf_tokens.tokenizers import nll_per_char, transplant
+
+    (label, method), (name, new_tok) = arm, target
+    start = time.perf_counter()
+    if method == "tokensurgeon":
+        with tempfile.TemporaryDirectory(prefix="tokensurgeon-") as work:
+            new_model, eval_tok, seconds = run_tokensurgeon(model_folder("smollm2-135m"), new_tok, Path(work))
+    else:
+        if method == "focus":
+            method, _ = peer_focus(args, new_tok, ctx)
+        elif method == "zett":  # loaded when its turn comes (a training run may still be writing it)
+            from hf_tokens.tokenizers.zett.initializer import ZettInitializer
+
+            method = ZettInitializer(args.zett_hypernetwork)
+        new_model, eval_tok = transplant(ctx["model"], ctx["tok"], new_tok, method)
+        seconds = time.perf_counter() - start
+        del method  # the hypernetwork / auxiliary encoder are not needed for training (memory)
+        gc.collect()
+    nll = nll_per_char(new_model, eval_tok, ctx["texts"])
+    row = bench.add(
+        f"{label}->{name}", "ppl_per_char", math.exp(nll), baseline="original tokenizer",
+        baseline_value=ctx["base_ppl"], target=name, transplant_s=round(seconds, 1),
+    )  # fmt: skip
+    print(f"{label:>22} -> {name:<12} ppl/char ratio {row['ratio']:.4f}  ({seconds:.0f} s)", flush=True)
+    if label in ctx["ct_methods"]:
+        ppl, ct_s = continued(args, new_model, eval_tok, ctx)
+        row = bench.add(
+            f"{label}->{name}@{args.ct_steps}", "ppl_per_char", ppl, baseline="original tokenizer",
+            baseline_value=ctx["base_ppl"], target=name, ct_steps=args.ct_steps, ct_s=round(ct_s, 1),
+            vs_original_ct=ppl / ctx["original_ct"],
+        )  # fmt: skip
+        print(
+            f"{label:>22} -> {name:<12} after {args.ct_steps} steps: ratio {row['ratio']:.4f} "
+            f"(vs original@{args.ct_steps} {ppl / ctx['original_ct']:.4f}; {ct_s:.0f} s)", flush=True,
+        )  # fmt: skip
+
+
+def main() -> None:
+    args = parse_args()
+    setup_torch(args)
+    names, methods = args.targets.split(","), args.methods.split(",")
+
+    from hf_tokens.assets import load_model
+    from hf_tokens.tokenizers import nll_per_char
+    from hf_tokens.tokenizers.supertokens import chars_per_token
 
     bench = Benchmark("tokenizer_transfer", "SmolLM2-135M-Instruct (dequantized Q4_1)", args.device, args.quick)
     bench.note("shared 2-core machine; perplexities are deterministic (one evaluation each), times are one run")
     model, tok = load_model("smollm2-135m")
     texts = eval_texts(args.quick)
     base_nll = nll_per_char(model, tok, texts)
+    base_ppl = math.exp(base_nll)
     base_cpt = chars_per_token(tok, texts)
-    print(f"original: ppl/char {math.exp(base_nll):.4f}, chars/token {base_cpt:.3f} on {len(texts)} texts")
+    print(f"original: ppl/char {base_ppl:.4f}, chars/token {base_cpt:.3f} on {len(texts)} texts")
     surgeon = MERGEKIT.is_file() and not args.no_tokensurgeon
     if not surgeon:
         bench.note(f"mergekit tokensurgeon not run ({'disabled' if args.no_tokensurgeon else f'{MERGEKIT} missing'})")
@@ -156,37 +266,49 @@ def main() -> None:
             "common-interpolation methods need the donor model's trained embeddings, which are not available offline "
             "for these tokenizers"
         )
+    ctx: dict[str, Any] = {"model": model, "tok": tok, "texts": texts, "surgeon": surgeon}
+    if "focus" in methods or args.ct_steps:
+        ctx["train_docs"] = training_texts(texts, quick=False)
+        ctx["ct_docs"] = [d[: args.ct_chars] for d in ctx["train_docs"] if len(d) >= args.ct_chars]
+    if "focus" in methods:
+        bench.note(
+            f"FOCUS: deepfocus 1.0.1 (.venv-focus), fastText token-level auxiliary embeddings trained on the "
+            f"{len(ctx['train_docs'])} training documents (fortunes + jargon without the held-out chunks, "
+            f"{sum(map(len, ctx['train_docs'])) / 1e6:.1f}M characters) tokenized by the target tokenizer; "
+            "FOCUS's default min_count=10 leaves rarer tokens to its random initialisation"
+        )
+    ct_methods = set(args.ct_methods.split(",")) if args.ct_steps else set()
+    ctx.update(base_ppl=base_ppl, ct_methods=ct_methods)
+    if args.ct_steps:
+        tokens = args.ct_steps * args.ct_batch
+        bench.note(
+            f"continued training: {args.ct_steps} AdamW steps x {args.ct_batch} documents of {args.ct_chars} "
+            f"characters ({tokens} documents, {tokens * args.ct_chars / 1e3:.0f}k characters, the same text in the "
+            f"same order for every arm), peak lr {args.ct_lr}, {args.ct_train} parameters, 1 CPU thread; the "
+            f"original model gets the same training with its own tokenizer (original@{args.ct_steps})"
+        )
+        original = copy.deepcopy(model)
+        ct_ppl, ct_s = continued(args, original, tok, ctx)
+        del original
+        ctx["original_ct"] = ct_ppl
+        bench.add(
+            f"original@{args.ct_steps}", "ppl_per_char", ct_ppl, baseline="original tokenizer",
+            baseline_value=base_ppl, ct_steps=args.ct_steps, ct_s=round(ct_s, 1),
+        )  # fmt: skip
+        print(f"original@{args.ct_steps}: ppl/char {ct_ppl:.4f} ({ct_s:.0f} s)", flush=True)
     for name, new_tok in targets(names, texts, args.quick, args.supertoken_vocab).items():
         cpt = chars_per_token(new_tok, texts)
         bench.add(f"tokenizer:{name}", "chars_per_token", cpt, baseline="smollm2 tokenizer", baseline_value=base_cpt)
-        runs: list[tuple[str, Any]] = []
-        for method in methods:
-            if method == "tokenadapt" and args.quick:
-                seen = {i for t in texts for i in new_tok(t, add_special_tokens=False)["input_ids"]}
-                runs.append((method, TokenAdaptInitializer(max_aux_tokens=4000, priority_ids=sorted(seen))))
-            elif method == "zett":
-                from hf_tokens.tokenizers.zett.initializer import ZettInitializer
-
-                runs.append((method, ZettInitializer(args.zett_hypernetwork)))
-            else:
-                runs.append((method, method))
-        if surgeon and (not args.quick or name == "gpt2"):  # --quick: the peer library on one target only
-            runs.append(("tokensurgeon-subword", None))
-        for label, method in runs:
-            start = time.perf_counter()
-            if method is None:
-                with tempfile.TemporaryDirectory(prefix="tokensurgeon-") as work:
-                    new_model, eval_tok, seconds = run_tokensurgeon(model_folder("smollm2-135m"), new_tok, Path(work))
-            else:
-                new_model, eval_tok = transplant(model, tok, new_tok, method)
-                seconds = time.perf_counter() - start
-            nll = nll_per_char(new_model, eval_tok, texts)
-            del new_model
-            row = bench.add(
-                f"{label}->{name}", "ppl_per_char", math.exp(nll), baseline="original tokenizer",
-                baseline_value=math.exp(base_nll), target=name, transplant_s=round(seconds, 1),
-            )  # fmt: skip
-            print(f"{label:>22} -> {name:<12} ppl/char ratio {row['ratio']:.4f}  ({seconds:.0f} s)", flush=True)
+        for label, method in make_runs(args, name, new_tok, ctx):
+            try:
+                run_arm(args, bench, (label, method), (name, new_tok), ctx)
+            except Exception as exc:  # one failing arm (a peer library, a missing file) must not lose the others
+                bench.note(f"{label}->{name} failed: {type(exc).__name__}: {str(exc)[-300:]}")
+                print(f"{label} -> {name} FAILED: {exc!r}", flush=True)
+            gc.collect()  # free the last arm's model and optimiser before the next one (reference cycles)
+            if args.json:  # rows so far, in case a long run is stopped; finish() overwrites it
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                args.json.write_text(json.dumps({**bench.to_dict(), "partial": True}, indent=1))
     data = bench.finish(args.json)
     if args.plot:
         plot(data, names, args.plot)

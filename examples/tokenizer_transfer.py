@@ -15,13 +15,6 @@ import math
 import torch
 
 
-def nll_per_char(model, tokenizer, text: str) -> float:
-    ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
-    with torch.no_grad():
-        loss = model(ids, labels=ids).loss
-    return float(loss) * (ids.shape[1] - 1) / len(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="model id or folder (default: the bundled SmolLM2-135M)")
@@ -35,7 +28,7 @@ def main() -> None:
 
     from hf_tokens.assets import TOKENIZERS, load_model, load_tokenizer
     from hf_tokens.assets.text import text_chunks
-    from hf_tokens.tokenizers import transplant
+    from hf_tokens.tokenizers import nll_per_char, transplant
     from hf_tokens.tokenizers.tokenadapt import TokenAdaptConfig
 
     if args.model is None:

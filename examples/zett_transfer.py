@@ -18,13 +18,6 @@ from pathlib import Path
 import torch
 
 
-def nll_per_char(model, tokenizer, text: str) -> float:
-    ids = torch.tensor([tokenizer(text, add_special_tokens=False)["input_ids"]])
-    with torch.no_grad():
-        loss = model(ids, labels=ids).loss
-    return float(loss) * (ids.shape[1] - 1) / len(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hypernetwork", type=Path, default=None, help="a saved hypernetwork (else train one here)")
@@ -40,7 +33,7 @@ def main() -> None:
 
     from hf_tokens.assets import load_model, load_tokenizer
     from hf_tokens.assets.text import text_chunks
-    from hf_tokens.tokenizers import transplant
+    from hf_tokens.tokenizers import nll_per_char, transplant
     from hf_tokens.tokenizers.zett import ZettHypernetwork, ZettTrainingConfig, load_hypernetwork, train_hypernetwork
 
     model, tokenizer = load_model("smollm2-135m")

@@ -7,6 +7,10 @@ tokenizers, LM + auxiliary loss), :mod:`.initializer` (``transplant(..., method=
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
+BASELINES = "bench_results/tokenizer_transfer_baselines.json"  # FOCUS and tokensurgeon (peers)
+CT = "bench_results/tokenizer_transfer_ct.json"  # continued training after the transfer
+CT_FOCUS = "bench_results/tokenizer_transfer_ct_focus.json"  # the same for FOCUS (a second run)
+
 register(
     "zett",
     status="experimental",
@@ -19,7 +23,12 @@ register(
     headline=Headline(
         "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral tokenizers (quick eval): ZeTT "
         "{zg.ratio:.2f}/{zq.ratio:.2f}/{zm.ratio:.2f}, TokenAdapt {tg.ratio:.2f}/{tq.ratio:.2f}/{tm.ratio:.2f}, "
-        "mean {mg.ratio:.2f}/{mq.ratio:.2f}/{mm.ratio:.2f}; hypernetwork trained {h.steps} steps on CPU",
+        "mean {mg.ratio:.2f}/{mq.ratio:.2f}/{mm.ratio:.2f}; hypernetwork trained {h.steps} steps on CPU. Peers: "
+        "FOCUS (deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/{fm.ratio:.2f}, mergekit "
+        "tokensurgeon (subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. GPT-2 after {o.ct_steps} "
+        "continued-training steps (same text and budget for every arm): ZeTT ({h2.steps}-step hypernetwork) "
+        "{z0.ratio:.2f} -> {z4.ratio:.2f}, TokenAdapt {t0.ratio:.2f} -> {t4.ratio:.2f}, mean {m0.ratio:.2f} -> "
+        "{m4.ratio:.2f}, FOCUS {f0.ratio:.2f} -> {f4.ratio:.2f}; the original trained the same way {o.ratio:.2f}",
         file="bench_results/tokenizer_transfer_zett.json",
         rows={
             "zg": {"method": "zett->gpt2", "metric": "ppl_per_char"},
@@ -32,13 +41,35 @@ register(
             "mq": {"method": "mean->qwen3", "metric": "ppl_per_char"},
             "mm": {"method": "mean->mistral", "metric": "ppl_per_char"},
             "h": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
+            "fg": {"file": BASELINES, "method": "focus->gpt2"},
+            "fq": {"file": BASELINES, "method": "focus->qwen3"},
+            "fm": {"file": BASELINES, "method": "focus->mistral"},
+            "sq": {"file": BASELINES, "method": "tokensurgeon-subword->qwen3"},
+            "sg": {"file": BASELINES, "method": "tokensurgeon-subword->gpt2"},
+            "sm": {"file": BASELINES, "method": "tokensurgeon-subword->mistral"},
+            "h2": {"file": "bench_results/zett_train_ct.json", "method": "zett:train-lm-loss"},
+            "o": {"file": CT, "method": "original@4"},
+            "z0": {"file": CT, "method": "zett->gpt2"},
+            "z4": {"file": CT, "method": "zett->gpt2@4"},
+            "t0": {"file": CT, "method": "tokenadapt->gpt2"},
+            "t4": {"file": CT, "method": "tokenadapt->gpt2@4"},
+            "m0": {"file": CT, "method": "mean->gpt2"},
+            "m4": {"file": CT, "method": "mean->gpt2@4"},
+            "f0": {"file": CT_FOCUS, "method": "focus->gpt2"},
+            "f4": {"file": CT_FOCUS, "method": "focus->gpt2@4"},
         },
     ),
     benchmark=(
         "python benchmarks/zett_train.py --seconds 900 --out .cache/zett-smollm2 --json bench_results/zett_train.json"
         " && python benchmarks/tokenizer_transfer.py --quick --targets gpt2,qwen3,mistral --methods "
         "zett,tokenadapt,mean --zett-hypernetwork .cache/zett-smollm2 --no-tokensurgeon "
-        "--json bench_results/tokenizer_transfer_zett.json"
+        "--json bench_results/tokenizer_transfer_zett.json  # peers: python benchmarks/tokenizer_transfer.py --quick "
+        "--targets gpt2,mistral,qwen3 --methods mean,tokensurgeon,focus --tokensurgeon-targets gpt2,mistral,qwen3 "
+        "--json bench_results/tokenizer_transfer_baselines.json; continued training (after zett_train.py --seconds "
+        "1800 --json bench_results/zett_train_ct.json): python benchmarks/tokenizer_transfer.py --quick "
+        "--targets gpt2 --methods zett,tokenadapt,mean --no-tokensurgeon --zett-hypernetwork .cache/zett-smollm2 "
+        "--ct-steps 4 --ct-batch 2 --ct-chars 300 --json bench_results/tokenizer_transfer_ct.json (FOCUS: "
+        "--methods focus --json bench_results/tokenizer_transfer_ct_focus.json)"
     ),
     usage=(
         "from hf_tokens.tokenizers import transplant\n"
