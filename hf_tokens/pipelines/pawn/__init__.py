@@ -56,5 +56,9 @@ __getattr__, __dir__ = lazy_exports(
         "compute_features": ".features",
         "cache_features": ".features",
         "load_features": ".features",
+        "ClassifierBaselineConfig": ".baseline",
+        "minilm_classifier": ".baseline",
+        "train_text_classifier": ".baseline",
+        "classifier_scores": ".baseline",
     },
 )
