@@ -22,6 +22,8 @@ interval over prefixes (``auroc-vs-best-zero-shot``, ``auroc-vs-minilm``).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -91,6 +93,29 @@ def auroc_gap(
     return float(point[0] - point[1]), gaps[int(0.025 * len(gaps))], gaps[int(0.975 * len(gaps)) - 1]
 
 
+def _minilm(texts: list[str], labels: list[int], args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The MiniLM baseline fine-tuned on ``texts``; kept under ``--cache``/../pawn_minilm-<hash of texts, labels and
+    config> so a later run on the same training split (e.g. with more test data) re-uses it instead of retraining."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hf_tokens.pipelines.pawn.baseline import ClassifierBaselineConfig, minilm_classifier, train_text_classifier
+
+    cfg = ClassifierBaselineConfig(epochs=args.minilm_epochs, lr=args.minilm_lr, seed=0,
+                                   time_budget_s=args.minilm_seconds)  # fmt: skip
+    key = hashlib.sha256(json.dumps([texts, labels, dataclasses.asdict(cfg)]).encode()).hexdigest()[:16]
+    folder = args.cache.parent / f"pawn_minilm-{key}"
+    if (folder / "train_log.json").is_file():
+        clf = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        return clf, AutoTokenizer.from_pretrained(folder), cfg, {**json.loads((folder / "train_log.json").read_text()),
+                                                                 "cached": True}  # fmt: skip
+    clf, tok = minilm_classifier(seed=0)
+    log = train_text_classifier(clf, tok, texts, labels, cfg)
+    clf.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    (folder / "train_log.json").write_text(json.dumps(log))
+    return clf, tok, cfg, log
+
+
 def main() -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__))
     parser.add_argument("--data", type=Path, default=Path(".cache/detection"))
@@ -100,21 +125,17 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, default=300.0, help="CPU budget of PAWN's training")
     parser.add_argument("--minilm-epochs", type=int, default=10, help="fine-tuning epochs of the MiniLM baseline")
     parser.add_argument("--minilm-lr", type=float, default=5e-5)
-    parser.add_argument("--minilm-seconds", type=float, default=900.0, help="CPU budget of MiniLM's fine-tuning")
+    parser.add_argument("--minilm-seconds", type=float, default=300.0, help="CPU budget of MiniLM's fine-tuning")
     parser.add_argument("--cache", type=Path, default=Path(".cache/pawn_features"))
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--save", type=Path, default=None, help="save the PAWN head and the MiniLM classifier here")
     args = parser.parse_args()
     if args.quick:  # a smoke run: few test prefixes and epochs
         args.epochs, args.minilm_epochs = min(args.epochs, 10), min(args.minilm_epochs, 2)
     setup_torch(args)
     from hf_tokens.assets import load_model
     from hf_tokens.pipelines.pawn import PawnConfig, cache_features, load_features, predict, train_pawn
-    from hf_tokens.pipelines.pawn.baseline import (
-        ClassifierBaselineConfig,
-        classifier_scores,
-        minilm_classifier,
-        train_text_classifier,
-    )
+    from hf_tokens.pipelines.pawn.baseline import classifier_scores
 
     model, tok = load_model("smollm2-135m", dtype=torch.float32)
     bench = Benchmark("pawn", "SmolLM2-135M-Instruct (+ all-MiniLM-L6-v2)", device=args.device, quick=args.quick)
@@ -142,12 +163,10 @@ def main() -> None:
         f"{log['cpu_seconds']:.0f} CPU s of a {args.train_seconds:.0f} s budget, loss {log['loss'][0]:.3f} -> "
         f"{log['loss'][-1]:.3f}; {sum(p.numel() for p in head.parameters())} trainable parameters"
     )
-    clf, ctok = minilm_classifier(seed=0)
-    ccfg = ClassifierBaselineConfig(epochs=args.minilm_epochs, lr=args.minilm_lr, seed=0,
-                                    time_budget_s=args.minilm_seconds)  # fmt: skip
-    clog = train_text_classifier(clf, ctok, train_texts, train_labels, ccfg)
+    clf, ctok, ccfg, clog = _minilm(train_texts, train_labels, args)
     bench.note(
-        f"MiniLM baseline (all-MiniLM-L6-v2 + 2-label head, every weight trained) fine-tuned on the same "
+        ("(loaded from the run that trained it on these texts) " if clog.get("cached") else "")
+        + f"MiniLM baseline (all-MiniLM-L6-v2 + 2-label head, every weight trained) fine-tuned on the same "
         f"{len(train)} texts, seed 0: {len(clog['loss'])} epochs ({clog['steps']} steps of {ccfg.batch_size}, lr "
         f"{ccfg.lr:g}, linear warm-up/decay), {clog['cpu_seconds']:.0f} CPU s of a {args.minilm_seconds:.0f} s "
         f"budget, loss {clog['loss'][0]:.3f} -> {clog['loss'][-1]:.3f}; "
@@ -155,7 +174,7 @@ def main() -> None:
     )
     for split, rows in splits.items():
         texts, labels = [r["continuation"] for r in rows], [r["label"] for r in rows]
-        extra = {"split": split, "texts": len(rows), "tokens": args.tokens}
+        extra = {"split": split, "texts": len(rows), "tokens": args.tokens, "train_texts": len(train)}
         paths = cache_features(model, tok, texts, args.cache, batch_size=args.batch)
         scores = {"pawn": predict(head, [load_features(p) for p in paths]).tolist()}
         scores["minilm-finetuned"] = classifier_scores(clf, ctok, texts, max_length=ccfg.max_length).tolist()
@@ -171,6 +190,11 @@ def main() -> None:
                       ci95=[lo, hi], **extra)  # fmt: skip
         print(f"{split}: {len(rows)} texts scored", flush=True)
     bench.finish(args.json)
+    if args.save is not None:  # the trained artefacts, with cards that record the training config
+        from hf_tokens.hub import save_for_hub
+
+        save_for_hub(head, args.save / "pawn-head", method_id="pawn", config=cfg, overwrite=True)
+        save_for_hub(clf, args.save / "minilm-baseline", method_id="pawn", tokenizer=ctok, config=ccfg, overwrite=True)
 
 
 if __name__ == "__main__":
