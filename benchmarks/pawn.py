@@ -44,9 +44,13 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _zero_shot(model: Any, tok: Any, texts: list[str], batch: int) -> dict[str, list[float]]:
+def _zero_shot(model: Any, tok: Any, texts: list[str], batch: int, cache: Path) -> dict[str, list[float]]:
+    """The zero-shot arms' scores of ``texts``, kept in ``cache`` (a JSON file per text list and batch size)."""
     from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, zero_shot_test
 
+    path = cache / (hashlib.sha256(json.dumps([texts, batch]).encode()).hexdigest()[:16] + ".json")
+    if path.is_file():
+        return json.loads(path.read_text())
     out: dict[str, list[float]] = {}
     for s in range(0, len(texts), batch):
         st = token_stats(model, tok, texts[s : s + batch], rank=True, logp_std=True)
@@ -60,6 +64,8 @@ def _zero_shot(model: Any, tok: Any, texts: list[str], batch: int) -> dict[str, 
         }
         for k, v in vals.items():
             out.setdefault(k, []).extend(v.tolist())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out))
     return out
 
 
@@ -100,8 +106,8 @@ def _minilm(texts: list[str], labels: list[int], args: argparse.Namespace) -> tu
 
     from hf_tokens.pipelines.pawn.baseline import ClassifierBaselineConfig, minilm_classifier, train_text_classifier
 
-    cfg = ClassifierBaselineConfig(epochs=args.minilm_epochs, lr=args.minilm_lr, seed=0,
-                                   time_budget_s=args.minilm_seconds)  # fmt: skip
+    cfg = ClassifierBaselineConfig(epochs=args.minilm_epochs, lr=args.minilm_lr, batch_size=args.minilm_batch,
+                                   seed=0, time_budget_s=args.minilm_seconds)  # fmt: skip
     key = hashlib.sha256(json.dumps([texts, labels, dataclasses.asdict(cfg)]).encode()).hexdigest()[:16]
     folder = args.cache.parent / f"pawn_minilm-{key}"
     if (folder / "train_log.json").is_file():
@@ -123,11 +129,15 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=40, help="last prefixes (pairs) of the SmolLM2 file to train on")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--train-seconds", type=float, default=300.0, help="CPU budget of PAWN's training")
-    parser.add_argument("--minilm-epochs", type=int, default=10, help="fine-tuning epochs of the MiniLM baseline")
+    parser.add_argument("--minilm-epochs", type=int, default=5, help="fine-tuning epochs of the MiniLM baseline")
+    parser.add_argument("--minilm-batch", type=int, default=8, help="texts per step of the MiniLM baseline")
     parser.add_argument("--minilm-lr", type=float, default=5e-5)
-    parser.add_argument("--minilm-seconds", type=float, default=300.0, help="CPU budget of MiniLM's fine-tuning")
+    parser.add_argument("--minilm-seconds", type=float, default=200.0, help="CPU budget of MiniLM's fine-tuning")
     parser.add_argument("--cache", type=Path, default=Path(".cache/pawn_features"))
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--prewarm", choices=["minilm", "in-distribution", "cross-generator"], default=None,
+                        help="only fill one cache (the MiniLM classifier, or one split's features and zero-shot "
+                        "scores) and exit: several in parallel processes, then the full run reads them")  # fmt: skip
     parser.add_argument("--save", type=Path, default=None, help="save the PAWN head and the MiniLM classifier here")
     args = parser.parse_args()
     if args.quick:  # a smoke run: few test prefixes and epochs
@@ -153,6 +163,16 @@ def main() -> None:
         splits = {k: [r for r in v if r["prefix"] in set(list(dict.fromkeys(x["prefix"] for x in v))[:8])]
                   for k, v in splits.items()}  # fmt: skip
     train_texts, train_labels = [r["continuation"] for r in train], [r["label"] for r in train]
+    if args.prewarm == "minilm":
+        _minilm(train_texts, train_labels, args)
+        return
+    if args.prewarm is not None:
+        for split, rows in splits.items():
+            if split.startswith(args.prewarm):
+                texts = [r["continuation"] for r in rows]
+                cache_features(model, tok, texts, args.cache, batch_size=args.batch)
+                _zero_shot(model, tok, texts, args.batch, args.cache.parent / "pawn_zero_shot")
+        return
     t0 = time.time()
     files = cache_features(model, tok, train_texts, args.cache, batch_size=args.batch)
     bench.note(f"feature cache of {len(train)} training texts: {time.time() - t0:.0f} s")
@@ -178,7 +198,7 @@ def main() -> None:
         paths = cache_features(model, tok, texts, args.cache, batch_size=args.batch)
         scores = {"pawn": predict(head, [load_features(p) for p in paths]).tolist()}
         scores["minilm-finetuned"] = classifier_scores(clf, ctok, texts, max_length=ccfg.max_length).tolist()
-        scores.update(_zero_shot(model, tok, texts, args.batch))
+        scores.update(_zero_shot(model, tok, texts, args.batch, args.cache.parent / "pawn_zero_shot"))
         for name, values in scores.items():
             bench.add(name, "auroc", ds.auroc(values, labels), **extra)
             bench.add(name, "tpr@1%fpr", ds.tpr_at_fpr(values, labels, 0.01), **extra)
