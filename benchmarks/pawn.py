@@ -129,7 +129,7 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=40, help="last prefixes (pairs) of the SmolLM2 file to train on")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--train-seconds", type=float, default=300.0, help="CPU budget of PAWN's training")
-    parser.add_argument("--minilm-epochs", type=int, default=5, help="fine-tuning epochs of the MiniLM baseline")
+    parser.add_argument("--minilm-epochs", type=int, default=15, help="fine-tuning epochs of the MiniLM baseline")
     parser.add_argument("--minilm-batch", type=int, default=8, help="texts per step of the MiniLM baseline")
     parser.add_argument("--minilm-lr", type=float, default=5e-5)
     parser.add_argument("--minilm-seconds", type=float, default=200.0, help="CPU budget of MiniLM's fine-tuning")
