@@ -18,7 +18,8 @@ register(
         "in-distribution ({p.texts} texts) PAWN {p.value:.2f}, fine-tuned MiniLM {m.value:.2f} (Fast-DetectGPT "
         "{f.value:.2f}, zero-shot test {z.value:.2f}); cross-generator (Qwen2.5-Coder-0.5B vs human, {pc.texts} "
         "texts) PAWN {pc.value:.2f}, MiniLM {mc.value:.2f} (Fast-DetectGPT {fc.value:.2f}, zero-shot test "
-        "{zc.value:.2f}); PAWN minus the best zero-shot arm there {g.value:+.2f} (95% CI {g.ci95[0]:+.2f} to "
+        "{zc.value:.2f}); PAWN minus the best zero-shot arm there ({g.baseline}) {g.value:+.2f} (95% CI "
+        "{g.ci95[0]:+.2f} to "
         "{g.ci95[1]:+.2f})",
         file="bench_results/pawn.json",
         rows={
