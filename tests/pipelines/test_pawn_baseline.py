@@ -23,7 +23,7 @@ MACHINE = ["tokens", "caches", "keys", "values", "models", "read", "write", "imp
 
 
 def _texts(n: int, seed: int) -> tuple[list[str], list[int]]:
-    """Label 1 texts draw 80% of their words from MACHINE, label 0 texts from HUMAN; both share a common noise word pool."""
+    """Label 1 texts draw 80% of their words from MACHINE, label 0 texts from HUMAN; the rest from both pools."""
     rng = random.Random(seed)
     texts, labels = [], []
     for i in range(n):
