@@ -16,7 +16,13 @@ machine), Fast-DetectGPT (analytical), the zero-shot test's ``-|log-PPL - entrop
 TPR at 1% FPR of every arm, and PAWN's AUROC minus the best zero-shot arm's and minus MiniLM's with a 95% bootstrap
 interval over prefixes (``auroc-vs-best-zero-shot``, ``auroc-vs-minilm``).
 
-    PYTHONPATH=. python benchmarks/pawn.py --json bench_results/pawn.json
+    python benchmarks/data/detection_data.py llm-text --n 80 --tokens 64
+    python benchmarks/data/detection_data.py llm-text --n 52 --tokens 64 --generator qwen --seed 1 --batch 13
+    python benchmarks/pawn.py --json bench_results/pawn.json   # all with PYTHONPATH=.
+
+The Qwen file uses seed 1, so its 52 prefixes are other corpus slices than the SmolLM2 file's (none is a training
+prefix). On a crowded machine, ``--prewarm minilm``, ``--prewarm in-distribution`` and ``--prewarm cross-generator``
+in three parallel processes fill the caches (MiniLM classifier, features, zero-shot scores) that the full run reads.
 """
 
 from __future__ import annotations
