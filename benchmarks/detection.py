@@ -18,7 +18,9 @@ p-value", AUROC of ``|S_B| - |S_A|``, the likelihood ratio as baseline, the type
     PYTHONPATH=. python benchmarks/detection.py --json bench_results/detection.json --threads 1
     (the committed files: --skip llm-text attribution -> detection_membership.json;
      --skip membership attribution --observer lora -> detection_llm_text.json;
-     --skip membership llm-text --limit 20 -> detection_attribution.json)
+     --skip membership llm-text --limit 20 -> detection_attribution.json;
+     --skip membership attribution --observer self --source-tokens 256 --lengths 64 128 256 on the data of
+     ``detection_data.py llm-text --n 40 --tokens 256 --batch 20`` -> detection_llm_text_lengths.json)
 
 Every arm scores the same texts with the same model in one process; the CPU budget is the data sizes (``--n`` of the
 data script) and ``--threads``.
@@ -203,6 +205,11 @@ def main() -> None:
                         help="corpora of the DC-PDD reference frequencies (none of the benchmark texts)")  # fmt: skip
     parser.add_argument("--skip", nargs="*", default=[], choices=["membership", "llm-text", "attribution"])
     args = parser.parse_args()
+    if max(args.lengths) > args.source_tokens:
+        parser.error(
+            f"--lengths {max(args.lengths)} exceeds --source-tokens {args.source_tokens}: the data's continuations "
+            "are not that long (build them with detection_data.py llm-text --tokens N)"
+        )
     setup_torch(args)
     from hf_tokens.assets import load_model
     from hf_tokens.pipelines.dc_pdd.frequency import TokenFrequency

@@ -1,22 +1,35 @@
-"""PAWN vs the zero-shot statistics on LLM-vs-human text, in-distribution and cross-generator.
+"""PAWN vs its supervised baseline (fine-tuned MiniLM) and the zero-shot statistics on LLM-vs-human text,
+in-distribution and cross-generator.
 
 Data (``benchmarks/data/detection_data.py llm-text``): human continuations of offline-corpus prefixes vs SmolLM2
 samples from the same prefixes (``llm_text_<T>.jsonl``) and, for the cross-generator split, vs Qwen2.5-Coder-0.5B
-samples (``llm_text_<T>_qwen.jsonl``). Every method reads the continuation text alone, scored by SmolLM2-135M.
-Pairs (human and machine of one prefix) are never split: the last ``--train`` prefixes of the SmolLM2 file train
-PAWN, the remaining ones are the in-distribution test set; the Qwen file's prefixes not used in training are the
-cross-generator test set (train on SmolLM2 texts, test on Qwen's).
+samples (``llm_text_<T>_qwen.jsonl``). Pairs (human and machine of one prefix) are never split: the last ``--train``
+prefixes of the SmolLM2 file train PAWN and the MiniLM classifier (the same texts, labels and seed), the remaining
+ones are the in-distribution test set; the Qwen file's prefixes not used in training are the cross-generator test
+set (train on SmolLM2 texts, test on Qwen's).
 
-Arms: PAWN (head trained on cached features for ``--epochs`` epochs or ``--train-seconds`` CPU seconds), and from
-the same SmolLM2 forward: log-likelihood, log-rank, entropy (lower = machine), Fast-DetectGPT (analytical), the
-zero-shot test's ``-|log-PPL - entropy|``. Reported: AUROC and TPR at 1% FPR per split.
+Arms, all reading the continuation text alone: PAWN (head on SmolLM2-135M's cached features, ``--epochs`` epochs or
+``--train-seconds`` CPU seconds); ``minilm-finetuned`` (all-MiniLM-L6-v2 with a 2-label sequence-classification
+head, every weight fine-tuned on the same training texts, ``--minilm-epochs`` or ``--minilm-seconds`` CPU seconds;
+:mod:`hf_tokens.pipelines.pawn.baseline`); and from one SmolLM2 forward: log-likelihood, log-rank, entropy (lower =
+machine), Fast-DetectGPT (analytical), the zero-shot test's ``-|log-PPL - entropy|``. Reported per split: AUROC and
+TPR at 1% FPR of every arm, and PAWN's AUROC minus the best zero-shot arm's and minus MiniLM's with a 95% bootstrap
+interval over prefixes (``auroc-vs-best-zero-shot``, ``auroc-vs-minilm``).
 
-    PYTHONPATH=. python benchmarks/pawn.py --json bench_results/pawn.json
+    python benchmarks/data/detection_data.py llm-text --n 80 --tokens 64
+    python benchmarks/data/detection_data.py llm-text --n 52 --tokens 64 --generator qwen --seed 1 --batch 13
+    python benchmarks/pawn.py --json bench_results/pawn.json   # all with PYTHONPATH=.
+
+The Qwen file uses seed 1, so its 52 prefixes are other corpus slices than the SmolLM2 file's (none is a training
+prefix). On a crowded machine, ``--prewarm minilm``, ``--prewarm in-distribution`` and ``--prewarm cross-generator``
+in three parallel processes fill the caches (MiniLM classifier, features, zero-shot scores) that the full run reads.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -28,6 +41,8 @@ from hf_tokens.analysis import detection_scores as ds
 from hf_tokens.analysis.token_stats import token_stats
 from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
 
+ZERO_SHOT = ("log_likelihood", "log_rank", "entropy(low=machine)", "fast_detectgpt", "zero-shot-detection")
+
 
 def _rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
@@ -35,9 +50,13 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _zero_shot(model: Any, tok: Any, texts: list[str], batch: int) -> dict[str, list[float]]:
+def _zero_shot(model: Any, tok: Any, texts: list[str], batch: int, cache: Path) -> dict[str, list[float]]:
+    """The zero-shot arms' scores of ``texts``, kept in ``cache`` (a JSON file per text list and batch size)."""
     from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, zero_shot_test
 
+    path = cache / (hashlib.sha256(json.dumps([texts, batch]).encode()).hexdigest()[:16] + ".json")
+    if path.is_file():
+        return json.loads(path.read_text())
     out: dict[str, list[float]] = {}
     for s in range(0, len(texts), batch):
         st = token_stats(model, tok, texts[s : s + batch], rank=True, logp_std=True)
@@ -51,7 +70,62 @@ def _zero_shot(model: Any, tok: Any, texts: list[str], batch: int) -> dict[str, 
         }
         for k, v in vals.items():
             out.setdefault(k, []).extend(v.tolist())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out))
     return out
+
+
+def _auc(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """AUROC of each row of ``scores [R, N]`` (ties count one half; the same value as ``ds.auroc``)."""
+    pos, neg = scores[:, labels == 1], scores[:, labels == 0]
+    diff = pos[:, :, None] - neg[:, None, :]
+    return ((diff > 0).float() + 0.5 * (diff == 0).float()).mean((1, 2))
+
+
+def auroc_gap(
+    a: list[float], b: list[float], labels: list[int], groups: list[str], reps: int = 2000, seed: int = 0
+) -> tuple[float, float, float]:
+    """AUROC(a) - AUROC(b) and its 95% percentile interval, resampling the groups (prefixes: a human text and the
+    machine text of the same prefix stay together) with replacement."""
+    names = sorted(set(groups))
+    members = [[i for i, g in enumerate(groups) if g == n] for n in names]
+    y = torch.tensor(labels)
+    both = torch.tensor([a, b], dtype=torch.float64)
+    point = _auc(both, y)
+    gen = torch.Generator().manual_seed(seed)
+    gaps = []
+    for _ in range(reps):
+        pick = torch.randint(len(names), (len(names),), generator=gen).tolist()
+        idx = torch.tensor([i for p in pick for i in members[p]])
+        if len(set(y[idx].tolist())) < 2:
+            continue
+        r = _auc(both[:, idx], y[idx])
+        gaps.append(float(r[0] - r[1]))
+    gaps.sort()
+    return float(point[0] - point[1]), gaps[int(0.025 * len(gaps))], gaps[int(0.975 * len(gaps)) - 1]
+
+
+def _minilm(texts: list[str], labels: list[int], args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """The MiniLM baseline fine-tuned on ``texts``; kept under ``--cache``/../pawn_minilm-<hash of texts, labels and
+    config> so a later run on the same training split (e.g. with more test data) re-uses it instead of retraining."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from hf_tokens.pipelines.pawn.baseline import ClassifierBaselineConfig, minilm_classifier, train_text_classifier
+
+    cfg = ClassifierBaselineConfig(epochs=args.minilm_epochs, lr=args.minilm_lr, batch_size=args.minilm_batch,
+                                   seed=0, time_budget_s=args.minilm_seconds)  # fmt: skip
+    key = hashlib.sha256(json.dumps([texts, labels, dataclasses.asdict(cfg)]).encode()).hexdigest()[:16]
+    folder = args.cache.parent / f"pawn_minilm-{key}"
+    if (folder / "train_log.json").is_file():
+        clf = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+        return clf, AutoTokenizer.from_pretrained(folder), cfg, {**json.loads((folder / "train_log.json").read_text()),
+                                                                 "cached": True}  # fmt: skip
+    clf, tok = minilm_classifier(seed=0)
+    log = train_text_classifier(clf, tok, texts, labels, cfg)
+    clf.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    (folder / "train_log.json").write_text(json.dumps(log))
+    return clf, tok, cfg, log
 
 
 def main() -> None:
@@ -61,15 +135,26 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=40, help="last prefixes (pairs) of the SmolLM2 file to train on")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--train-seconds", type=float, default=300.0, help="CPU budget of PAWN's training")
+    parser.add_argument("--minilm-epochs", type=int, default=15, help="fine-tuning epochs of the MiniLM baseline")
+    parser.add_argument("--minilm-batch", type=int, default=8, help="texts per step of the MiniLM baseline")
+    parser.add_argument("--minilm-lr", type=float, default=5e-5)
+    parser.add_argument("--minilm-seconds", type=float, default=200.0, help="CPU budget of MiniLM's fine-tuning")
     parser.add_argument("--cache", type=Path, default=Path(".cache/pawn_features"))
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--prewarm", choices=["minilm", "in-distribution", "cross-generator"], default=None,
+                        help="only fill one cache (the MiniLM classifier, or one split's features and zero-shot "
+                        "scores) and exit: several in parallel processes, then the full run reads them")  # fmt: skip
+    parser.add_argument("--save", type=Path, default=None, help="save the PAWN head and the MiniLM classifier here")
     args = parser.parse_args()
+    if args.quick:  # a smoke run: few test prefixes and epochs
+        args.epochs, args.minilm_epochs = min(args.epochs, 10), min(args.minilm_epochs, 2)
     setup_torch(args)
     from hf_tokens.assets import load_model
     from hf_tokens.pipelines.pawn import PawnConfig, cache_features, load_features, predict, train_pawn
+    from hf_tokens.pipelines.pawn.baseline import classifier_scores
 
     model, tok = load_model("smollm2-135m", dtype=torch.float32)
-    bench = Benchmark("pawn", "SmolLM2-135M-Instruct", device=args.device, quick=args.quick)
+    bench = Benchmark("pawn", "SmolLM2-135M-Instruct (+ all-MiniLM-L6-v2)", device=args.device, quick=args.quick)
     smol = _rows(args.data / f"llm_text_{args.tokens}.jsonl")
     prefixes = list(dict.fromkeys(r["prefix"] for r in smol))
     train_p = set(prefixes[-args.train :])
@@ -80,27 +165,62 @@ def main() -> None:
         splits["cross-generator(qwen2.5-coder-0.5b)"] = [r for r in _rows(qwen_path) if r["prefix"] not in train_p]
     else:
         bench.note(f"{qwen_path} missing: no cross-generator split")
+    if args.quick:
+        splits = {k: [r for r in v if r["prefix"] in set(list(dict.fromkeys(x["prefix"] for x in v))[:8])]
+                  for k, v in splits.items()}  # fmt: skip
+    train_texts, train_labels = [r["continuation"] for r in train], [r["label"] for r in train]
+    if args.prewarm == "minilm":
+        _minilm(train_texts, train_labels, args)
+        return
+    if args.prewarm is not None:
+        for split, rows in splits.items():
+            if split.startswith(args.prewarm):
+                texts = [r["continuation"] for r in rows]
+                cache_features(model, tok, texts, args.cache, batch_size=args.batch)
+                _zero_shot(model, tok, texts, args.batch, args.cache.parent / "pawn_zero_shot")
+        return
     t0 = time.time()
-    files = cache_features(model, tok, [r["continuation"] for r in train], args.cache, batch_size=args.batch)
+    files = cache_features(model, tok, train_texts, args.cache, batch_size=args.batch)
     bench.note(f"feature cache of {len(train)} training texts: {time.time() - t0:.0f} s")
     cfg = PawnConfig(epochs=args.epochs, time_budget_s=args.train_seconds, seed=0)
-    head, log = train_pawn(files, [r["label"] for r in train], cfg)
+    head, log = train_pawn(files, train_labels, cfg)
     bench.note(
         f"PAWN trained on {len(train)} SmolLM2/human texts ({args.train} prefixes): {len(log['loss'])} epochs, "
-        f"{log['cpu_seconds']:.0f} CPU s, loss {log['loss'][0]:.3f} -> {log['loss'][-1]:.3f}; "
-        f"{sum(p.numel() for p in head.parameters())} trainable parameters"
+        f"{log['cpu_seconds']:.0f} CPU s of a {args.train_seconds:.0f} s budget, loss {log['loss'][0]:.3f} -> "
+        f"{log['loss'][-1]:.3f}; {sum(p.numel() for p in head.parameters())} trainable parameters"
     )
-    bench.note("MiniLM fine-tuned baseline: not run in this session (time)")
+    clf, ctok, ccfg, clog = _minilm(train_texts, train_labels, args)
+    bench.note(
+        ("(loaded from the run that trained it on these texts) " if clog.get("cached") else "")
+        + f"MiniLM baseline (all-MiniLM-L6-v2 + 2-label head, every weight trained) fine-tuned on the same "
+        f"{len(train)} texts, seed 0: {len(clog['loss'])} epochs ({clog['steps']} steps of {ccfg.batch_size}, lr "
+        f"{ccfg.lr:g}, linear warm-up/decay), {clog['cpu_seconds']:.0f} CPU s of a {args.minilm_seconds:.0f} s "
+        f"budget, loss {clog['loss'][0]:.3f} -> {clog['loss'][-1]:.3f}; "
+        f"{sum(p.numel() for p in clf.parameters())} trainable parameters"
+    )
     for split, rows in splits.items():
         texts, labels = [r["continuation"] for r in rows], [r["label"] for r in rows]
-        extra = {"split": split, "texts": len(rows), "tokens": args.tokens}
+        extra = {"split": split, "texts": len(rows), "tokens": args.tokens, "train_texts": len(train)}
         paths = cache_features(model, tok, texts, args.cache, batch_size=args.batch)
         scores = {"pawn": predict(head, [load_features(p) for p in paths]).tolist()}
-        scores.update(_zero_shot(model, tok, texts, args.batch))
+        scores["minilm-finetuned"] = classifier_scores(clf, ctok, texts, max_length=ccfg.max_length).tolist()
+        scores.update(_zero_shot(model, tok, texts, args.batch, args.cache.parent / "pawn_zero_shot"))
         for name, values in scores.items():
             bench.add(name, "auroc", ds.auroc(values, labels), **extra)
             bench.add(name, "tpr@1%fpr", ds.tpr_at_fpr(values, labels, 0.01), **extra)
+        groups = [r["prefix"] for r in rows]
+        best = max(ZERO_SHOT, key=lambda n: ds.auroc(scores[n], labels))
+        for metric, other in (("auroc-vs-best-zero-shot", best), ("auroc-vs-minilm", "minilm-finetuned")):
+            gap, lo, hi = auroc_gap(scores["pawn"], scores[other], labels, groups)
+            bench.add("pawn", metric, gap, baseline=other, baseline_value=ds.auroc(scores[other], labels),
+                      ci95=[lo, hi], **extra)  # fmt: skip
+        print(f"{split}: {len(rows)} texts scored", flush=True)
     bench.finish(args.json)
+    if args.save is not None:  # the trained artefacts, with cards that record the training config
+        from hf_tokens.hub import save_for_hub
+
+        save_for_hub(head, args.save / "pawn-head", method_id="pawn", config=cfg, overwrite=True)
+        save_for_hub(clf, args.save / "minilm-baseline", method_id="pawn", tokenizer=ctok, config=ccfg, overwrite=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
 _ATTR = "bench_results/detection_attribution.json"
+_LEN = "bench_results/detection_llm_text_lengths.json"
 
 register(
     "zero-shot-detection",
@@ -17,7 +18,10 @@ register(
         "SmolLM2 samples vs human text, 128 tokens: AUROC {z.value:.2f} (Fast-DetectGPT {f.value:.2f}, "
         "Binoculars with a LoRA-tuned observer {b.value:.2f}); empirical type-I error {t.value:.2f} at stated "
         "{t.baseline_value:.2f} (power {p.value:.2f}); LLM A vs B (SmolLM2 vs its LoRA tune): attribution "
-        "accuracy {a.value:.2f}, AUROC {aa.value:.2f} (likelihood ratio {lr.value:.2f})",
+        "accuracy {a.value:.2f}, AUROC {aa.value:.2f} (likelihood ratio {lr.value:.2f}); lengths 64/128/256 on one "
+        "set of {z64.texts} texts: AUROC {z64.value:.2f}/{z128.value:.2f}/{z256.value:.2f} (Fast-DetectGPT "
+        "{f64.value:.2f}/{f128.value:.2f}/{f256.value:.2f}), type-I error {t64.value:.2f}/{t128.value:.2f}/"
+        "{t256.value:.2f} at stated {t256.baseline_value:.2f}",
         file="bench_results/detection_llm_text.json",
         rows={
             "z": {"method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
@@ -28,6 +32,15 @@ register(
             "a": {"file": _ATTR, "method": "zero-shot-detection(attribution)", "metric": "accuracy", "tokens": 128},
             "aa": {"file": _ATTR, "method": "zero-shot-detection(attribution)", "metric": "auroc", "tokens": 128},
             "lr": {"file": _ATTR, "method": "likelihood-ratio(attribution)", "metric": "auroc", "tokens": 128},
+            "z64": {"file": _LEN, "method": "zero-shot-detection", "metric": "auroc", "tokens": 64},
+            "f64": {"file": _LEN, "method": "fast_detectgpt", "metric": "auroc", "tokens": 64},
+            "t64": {"file": _LEN, "method": "zero-shot-detection[bernstein]", "metric": "type1_error", "tokens": 64},
+            "z128": {"file": _LEN, "method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
+            "f128": {"file": _LEN, "method": "fast_detectgpt", "metric": "auroc", "tokens": 128},
+            "t128": {"file": _LEN, "method": "zero-shot-detection[bernstein]", "metric": "type1_error", "tokens": 128},
+            "z256": {"file": _LEN, "method": "zero-shot-detection", "metric": "auroc", "tokens": 256},
+            "f256": {"file": _LEN, "method": "fast_detectgpt", "metric": "auroc", "tokens": 256},
+            "t256": {"file": _LEN, "method": "zero-shot-detection[bernstein]", "metric": "type1_error", "tokens": 256},
         },
     ),
     benchmark=(
@@ -35,6 +48,9 @@ register(
         "--skip membership attribution --observer lora --json bench_results/detection_llm_text.json && python "
         "benchmarks/data/detection_data.py llm-text --n 40 --tokens 128 --generator lora && python "
         "benchmarks/detection.py --skip membership llm-text --limit 20 --json bench_results/detection_attribution.json"
+        " && python benchmarks/data/detection_data.py llm-text --n 40 --tokens 256 --batch 20 && python "
+        "benchmarks/detection.py --skip membership attribution --observer self --source-tokens 256 --lengths 64 128 "
+        "256 --limit 32 --json bench_results/detection_llm_text_lengths.json"
     ),
     usage=(
         "from transformers import pipeline\n"
