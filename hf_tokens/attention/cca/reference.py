@@ -165,12 +165,12 @@ def cca_attention_chunked(
     chunk: int | None = None,
 ) -> torch.Tensor:
     """Same result as :func:`cca_attention_reference`, at O(q (G + s)) cost: blocks of ``chunk`` queries (default
-    ``max(s, 64)``), each one ``scaled_dot_product_attention`` over the core tokens its queries may see and the keys
+    ``max(s // 2, 64)``), each one ``scaled_dot_product_attention`` over the core tokens its queries may see and the keys
     of its local windows (a bool mask selects each query's part). Differentiable (the training path)."""
     batch, heads, q_len, dim = query.shape
     s_len = key.shape[2]
     rep = heads // key.shape[1]
-    chunk = max(local_window, 64) if chunk is None else chunk
+    chunk = max(local_window // 2, 64) if chunk is None else chunk
     core_k, core_v = (t.to(query.dtype) for t in cores)
     min_pad = int(pad.min())
     outs = []
