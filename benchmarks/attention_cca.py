@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sdpa-finetune", action="store_true", help="also fine-tune the sdpa model the same way")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="save the adapted model + card here (save_for_hub; .cache/)")
+    parser.add_argument("--adapted", default=None, help="load the adapted model from this --save folder (no training)")
     args = parser.parse_args(argv)
     setup_torch(args)
     if args.quick:
@@ -114,15 +115,27 @@ def main(argv: list[str] | None = None) -> dict:
 
     bench = Benchmark("attention_cca", "SmolLM2-135M-Instruct", args.device, args.quick)
     arms: dict[str, tuple[Any, str]] = {"sdpa": (base, "sdpa"), "cca-zero-shot": (base, key)}
-    adapted = copy.deepcopy(base)
-    adapted.set_attn_implementation(key)
-    trained = train(adapted, batches, args.lr, args.seconds)
-    budget = (
-        f"{trained['steps']} steps x {args.train_tokens} tokens (batch 1, AdamW lr {args.lr}, every weight) in "
-        f"{trained['seconds']:.0f} s at {args.threads} thread(s) on {args.device} (budget {args.steps} steps / "
-        f"{args.seconds:.0f} s); train loss {trained['first_loss']:.3f} -> {trained['final_loss']:.3f}; "
-        f"train text: {', '.join(args.train_corpora)}; eval text: {args.eval_corpus}"
-    )
+    if args.adapted:
+        from transformers import AutoModelForCausalLM
+
+        adapted = AutoModelForCausalLM.from_pretrained(args.adapted, attn_implementation=key).to(args.device).eval()
+        budget = f"loaded from {args.adapted} (trained by this script; see its card)"
+    else:
+        adapted = copy.deepcopy(base)
+        adapted.set_attn_implementation(key)
+        trained = train(adapted, batches, args.lr, args.seconds)
+        budget = (
+            f"{trained['steps']} steps x {args.train_tokens} tokens (batch 1, AdamW lr {args.lr}, every weight) in "
+            f"{trained['seconds']:.0f} s at {args.threads} thread(s) on {args.device} (budget {args.steps} steps / "
+            f"{args.seconds:.0f} s); train loss {trained['first_loss']:.3f} -> {trained['final_loss']:.3f}; "
+            f"train text: {', '.join(args.train_corpora)}; eval text: {args.eval_corpus}"
+        )
+        if args.save:
+            from hf_tokens.hub import save_for_hub
+
+            save_for_hub(adapted, args.save, method_id="cca-attention", tokenizer=tokenizer, config=cca,
+                         overwrite=True, training=f"`benchmarks/attention_cca.py`: {budget}.")  # fmt: skip
+            print(f"saved the adapted model to {args.save}", flush=True)
     bench.note(f"CCA g={args.group_size}, s={args.local_window} (chunked sdpa path); adapted: {budget}")
     arms["cca-adapted"] = (adapted, key)
     if args.sdpa_finetune:
@@ -137,7 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
         texts = token_texts(tokenizer, args.eval_corpus, args.texts, length, args.seed + 1)
         nll: dict[str, list[float]] = {a: [] for a in arms}
         secs: dict[str, list[float]] = {a: [] for a in arms}
-        for arm, (model, impl) in arms.items():  # warm-up at this length (one short forward per arm)
+        for model, impl in arms.values():  # warm-up at this length (one short forward per arm)
             model.set_attn_implementation(impl)
             nll_and_seconds(model, texts[0][: min(length, 256)].to(args.device))
         for ids in texts:
@@ -160,12 +173,6 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"L={length}: " + ", ".join(f"{a} ppl {ppl[a]:.3f} {tps[a]:.0f} tok/s" for a in arms), flush=True)
     bench.note("prefill tokens/s: the transformer's forward over L tokens (no cache, LM head excluded), median over "
                "the texts; each arm timed on text i in turn; ppl: exp(mean token NLL over the texts)")  # fmt: skip
-    if args.save:
-        from hf_tokens.hub import save_for_hub
-
-        adapted.set_attn_implementation(key)
-        save_for_hub(adapted, args.save, method_id="cca-attention", config=cca, overwrite=True,
-                     training=f"`benchmarks/attention_cca.py`: {budget}.")  # fmt: skip
     return bench.finish(args.json)
 
 

@@ -106,15 +106,15 @@ def pool_cores(
 
 
 def visibility(
-    pad: torch.Tensor, q_len: int, s_len: int, n_core: int, *, group_size: int, local_window: int, q_start: int = 0
+    pad: torch.Tensor, q_len: int, s_len: int, n_core: int, *, group_size: int, local_window: int, k_start: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(core [B, q, G], local [B, q, S])`` bool: which core tokens and keys each query attends to; query ``i``
-    is key ``s_len - q_len + q_start + i``."""
+    """``(core [B, q, G], local [B, q, S - k_start])`` bool: which core tokens and which of the keys ``k_start ..
+    s_len - 1`` each query attends to; query ``i`` is key ``s_len - q_len + i``."""
     device = pad.device
-    t = s_len - q_len + q_start + torch.arange(q_len, device=device)[None, :] - pad[:, None]  # [B, q]
+    t = s_len - q_len + torch.arange(q_len, device=device)[None, :] - pad[:, None]  # [B, q]
     groups = torch.arange(n_core, device=device)
     core = (groups[None, None, :] + 1) * group_size - 1 <= (t - local_window)[:, :, None]
-    p = torch.arange(s_len, device=device)[None, :] - pad[:, None]  # [B, S]
+    p = torch.arange(k_start, s_len, device=device)[None, :] - pad[:, None]  # [B, S - k_start]
     local = (p[:, None, :] <= t[:, :, None]) & (p[:, None, :] > (t - local_window)[:, :, None]) & (p >= 0)[:, None]
     return core & (t >= 0)[:, :, None], local
 
@@ -133,7 +133,7 @@ def cca_attention_reference(
 ) -> torch.Tensor:
     """The oracle: one softmax over ``[core logits | key logits]`` with both materialised; output ``[B, H, q, D]``
     in ``query``'s dtype (a row that sees nothing gives zeros)."""
-    batch, heads, q_len, _ = query.shape
+    heads, q_len = query.shape[1], query.shape[2]
     rep = heads // key.shape[1]
     key, value = key.repeat_interleave(rep, dim=1).float(), value.repeat_interleave(rep, dim=1).float()
     core_k, core_v = (t.float() for t in cores)
@@ -165,9 +165,9 @@ def cca_attention_chunked(
     chunk: int | None = None,
 ) -> torch.Tensor:
     """Same result as :func:`cca_attention_reference`, at O(q (G + s)) cost: blocks of ``chunk`` queries (default
-    ``max(s // 2, 64)``), each one ``scaled_dot_product_attention`` over the core tokens its queries may see and the keys
-    of its local windows (a bool mask selects each query's part). Differentiable (the training path)."""
-    batch, heads, q_len, dim = query.shape
+    ``max(s // 2, 64)``), each one ``scaled_dot_product_attention`` over the core tokens its queries may see and the
+    keys of its local windows (a bool mask selects each query's part). Differentiable (the training path)."""
+    heads, q_len = query.shape[1], query.shape[2]
     s_len = key.shape[2]
     rep = heads // key.shape[1]
     chunk = max(local_window // 2, 64) if chunk is None else chunk
@@ -181,9 +181,8 @@ def cca_attention_chunked(
         t_max = hi - 1 - min_pad
         n_core = min(core_k.shape[2], max(0, (t_max - local_window + 1) // group_size))
         core_vis, local_vis = visibility(
-            pad, c, hi, n_core, group_size=group_size, local_window=local_window, q_start=0
+            pad, c, hi, n_core, group_size=group_size, local_window=local_window, k_start=lo
         )
-        local_vis = local_vis[:, :, lo:]
         if mask is not None:
             local_vis = local_vis & mask[:, 0, a : a + c, lo:hi]
         vis = torch.cat([core_vis, local_vis], dim=-1)
