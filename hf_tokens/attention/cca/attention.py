@@ -65,7 +65,7 @@ def cca_forward(
     scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
     pad = row_padding(mask, query.shape[0], key.shape[2], query.device)
     cores = pool_cores(query, key, value, pad, past, group_size=cfg.group_size, scaling=scale)
-    settings = {"scaling": scale, "group_size": cfg.group_size, "local_window": cfg.local_window}
+    settings: dict[str, Any] = {"scaling": scale, "group_size": cfg.group_size, "local_window": cfg.local_window}
     if cfg.impl == "triton":
         from hf_tokens.attention.cca.triton import cca_attention_triton
 
