@@ -1,4 +1,4 @@
-"""Core Context Aware attention (Chen et al., "Core Context Aware Transformers for Long Context Language Modeling",
+"""Core Context Aware attention (Chen et al., "Core Context Aware Attention for Long Context Language Modeling",
 arXiv 2412.12465) as ``hf_tokens_cca``.
 
 Two attentions fused in one softmax. *Globality-pooling*: the sequence is cut into groups of ``g`` tokens and each
