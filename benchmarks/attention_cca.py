@@ -4,7 +4,7 @@ Three arms on the same weights and the same held-out texts: full causal ``sdpa``
 (``attn_implementation="hf_tokens_cca"`` on the pretrained weights) and CCA adapted (the paper's plug-and-play
 continued training: every weight but the tied embeddings trained with CCA attention for ``--steps`` steps of
 ``--train-tokens`` tokens; the CPU budget, stated in the output). With ``--sdpa-finetune`` the full-attention model
-is fine-tuned the same way (same data, steps, seed), so the adapted CCA is also compared with a baseline that saw the same text.
+is fine-tuned the same way (same data, steps, seed): the adapted CCA against a baseline that saw the same text.
 
 Training text: ``--train-corpora`` (Debian licences, CPython source, dpkg changelog by default); evaluation text:
 ``--eval-corpus`` (the Jargon File), a corpus the training never sees. Rows per length L: perplexity of each arm
