@@ -18,10 +18,10 @@ IMPLS = ("reference", "chunked", "triton")
 
 @dataclass
 class CCAConfig(ModelConfigSettings):
-    """CCA attention: the sequence is cut into groups of ``group_size`` tokens (counted over each row's real
-    tokens), each complete group pooled into one core key/value by the attention its last token gives the group's
-    tokens; a query attends in one softmax to the core tokens of the groups that end before its local window and to
-    the ``local_window`` most recent tokens (itself included)."""
+    """Core Context Aware attention (Chen et al., arXiv 2412.12465): the sequence is cut into groups of
+    ``group_size`` tokens (counted over each row's real tokens), each complete group pooled into one core key/value
+    by the attention its last token gives the group's tokens; a query attends in one softmax to the core tokens of
+    the groups that end before its local window and to the ``local_window`` most recent tokens (itself included)."""
 
     PREFIX: ClassVar[str] = "cca_"
 
