@@ -61,7 +61,8 @@ def train(model: Any, batches: list[torch.Tensor], lr: float, seconds: float) ->
     """Fine-tune every weight but the (tied) embeddings (AdamW, linear decay, gradient checkpointing, to fit in a
     few GB) on ``batches`` of token ids; stops early at ``seconds``."""
     model.get_input_embeddings().weight.requires_grad_(False)
-    model.gradient_checkpointing_enable()
+    checkpointing = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+    checkpointing()
     model.config.use_cache = False
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -78,7 +79,7 @@ def train(model: Any, batches: list[torch.Tensor], lr: float, seconds: float) ->
         losses.append(loss.item())
         if time.perf_counter() - start > seconds:
             break
-    model.gradient_checkpointing_disable()
+    (getattr(model, "activation_checkpointing_disable", None) or model.gradient_checkpointing_disable)()
     model.eval()
     del opt
     tail = losses[-max(1, len(losses) // 5) :]
