@@ -21,6 +21,7 @@ import copy
 import math
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -104,6 +105,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--save", default=None, help="save the adapted model + card here (save_for_hub; .cache/)")
     parser.add_argument("--adapted", default=None, help="load the adapted model from this --save folder (no training)")
     args = parser.parse_args(argv)
+    if args.adapted and args.sdpa_finetune:
+        parser.error("--sdpa-finetune trains on the data of a training run; it cannot be combined with --adapted")
     setup_torch(args)
     if args.quick:
         args.lengths, args.texts, args.steps, args.train_tokens = [512, 1024], 2, 3, 256
@@ -116,10 +119,6 @@ def main(argv: list[str] | None = None) -> dict:
     cca = CCAConfig(group_size=args.group_size, local_window=args.local_window, impl="chunked")
     key = register_cca_attention()
     cca.apply(base.config)
-    per = -(-args.steps // len(args.train_corpora))
-    batches = [t for c in args.train_corpora for t in token_texts(tokenizer, c, per, args.train_tokens, args.seed)]
-    batches = [batches[i] for i in torch.randperm(len(batches), generator=torch.Generator().manual_seed(0))]
-    batches = [b.to(args.device) for b in batches[: args.steps]]
 
     bench = Benchmark("attention_cca", "SmolLM2-135M-Instruct", args.device, args.quick)
     arms: dict[str, tuple[Any, str]] = {"sdpa": (base, "sdpa"), "cca-zero-shot": (base, key)}
@@ -127,8 +126,14 @@ def main(argv: list[str] | None = None) -> dict:
         from transformers import AutoModelForCausalLM
 
         adapted = AutoModelForCausalLM.from_pretrained(args.adapted, attn_implementation=key).to(args.device).eval()
-        budget = f"loaded from {args.adapted} (trained by this script; see its card)"
+        card = (Path(args.adapted) / "README.md").read_text() if (Path(args.adapted) / "README.md").is_file() else ""
+        trained_line = next((ln for ln in card.splitlines() if ln.startswith("`benchmarks/attention_cca.py`")), "")
+        budget = f"loaded from {args.adapted}, trained by {trained_line or 'this script (see its card)'}"
     else:
+        per = -(-args.steps // len(args.train_corpora))
+        batches = [t for c in args.train_corpora for t in token_texts(tokenizer, c, per, args.train_tokens, args.seed)]
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=torch.Generator().manual_seed(0))]
+        batches = [b.to(args.device) for b in batches[: args.steps]]
         adapted = copy.deepcopy(base)
         adapted.set_attn_implementation(key)
         trained = train(adapted, batches, args.lr, args.seconds)
@@ -155,6 +160,8 @@ def main(argv: list[str] | None = None) -> dict:
                    f"{done['final_loss']:.3f}")  # fmt: skip
         arms["sdpa-finetuned"] = (tuned, "sdpa")
 
+    bench.note("prefill tokens/s: the transformer's forward over L tokens (no cache, LM head excluded), median over "
+               "the texts; each arm timed on text i in turn; ppl: exp(mean token NLL over the texts)")  # fmt: skip
     for length in args.lengths:
         texts = token_texts(tokenizer, args.eval_corpus, args.texts, length, args.seed + 1)
         nll: dict[str, list[float]] = {a: [] for a in arms}
@@ -180,8 +187,8 @@ def main(argv: list[str] | None = None) -> dict:
         keys = min(length, args.local_window) + max(0, length - args.local_window) // args.group_size
         bench.add("cca", f"keys_last_query@{length}", keys, baseline="sdpa", baseline_value=length, **extra)
         print(f"L={length}: " + ", ".join(f"{a} ppl {ppl[a]:.3f} {tps[a]:.0f} tok/s" for a in arms), flush=True)
-    bench.note("prefill tokens/s: the transformer's forward over L tokens (no cache, LM head excluded), median over "
-               "the texts; each arm timed on text i in turn; ppl: exp(mean token NLL over the texts)")  # fmt: skip
+        if args.json and length != args.lengths[-1]:
+            bench.finish(args.json)  # the lengths done so far, in case a long run is stopped
     return bench.finish(args.json)
 
 
