@@ -29,6 +29,7 @@ ARGS = {
     "token_free": ["--steps", "2"],
     "softplus_attention": ["--steps", "2"],
     "landmark_attention": ["--steps", "2", "--length", "16"],
+    "cca_attention": ["--tokens", "96", "--local-window", "32", "--max-new-tokens", "4"],
     "ponet": ["--steps", "2"],
     "entropy_adaptive": ["--max-new-tokens", "8"],
     "skipdecode": ["--max-new-tokens", "8"],

@@ -1,0 +1,85 @@
+"""Core Context Aware attention (Chen et al., "Core Context Aware Attention for Long Context Language Modeling",
+arXiv 2412.12465) as ``hf_tokens_cca``.
+
+Two attentions fused in one softmax. *Globality-pooling*: the sequence is cut into groups of ``g`` tokens and each
+complete group is merged into one core token, its tokens weighted by their significance - the softmax of the
+attention the group's last token gives them - so core key ``= sum_j a_j k_j`` and core value ``= sum_j a_j v_j``.
+*Locality-preserved*: each query also attends to its ``s`` most recent tokens. A query at position ``t`` sees the
+core tokens of the groups that end before its window (``(k + 1) g - 1 <= t - s``) and the window ``(t - s, t]``, so
+at long context it touches ``~ t / g + s`` keys instead of ``t`` (prefill O(L (L/g + s))); with ``g = 1`` it is full
+causal attention. The paper adapts a pretrained model by a short continued training (plug-and-play).
+
+Files: ``config.py`` (:class:`CCAConfig`, ``cca_*`` model-config attributes), ``reference.py`` (pooling, the
+materialised oracle, the chunked sdpa path that trains and runs long prefills), ``triton.py`` (forward kernel of the
+fused core + local softmax), ``attention.py`` (the transformers attention function with its decoding state, the op,
+the contract).
+
+Deviations from the paper: the core keys/values pool the keys/values after the rotary embedding (the paper pools
+the hidden states before the projections: the same up to the rotation, which is not linear in position); a
+query's window is exactly its ``s`` most recent tokens and it sees only groups that end before the window, so up
+to ``g - 1`` tokens between the last visible group and the window are seen by neither part; groups are counted
+over each row's real tokens (left padding only); cached decoding keeps the full KV cache and the cores on the
+attention module (no beam search); no attention dropout; the Triton kernel is forward-only and the pooling runs in
+PyTorch.
+"""
+
+from hf_tokens.registry import lazy_exports, register
+from hf_tokens.results import Headline
+
+register(
+    "cca-attention",
+    status="experimental",
+    extension="attention",
+    entry="hf_tokens.attention.cca.attention:cca_attention",
+    config="hf_tokens.attention.cca.config:CCAConfig",
+    contract="hf_tokens.attention.cca.attention:contract",
+    headline=Headline(
+        "SmolLM2-135M, g=16, s=512: prefill tokens/s x{t8.ratio:.2f} of full attention (sdpa) at 8k tokens "
+        "(x{t4.ratio:.2f} at 4k, x{t2.ratio:.2f} at 2k) but perplexity on held-out Jargon File text x{a8.ratio:.2f} "
+        "adapted / x{z8.ratio:.2f} zero-shot at 8k (4k: x{a4.ratio:.2f} / x{z4.ratio:.2f}; 2k: x{a2.ratio:.2f} / "
+        "x{z2.ratio:.2f}): the 5% goal is not met after only 12 adaptation steps x 1024 tokens (1 CPU thread, "
+        "1200 s); {a4.texts} texts per length",
+        file="bench_results/attention_cca.json",
+        rows={
+            "a4": {"method": "cca-adapted", "metric": "ppl@4096"},
+            "z4": {"method": "cca-zero-shot", "metric": "ppl@4096"},
+            "a2": {"method": "cca-adapted", "metric": "ppl@2048"},
+            "z2": {"method": "cca-zero-shot", "metric": "ppl@2048"},
+            "t4": {"method": "cca-adapted", "metric": "prefill_tokens_per_s@4096"},
+            "t2": {"method": "cca-adapted", "metric": "prefill_tokens_per_s@2048"},
+            "a8": {"file": "bench_results/attention_cca_8k.json", "method": "cca-adapted", "metric": "ppl@8192"},
+            "z8": {"file": "bench_results/attention_cca_8k.json", "method": "cca-zero-shot", "metric": "ppl@8192"},
+            "t8": {
+                "file": "bench_results/attention_cca_8k.json",
+                "method": "cca-adapted",
+                "metric": "prefill_tokens_per_s@8192",
+            },
+        },
+    ),
+    benchmark=(
+        "python benchmarks/attention_cca.py --steps 12 --seconds 100000 --train-tokens 1024 --lr 5e-5 "
+        "--lengths 2048 --texts 1 --save .cache/cca-smollm2 && python benchmarks/attention_cca.py --adapted "
+        ".cache/cca-smollm2 --lengths 2048 4096 --texts 2 --json bench_results/attention_cca.json && python "
+        "benchmarks/attention_cca.py --adapted .cache/cca-smollm2 --lengths 8192 --texts 2 --json "
+        "bench_results/attention_cca_8k.json"
+        "  # 12 steps = what 1200 s gave on 1 thread; first command: the continued training (+ a 2k check)"
+    ),
+    usage=(
+        "from hf_tokens.attention.cca import CCAConfig, register_cca_attention\n"
+        "key = register_cca_attention()  # 'hf_tokens_cca'\n"
+        "model = AutoModelForCausalLM.from_pretrained(path, attn_implementation=key,\n"
+        "                                             **CCAConfig(group_size=16, local_window=256).to_model_kwargs())"
+    ),
+)
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "CCAConfig": ".config",
+        "cca_attention": ".attention",
+        "cca_attention_op": ".attention",
+        "cca_forward": ".attention",
+        "register_cca_attention": ".attention",
+        "KEY": ".attention",
+    },
+)
