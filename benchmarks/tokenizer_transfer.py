@@ -2,7 +2,7 @@
 
 For each target tokenizer (GPT-2, Qwen3, Mistral, and a supertoken BPE trained here on offline text) and each
 initialiser (TokenAdapt, mean of subtokens, random, a ZeTT hypernetwork given with ``--zett-hypernetwork``, FOCUS from
-its official package in ``.venv-focus`` (``--methods focus``, see tokenizer_transfer_focus.py) and mergekit's
+its official package in ``.venv-focus`` (``--methods focus``, see tokenizer_transfer_focus_worker.py) and mergekit's
 tokensurgeon when it is installed in ``.venv-mergekit``) it reports the zero-shot perplexity per character
 on held-out English text (Debian fortunes and the Jargon File, chunks that the supertoken tokenizer never saw),
 divided by the original model's: 1.0 means nothing was lost. Per character, so tokenizers that cut the text
@@ -174,8 +174,8 @@ def make_runs(args: argparse.Namespace, name: str, new_tok: Any, ctx: dict[str, 
 
 
 def peer_focus(args: argparse.Namespace, new_tok: Any, ctx: dict[str, Any]) -> tuple[Any, float]:
-    """FOCUS's rows from its own package (tokenizer_transfer_focus.py), as an initialiser, and its seconds."""
-    from tokenizer_transfer_focus import focus_matrix, focus_rows_initializer
+    """FOCUS's rows from its own package (tokenizer_transfer_focus_worker.py), as an initialiser, and its seconds."""
+    from tokenizer_transfer_focus_worker import focus_matrix, focus_rows_initializer
 
     with tempfile.TemporaryDirectory(prefix="focus-") as work:
         matrix, seconds = focus_matrix(

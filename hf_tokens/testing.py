@@ -96,3 +96,22 @@ def tiny_model(
     model.generation_config.pad_token_id = config.pad_token_id
     model.generation_config.eos_token_id = config.eos_token_id
     return model.eval()
+
+
+def tiny_encoder(head: str, *, num_labels: int = 2, seed: int = 0, **overrides: Any) -> tuple[Any, Any]:
+    """A seeded BERT (hidden 32, 2 layers, 4 heads) with a ``head`` ("sequence" or "token") classification head of
+    ``num_labels`` labels, in eval mode, and the bundled MiniLM tokenizer its vocabulary matches."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification
+
+    from hf_tokens.assets import load_tokenizer
+
+    classes = {"sequence": BertForSequenceClassification, "token": BertForTokenClassification}
+    if head not in classes:
+        raise ValueError(f"head must be one of {sorted(classes)}, got {head!r}")
+    tokenizer = load_tokenizer("minilm-l6")
+    settings = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64}
+    config = BertConfig(vocab_size=len(tokenizer), **{**settings, **overrides})
+    config.num_labels = num_labels
+    torch.manual_seed(seed)
+    return classes[head](config).eval(), tokenizer

@@ -103,22 +103,9 @@ PIPELINE_REGISTRY.register_pipeline(
 
 def tiny_classifier(seed: int = 0) -> tuple[Any, Any]:
     """A seeded 2-label BERT token classifier (hidden 32) with the bundled MiniLM tokenizer, for tests and demos."""
-    import torch
-    from transformers import BertConfig, BertForTokenClassification
+    from hf_tokens.testing import tiny_encoder
 
-    from hf_tokens.assets import load_tokenizer
-
-    tokenizer = load_tokenizer("minilm-l6")
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-    )
-    config.num_labels = 2
-    return BertForTokenClassification(config).eval(), tokenizer
+    return tiny_encoder("token", num_labels=2, seed=seed)
 
 
 def _tiny_kwargs() -> dict[str, Any]:

@@ -144,22 +144,9 @@ PIPELINE_REGISTRY.register_pipeline(
 
 def tiny_classifier(num_labels: int = 3, seed: int = 0) -> tuple[Any, Any]:
     """A seeded BERT sequence classifier (hidden 32, 2 layers) with the bundled MiniLM tokenizer, for tests."""
-    from transformers import BertConfig, BertForSequenceClassification
+    from hf_tokens.testing import tiny_encoder
 
-    from hf_tokens.assets import load_tokenizer
-
-    tokenizer = load_tokenizer("minilm-l6")
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    config.num_labels = num_labels
-    return BertForSequenceClassification(config).eval(), tokenizer
+    return tiny_encoder("sequence", num_labels=num_labels, seed=seed, max_position_embeddings=128)
 
 
 def _tiny_kwargs() -> dict[str, Any]:
