@@ -20,6 +20,8 @@ import torch
 import triton
 import triton.language as tl
 
+from hf_tokens.attention.triton_common import query_tile
+
 
 @triton.jit
 def _landmark_attention_kernel(
@@ -28,22 +30,11 @@ def _landmark_attention_kernel(
     s_qb, s_qh, s_qm, s_kb, s_kh, s_kn, s_vb, s_vh, s_vn, s_mb, s_mm, s_ob, s_oh, s_om,
     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
 ):  # fmt: skip
-    pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = pid_bh // heads
-    h = pid_bh % heads
-    kv = h // group
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    _, b, h, kv, offs_m, offs_d, d_ok, row_ok, q = query_tile(
+        q_ptr, s_qb, s_qh, s_qm, q_len, heads, group, HEAD_DIM, BLOCK_D, BLOCK_M
+    )
     offs_t = tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, BLOCK_D)
-    d_ok = offs_d < HEAD_DIM
-    row_ok = offs_m < q_len
     pad = tl.load(pad_ptr + b)
-    q = tl.load(
-        q_ptr + b * s_qb + h * s_qh + offs_m[:, None] * s_qm + offs_d[None, :],
-        mask=row_ok[:, None] & d_ok[None, :],
-        other=0.0,
-    ).to(tl.float32)
     # each query's block: its position among the real keys (queries are the last q_len keys) // period
     q_pos = seq_len - q_len + offs_m - pad
     q_block = tl.where(q_pos >= 0, q_pos // period, -1)

@@ -21,6 +21,8 @@ import torch
 import triton
 import triton.language as tl
 
+from hf_tokens.attention.triton_common import query_tile
+
 
 @triton.jit
 def _phi(x, m, IS_EXP: tl.constexpr):
@@ -55,21 +57,10 @@ def _softplus_attention_kernel(
     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     IS_EXP: tl.constexpr, QK_NORM: tl.constexpr, LENGTH_SCALE: tl.constexpr, REWEIGHT: tl.constexpr,
 ):  # fmt: skip
-    pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = pid_bh // heads
-    h = pid_bh % heads
-    kv = h // group
-    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    _, b, h, kv, offs_m, offs_d, d_mask, row_ok, q = query_tile(
+        q_ptr, s_qb, s_qh, s_qm, q_len, heads, group, HEAD_DIM, BLOCK_D, BLOCK_M
+    )
     offs_n = tl.arange(0, BLOCK_N)
-    offs_d = tl.arange(0, BLOCK_D)
-    d_mask = offs_d < HEAD_DIM
-    row_ok = offs_m < q_len
-    q = tl.load(
-        q_ptr + b * s_qb + h * s_qh + offs_m[:, None] * s_qm + offs_d[None, :],
-        mask=row_ok[:, None] & d_mask[None, :],
-        other=0.0,
-    ).to(tl.float32)
     if QK_NORM:
         q = q / tl.maximum(tl.sqrt(tl.sum(q * q, axis=1)), 1e-12)[:, None]
     k_base = k_ptr + b * s_kb + kv * s_kh + offs_n[:, None] * s_kn + offs_d[None, :]
