@@ -29,3 +29,14 @@ def query_tile(
         other=0.0,
     ).to(tl.float32)
     return pid_m, b, h, kv, offs_m, offs_d, d_ok, row_ok, q
+
+
+@triton.jit
+def row_tile(base_ptr, idx, stride, offs_d, rows_ok, d_ok):
+    """Rows ``idx`` (stride ``stride``) of a ``[rows, HEAD_DIM]`` slice starting at ``base_ptr``, as a float32 tile
+    ``[len(idx), BLOCK_D]``; rows outside ``rows_ok`` and features outside ``d_ok`` read as zero."""
+    return tl.load(
+        base_ptr + idx[:, None] * stride + offs_d[None, :],
+        mask=rows_ok[:, None] & d_ok[None, :],
+        other=0.0,
+    ).to(tl.float32)

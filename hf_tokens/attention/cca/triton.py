@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from hf_tokens.attention.triton_common import query_tile
+from hf_tokens.attention.triton_common import query_tile, row_tile
 
 
 @triton.jit
@@ -54,16 +54,8 @@ def _cca_attention_kernel(
     for n_start in range(0, core_end, BLOCK_N):
         idx = n_start + offs_n
         inside = idx < core_end
-        ck = tl.load(
-            ck_ptr + b * s_cb + h * s_ch + idx[:, None] * s_cn + offs_d[None, :],
-            mask=inside[:, None] & d_ok[None, :],
-            other=0.0,
-        ).to(tl.float32)
-        cv = tl.load(
-            cv_ptr + b * s_cb + h * s_ch + idx[:, None] * s_cn + offs_d[None, :],
-            mask=inside[:, None] & d_ok[None, :],
-            other=0.0,
-        ).to(tl.float32)
+        ck = row_tile(ck_ptr + b * s_cb + h * s_ch, idx, s_cn, offs_d, inside, d_ok)
+        cv = row_tile(cv_ptr + b * s_cb + h * s_ch, idx, s_cn, offs_d, inside, d_ok)
         vis = ((idx[None, :] + 1) * group_size - 1 <= (t - window)[:, None]) & inside[None, :] & row_ok[:, None]
         vis = vis & (t >= 0)[:, None]
         run_max, denom, acc = _online_update(q, ck, cv, vis, run_max, denom, acc, scale)
@@ -73,16 +65,8 @@ def _cca_attention_kernel(
     for n_start in range(lo, hi, BLOCK_N):
         idx = n_start + offs_n
         inside = idx < hi
-        k = tl.load(
-            k_ptr + b * s_kb + kv * s_kh + idx[:, None] * s_kn + offs_d[None, :],
-            mask=inside[:, None] & d_ok[None, :],
-            other=0.0,
-        ).to(tl.float32)
-        v = tl.load(
-            v_ptr + b * s_vb + kv * s_vh + idx[:, None] * s_vn + offs_d[None, :],
-            mask=inside[:, None] & d_ok[None, :],
-            other=0.0,
-        ).to(tl.float32)
+        k = row_tile(k_ptr + b * s_kb + kv * s_kh, idx, s_kn, offs_d, inside, d_ok)
+        v = row_tile(v_ptr + b * s_vb + kv * s_vh, idx, s_vn, offs_d, inside, d_ok)
         allowed = tl.load(
             m_ptr + b * s_mb + offs_m[:, None] * s_mm + idx[None, :],
             mask=row_ok[:, None] & inside[None, :],

@@ -20,7 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
-from hf_tokens.attention.triton_common import query_tile
+from hf_tokens.attention.triton_common import query_tile, row_tile
 
 
 @triton.jit
@@ -46,16 +46,8 @@ def _landmark_attention_kernel(
     for c in range(0, n_tiles):
         idx = pad + c * period + offs_t
         inside = (offs_t < period) & (idx < seq_len)
-        k = tl.load(
-            k_ptr + b * s_kb + kv * s_kh + idx[:, None] * s_kn + offs_d[None, :],
-            mask=inside[:, None] & d_ok[None, :],
-            other=0.0,
-        ).to(tl.float32)
-        v = tl.load(
-            v_ptr + b * s_vb + kv * s_vh + idx[:, None] * s_vn + offs_d[None, :],
-            mask=inside[:, None] & d_ok[None, :],
-            other=0.0,
-        ).to(tl.float32)
+        k = row_tile(k_ptr + b * s_kb + kv * s_kh, idx, s_kn, offs_d, inside, d_ok)
+        v = row_tile(v_ptr + b * s_vb + kv * s_vh, idx, s_vn, offs_d, inside, d_ok)
         s = tl.dot(q, tl.trans(k), input_precision="ieee") * scale
         vis = tl.load(
             m_ptr + b * s_mb + offs_m[:, None] * s_mm + idx[None, :],
