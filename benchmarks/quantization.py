@@ -50,6 +50,8 @@ ARMS = {
     "quarot": {"algorithm": "gptq", "rotation": "hadamard", "importance": "uniform"},
     "rsq": {"algorithm": "gptq", "rotation": "hadamard", "importance": "attention_concentration"},
 }
+# the same three GPTQ arms with activation ordering (static groups), the setting of llmcompressor-static
+ARMS.update({f"{arm}-static": {**ARMS[arm], "act_order": True} for arm in ("gptq", "quarot", "rsq")})
 # the peer: llmcompressor's GPTQModifier (its own environment), with our settings (no activation ordering) and with
 # its default static activation ordering; see quantization_llmcompressor_worker.py
 PEERS = {"llmcompressor": "none", "llmcompressor-static": "static"}
@@ -220,7 +222,13 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--bits", type=int, nargs="+", default=[4, 3])
     parser.add_argument("--group-size", type=int, nargs="+", default=[128], help="-1 = per-channel")
-    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=[*ARMS, *PEERS])
+    parser.add_argument(
+        "--arms",
+        nargs="+",
+        default=["rtn", "gptq", "quarot", "rsq"],
+        choices=[*ARMS, *PEERS],
+        help="-static: the same arm with activation ordering (static groups)",
+    )
     parser.add_argument(
         "--llmcompressor-python",
         default=os.environ.get("HF_TOKENS_LLMCOMPRESSOR_PYTHON", ".venv-llmcompressor/bin/python"),
@@ -292,12 +300,18 @@ def main() -> None:
             tag, "choice_acc", res["choice_acc"], baseline="fp32", baseline_value=fp["choice_acc"],
             items=len(evals["choice"][2]),
         )  # fmt: skip
-        for base in ("gptq", "quarot"):  # the paper's ordering: RSQ < QuaRot-style < GPTQ
-            other = next((r for a, s, r in results if a == base and s == settings), None)
-            if arm in PEERS and base == "gptq" and other is not None:  # our GPTQ against the peer's, same settings
-                bench.add(tag, "gptq_ppl_vs_peer", other["ppl"], baseline=f"{arm} GPTQ", baseline_value=res["ppl"])
-            elif other is not None and arm not in ("rtn", base, *PEERS) and not (base == "quarot" and arm == "gptq"):
-                bench.add(tag, f"ppl_vs_{base}", res["ppl"], baseline=f"{base} (ours)", baseline_value=other["ppl"])
+        static = "-static" if arm.endswith("-static") else ""
+        for base in ("gptq", "quarot"):  # the paper's ordering: RSQ < QuaRot-style < GPTQ (same act-order setting)
+            other = next((r for a, s, r in results if a == base + static and s == settings), None)
+            stem = arm.removesuffix(static)
+            if other is None or stem in ("rtn", base) or (base, stem) == ("quarot", "gptq"):
+                continue
+            if arm in PEERS:  # our GPTQ against the peer's, same settings
+                if base == "gptq":
+                    bench.add(tag, "gptq_ppl_vs_peer", other["ppl"], baseline=f"{arm} GPTQ", baseline_value=res["ppl"])
+                continue
+            ours = f"{base}{static} (ours)"
+            bench.add(tag, f"ppl_vs_{base}", res["ppl"], baseline=ours, baseline_value=other["ppl"])
         bench.add(tag, "quant_s", res["quant_s"])
         if arm in PEERS:
             bench.note(f"{tag}: llmcompressor GPTQModifier (actorder {PEERS[arm]}), {res['versions']}")
