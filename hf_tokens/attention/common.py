@@ -1,18 +1,29 @@
-"""Machinery shared by the attention methods: the checks every registered attention function makes (its module's
-config, no dropout, the bool mask), input checks of an attention op, settings stored as prefixed model-config
-attributes, and the kernel-test inputs of the contract (odd shapes, grouped-query heads, a left-padded
-row, a cached-decoding offset)."""
+"""Machinery shared by the attention methods: transformers' attention signature around a method's computation
+(:func:`attention_function`: its module's config, no dropout, the bool mask), input checks and the scale of an
+attention op, settings stored as prefixed model-config attributes, and the kernel-test inputs of the contract (odd
+shapes, grouped-query heads, a left-padded row, a cached-decoding offset)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 import torch
 
-__all__ = ["ModelConfigSettings", "check_attention_inputs", "check_call", "kernel_test_inputs", "module_config"]
+__all__ = [
+    "ModelConfigSettings",
+    "attention_function",
+    "attention_scale",
+    "check_attention_inputs",
+    "check_call",
+    "kernel_test_inputs",
+    "module_config",
+]
 
 S = TypeVar("S", bound="ModelConfigSettings")
+Output = tuple[torch.Tensor, torch.Tensor | None]
 
 
 def check_attention_inputs(
@@ -34,10 +45,31 @@ def check_attention_inputs(
         raise TypeError(f"mask must be a bool tensor (True = may attend), got {mask.dtype}")
 
 
+def attention_scale(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    scaling: float | None,
+    *,
+    queries_last: bool = False,
+) -> float:
+    """:func:`check_attention_inputs`, then the softmax scale: ``scaling``, or ``head_dim ** -0.5`` when ``None``.
+    ``queries_last``: the queries must be the last keys (a ValueError when there are more queries than keys)."""
+    check_attention_inputs(query, key, value, mask)
+    if queries_last and query.shape[2] > key.shape[2]:
+        raise ValueError(f"more queries ({query.shape[2]}) than keys ({key.shape[2]}): queries are the last keys")
+    return query.shape[-1] ** -0.5 if scaling is None else float(scaling)
+
+
 class ModelConfigSettings:
     """Mixin for a settings dataclass stored on a model config as ``<PREFIX><field>`` attributes."""
 
     PREFIX: ClassVar[str] = ""
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The settings as keyword arguments named like the fields (those of the method's attention op)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     def to_model_kwargs(self) -> dict[str, Any]:
         """The settings as prefixed keyword arguments for a model config."""
@@ -93,3 +125,39 @@ def check_call(module: Any, attention_mask: torch.Tensor | None, dropout: float,
             f"{key} needs the bool mask of register_attention(mask='bool'); got an additive {attention_mask.dtype} "
             "mask (was the function registered with another mask builder?)"
         )
+
+
+def attention_function(
+    name: str, settings: type[ModelConfigSettings] | None = None
+) -> Callable[[Callable[..., Output]], Callable[..., Output]]:
+    """Decorator: give ``run(module, query, key, value, mask, scaling, cfg) -> (output [B, H, q, D], weights or
+    None)`` transformers' attention signature ``fn(module, query, key, value, attention_mask, scaling=None,
+    dropout=0.0, **kwargs) -> (output [B, q, H, D], weights or None)`` (see :mod:`hf_tokens.attention.register`).
+
+    Each call reads ``cfg`` from the attention module's config (:func:`module_config`; parsed as ``settings`` when
+    given, else the model config itself), then makes :func:`check_call`'s checks; errors name the function by
+    ``name`` (its registration key)."""
+
+    def wrap(run: Callable[..., Output]) -> Callable[..., Output]:
+        @functools.wraps(run)
+        def fn(
+            module: Any,
+            query: torch.Tensor,
+            key: torch.Tensor,
+            value: torch.Tensor,
+            attention_mask: torch.Tensor | None,
+            scaling: float | None = None,
+            dropout: float = 0.0,
+            **kwargs: Any,
+        ) -> Output:
+            cfg = module_config(module, name)
+            if settings is not None:
+                cfg = settings.from_model_config(cfg)
+            check_call(module, attention_mask, dropout, name)
+            out, weights = run(module, query, key, value, attention_mask, scaling, cfg)
+            return out.transpose(1, 2).contiguous(), weights
+
+        del fn.__wrapped__  # type: ignore[attr-defined]  # the signature callers see is transformers', not run's
+        return fn
+
+    return wrap

@@ -1,9 +1,41 @@
-"""Triton pieces shared by the attention kernels (softplus, landmark, CCA): the program's query tile."""
+"""Triton pieces shared by the attention kernels (softplus, landmark, CCA): the program's query tile and key/value
+row tiles, and the host-side preparation of a launch (:func:`launch_operands`)."""
 
 from __future__ import annotations
 
+import torch
 import triton
 import triton.language as tl
+
+
+def launch_operands(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    *,
+    kernel: str,
+    train_impl: str,
+    block_m: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, int]]:
+    """``(query, key, value, mask8, out, grid)`` for a forward-only attention kernel over ``query`` ``[B, H, q, D]``
+    and ``key``/``value`` ``[B, H_kv, S, D]``: a RuntimeError (naming ``kernel`` and ``train_impl``) when autograd
+    would need a backward, a ValueError for a per-head mask; inputs with unit stride in the last dim, the bool mask
+    ``[B, 1, q, S]`` as int8 ``[B, q, S]`` (``None``: all ones), an empty output like ``query`` and the launch grid
+    (blocks of ``block_m`` queries, ``B * H``)."""
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
+        raise RuntimeError(f"the {kernel} Triton kernel is forward-only (inference); train with impl={train_impl!r}")
+    batch, heads, q_len, _ = query.shape
+    seq_len = key.shape[2]
+    if mask is None:
+        mask8 = torch.ones(1, q_len, seq_len, dtype=torch.int8, device=query.device).expand(batch, -1, -1)
+    else:
+        if mask.shape[1] != 1:
+            raise ValueError(f"the Triton kernel takes a mask shared by the heads ([B, 1, q, S]), got {mask.shape}")
+        mask8 = mask[:, 0].to(torch.int8).expand(batch, -1, -1)
+    query, key, value = (t if t.stride(-1) == 1 else t.contiguous() for t in (query, key, value))
+    mask8 = mask8 if mask8.stride(-1) == 1 else mask8.contiguous()
+    return query, key, value, mask8, torch.empty_like(query), (triton.cdiv(q_len, block_m), batch * heads)
 
 
 @triton.jit

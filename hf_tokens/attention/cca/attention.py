@@ -28,7 +28,7 @@ from hf_tokens.attention.cca.reference import (
     pool_cores,
     row_padding,
 )
-from hf_tokens.attention.common import check_attention_inputs, check_call, kernel_test_inputs, module_config
+from hf_tokens.attention.common import attention_function, attention_scale, kernel_test_inputs
 
 KEY = "hf_tokens_cca"
 STATE = "_hf_tokens_cca_state"
@@ -59,10 +59,7 @@ def cca_forward(
     ``[B, H_kv, S, D]`` with a bool ``mask`` ``[B, 1, q, S]`` (``None``: causal, no padding). ``past``: the cores
     returned by the previous call on the same sequence, needed when the queries do not start the sequence."""
     cfg = CCAConfig(group_size=group_size, local_window=local_window, impl=impl)
-    check_attention_inputs(query, key, value, mask)
-    if query.shape[2] > key.shape[2]:
-        raise ValueError(f"more queries ({query.shape[2]}) than keys ({key.shape[2]}): queries are the last keys")
-    scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
+    scale = attention_scale(query, key, value, mask, scaling, queries_last=True)
     pad = row_padding(mask, query.shape[0], key.shape[2], query.device)
     cores = pool_cores(query, key, value, pad, past, group_size=cfg.group_size, scaling=scale)
     settings: dict[str, Any] = {"scaling": scale, "group_size": cfg.group_size, "local_window": cfg.local_window}
@@ -88,19 +85,18 @@ def cca_attention_op(
     return cca_forward(query, key, value, mask, **kwargs)[0]
 
 
+@attention_function(KEY, CCAConfig)
 def cca_attention(
     module: Any,
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float | None = None,
-    dropout: float = 0.0,
-    **kwargs: Any,
+    mask: torch.Tensor | None,
+    scaling: float | None,
+    cfg: CCAConfig,
 ) -> tuple[torch.Tensor, None]:
-    """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``."""
-    cfg = CCAConfig.from_model_config(module_config(module, KEY))
-    check_call(module, attention_mask, dropout, KEY)
+    """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``
+    (``run`` of :func:`~hf_tokens.attention.common.attention_function`)."""
     if getattr(module, "is_causal", True) is False:
         raise TypeError(
             f"{KEY} is causal (core tokens of earlier groups + a window of recent tokens); "
@@ -117,12 +113,9 @@ def cca_attention(
                 f"{KEY}, with one cache per sequence; beam search is not supported)"
             )
         past = (state.core_k, state.core_v)
-    out, (core_k, core_v) = cca_forward(
-        query, key, value, attention_mask, group_size=cfg.group_size, local_window=cfg.local_window,
-        scaling=scaling, impl=cfg.impl, past=past,
-    )  # fmt: skip
+    out, (core_k, core_v) = cca_forward(query, key, value, mask, scaling=scaling, past=past, **cfg.as_kwargs())
     setattr(module, STATE, CoreState(s_len, core_k.detach(), core_v.detach()))
-    return out.transpose(1, 2).contiguous(), None
+    return out, None
 
 
 def register_cca_attention() -> str:

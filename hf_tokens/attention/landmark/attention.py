@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.attention.common import check_attention_inputs, check_call, kernel_test_inputs, module_config
+from hf_tokens.attention.common import attention_function, attention_scale, kernel_test_inputs
 from hf_tokens.attention.landmark.config import IMPLS, LandmarkAttentionConfig
 
 KEY = "hf_tokens_landmark"
@@ -38,10 +38,7 @@ def landmark_attention_op(
     """Landmark attention output ``[B, H, q, D]`` (``query``'s dtype) of ``query`` ``[B, H, q, D]`` over ``key``/
     ``value`` ``[B, H_kv, S, D]`` with a bool ``mask`` ``[B, 1, q, S]`` (``None``: every key, no padding)."""
     cfg = LandmarkAttentionConfig(block_size=block_size, top_k=top_k, impl=impl)
-    check_attention_inputs(query, key, value, mask)
-    if query.shape[2] > key.shape[2]:
-        raise ValueError(f"more queries ({query.shape[2]}) than keys ({key.shape[2]}): queries are the last keys")
-    scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
+    scale = attention_scale(query, key, value, mask, scaling, queries_last=True)
     run: Callable[..., torch.Tensor]
     if cfg.impl == "triton":
         from hf_tokens.attention.landmark.triton import landmark_attention_triton as run
@@ -50,23 +47,19 @@ def landmark_attention_op(
     return run(query, key, value, mask, scaling=scale, period=cfg.period, top_k=cfg.top_k)
 
 
+@attention_function(KEY, LandmarkAttentionConfig)
 def landmark_attention(
     module: Any,
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float | None = None,
-    dropout: float = 0.0,
-    **kwargs: Any,
+    mask: torch.Tensor | None,
+    scaling: float | None,
+    cfg: LandmarkAttentionConfig,
 ) -> tuple[torch.Tensor, None]:
-    """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``."""
-    cfg = LandmarkAttentionConfig.from_model_config(module_config(module, KEY))
-    check_call(module, attention_mask, dropout, KEY)
-    out = landmark_attention_op(
-        query, key, value, attention_mask, block_size=cfg.block_size, top_k=cfg.top_k, scaling=scaling, impl=cfg.impl
-    )
-    return out.transpose(1, 2).contiguous(), None
+    """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``
+    (``run`` of :func:`~hf_tokens.attention.common.attention_function`)."""
+    return landmark_attention_op(query, key, value, mask, scaling=scaling, **cfg.as_kwargs()), None
 
 
 def register_landmark_attention() -> str:

@@ -20,7 +20,7 @@ import torch
 import triton
 import triton.language as tl
 
-from hf_tokens.attention.triton_common import query_tile, row_tile
+from hf_tokens.attention.triton_common import launch_operands, query_tile, row_tile
 
 
 @triton.jit
@@ -92,27 +92,20 @@ def landmark_attention_triton(
     """Same contract as :func:`~hf_tokens.attention.landmark.reference.landmark_attention_reference` (``top_k=0``)."""
     if top_k:
         raise ValueError("the landmark Triton kernel has no block retrieval; use impl='reference' with top_k > 0")
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
-        raise RuntimeError("the landmark-attention Triton kernel is forward-only; train with impl='reference'")
+    query, key, value, mask8, out, grid = launch_operands(
+        query, key, value, mask, kernel="landmark-attention", train_impl="reference", block_m=block_m
+    )
     batch, heads, q_len, dim = query.shape
     n_kv, seq_len = key.shape[1], key.shape[2]
     if mask is None:
-        mask8 = torch.ones(1, q_len, seq_len, dtype=torch.int8, device=query.device).expand(batch, -1, -1)
         pad = torch.zeros(batch, dtype=torch.int32, device=query.device)
     else:
-        if mask.shape[1] != 1:
-            raise ValueError(f"the Triton kernel takes a mask shared by the heads ([B, 1, q, S]), got {mask.shape}")
         real = mask[:, 0, -1, :].expand(batch, seq_len)
         n_real = real.sum(-1)
         if not torch.equal(real, torch.arange(seq_len, device=real.device)[None, :] >= seq_len - n_real[:, None]):
             raise ValueError("the landmark Triton kernel needs left padding (each row's real keys at the end)")
         pad = (seq_len - n_real).to(torch.int32)
-        mask8 = mask[:, 0].to(torch.int8).expand(batch, -1, -1)
-    query, key, value = (t if t.stride(-1) == 1 else t.contiguous() for t in (query, key, value))
-    mask8 = mask8 if mask8.stride(-1) == 1 else mask8.contiguous()
-    out = torch.empty_like(query)
     tile = max(16, triton.next_power_of_2(min(period, max(seq_len, 1))))
-    grid = (triton.cdiv(q_len, block_m), batch * heads)
     _landmark_attention_kernel[grid](
         query, key, value, mask8, pad, out,
         seq_len, q_len, heads, heads // n_kv, float(scaling), int(period), triton.cdiv(seq_len, period),

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.attention.common import check_call, module_config
+from hf_tokens.attention.common import attention_function
 
 KEY = "hf_tokens_relu"
 PHIS = ("relu", "softmax")
@@ -39,26 +39,25 @@ def relu_attention_weights(scores: torch.Tensor, mask: torch.Tensor | None, phi:
     return torch.relu(scores).masked_fill(~mask, 0.0) / visible
 
 
+@attention_function(KEY)
 def relu_attention(
     module: Any,
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float | None = None,
-    dropout: float = 0.0,
-    **kwargs: Any,
+    mask: torch.Tensor | None,
+    scaling: float | None,
+    cfg: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """transformers attention function: returns ``([B, q, H, D], weights [B, H, q, S])``."""
-    phi = getattr(module_config(module, KEY), "relu_attention_phi", "relu")
-    check_call(module, attention_mask, dropout, KEY)
+    """transformers attention function: returns ``([B, q, H, D], weights [B, H, q, S])`` (``run`` of
+    :func:`~hf_tokens.attention.common.attention_function`; ``cfg`` is the model config)."""
+    phi = getattr(cfg, "relu_attention_phi", "relu")
     groups = query.shape[1] // key.shape[1]
     key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
     scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
     scores = torch.matmul(query.float(), key.float().transpose(-1, -2)) * scale
-    weights = relu_attention_weights(scores, attention_mask, phi)
-    out = torch.matmul(weights, value.float()).to(query.dtype)
-    return out.transpose(1, 2).contiguous(), weights.to(query.dtype)
+    weights = relu_attention_weights(scores, mask, phi)
+    return torch.matmul(weights, value.float()).to(query.dtype), weights.to(query.dtype)
 
 
 def register_relu_attention() -> str:

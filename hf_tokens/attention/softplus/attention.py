@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from hf_tokens.attention.common import check_attention_inputs, check_call, kernel_test_inputs, module_config
+from hf_tokens.attention.common import attention_function, attention_scale, kernel_test_inputs
 from hf_tokens.attention.softplus.config import IMPLS, SoftplusAttentionConfig, exact_softmax_kwargs
 
 KEY = "hf_tokens_softplus"
@@ -43,8 +43,7 @@ def softplus_attention_op(
     ``[B, H_kv, S, D]`` with a bool ``mask`` ``[B, 1, q, S]`` (True = may attend; ``None``: all keys)."""
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    check_attention_inputs(query, key, value, mask)
-    scale = query.shape[-1] ** -0.5 if scaling is None else float(scaling)
+    scale = attention_scale(query, key, value, mask, scaling)
     run: Callable[..., torch.Tensor]
     if impl == "triton":
         from hf_tokens.attention.softplus.triton import softplus_attention_triton as run
@@ -65,34 +64,19 @@ def softplus_attention_op(
     )
 
 
+@attention_function(KEY, SoftplusAttentionConfig)
 def softplus_attention(
     module: Any,
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
-    scaling: float | None = None,
-    dropout: float = 0.0,
-    **kwargs: Any,
+    mask: torch.Tensor | None,
+    scaling: float | None,
+    cfg: SoftplusAttentionConfig,
 ) -> tuple[torch.Tensor, None]:
-    """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``."""
-    cfg = SoftplusAttentionConfig.from_model_config(module_config(module, KEY))
-    check_call(module, attention_mask, dropout, KEY)
-    out = softplus_attention_op(
-        query,
-        key,
-        value,
-        attention_mask,
-        scaling=scaling,
-        phi=cfg.phi,
-        qk_norm=cfg.qk_norm,
-        length_scale=cfg.length_scale,
-        reweight_power=cfg.reweight_power,
-        reweight_after=cfg.reweight_after,
-        offset_rows=cfg.offset_rows,
-        impl=cfg.impl,
-    )
-    return out.transpose(1, 2).contiguous(), None
+    """transformers attention function: settings from ``module.config``; returns ``([B, q, H, D], None)``
+    (``run`` of :func:`~hf_tokens.attention.common.attention_function`)."""
+    return softplus_attention_op(query, key, value, mask, scaling=scaling, **cfg.as_kwargs()), None
 
 
 def register_softplus_attention() -> str:

@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from hf_tokens.attention.triton_common import query_tile
+from hf_tokens.attention.triton_common import launch_operands, query_tile
 
 
 @triton.jit
@@ -140,22 +140,11 @@ def softplus_attention_triton(
     block_n: int = 16,
 ) -> torch.Tensor:
     """Same contract as :func:`~hf_tokens.attention.softplus.reference.softplus_attention_reference`."""
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (query, key, value)):
-        raise RuntimeError(
-            "the softplus-attention Triton kernel is forward-only (inference); train with impl='reference'"
-        )
-    batch, heads, q_len, dim = query.shape
+    query, key, value, mask8, out, grid = launch_operands(
+        query, key, value, mask, kernel="softplus-attention", train_impl="reference", block_m=block_m
+    )
+    heads, q_len, dim = query.shape[1:]
     n_kv, seq_len = key.shape[1], key.shape[2]
-    if mask is None:
-        mask8 = torch.ones(1, q_len, seq_len, dtype=torch.int8, device=query.device).expand(batch, -1, -1)
-    else:
-        if mask.shape[1] != 1:
-            raise ValueError(f"the Triton kernel takes a mask shared by the heads ([B, 1, q, S]), got {mask.shape}")
-        mask8 = mask[:, 0].to(torch.int8).expand(batch, -1, -1)
-    query, key, value = (t if t.stride(-1) == 1 else t.contiguous() for t in (query, key, value))
-    mask8 = mask8 if mask8.stride(-1) == 1 else mask8.contiguous()
-    out = torch.empty_like(query)
-    grid = (triton.cdiv(q_len, block_m), batch * heads)
     _softplus_attention_kernel[grid](
         query, key, value, mask8, out,
         seq_len, q_len, heads, heads // n_kv, float(scaling), math.log(dim), float(reweight_power),
