@@ -16,18 +16,20 @@ not tuned on a validation split (there is none at this data size); training stop
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
+from hf_tokens.pipelines.pawn.training import TrainingSettings, train_epochs
+
 
 @dataclass
-class ClassifierBaselineConfig:
+class ClassifierBaselineConfig(TrainingSettings):
     """Fine-tuning of the supervised baseline classifier (PAWN, arXiv 2501.03940, its fine-tuned LM baselines)."""
+
+    POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size", "max_length")
 
     epochs: int = field(default=10, metadata={"help": "passes over the training texts"})
     lr: float = field(default=5e-5, metadata={"help": "AdamW peak learning rate"})
@@ -39,20 +41,9 @@ class ClassifierBaselineConfig:
     time_budget_s: float | None = field(default=None, metadata={"help": "stop after this many CPU seconds"})
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "max_length"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        for name in ("lr", "weight_decay"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if self.lr == 0:
-            raise ValueError("lr must be > 0")
+        super().__post_init__()
         if isinstance(self.warmup_ratio, bool) or not 0.0 <= float(self.warmup_ratio) < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}")
-        if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise ValueError(f"time_budget_s must be None or > 0, got {self.time_budget_s!r}")
 
 
 def minilm_classifier(seed: int = 0) -> tuple[Any, Any]:
@@ -106,36 +97,23 @@ def train_text_classifier(
     total = steps_per_epoch * cfg.epochs
     warmup = int(cfg.warmup_ratio * total)
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / (warmup + 1) if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
     )
-    log: dict[str, Any] = {"loss": [], "steps": 0}
-    t0 = time.process_time()
-    model.train()
-    try:
-        for _ in range(cfg.epochs):
-            order, running = torch.randperm(len(texts), generator=gen), 0.0
-            for s in range(0, len(texts), cfg.batch_size):
-                idx = order[s : s + cfg.batch_size]
-                width = int(enc["attention_mask"][idx].sum(1).max())  # trim the batch's common padding
-                batch = {k: v[idx, :width] for k, v in enc.items()}
-                loss = torch.nn.functional.cross_entropy(model(**batch).logits, y[idx])
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                running += float(loss.detach()) * len(idx)
-                log["steps"] += 1
-            log["loss"].append(running / len(texts))
-            if cfg.time_budget_s is not None and time.process_time() - t0 > cfg.time_budget_s:
-                break
-    finally:
-        model.eval()
-    log["cpu_seconds"] = time.process_time() - t0
-    return log
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        width = int(enc["attention_mask"][idx].sum(1).max())  # trim the batch's common padding
+        batch = {k: v[idx, :width] for k, v in enc.items()}
+        loss = torch.nn.functional.cross_entropy(model(**batch).logits, y[idx])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        return loss
+
+    return train_epochs(model, cfg, len(texts), step)
 
 
 @torch.no_grad()

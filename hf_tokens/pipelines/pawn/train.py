@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,10 +11,11 @@ import torch
 
 from hf_tokens.pipelines.pawn.features import TextFeatures, load_features
 from hf_tokens.pipelines.pawn.head import PawnHead, PawnHeadConfig
+from hf_tokens.pipelines.pawn.training import TrainingSettings, train_epochs
 
 
 @dataclass
-class PawnConfig:
+class PawnConfig(TrainingSettings):
     """Training of a PAWN head."""
 
     epochs: int = field(default=20, metadata={"help": "passes over the cached training texts"})
@@ -25,20 +24,6 @@ class PawnConfig:
     batch_size: int = field(default=16, metadata={"help": "texts per step"})
     seed: int = field(default=0, metadata={"help": "seed of initialisation, shuffling and dropout"})
     time_budget_s: float | None = field(default=None, metadata={"help": "stop after this many CPU seconds"})
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-        for name in ("lr", "weight_decay"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
-        if self.lr == 0:
-            raise ValueError("lr must be > 0")
-        if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise ValueError(f"time_budget_s must be None or > 0, got {self.time_budget_s!r}")
 
 
 def collate(items: Sequence[TextFeatures]) -> dict[str, torch.Tensor]:
@@ -67,7 +52,8 @@ def train_pawn(
     head_config: PawnHeadConfig | None = None,
 ) -> tuple[PawnHead, dict[str, Any]]:
     """Train a head on cached texts (``TextFeatures`` or paths of :func:`cache_features` files; each file is read
-    once) with labels 1 = machine, 0 = human. Returns the head (eval mode) and a log (loss per epoch, seconds)."""
+    once) with labels 1 = machine, 0 = human. Returns the head (eval mode) and a log (loss per epoch, steps, CPU
+    seconds)."""
     cfg = config or PawnConfig()
     if len(data) != len(labels) or not data:
         raise ValueError(f"data and labels must be non-empty and of equal length, got {len(data)} and {len(labels)}")
@@ -81,26 +67,16 @@ def train_pawn(
     torch.manual_seed(cfg.seed)
     head = PawnHead(hc)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    log: dict[str, Any] = {"loss": []}
-    t0 = time.process_time()
-    head.train()
-    for _ in range(cfg.epochs):
-        order, total = torch.randperm(len(items), generator=gen).tolist(), 0.0
-        for s in range(0, len(order), cfg.batch_size):
-            idx = order[s : s + cfg.batch_size]
-            batch = collate([items[i] for i in idx])
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(head(**batch)["logits"], y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        log["loss"].append(total / len(items))
-        if cfg.time_budget_s is not None and time.process_time() - t0 > cfg.time_budget_s:
-            break
-    log["cpu_seconds"] = time.process_time() - t0
-    head.eval()
-    return head, log
+
+    def step(idx: torch.Tensor) -> torch.Tensor:
+        batch = collate([items[i] for i in idx.tolist()])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(**batch)["logits"], y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return head, train_epochs(head, cfg, len(items), step)
 
 
 @torch.no_grad()

@@ -1,0 +1,66 @@
+"""What PAWN's head training (:mod:`~hf_tokens.pipelines.pawn.train`) and the fine-tuned classifier baseline
+(:mod:`~hf_tokens.pipelines.pawn.baseline`) share: the checks of their training settings and the epoch loop
+(seeded shuffling into mini-batches, a CPU-time budget checked after each epoch)."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+
+
+class TrainingSettings:
+    """Mixin of a training-settings dataclass with the fields ``epochs``, ``lr``, ``weight_decay``, ``batch_size``,
+    ``seed`` and ``time_budget_s``: ``__post_init__`` checks them (and the further ints ``POSITIVE_INTS``)."""
+
+    POSITIVE_INTS: ClassVar[tuple[str, ...]] = ("epochs", "batch_size")
+    epochs: int
+    lr: float
+    weight_decay: float
+    batch_size: int
+    seed: int
+    time_budget_s: float | None
+
+    def __post_init__(self) -> None:
+        for name in self.POSITIVE_INTS:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+        for name in ("lr", "weight_decay"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+        if self.lr == 0:
+            raise ValueError("lr must be > 0")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be None or > 0, got {self.time_budget_s!r}")
+
+
+def train_epochs(
+    model: torch.nn.Module, cfg: TrainingSettings, n: int, step: Callable[[torch.Tensor], torch.Tensor]
+) -> dict[str, Any]:
+    """Train ``model`` for ``cfg.epochs`` passes over ``n`` items, each a shuffle (generator seeded with ``cfg.seed``)
+    cut into batches of ``cfg.batch_size``; ``step(idx)`` takes one optimiser step on the items ``idx`` and returns
+    its loss. Stops after the epoch that passes ``cfg.time_budget_s`` CPU seconds; the model ends in eval mode.
+    Returns a log: ``loss`` (mean per epoch), ``steps``, ``cpu_seconds``."""
+    gen = torch.Generator().manual_seed(cfg.seed)
+    log: dict[str, Any] = {"loss": [], "steps": 0}
+    t0 = time.process_time()
+    model.train()
+    try:
+        for _ in range(cfg.epochs):
+            order, running = torch.randperm(n, generator=gen), 0.0
+            for s in range(0, n, cfg.batch_size):
+                idx = order[s : s + cfg.batch_size]
+                running += float(step(idx).detach()) * len(idx)
+                log["steps"] += 1
+            log["loss"].append(running / n)
+            if cfg.time_budget_s is not None and time.process_time() - t0 > cfg.time_budget_s:
+                break
+    finally:
+        model.eval()
+    log["cpu_seconds"] = time.process_time() - t0
+    return log
