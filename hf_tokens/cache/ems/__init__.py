@@ -1,5 +1,6 @@
 """EMS: evict-then-merge head-wise KV cache compression with Global-Local scores (arXiv 2412.08521)."""
 
+from hf_tokens.cache.headlines import POOL_BENCHMARK, corpus_rows, speed_rows
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
@@ -22,30 +23,11 @@ register(
             "e": {"method": "ems@20%", "metric": "ppl"},
             "h": {"method": "h2o@20%", "metric": "ppl"},
             "e10": {"file": "bench_results/kv_cache.json", "method": "ems@10%", "metric": "ppl"},
-            "hw": {
-                "file": "bench_results/kv_cache_targets_pooled.json",
-                "method": "ems@20%",
-                "metric": "worst_corpus_ppl",
-            },
-            "hd": {
-                "file": "bench_results/kv_cache_structured.json",
-                "method": "ems@20%",
-                "metric": "corpus_ppl",
-                "corpus": "dpkg-changelog",
-            },
-            "hi": {
-                "file": "bench_results/kv_cache_structured.json",
-                "method": "ems@20%",
-                "metric": "corpus_ppl",
-                "corpus": "iso-codes",
-            },
-            "s8": {"file": "bench_results/kv_cache_speed_8k.json", "method": "ems@20%", "metric": "tokens_per_s"},
+            **corpus_rows("ems@20%"),
+            **speed_rows("ems@20%"),
         },
     ),
-    benchmark=(
-        "python benchmarks/kv_cache_pool.py bench_results/kv_cache_targets.json "
-        "bench_results/kv_cache_targets_seed200.json  # the two 16-text runs: see its docstring"
-    ),
+    benchmark=POOL_BENCHMARK,
     usage=(
         "from hf_tokens.cache.ems import EMSCache\n"
         "cache = EMSCache(model.config, budget=0.2)  # evicted tokens merge into similar kept ones\n"

@@ -1,5 +1,6 @@
 """TidalDecode: position-persistent sparse attention with selection and re-selection layers (arXiv 2410.05076)."""
 
+from hf_tokens.cache.headlines import corpus_rows
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
@@ -20,18 +21,7 @@ register(
             "a50": {"method": "tidaldecode@50%", "metric": "attended_fraction"},
             "p20": {"method": "tidaldecode@20%", "metric": "ppl"},
             "a20": {"method": "tidaldecode@20%", "metric": "attended_fraction"},
-            "hd": {
-                "file": "bench_results/kv_cache_structured.json",
-                "method": "tidaldecode@20%",
-                "metric": "corpus_ppl",
-                "corpus": "dpkg-changelog",
-            },
-            "hi": {
-                "file": "bench_results/kv_cache_structured.json",
-                "method": "tidaldecode@20%",
-                "metric": "corpus_ppl",
-                "corpus": "iso-codes",
-            },
+            **corpus_rows("tidaldecode@20%", worst=False),
         },
     ),
     benchmark="python benchmarks/kv_cache.py --json bench_results/kv_cache.json",

@@ -1,5 +1,6 @@
 """TokenSelect: per-head Q.K soft-voting token selection with a selection cache (arXiv 2411.02886)."""
 
+from hf_tokens.cache.headlines import POOL_BENCHMARK, corpus_rows
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
@@ -19,29 +20,10 @@ register(
         rows={
             "t": {"method": "tokenselect@20%", "metric": "ppl"},
             "t50": {"file": "bench_results/kv_cache.json", "method": "tokenselect@50%", "metric": "ppl"},
-            "hw": {
-                "file": "bench_results/kv_cache_targets_pooled.json",
-                "method": "tokenselect@20%",
-                "metric": "worst_corpus_ppl",
-            },
-            "hd": {
-                "file": "bench_results/kv_cache_structured.json",
-                "method": "tokenselect@20%",
-                "metric": "corpus_ppl",
-                "corpus": "dpkg-changelog",
-            },
-            "hi": {
-                "file": "bench_results/kv_cache_structured.json",
-                "method": "tokenselect@20%",
-                "metric": "corpus_ppl",
-                "corpus": "iso-codes",
-            },
+            **corpus_rows("tokenselect@20%"),
         },
     ),
-    benchmark=(
-        "python benchmarks/kv_cache_pool.py bench_results/kv_cache_targets.json "
-        "bench_results/kv_cache_targets_seed200.json  # the two 16-text runs: see its docstring"
-    ),
+    benchmark=POOL_BENCHMARK,
     usage=(
         "from hf_tokens.cache.tokenselect import TokenSelectCache\n"
         "cache = TokenSelectCache(model.config, budget=0.2)  # each query attends to 20% of the tokens\n"
