@@ -9,7 +9,10 @@ reloads through ``save_pretrained``/``from_pretrained``. Modules: ``config`` (``
 
 Deviations from the paper / official code, all deliberate:
 
-* no online Hadamard before ``down_proj`` (only offline rotations: residual stream and per-head value/output);
+* the online Hadamard before ``down_proj`` (QuaRot's R4, ``RSQConfig(online_hadamard=True)``, the default) is
+  applied as the official code does, but not the online Hadamard *across heads* before ``o_proj`` (it needs a
+  Hadamard matrix of order ``num_attention_heads``: none exists for SmolLM2's 9 or Qwen2.5-0.5B's 14 heads);
+  ``o_proj`` keeps the offline per-head rotation;
 * the linears of one layer share one calibration pass (Hessians of the full-precision layer), not GPTQ's
   "true sequential" order; with ``act_order`` the group grids are static (fitted before GPTQ);
 * importance is min-max scaled per sequence to ``[importance_min, importance_max]`` = ``[1, 3]`` (the official

@@ -30,9 +30,11 @@ class RSQConfig(QuantizationConfigMixin):
     Quantized LLMs", arXiv 2503.01820). Fields (all validated here, ``ValueError`` naming what to change):
 
     ``bits`` 2/3/4/8, ``group_size`` (>0 or -1 per channel), ``sym``, ``algorithm`` gptq/rtn, ``rotation``
-    hadamard/orthogonal/None, ``importance`` (attention_concentration, the paper's choice; uniform; activation_norm,
-    the token-feature norm; first_tokens, the paper's positional heuristic), ``importance_min``/``importance_max``
-    (the min-max range r_min..r_max of the scaled importance; 1 and 3 are the official code's defaults),
+    hadamard/orthogonal/None, ``online_hadamard`` (with a rotation: QuaRot's online Hadamard before
+    ``down_proj``, as the official RSQ code does), ``importance`` (attention_concentration, the paper's choice;
+    uniform; activation_norm, the token-feature norm; first_tokens, the paper's positional heuristic),
+    ``importance_min``/``importance_max`` (the min-max range r_min..r_max of the scaled importance; 1 and 3 are the
+    official code's defaults),
     ``calibration`` (corpus), ``num_samples`` x ``seq_len`` tokens, ``seed``, ``tokenizer``, ``damp``,
     ``block_size``, ``act_order``, ``modules_to_not_convert``.
     """
@@ -49,6 +51,12 @@ class RSQConfig(QuantizationConfigMixin):
     rotation: str | None = field(
         default="hadamard",
         metadata={"help": f"orthogonal rotation fused into the weights, one of {ROTATIONS} or None"},
+    )
+    online_hadamard: bool = field(
+        default=True,
+        metadata={
+            "help": "with a rotation: down_proj reads x H (exact Hadamard at run time) and stores W H (QuaRot's R4)"
+        },
     )
     importance: str = field(
         default="attention_concentration",
@@ -101,6 +109,8 @@ class RSQConfig(QuantizationConfigMixin):
         _choice("algorithm", self.algorithm, ALGORITHMS)
         if self.rotation is not None:
             _choice("rotation", self.rotation, ROTATIONS)
+        if not isinstance(self.online_hadamard, bool):
+            raise ValueError(f"online_hadamard must be a bool, got {self.online_hadamard!r}")
         _choice("importance", self.importance, IMPORTANCES)
         _choice("calibration", self.calibration, CALIBRATION_SOURCES)
         if not 0 < self.importance_min <= self.importance_max:
@@ -126,6 +136,8 @@ class RSQConfig(QuantizationConfigMixin):
     def describe(self) -> str:
         group = "per-channel" if self.group_size == -1 else f"g{self.group_size}"
         rot = self.rotation or "no rotation"
+        if self.rotation is not None and self.online_hadamard:
+            rot += " + online down_proj Hadamard"
         if self.algorithm == "rtn":
             return f"RTN {self.bits}-bit {group}, {rot}"
         return f"GPTQ {self.bits}-bit {group}, {rot}, {self.importance} importance"
