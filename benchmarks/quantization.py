@@ -161,7 +161,10 @@ def run_arm(arm: str, settings: dict[str, Any], calib: Any, evals: Any, prompt: 
         out["disk_mb"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
         shutil.rmtree(folder)
         return out
-    config = RSQConfig(**settings, **ARMS[arm], num_samples=calib.shape[0], seq_len=calib.shape[1], seed=opts["seed"])
+    config = RSQConfig(
+        **settings, **ARMS[arm], num_samples=calib.shape[0], seq_len=calib.shape[1], seed=opts["seed"],
+        clip_search=opts["grid"] == "mse",
+    )  # fmt: skip
     before = _rss_mb()
     start = time.perf_counter()
     quantize_model(model, config, input_ids=calib, progress=opts["progress"])
@@ -243,6 +246,11 @@ def main() -> None:
     parser.add_argument("--decode-tokens", type=int, default=16)
     parser.add_argument("--choice-items", type=int, default=None, help="continuation-choice items (200; quick 50)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--grid", choices=["mse", "minmax"], default="mse",
+        help="weight grids of our arms: mse = RSQConfig(clip_search=True), the official runs' --w_clip (default); "
+        "minmax = plain min-max grids, like llmcompressor's default observer (for checking our GPTQ against it)",
+    )  # fmt: skip
     parser.add_argument("--progress", action="store_true", help="progress bars of the quantization")
     args = parser.parse_args()
     setup_torch(args)
@@ -256,7 +264,8 @@ def main() -> None:
     bench.note(
         f"calibration: {args.samples} x {args.seq_len} tokens of {args.corpus} (first 90%); held-out ppl: "
         f"{args.eval_windows} x {args.eval_len} tokens of its last 10%; seed {args.seed}; CPU budget: "
-        f"{args.threads} thread(s); decode: {args.decode_tokens} greedy tokens, median of {repeats}"
+        f"{args.threads} thread(s); decode: {args.decode_tokens} greedy tokens, median of {repeats}; our grids: "
+        f"{args.grid}; RSQConfig defaults otherwise (importance range, online Hadamard)"
     )
     opts = {
         "model": args.model,
@@ -266,6 +275,7 @@ def main() -> None:
         "decode_tokens": args.decode_tokens,
         "repeats": repeats,
         "progress": args.progress,
+        "grid": args.grid,
         "peer_python": args.llmcompressor_python,
     }
     if any(arm in PEERS for arm in args.arms):

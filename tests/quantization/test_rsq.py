@@ -122,6 +122,21 @@ def test_gptq_beats_rtn_reconstruction_error(bits, group_size, act_order):
     assert q.codes.min() >= 0 and q.codes.max() <= 2**bits - 1 and torch.equal(q.codes, q.codes.round())
 
 
+@pytest.mark.parametrize("sym", [False, True])
+def test_clip_search_never_rounds_worse_than_min_max_and_helps_most_rows(sym):
+    from hf_tokens.quantization.rsq.packing import dequantize_codes, grid_params, quantize_codes
+
+    w = torch.randn(16, 64, generator=torch.Generator().manual_seed(5))
+    w[3, 7] = 25.0  # an outlier: its row's best grid is the min-max one (clipping it would cost more)
+
+    def row_error(scale, zero):
+        return (dequantize_codes(quantize_codes(w, scale, zero, 3), scale, zero) - w).abs().pow(2.4).sum(1)
+
+    minmax, searched = row_error(*grid_params(w, 3, sym)), row_error(*grid_params(w, 3, sym, clip_search=True))
+    assert torch.all(searched <= minmax + 1e-6)
+    assert searched.sum() < 0.97 * minmax.sum() and int((searched < minmax - 1e-6).sum()) >= 8
+
+
 def test_hessian_scaling_is_importance_normalised_to_mean_one():
     x = torch.randn(10, 6)
     r = torch.rand(10) + 0.5

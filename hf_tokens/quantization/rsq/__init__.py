@@ -15,13 +15,16 @@ Deviations from the paper / official code, all deliberate:
   ``o_proj`` keeps the offline per-head rotation;
 * the linears of one layer share one calibration pass (Hessians of the full-precision layer), not GPTQ's
   "true sequential" order; with ``act_order`` the group grids are static (fitted before GPTQ);
-* importance is min-max scaled per sequence to ``[importance_min, importance_max]`` = ``[1, 3]`` (the official
-  code's defaults), then normalised to mean 1 per sequence before scaling the Hessian;
+* importance is min-max scaled per sequence to ``[importance_min, importance_max]`` = ``[0.005, 1]`` (the official
+  run script's values) as the official code does, then normalised to mean 1 per sequence before scaling the
+  Hessian (the official code does not renormalise);
 * calibration text comes from the offline corpora of ``hf_tokens.assets.text`` (no WikiText/C4 here);
 * embeddings and LM head stay in full precision; rotation unties tied embeddings (the head carries the final
   norm's scale), so a rotated checkpoint stores both (larger on disk than an unrotated one);
-* min-max grids (no MSE clipping search); the CPU path dequantizes at every call (the Triton kernel is the fast
-  path on GPUs).
+* the grid search of ``clip_search`` (the official runs' ``--w_clip``) is on by default, as there; the grids are
+  asymmetric by default (``sym=False``; the official runs are symmetric) with groups of 128 (the official runs are
+  per-channel: ``group_size=-1``); calibration defaults to 64 x 512 tokens (official: 256 x 4096);
+* the CPU path dequantizes at every call (the Triton kernel is the fast path on GPUs).
 """
 
 from hf_tokens.registry import lazy_exports, register

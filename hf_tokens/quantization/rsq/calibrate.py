@@ -163,7 +163,8 @@ def quantize_model(
         linears = quantizable_linears(model, config)  # the online-rotated down_proj layers are new modules
     if not config.needs_calibration:
         for parent, attr, lin in tqdm([t for ts in linears for t in ts], desc="RTN", disable=not progress):
-            setattr(parent, attr, _quantized(lin, rtn(lin.weight, config.bits, config.group_size, config.sym), config))
+            rounded = rtn(lin.weight, config.bits, config.group_size, config.sym, config.clip_search)
+            setattr(parent, attr, _quantized(lin, rounded, config))
         return model
     inputs, kwargs = _first_layer_inputs(model, layers[0], ids)
     for layer, targets in tqdm(list(zip(layers, linears)), desc=f"RSQ {config.describe()}", disable=not progress):
@@ -178,6 +179,7 @@ def quantize_model(
                 damp=config.damp,
                 block_size=config.block_size,
                 act_order=config.act_order,
+                clip_search=config.clip_search,
             )
             setattr(parent, attr, _quantized(lin, quantized, config))
         inputs = [_run(layer, x, kwargs) for x in inputs]
