@@ -92,7 +92,31 @@ def _choice_accuracy(model: Any, contexts: Any, options: Any, answers: Any) -> f
 
 
 def _quality(model: Any, evals: dict[str, Any]) -> dict[str, float]:
-    return {"ppl": _ppl(model, evals["windows"]), "choice_acc": _choice_accuracy(model, *evals["choice"])}
+    """Perplexity and choice accuracy. Each quantized linear's weight is dequantized once for the evaluation (the
+    same tensor its forward computes at every call, so the numbers are identical); decode speed is measured on the
+    real per-call path."""
+    import torch.nn.functional as F
+
+    from hf_tokens.quantization.rsq.modules import RSQLinear
+    from hf_tokens.quantization.rsq.rotation import linear_input
+
+    def materialised(module: Any) -> Any:
+        weight = module.dequantized_weight()
+
+        def forward(x: Any) -> Any:
+            bias = None if module.bias is None else module.bias.to(x.dtype)
+            return F.linear(linear_input(module, x), weight.to(x.dtype), bias)
+
+        return forward
+
+    layers = [m for m in model.modules() if isinstance(m, RSQLinear)]
+    for m in layers:
+        m.forward = materialised(m)
+    try:
+        return {"ppl": _ppl(model, evals["windows"]), "choice_acc": _choice_accuracy(model, *evals["choice"])}
+    finally:
+        for m in layers:
+            del m.forward
 
 
 def _decode_tok_s(model: Any, prompt: Any, new_tokens: int, repeats: int) -> float:
@@ -161,7 +185,10 @@ def run_arm(arm: str, settings: dict[str, Any], calib: Any, evals: Any, prompt: 
         out["disk_mb"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
         shutil.rmtree(folder)
         return out
-    config = RSQConfig(**settings, **ARMS[arm], num_samples=calib.shape[0], seq_len=calib.shape[1], seed=opts["seed"])
+    config = RSQConfig(
+        **settings, **ARMS[arm], num_samples=calib.shape[0], seq_len=calib.shape[1], seed=opts["seed"],
+        clip_search=opts["grid"] == "mse",
+    )  # fmt: skip
     before = _rss_mb()
     start = time.perf_counter()
     quantize_model(model, config, input_ids=calib, progress=opts["progress"])
@@ -243,6 +270,11 @@ def main() -> None:
     parser.add_argument("--decode-tokens", type=int, default=16)
     parser.add_argument("--choice-items", type=int, default=None, help="continuation-choice items (200; quick 50)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--grid", choices=["mse", "minmax"], default="mse",
+        help="weight grids of our arms: mse = RSQConfig(clip_search=True), the official runs' --w_clip (default); "
+        "minmax = plain min-max grids, like llmcompressor's default observer (for checking our GPTQ against it)",
+    )  # fmt: skip
     parser.add_argument("--progress", action="store_true", help="progress bars of the quantization")
     args = parser.parse_args()
     setup_torch(args)
@@ -256,7 +288,8 @@ def main() -> None:
     bench.note(
         f"calibration: {args.samples} x {args.seq_len} tokens of {args.corpus} (first 90%); held-out ppl: "
         f"{args.eval_windows} x {args.eval_len} tokens of its last 10%; seed {args.seed}; CPU budget: "
-        f"{args.threads} thread(s); decode: {args.decode_tokens} greedy tokens, median of {repeats}"
+        f"{args.threads} thread(s); decode: {args.decode_tokens} greedy tokens, median of {repeats}; our grids: "
+        f"{args.grid}; RSQConfig defaults otherwise (importance range, online Hadamard)"
     )
     opts = {
         "model": args.model,
@@ -266,6 +299,7 @@ def main() -> None:
         "decode_tokens": args.decode_tokens,
         "repeats": repeats,
         "progress": args.progress,
+        "grid": args.grid,
         "peer_python": args.llmcompressor_python,
     }
     if any(arm in PEERS for arm in args.arms):

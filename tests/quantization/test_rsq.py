@@ -17,7 +17,7 @@ from hf_tokens.quantization.rsq.gptq import accumulate_hessian, gptq, rtn
 from hf_tokens.quantization.rsq.importance import AttentionObserver, min_max
 from hf_tokens.quantization.rsq.modules import RSQLinear, dequant_linear
 from hf_tokens.quantization.rsq.packing import pack, unpack
-from hf_tokens.quantization.rsq.rotation import hadamard, rotate_model
+from hf_tokens.quantization.rsq.rotation import HadamardLinear, hadamard, hadamard_transform, rotate_model
 from hf_tokens.testing import tiny_model
 
 IDS = torch.randint(2, 320, (2, 13), generator=torch.Generator().manual_seed(3))
@@ -43,14 +43,20 @@ def test_hadamard_is_orthogonal_with_unit_entries(n):
     assert torch.allclose(h.abs() * n**0.5, torch.ones(n, n, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("n", [1, 12, 64, 576, 896, 1536, 4864])
+def test_fast_hadamard_transform_equals_the_matrix_product(n):
+    x = torch.randn(2, 3, n, dtype=torch.float64, generator=torch.Generator().manual_seed(n))
+    assert torch.allclose(hadamard_transform(x), x @ hadamard(n), atol=1e-12)
+
+
 def test_hadamard_of_unsupported_order_raises():
     with pytest.raises(ValueError, match="orthogonal"):
         hadamard(7)
 
 
 @pytest.mark.parametrize(("arch", "tied"), [("llama", False), ("llama", True), ("qwen2", False)])
-@pytest.mark.parametrize("kind", ["hadamard", "orthogonal"])
-def test_rotation_leaves_full_precision_logits_unchanged(arch, tied, kind):
+@pytest.mark.parametrize(("kind", "online"), [("hadamard", True), ("hadamard", False), ("orthogonal", True)])
+def test_rotation_leaves_full_precision_logits_unchanged(arch, tied, kind, online):
     model = tiny_model(arch, tie_word_embeddings=tied)
     with torch.no_grad():
         norm = model.model.norm.weight
@@ -58,10 +64,17 @@ def test_rotation_leaves_full_precision_logits_unchanged(arch, tied, kind):
         for layer in model.model.layers:
             layer.input_layernorm.weight.uniform_(0.5, 1.5)
         before = model(IDS).logits
-    rotate_model(model, kind, seed=1)
+    offline = copy.deepcopy(model)
+    rotate_model(model, kind, seed=1, online_down_proj=online)
     with torch.no_grad():
         after = model(IDS).logits
     assert torch.allclose(after, before, atol=1e-4, rtol=1e-4)
+    down = model.model.layers[0].mlp.down_proj
+    assert isinstance(down, HadamardLinear) == online
+    if online:  # down_proj stores W H (the offline-only rotation's weight times the exact Hadamard)
+        rotate_model(offline, kind, seed=1)
+        expected = offline.model.layers[0].mlp.down_proj.weight.double() @ hadamard(down.in_features)
+        assert torch.allclose(down.weight.double(), expected, atol=1e-5)
     assert not model.config.tie_word_embeddings
     assert model.lm_head.weight.data_ptr() != model.model.embed_tokens.weight.data_ptr()
     assert torch.all(model.model.norm.weight == 1)
@@ -76,7 +89,7 @@ def test_rotation_leaves_smollm2_logits_unchanged(smollm2):
     ids = tokenizer("The quick brown fox jumps over the lazy dog.", return_tensors="pt").input_ids
     with torch.no_grad():
         before = model(ids).logits
-    rotate_model(model, "hadamard", seed=0)  # hidden 576 = 16 x 36 (Paley II), head_dim 64
+    rotate_model(model, "hadamard", seed=0, online_down_proj=True)  # 576 = 16 x 36 (Paley II), 1536 = 128 x 12
     with torch.no_grad():
         after = model(ids).logits
     assert (after - before).abs().max() < 2e-3 * before.abs().max()
@@ -107,6 +120,21 @@ def test_gptq_beats_rtn_reconstruction_error(bits, group_size, act_order):
     err_gptq = _output_error(weight, q, x, group_size)
     assert err_gptq < 0.7 * err_rtn
     assert q.codes.min() >= 0 and q.codes.max() <= 2**bits - 1 and torch.equal(q.codes, q.codes.round())
+
+
+@pytest.mark.parametrize("sym", [False, True])
+def test_clip_search_never_rounds_worse_than_min_max_and_helps_most_rows(sym):
+    from hf_tokens.quantization.rsq.packing import dequantize_codes, grid_params, quantize_codes
+
+    w = torch.randn(16, 64, generator=torch.Generator().manual_seed(5))
+    w[3, 7] = 25.0  # an outlier: its row's best grid is the min-max one (clipping it would cost more)
+
+    def row_error(scale, zero):
+        return (dequantize_codes(quantize_codes(w, scale, zero, 3), scale, zero) - w).abs().pow(2.4).sum(1)
+
+    minmax, searched = row_error(*grid_params(w, 3, sym)), row_error(*grid_params(w, 3, sym, clip_search=True))
+    assert torch.all(searched <= minmax + 1e-6)
+    assert searched.sum() < 0.97 * minmax.sum() and int((searched < minmax - 1e-6).sum()) >= 8
 
 
 def test_hessian_scaling_is_importance_normalised_to_mean_one():
@@ -171,7 +199,8 @@ def test_8bit_rsq_stays_close_to_full_precision_and_rtn_needs_no_calibration():
 
 @pytest.mark.parametrize("kwargs", [{"bits": 5}, {"bits": True}, {"group_size": 0}, {"rotation": "givens"},
                                     {"importance": "entropy"}, {"importance_min": 3.0, "importance_max": 1.0},
-                                    {"num_samples": 0}, {"calibration": "wikitext"}, {"damp": 1.5}])  # fmt: skip
+                                    {"num_samples": 0}, {"calibration": "wikitext"}, {"damp": 1.5},
+                                    {"online_hadamard": "yes"}])  # fmt: skip
 def test_bad_config_raises_value_error(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs)).split("_")[0]):
         RSQConfig(**kwargs)
@@ -196,6 +225,35 @@ def test_calibration_text_too_short_raises_before_changing_the_model(tokenizer):
     with pytest.raises(ValueError, match="too short"):
         quantize_model(model, _cfg(calibration="licenses", seq_len=10**6), tokenizer=tokenizer, progress=False)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+def test_online_hadamard_of_an_unsupported_intermediate_size_raises_before_changing_the_model():
+    model = tiny_model("llama", intermediate_size=42)  # 42 = 2 x 21: no Hadamard matrix of that order is built
+    before = _state(model)
+    with pytest.raises(ValueError, match="online_hadamard=False"):
+        quantize_model(model, _cfg(group_size=-1), progress=False)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert type(model.model.layers[0].mlp.down_proj) is torch.nn.Linear
+    quantize_model(model, _cfg(group_size=-1, online_hadamard=False), progress=False)  # the way out works
+
+
+def test_online_hadamard_survives_save_and_load_also_for_a_float_down_proj(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    model = quantize_model(tiny_model("llama"), _cfg(modules_to_not_convert=["layers.1.mlp.down_proj"]), progress=False)
+    quantized, kept = model.model.layers[0].mlp.down_proj, model.model.layers[1].mlp.down_proj
+    assert isinstance(quantized, RSQLinear) and quantized.input_hadamard and isinstance(kept, HadamardLinear)
+    tiny_model("llama").save_pretrained(tmp_path / "float")
+    loaded = AutoModelForCausalLM.from_pretrained(
+        tmp_path / "float", quantization_config=_cfg(modules_to_not_convert=["layers.1.mlp.down_proj"])
+    )
+    loaded.save_pretrained(tmp_path / "q")
+    again = AutoModelForCausalLM.from_pretrained(tmp_path / "q")
+    assert again.model.layers[0].mlp.down_proj.input_hadamard
+    assert isinstance(again.model.layers[1].mlp.down_proj, HadamardLinear)
+    with torch.no_grad():
+        assert torch.equal(again(IDS).logits, loaded(IDS).logits)
+        assert torch.equal(loaded(IDS).logits, model(IDS).logits)  # quantize-on-load = quantize_model
 
 
 def test_attention_concentration_needs_sdpa():

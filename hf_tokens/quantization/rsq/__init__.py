@@ -9,22 +9,39 @@ reloads through ``save_pretrained``/``from_pretrained``. Modules: ``config`` (``
 
 Deviations from the paper / official code, all deliberate:
 
-* no online Hadamard before ``down_proj`` (only offline rotations: residual stream and per-head value/output);
+* the online Hadamard before ``down_proj`` (QuaRot's R4, ``RSQConfig(online_hadamard=True)``, the default) is
+  applied as the official code does, but not the online Hadamard *across heads* before ``o_proj`` (it needs a
+  Hadamard matrix of order ``num_attention_heads``: none exists for SmolLM2's 9 or Qwen2.5-0.5B's 14 heads);
+  ``o_proj`` keeps the offline per-head rotation;
 * the linears of one layer share one calibration pass (Hessians of the full-precision layer), not GPTQ's
   "true sequential" order; with ``act_order`` the group grids are static (fitted before GPTQ);
-* importance is min-max scaled per sequence to ``[importance_min, importance_max]`` = ``[1, 3]`` (the official
-  code's defaults), then normalised to mean 1 per sequence before scaling the Hessian;
+* importance is min-max scaled per sequence to ``[importance_min, importance_max]`` = ``[0.005, 1]`` (the official
+  run script's values) as the official code does, then normalised to mean 1 per sequence before scaling the
+  Hessian (the official code does not renormalise);
 * calibration text comes from the offline corpora of ``hf_tokens.assets.text`` (no WikiText/C4 here);
 * embeddings and LM head stay in full precision; rotation unties tied embeddings (the head carries the final
   norm's scale), so a rotated checkpoint stores both (larger on disk than an unrotated one);
-* min-max grids (no MSE clipping search); the CPU path dequantizes at every call (the Triton kernel is the fast
-  path on GPUs).
+* the grid search of ``clip_search`` (the official runs' ``--w_clip``) is on by default, as there; the grids are
+  asymmetric by default (``sym=False``; the official runs are symmetric) with groups of 128 (the official runs are
+  per-channel: ``group_size=-1``); calibration defaults to 64 x 512 tokens (official: 256 x 4096);
+* the CPU path dequantizes at every call (the Triton kernel is the fast path on GPUs).
 """
 
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
-G64 = "bench_results/quantization_g64.json"
+QUANT = "bench_results/quantization.json"
+PER_CHANNEL = "bench_results/quantization_per_channel.json"
+QWEN = "bench_results/quantization_qwen05b.json"
+PEER = "bench_results/quantization_peer.json"
+
+
+def _arms(tag: str, file: str) -> dict[str, dict[str, str]]:
+    """Headline rows ``<arm><tag>`` (e.g. ``rsq4pc``) of the ``<arm>-static@w..`` (or ``rtn@w..``) perplexities."""
+    setting = f"@w{tag[0]}{tag[1:] or 'g128'}"
+    methods = {"rsq": "rsq-static", "quarot": "quarot-static", "gptq": "gptq-static", "rtn": "rtn"}
+    return {f"{arm}{tag}": {"file": file, "method": m + setting, "metric": "ppl"} for arm, m in methods.items()}
+
 
 register(
     "rsq",
@@ -35,41 +52,37 @@ register(
     contract="hf_tokens.quantization.rsq.quantizer:contract",
     demo="hf_tokens.quantization.rsq.demo:demo",
     headline=Headline(
-        "SmolLM2-135M held-out ppl vs fp32 {r.baseline_value:.1f}, 16x256 calibration tokens: 3-bit g128 RSQ "
-        "{r3.value:.1f}, QuaRot-style rotation+GPTQ {q3.value:.1f}, GPTQ {g3.value:.1f}, RTN {t3.value:.1f}; "
-        "4-bit g128 RSQ {r.value:.1f}, QuaRot-style {q.value:.1f}, GPTQ {g.value:.1f}, RTN {t.value:.1f} (64x512 "
-        "calibration tokens: RSQ {rc.value:.1f}, QuaRot-style {qc.value:.1f}); 4-bit g64 against the peer: RSQ "
-        "{r6.value:.1f}, QuaRot-style {q6.value:.1f}, our GPTQ {g6.value:.1f} vs llmcompressor's GPTQ {l6.value:.1f} "
-        "(with its default static act-order {s6.value:.1f}, the strongest baseline); continuation choice, 200 items: "
-        "fp32 {cf.value:.2f}, RSQ {cr.value:.2f}, llmcompressor {cl.value:.2f}",
-        file="bench_results/quantization.json",
+        "Held-out perplexity, act-order GPTQ with the official runs' grid search, RSQ / QuaRot-style rotation+GPTQ / "
+        "GPTQ / RTN. SmolLM2-135M (fp32 {f.value:.1f}, 32x512 calibration tokens, 24x512 held-out): 4-bit g128 "
+        "{rsq4.value:.1f} / {quarot4.value:.1f} / {gptq4.value:.1f} / {rtn4.value:.1f}; 3-bit g128 {rsq3.value:.1f} / "
+        "{quarot3.value:.1f} / {gptq3.value:.1f} / {rtn3.value:.1f}; 4-bit per-channel, the paper's setting (fp32 "
+        "{fpc.value:.1f}, 16x256 calibration, 8x512 held-out) {rsq4pc.value:.1f} / {quarot4pc.value:.1f} / "
+        "{gptq4pc.value:.1f} / {rtn4pc.value:.1f}. Qwen2.5-Coder-0.5B (fp32 {qf.value:.1f}, 32x256, 8x512): 4-bit "
+        "g128 {rsq4q.value:.3f} / {quarot4q.value:.3f} / {gptq4q.value:.1f} / {rtn4q.value:.1f}. Our GPTQ "
+        "vs llmcompressor's, both min-max grids and static act-order, 4-bit g64: {pg.value:.2f} vs "
+        "{pl.value:.2f}",
+        file=QUANT,
         rows={
-            "r": {"method": "rsq@w4g128", "metric": "ppl"},
-            "q": {"method": "quarot@w4g128", "metric": "ppl"},
-            "g": {"method": "gptq@w4g128", "metric": "ppl"},
-            "t": {"method": "rtn@w4g128", "metric": "ppl"},
-            "r3": {"file": "bench_results/quantization_3bit.json", "method": "rsq@w3g128", "metric": "ppl"},
-            "q3": {"file": "bench_results/quantization_3bit.json", "method": "quarot@w3g128", "metric": "ppl"},
-            "g3": {"file": "bench_results/quantization_3bit.json", "method": "gptq@w3g128", "metric": "ppl"},
-            "t3": {"file": "bench_results/quantization_3bit.json", "method": "rtn@w3g128", "metric": "ppl"},
-            "rc": {"file": "bench_results/quantization_calib64x512.json", "method": "rsq@w4g128", "metric": "ppl"},
-            "qc": {"file": "bench_results/quantization_calib64x512.json", "method": "quarot@w4g128", "metric": "ppl"},
-            "r6": {"file": G64, "method": "rsq@w4g64", "metric": "ppl"},
-            "q6": {"file": G64, "method": "quarot@w4g64", "metric": "ppl"},
-            "g6": {"file": G64, "method": "gptq@w4g64", "metric": "ppl"},
-            "l6": {"file": G64, "method": "llmcompressor@w4g64", "metric": "ppl"},
-            "s6": {"file": G64, "method": "llmcompressor-static@w4g64", "metric": "ppl"},
-            "cf": {"file": G64, "method": "fp32", "metric": "choice_acc"},
-            "cr": {"file": G64, "method": "rsq@w4g64", "metric": "choice_acc"},
-            "cl": {"file": G64, "method": "llmcompressor-static@w4g64", "metric": "choice_acc"},
+            "f": {"method": "fp32", "metric": "ppl"},
+            **_arms("4", QUANT),
+            **_arms("3", QUANT),
+            "fpc": {"file": PER_CHANNEL, "method": "fp32", "metric": "ppl"},
+            **_arms("4pc", PER_CHANNEL),
+            "qf": {"file": QWEN, "method": "fp32", "metric": "ppl"},
+            **{f"{k}q": v for k, v in _arms("4", QWEN).items()},
+            "pg": {"file": PEER, "method": "gptq-static@w4g64", "metric": "ppl"},
+            "pl": {"file": PEER, "method": "llmcompressor-static@w4g64", "metric": "ppl"},
         },
     ),
     benchmark=(
-        "python benchmarks/quantization.py --bits 4 --group-size 128 --samples 16 --seq-len 256 --eval-windows 8 "
-        "--eval-len 512 --repeats 1 --decode-tokens 16 --json bench_results/quantization.json  # and --bits 3 "
-        "--json bench_results/quantization_3bit.json; --bits 4 --group-size 64 --arms rtn gptq quarot rsq "
-        "llmcompressor llmcompressor-static --json bench_results/quantization_g64.json (llmcompressor: "
-        ".venv-llmcompressor)"
+        "python benchmarks/quantization.py --bits 4 3 --samples 32 --arms rsq-static quarot-static gptq-static rtn "
+        "--threads 1 --json bench_results/quantization.json; the same with --bits 4 --group-size -1 --samples 16 "
+        "--seq-len 256 --eval-windows 8 --choice-items 100 --repeats 1 --decode-tokens 8 --json "
+        "bench_results/quantization_per_channel.json; --model qwen2.5-coder-0.5b --bits 4 --samples 32 --seq-len 256 "
+        "--eval-windows 8 --choice-items 100 --repeats 1 --decode-tokens 8 --json "
+        "bench_results/quantization_qwen05b.json; --grid minmax --bits 4 --group-size 64 --samples 16 --seq-len 256 "
+        "--eval-windows 8 --choice-items 100 --repeats 1 --decode-tokens 8 --arms gptq-static llmcompressor-static "
+        "--json bench_results/quantization_peer.json (llmcompressor: .venv-llmcompressor)"
     ),
     usage=(
         "from transformers import AutoModelForCausalLM\n"

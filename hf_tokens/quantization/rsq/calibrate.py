@@ -24,7 +24,7 @@ from hf_tokens.quantization.rsq.config import RSQConfig
 from hf_tokens.quantization.rsq.gptq import accumulate_hessian, gptq, rtn
 from hf_tokens.quantization.rsq.importance import token_importance
 from hf_tokens.quantization.rsq.modules import RSQLinear
-from hf_tokens.quantization.rsq.rotation import decoder_parts, rotate_model
+from hf_tokens.quantization.rsq.rotation import decoder_parts, linear_input, rotate_model
 
 CALIBRATION_SHARE = 0.9  # calibration windows come from the first 90% of a corpus
 
@@ -159,10 +159,12 @@ def quantize_model(
         if ids.dim() != 2 or ids.shape[1] < 2:
             raise ValueError(f"input_ids must be [n, seq_len >= 2], got {tuple(ids.shape)}")
     if config.rotation is not None:
-        rotate_model(model, config.rotation, config.seed)
+        rotate_model(model, config.rotation, config.seed, online_down_proj=config.online_hadamard)
+        linears = quantizable_linears(model, config)  # the online-rotated down_proj layers are new modules
     if not config.needs_calibration:
         for parent, attr, lin in tqdm([t for ts in linears for t in ts], desc="RTN", disable=not progress):
-            setattr(parent, attr, _quantized(lin, rtn(lin.weight, config.bits, config.group_size, config.sym), config))
+            rounded = rtn(lin.weight, config.bits, config.group_size, config.sym, config.clip_search)
+            setattr(parent, attr, _quantized(lin, rounded, config))
         return model
     inputs, kwargs = _first_layer_inputs(model, layers[0], ids)
     for layer, targets in tqdm(list(zip(layers, linears)), desc=f"RSQ {config.describe()}", disable=not progress):
@@ -177,6 +179,7 @@ def quantize_model(
                 damp=config.damp,
                 block_size=config.block_size,
                 act_order=config.act_order,
+                clip_search=config.clip_search,
             )
             setattr(parent, attr, _quantized(lin, quantized, config))
         inputs = [_run(layer, x, kwargs) for x in inputs]
@@ -193,10 +196,11 @@ def _layer_hessians(
     """Importance-weighted ``2 X^T diag(r) X`` of every target linear's inputs, averaged over all tokens."""
     hessians = {id(m): torch.zeros(m.in_features, m.in_features, device=m.weight.device) for _, _, m in targets}
     seen: dict[int, torch.Tensor] = {}
-    handles = [
-        m.register_forward_hook(lambda mod, args, out: seen.__setitem__(id(mod), args[0].detach()))
-        for _, _, m in targets
-    ]
+
+    def record(module: nn.Module, args: tuple, out: Any) -> None:
+        seen[id(module)] = linear_input(module, args[0].detach())
+
+    handles = [m.register_forward_hook(record) for _, _, m in targets]
     tokens = 0
     try:
         for x in inputs:

@@ -30,11 +30,13 @@ class RSQConfig(QuantizationConfigMixin):
     Quantized LLMs", arXiv 2503.01820). Fields (all validated here, ``ValueError`` naming what to change):
 
     ``bits`` 2/3/4/8, ``group_size`` (>0 or -1 per channel), ``sym``, ``algorithm`` gptq/rtn, ``rotation``
-    hadamard/orthogonal/None, ``importance`` (attention_concentration, the paper's choice; uniform; activation_norm,
-    the token-feature norm; first_tokens, the paper's positional heuristic), ``importance_min``/``importance_max``
-    (the min-max range r_min..r_max of the scaled importance; 1 and 3 are the official code's defaults),
+    hadamard/orthogonal/None, ``online_hadamard`` (with a rotation: QuaRot's online Hadamard before
+    ``down_proj``, as the official RSQ code does), ``importance`` (attention_concentration, the paper's choice;
+    uniform; activation_norm, the token-feature norm; first_tokens, the paper's positional heuristic),
+    ``importance_min``/``importance_max`` (the min-max range r_min..r_max of the scaled importance; 0.005 and 1 are
+    the official run script's values, ``scripts/run_rsq.sh``; its YAML default 1..3 is overridden there),
     ``calibration`` (corpus), ``num_samples`` x ``seq_len`` tokens, ``seed``, ``tokenizer``, ``damp``,
-    ``block_size``, ``act_order``, ``modules_to_not_convert``.
+    ``block_size``, ``clip_search`` (the official runs' ``--w_clip``), ``act_order``, ``modules_to_not_convert``.
     """
 
     quant_method: str = field(  # type: ignore[assignment]  # transformers' enum has no member for a plug-in
@@ -50,15 +52,22 @@ class RSQConfig(QuantizationConfigMixin):
         default="hadamard",
         metadata={"help": f"orthogonal rotation fused into the weights, one of {ROTATIONS} or None"},
     )
+    online_hadamard: bool = field(
+        default=True,
+        metadata={
+            "help": "with a rotation: down_proj reads x H (exact Hadamard at run time) and stores W H (QuaRot's R4)"
+        },
+    )
     importance: str = field(
         default="attention_concentration",
         metadata={"help": f"token importance that scales the GPTQ Hessian, one of {IMPORTANCES}"},
     )
     importance_min: float = field(
-        default=1.0, metadata={"help": "importance of the least important token after min-max scaling (r_min)"}
+        default=0.005,
+        metadata={"help": "importance of the least important token after min-max scaling (r_min; the ratio matters)"},
     )
     importance_max: float = field(
-        default=3.0, metadata={"help": "importance of the most important token after min-max scaling (r_max)"}
+        default=1.0, metadata={"help": "importance of the most important token after min-max scaling (r_max)"}
     )
     first_tokens: float = field(
         default=0.5,
@@ -79,6 +88,10 @@ class RSQConfig(QuantizationConfigMixin):
     )
     damp: float = field(default=0.01, metadata={"help": "GPTQ damping: fraction of the mean Hessian diagonal added"})
     block_size: int = field(default=128, metadata={"help": "GPTQ columns per lazy-update block"})
+    clip_search: bool = field(
+        default=True,
+        metadata={"help": "search each row's (group's) grid shrink minimising |q(w) - w|^2.4 (GPTQ's mse / --w_clip)"},
+    )
     act_order: bool = field(
         default=False, metadata={"help": "GPTQ columns in order of decreasing Hessian diagonal (static groups)"}
     )
@@ -101,6 +114,8 @@ class RSQConfig(QuantizationConfigMixin):
         _choice("algorithm", self.algorithm, ALGORITHMS)
         if self.rotation is not None:
             _choice("rotation", self.rotation, ROTATIONS)
+        if not isinstance(self.online_hadamard, bool):
+            raise ValueError(f"online_hadamard must be a bool, got {self.online_hadamard!r}")
         _choice("importance", self.importance, IMPORTANCES)
         _choice("calibration", self.calibration, CALIBRATION_SOURCES)
         if not 0 < self.importance_min <= self.importance_max:
@@ -126,6 +141,8 @@ class RSQConfig(QuantizationConfigMixin):
     def describe(self) -> str:
         group = "per-channel" if self.group_size == -1 else f"g{self.group_size}"
         rot = self.rotation or "no rotation"
+        if self.rotation is not None and self.online_hadamard:
+            rot += " + online down_proj Hadamard"
         if self.algorithm == "rtn":
             return f"RTN {self.bits}-bit {group}, {rot}"
         return f"GPTQ {self.bits}-bit {group}, {rot}, {self.importance} importance"

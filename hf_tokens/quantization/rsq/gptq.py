@@ -5,10 +5,11 @@ columns not yet quantized through the inverse Hessian's Cholesky factor (lazy up
 columns), minimising ``||X W^T - X Q^T||^2`` for the calibration inputs ``X`` whose second moment is ``H``. RSQ
 changes only ``H`` (importance-weighted tokens, :func:`accumulate_hessian`).
 
-Grid parameters: per channel from the whole (dead-column-zeroed) row; with groups, each group's grid is fitted
-when its first column is reached, on the columns as updated so far (GPTQ's default). With ``act_order`` the columns
-go in order of decreasing Hessian diagonal and the groups' grids are fitted up front on the original weights
-(GPTQ's ``static_groups``), so the groups stay contiguous in storage and no column permutation is stored.
+Grid parameters (min-max, or with ``clip_search`` the error-minimising shrink of GPTQ's ``mse`` option, see
+:func:`~.packing.grid_params`): per channel from the whole (dead-column-zeroed) row; with groups, each group's grid
+is fitted when its first column is reached, on the columns as updated so far (GPTQ's default). With ``act_order``
+the columns go in order of decreasing Hessian diagonal and the groups' grids are fitted up front on the original
+weights (GPTQ's ``static_groups``), so the groups stay contiguous in storage and no column permutation is stored.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def accumulate_hessian(
     return hessian.addmm_(x.t(), x, alpha=2.0)
 
 
-def rtn(weight: torch.Tensor, bits: int, group_size: int, sym: bool) -> QuantizedWeight:
-    """Round-to-nearest on the min-max grid of each row (group)."""
+def rtn(weight: torch.Tensor, bits: int, group_size: int, sym: bool, clip_search: bool = False) -> QuantizedWeight:
+    """Round-to-nearest on the grid of each row (group) (:func:`~.packing.grid_params`)."""
     w = weight.float()
     n, k = w.shape
     scales = torch.empty(n, num_groups(k, group_size))
@@ -56,7 +57,7 @@ def rtn(weight: torch.Tensor, bits: int, group_size: int, sym: bool) -> Quantize
     size = k if group_size == -1 else group_size
     for g, start in enumerate(range(0, k, size)):
         block = w[:, start : start + size]
-        scales[:, g], zeros[:, g] = grid_params(block, bits, sym)
+        scales[:, g], zeros[:, g] = grid_params(block, bits, sym, clip_search)
         codes[:, start : start + size] = quantize_codes(block, scales[:, g], zeros[:, g], bits)
     return QuantizedWeight(codes, scales, zeros)
 
@@ -71,6 +72,7 @@ def gptq(
     damp: float = 0.01,
     block_size: int = 128,
     act_order: bool = False,
+    clip_search: bool = False,
 ) -> QuantizedWeight:
     """GPTQ of ``weight [N, K]`` given ``hessian [K, K]`` (see the module docstring)."""
     w = weight.detach().float().clone()
@@ -85,10 +87,11 @@ def gptq(
     scales = torch.empty(n, groups)
     zeros = torch.empty_like(scales)
     if group_size == -1:
-        scales[:, 0], zeros[:, 0] = grid_params(w, bits, sym)
+        scales[:, 0], zeros[:, 0] = grid_params(w, bits, sym, clip_search)
     elif act_order:  # static groups: every group's grid from the original weights
         for g in range(groups):
-            scales[:, g], zeros[:, g] = grid_params(w[:, g * group_size : (g + 1) * group_size], bits, sym)
+            block = w[:, g * group_size : (g + 1) * group_size]
+            scales[:, g], zeros[:, g] = grid_params(block, bits, sym, clip_search)
     perm = torch.argsort(torch.diag(h), descending=True) if act_order else torch.arange(k)
     w, h = w[:, perm], h[perm][:, perm]
     h.diagonal().add_(damp * torch.mean(torch.diag(h)))
@@ -104,7 +107,7 @@ def gptq(
             g = 0 if group_size == -1 else col // group_size
             if group_size != -1 and not act_order and col % group_size == 0:
                 upcoming = torch.cat([w1[:, i:], w[:, i2:]], dim=1)[:, :group_size]
-                scales[:, g], zeros[:, g] = grid_params(upcoming, bits, sym)
+                scales[:, g], zeros[:, g] = grid_params(upcoming, bits, sym, clip_search)
             column = w1[:, i]
             q = quantize_codes(column, scales[:, g], zeros[:, g], bits)
             codes[:, col] = q

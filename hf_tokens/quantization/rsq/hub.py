@@ -24,10 +24,13 @@ def quantization_description(config: RSQConfig) -> str:
         calibration = (
             f"{config.num_samples} sequences x {config.seq_len} tokens of `{config.calibration}` (seed {config.seed})"
         )
+    rotation = f"{config.rotation} (fused into the weights)" if config.rotation else "none"
+    if config.rotation and config.online_hadamard:
+        rotation += "; down_proj reads its input through an exact Hadamard transform at run time (QuaRot's R4)"
     return (
         f"Weight-only {config.bits}-bit quantization ({grid}, {group}) of every linear layer in the decoder "
         f"layers; embeddings and LM head stay in full precision.\n\n"
-        f"- rotation: {config.rotation or 'none'} (fused into the weights)\n"
+        f"- rotation: {rotation}\n"
         f"- rounding: {how}\n"
         f"- calibration data: {calibration}\n"
         f"- storage: int32-packed {config.bits}-bit codes, per-group float scales and uint8 zero points "

@@ -4,7 +4,8 @@ Stored tensors (all ``nn.Parameter`` without gradients, so ``save_pretrained``/`
 they are): ``qweight`` int32 (packed codes), ``scales`` float, ``qzeros`` uint8, ``bias`` float (if any). The
 forward runs :func:`dequant_linear` with ``impl="reference"`` (PyTorch: dequantize, then ``F.linear``) unless
 ``impl="triton"`` (the fused dequantize-matmul kernel of :mod:`.triton_kernel`) is set on the module; "auto"
-takes Triton on CUDA tensors when triton imports, the reference otherwise.
+takes Triton on CUDA tensors when triton imports, the reference otherwise. ``input_hadamard=True`` (``down_proj``
+of a model rotated with the online Hadamard, see :mod:`.rotation`) transforms the input, ``x H``, first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch import nn
 
 from hf_tokens.quantization.rsq.gptq import QuantizedWeight
 from hf_tokens.quantization.rsq.packing import dequantize_weight, num_groups, pack, packed_columns
+from hf_tokens.quantization.rsq.rotation import linear_input
 
 IMPLS = ("reference", "triton")
 
@@ -58,10 +60,12 @@ class RSQLinear(nn.Module):
         group_size: int,
         dtype: torch.dtype = torch.float32,
         impl: str = "auto",
+        input_hadamard: bool = False,
     ) -> None:
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
         self.bits, self.group_size, self.impl = bits, group_size, impl
+        self.input_hadamard = input_hadamard
         groups = num_groups(in_features, group_size)
         self.qweight = _frozen(torch.zeros(out_features, packed_columns(in_features, bits), dtype=torch.int32))
         self.scales = _frozen(torch.ones(out_features, groups, dtype=dtype))
@@ -78,6 +82,7 @@ class RSQLinear(nn.Module):
             bits=bits,
             group_size=group_size,
             dtype=dtype,
+            input_hadamard=getattr(linear, "input_hadamard", False),
         )
         device = linear.weight.device
         out.qweight.data = pack(quantized.codes.to(torch.int64), bits).to(device)
@@ -95,7 +100,7 @@ class RSQLinear(nn.Module):
         if impl == "auto":
             impl = "triton" if x.is_cuda and _triton_ok() else "reference"
         return dequant_linear(
-            x,
+            linear_input(self, x),
             self.qweight,
             self.scales,
             self.qzeros,
@@ -108,7 +113,8 @@ class RSQLinear(nn.Module):
 
     def extra_repr(self) -> str:
         group = "per-channel" if self.group_size == -1 else f"group_size={self.group_size}"
-        return f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, {group}"
+        online = ", input_hadamard=True" if self.input_hadamard else ""
+        return f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, {group}{online}"
 
 
 def _frozen(t: torch.Tensor) -> nn.Parameter:

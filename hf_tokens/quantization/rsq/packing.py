@@ -50,11 +50,26 @@ def unpack(packed: torch.Tensor, bits: int, in_features: int) -> torch.Tensor:
     return codes.reshape(packed.shape[0], -1)[:, :in_features]
 
 
-def grid_params(weight: torch.Tensor, bits: int, sym: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-row ``(scale, zero)`` of the min-max grid of ``weight [N, cols]`` (GPTQ's quantizer): asymmetric spans
-    ``[min(w, 0), max(w, 0)]`` with an integer zero point; symmetric spans ``[-max|w|, max|w|]`` with the zero at
-    the grid's middle ``(2**bits) // 2`` (GPTQ's convention). A constant-zero row gets scale 1."""
+CLIP_NORM, CLIP_GRID, CLIP_MAX_SHRINK = 2.4, 100, 0.8  # GPTQ's / QuaRot's ``mse`` weight-clipping search
+
+
+def _grid(lo: torch.Tensor, hi: torch.Tensor, bits: int, sym: bool) -> tuple[torch.Tensor, torch.Tensor]:
     maxq = 2**bits - 1
+    scale = (hi - lo) / maxq
+    zero = torch.full_like(scale, float((maxq + 1) // 2)) if sym else torch.round(-lo / scale)
+    return scale, zero
+
+
+def grid_params(
+    weight: torch.Tensor, bits: int, sym: bool, clip_search: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-row ``(scale, zero)`` of the grid of ``weight [N, cols]`` (GPTQ's quantizer): asymmetric spans
+    ``[min(w, 0), max(w, 0)]`` with an integer zero point; symmetric spans ``[-max|w|, max|w|]`` with the zero at
+    the grid's middle ``(2**bits) // 2`` (GPTQ's convention). A constant-zero row gets scale 1.
+
+    ``clip_search`` (GPTQ's and QuaRot's ``mse`` option, the official RSQ runs' ``--w_clip``): the span is shrunk by
+    ``p = 1, 0.99, ..., 0.21`` and each row keeps the ``p`` whose rounded weights have the least
+    ``sum |q(w) - w|^2.4``; ``p = 1`` is the min-max grid, so the error never exceeds the min-max grid's."""
     lo = weight.min(dim=1).values.clamp(max=0)
     hi = weight.max(dim=1).values.clamp(min=0)
     if sym:
@@ -63,8 +78,20 @@ def grid_params(weight: torch.Tensor, bits: int, sym: bool) -> tuple[torch.Tenso
     empty = (lo == 0) & (hi == 0)
     lo = torch.where(empty, torch.full_like(lo, -1.0), lo)
     hi = torch.where(empty, torch.full_like(hi, 1.0), hi)
-    scale = (hi - lo) / maxq
-    zero = torch.full_like(scale, float((maxq + 1) // 2)) if sym else torch.round(-lo / scale)
+    scale, zero = _grid(lo, hi, bits, sym)
+    if not clip_search:
+        return scale, zero
+    best = None
+    for i in range(int(CLIP_MAX_SHRINK * CLIP_GRID)):
+        shrink = 1 - i / CLIP_GRID
+        s, z = _grid(lo * shrink, hi * shrink, bits, sym)
+        err = (dequantize_codes(quantize_codes(weight, s, z, bits), s, z) - weight).abs_().pow_(CLIP_NORM).sum(dim=1)
+        if best is None:
+            best = err
+            continue
+        better = err < best
+        best = torch.where(better, err, best)
+        scale, zero = torch.where(better, s, scale), torch.where(better, z, zero)
     return scale, zero
 
 

@@ -5,7 +5,8 @@
   config, tokenized with the folder's tokenizer unless ``RSQConfig(tokenizer=...)`` says otherwise).
 * ``from_pretrained(quantized_folder)``: before loading, the decoder layers' linears become empty
   :class:`RSQLinear` modules (on the meta device), so the packed tensors load exactly as saved; the saved config
-  already says the embeddings are untied and the norms carry no scale when the model was rotated.
+  already says the embeddings are untied and the norms carry no scale when the model was rotated. With the online
+  Hadamard, ``down_proj`` layers get ``input_hadamard=True`` (or become ``HadamardLinear`` if kept in float).
 
 Importing this module registers both classes (once).
 """
@@ -25,6 +26,7 @@ from transformers.quantizers.auto import (
 
 from hf_tokens.quantization.rsq.config import QUANT_METHOD, RSQConfig
 from hf_tokens.quantization.rsq.modules import RSQLinear
+from hf_tokens.quantization.rsq.rotation import HadamardLinear, online_targets
 
 
 class RSQHfQuantizer(HfQuantizer):
@@ -46,6 +48,8 @@ class RSQHfQuantizer(HfQuantizer):
         from hf_tokens.quantization.rsq.calibrate import quantizable_linears  # config -> quantizer -> calibrate cycle
 
         config: Any = self.quantization_config
+        online = config.rotation is not None and config.online_hadamard
+        downs = {id(t[2]): t for t in online_targets(model)} if online else {}
         with torch.device("meta"):
             lin: Any
             for parent, attr, lin in [t for ts in quantizable_linears(model, config) for t in ts]:
@@ -56,8 +60,11 @@ class RSQHfQuantizer(HfQuantizer):
                     bits=config.bits,
                     group_size=config.group_size,
                     dtype=lin.weight.dtype,
+                    input_hadamard=downs.pop(id(lin), None) is not None,
                 )
                 setattr(parent, attr, empty)
+        for parent, attr, lin in downs.values():  # kept in full precision (modules_to_not_convert), still rotated
+            setattr(parent, attr, HadamardLinear.from_linear(lin))
 
     def _process_model_after_weight_loading(self, model: Any, **kwargs: Any) -> Any:
         if not self.pre_quantized:

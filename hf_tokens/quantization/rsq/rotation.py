@@ -7,11 +7,18 @@
 * Values and attention outputs get a per-head rotation fused offline (``v_proj``'s output rows and ``o_proj``'s
   input columns), as QuaRot does.
 
+* ``online_down_proj=True`` (QuaRot's R4, which the official RSQ code applies with ``--rotate``): ``down_proj``'s
+  weight becomes ``W H`` (``H`` the exact Hadamard matrix of the intermediate size, no random signs, so nothing is
+  stored) and its input is transformed at run time, ``x H`` (:func:`hadamard_transform`, ``O(n (p + m))`` for
+  ``n = p m`` through the Kronecker structure): the module becomes a :class:`HadamardLinear`, and the quantized
+  layer keeps the transform (``RSQLinear(input_hadamard=True)``). It spreads the intermediate activations' outliers
+  over all of ``down_proj``'s input columns, the layer that quantizes worst without it.
+
 The model computes the same function in exact arithmetic (tested on a tiny Llama and on SmolLM2). Rotations are
 built in float64 and applied in the weights' dtype (float32 products keep the logits close; the embedding and head
-products dominate the cost). Deviation from QuaRot/RSQ: no *online* Hadamard before ``down_proj`` (this library
-stores plain linear layers; the paper's weight-only setting does not need activation rotations for correctness,
-they only flatten ``down_proj``'s inputs further).
+products dominate the cost). Deviation from QuaRot/RSQ: no online Hadamard across heads before ``o_proj`` (QuaRot's
+partial transform; it needs a Hadamard matrix of order ``num_attention_heads``, which SmolLM2's 9 and Qwen2.5-0.5B's
+14 heads do not have); ``o_proj`` keeps the offline per-head rotation.
 
 A "hadamard" rotation is a randomised Hadamard matrix ``H diag(s) / sqrt(n)`` (random signs ``s``), built for
 ``n = 2**a * m`` with ``m`` 1 (Sylvester), ``q + 1`` (Paley I, ``q`` prime = 3 mod 4) or ``2 (q + 1)`` (Paley II,
@@ -26,7 +33,16 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["decoder_parts", "hadamard", "rotate_model", "rotation_matrix"]
+__all__ = [
+    "HadamardLinear",
+    "decoder_parts",
+    "hadamard",
+    "hadamard_transform",
+    "linear_input",
+    "online_targets",
+    "rotate_model",
+    "rotation_matrix",
+]
 
 
 def _is_prime(q: int) -> bool:
@@ -56,27 +72,30 @@ def _paley(m: int) -> torch.Tensor | None:
     return None
 
 
-@functools.lru_cache(maxsize=16)
-def hadamard(n: int) -> torch.Tensor:
-    """A Hadamard matrix of order ``n`` scaled to be orthogonal (float64), or ``ValueError`` if none is built."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+def _factors(n: int) -> tuple[int, torch.Tensor]:
+    """``(p, B)``: ``n = p * m`` with ``p`` the largest power of two whose cofactor ``m`` has a Paley (or trivial)
+    Hadamard matrix ``B`` (unscaled, float64), or ``ValueError``."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1, got {n!r}")
     power = 1
     while n % (power * 2) == 0:
         power *= 2
-    base = None
-    for p in range(power.bit_length() - 1, -1, -1):  # the largest power of two with a Paley/trivial cofactor
+    for p in range(power.bit_length() - 1, -1, -1):
         m = n // 2**p
         base = torch.ones(1, 1, dtype=torch.float64) if m == 1 else _paley(m)
         if base is not None:
-            power = 2**p
-            break
-    if base is None:
-        raise ValueError(
-            f"no Hadamard matrix of order {n} is built here (n = 2^a * m needs m = 1, q+1 or 2(q+1) for a prime q); "
-            "use rotation='orthogonal'"
-        )
-    h = base
+            return 2**p, base
+    raise ValueError(
+        f"no Hadamard matrix of order {n} is built here (n = 2^a * m needs m = 1, q+1 or 2(q+1) for a prime q); "
+        "use rotation='orthogonal'"
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def hadamard(n: int) -> torch.Tensor:
+    """A Hadamard matrix of order ``n`` scaled to be orthogonal (float64): ``S_2 (x) ... (x) S_2 (x) B / sqrt(n)``
+    (Sylvester factors around the base of :func:`_factors`), or ``ValueError`` if none is built."""
+    _, h = _factors(n)
     sylvester = torch.tensor([[1.0, 1.0], [1.0, -1.0]], dtype=torch.float64)
     while h.shape[0] < n:
         h = torch.kron(sylvester, h)
@@ -84,6 +103,45 @@ def hadamard(n: int) -> torch.Tensor:
     if not torch.allclose(h @ h.T, torch.eye(n, dtype=torch.float64), atol=1e-10):
         raise RuntimeError(f"the Hadamard construction of order {n} is not orthogonal")
     return h
+
+
+@functools.lru_cache(maxsize=32)
+def _transform_factors(n: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    power, base = _factors(n)
+    return hadamard(power).to(dtype=dtype, device=device), hadamard(base.shape[0]).to(dtype=dtype, device=device)
+
+
+def hadamard_transform(x: torch.Tensor) -> torch.Tensor:
+    """``x @ hadamard(n)`` over the last dimension without forming the ``n x n`` matrix: ``hadamard(n)`` is the
+    Kronecker product ``H_p (x) H_m``, so ``x`` viewed as ``[..., p, m]`` becomes ``H_p^T X H_m``."""
+    n = x.shape[-1]
+    h_p, h_m = _transform_factors(n, x.dtype, x.device)
+    p, m = h_p.shape[0], h_m.shape[0]
+    y = x.reshape(*x.shape[:-1], p, m)
+    return torch.matmul(h_p.T, torch.matmul(y, h_m)).reshape(x.shape)
+
+
+class HadamardLinear(nn.Linear):
+    """An ``nn.Linear`` that reads ``x H`` (:func:`hadamard_transform`): ``down_proj`` after ``online_down_proj``
+    rotation, in full precision (before quantization, or kept out of it by ``modules_to_not_convert``)."""
+
+    input_hadamard = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(hadamard_transform(x))
+
+    @classmethod
+    def from_linear(cls, linear: nn.Linear) -> HadamardLinear:
+        with torch.device("meta"):
+            out = cls(linear.in_features, linear.out_features, linear.bias is not None)
+        out.weight = linear.weight
+        out.bias = linear.bias
+        return out
+
+
+def linear_input(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """What ``module``'s weight multiplies when it is called on ``x`` (the transformed input of a Hadamard one)."""
+    return hadamard_transform(x) if getattr(module, "input_hadamard", False) else x
 
 
 def rotation_matrix(n: int, kind: str, generator: torch.Generator) -> torch.Tensor:
@@ -167,8 +225,13 @@ def untie_head(model: Any, head: nn.Linear, embed: nn.Embedding) -> None:
         model.all_tied_weights_keys = {}
 
 
+def online_targets(model: Any) -> list[tuple[Any, str, Any]]:
+    """``(parent, attribute, module)`` of every decoder layer's ``down_proj``: where the online Hadamard goes."""
+    return [(layer.mlp, "down_proj", layer.mlp.down_proj) for layer in decoder_parts(model)[1]]
+
+
 @torch.no_grad()
-def rotate_model(model: Any, kind: str = "hadamard", seed: int = 0) -> None:
+def rotate_model(model: Any, kind: str = "hadamard", seed: int = 0, *, online_down_proj: bool = False) -> None:
     """Rotate ``model`` in place (see the module docstring); validates the whole model before changing anything."""
     embed, layers, norm, head = decoder_parts(model)
     for n in [norm] + [m for layer in layers for m in (layer.input_layernorm, layer.post_attention_layernorm)]:
@@ -179,6 +242,17 @@ def rotate_model(model: Any, kind: str = "hadamard", seed: int = 0) -> None:
     generator = torch.Generator().manual_seed(seed)
     q = rotation_matrix(hidden, kind, generator)
     q_head = rotation_matrix(head_dim, kind, generator)
+    online = online_targets(model) if online_down_proj else []
+    for _, _, down in online:
+        if not isinstance(down, nn.Linear) or isinstance(down, HadamardLinear):
+            raise ValueError(f"online_down_proj needs plain nn.Linear down_proj layers, got {type(down).__name__}")
+        try:
+            hadamard(down.in_features)
+        except ValueError as exc:
+            raise ValueError(
+                f"online_down_proj: no Hadamard matrix of order {down.in_features} (intermediate size) is built "
+                "here; set RSQConfig(online_hadamard=False)"
+            ) from exc
     untie_head(model, head, embed)
     for layer in layers:
         _fold_norm(layer.input_layernorm, [_get(layer, p) for p in _READS[:3]])
@@ -195,3 +269,6 @@ def rotate_model(model: Any, kind: str = "hadamard", seed: int = 0) -> None:
         kv_heads, heads = v.out_features // head_dim, o.in_features // head_dim
         _rotate_out(v, torch.block_diag(*[q_head] * kv_heads))
         _rotate_in(o, torch.block_diag(*[q_head] * heads))
+    for parent, attr, down in online:
+        _rotate_in(down, hadamard(down.in_features))  # W H, read by x H at run time
+        setattr(parent, attr, HadamardLinear.from_linear(down))
