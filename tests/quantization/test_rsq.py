@@ -240,7 +240,9 @@ def test_online_hadamard_of_an_unsupported_intermediate_size_raises_before_chang
 def test_online_hadamard_survives_save_and_load_also_for_a_float_down_proj(tmp_path):
     from transformers import AutoModelForCausalLM
 
-    model = quantize_model(tiny_model("llama"), _cfg(modules_to_not_convert=["layers.1.mlp.down_proj"]), progress=False)
+    model = quantize_model(
+        tiny_model("llama"), _cfg(modules_to_not_convert=["layers.1.mlp.down_proj"]), progress=False
+    )
     quantized, kept = model.model.layers[0].mlp.down_proj, model.model.layers[1].mlp.down_proj
     assert isinstance(quantized, RSQLinear) and quantized.input_hadamard and isinstance(kept, HadamardLinear)
     tiny_model("llama").save_pretrained(tmp_path / "float")
