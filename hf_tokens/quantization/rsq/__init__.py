@@ -32,6 +32,7 @@ from hf_tokens.results import Headline
 
 QUANT = "bench_results/quantization.json"
 PER_CHANNEL = "bench_results/quantization_per_channel.json"
+PER_CHANNEL_3 = "bench_results/quantization_per_channel_3bit.json"
 QWEN = "bench_results/quantization_qwen05b.json"
 PEER = "bench_results/quantization_peer.json"
 
@@ -57,7 +58,8 @@ register(
         "{rsq4.value:.1f} / {quarot4.value:.1f} / {gptq4.value:.1f} / {rtn4.value:.1f}; 3-bit g128 {rsq3.value:.1f} / "
         "{quarot3.value:.1f} / {gptq3.value:.1f} / {rtn3.value:.1f}; 4-bit per-channel, the paper's setting (fp32 "
         "{fpc.value:.1f}, 16x256 calibration, 8x512 held-out) {rsq4pc.value:.1f} / {quarot4pc.value:.1f} / "
-        "{gptq4pc.value:.1f} / {rtn4pc.value:.1f}. Qwen2.5-Coder-0.5B (fp32 {qf.value:.1f}, 32x256, 8x512): 4-bit "
+        "{gptq4pc.value:.1f} / {rtn4pc.value:.1f}, 3-bit {rsq3pc.value:.1f} / {quarot3pc.value:.1f} / "
+        "{gptq3pc.value:.1f} / {rtn3pc.value:.1f}. Qwen2.5-Coder-0.5B (fp32 {qf.value:.1f}, 32x256, 8x512): 4-bit "
         "g128 {rsq4q.value:.3f} / {quarot4q.value:.3f} / {gptq4q.value:.1f} / {rtn4q.value:.1f}. Our GPTQ "
         "vs llmcompressor's, both min-max grids and static act-order, 4-bit g64: {pg.value:.2f} vs "
         "{pl.value:.2f}",
@@ -68,6 +70,7 @@ register(
             **_arms("3", QUANT),
             "fpc": {"file": PER_CHANNEL, "method": "fp32", "metric": "ppl"},
             **_arms("4pc", PER_CHANNEL),
+            **_arms("3pc", PER_CHANNEL_3),
             "qf": {"file": QWEN, "method": "fp32", "metric": "ppl"},
             **{f"{k}q": v for k, v in _arms("4", QWEN).items()},
             "pg": {"file": PEER, "method": "gptq-static@w4g64", "metric": "ppl"},
