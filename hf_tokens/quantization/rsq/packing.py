@@ -81,14 +81,15 @@ def grid_params(
     scale, zero = _grid(lo, hi, bits, sym)
     if not clip_search:
         return scale, zero
-    best = None
-    for i in range(int(CLIP_MAX_SHRINK * CLIP_GRID)):
+
+    def error(s: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return (dequantize_codes(quantize_codes(weight, s, z, bits), s, z) - weight).abs_().pow_(CLIP_NORM).sum(dim=1)
+
+    best = error(scale, zero)  # shrink 1: the min-max grid
+    for i in range(1, int(CLIP_MAX_SHRINK * CLIP_GRID)):
         shrink = 1 - i / CLIP_GRID
         s, z = _grid(lo * shrink, hi * shrink, bits, sym)
-        err = (dequantize_codes(quantize_codes(weight, s, z, bits), s, z) - weight).abs_().pow_(CLIP_NORM).sum(dim=1)
-        if best is None:
-            best = err
-            continue
+        err = error(s, z)
         better = err < best
         best = torch.where(better, err, best)
         scale, zero = torch.where(better, s, scale), torch.where(better, z, zero)
