@@ -92,31 +92,12 @@ def _choice_accuracy(model: Any, contexts: Any, options: Any, answers: Any) -> f
 
 
 def _quality(model: Any, evals: dict[str, Any]) -> dict[str, float]:
-    """Perplexity and choice accuracy. Each quantized linear's weight is dequantized once for the evaluation (the
-    same tensor its forward computes at every call, so the numbers are identical); decode speed is measured on the
-    real per-call path."""
-    import torch.nn.functional as F
+    """Perplexity and choice accuracy, with each quantized linear's weight dequantized once for the evaluation
+    (``dequantized_weights``: identical numbers); decode speed is measured on the real per-call path."""
+    from hf_tokens.quantization.rsq.modules import dequantized_weights
 
-    from hf_tokens.quantization.rsq.modules import RSQLinear
-    from hf_tokens.quantization.rsq.rotation import linear_input
-
-    def materialised(module: Any) -> Any:
-        weight = module.dequantized_weight()
-
-        def forward(x: Any) -> Any:
-            bias = None if module.bias is None else module.bias.to(x.dtype)
-            return F.linear(linear_input(module, x), weight.to(x.dtype), bias)
-
-        return forward
-
-    layers = [m for m in model.modules() if isinstance(m, RSQLinear)]
-    for m in layers:
-        m.forward = materialised(m)
-    try:
+    with dequantized_weights(model):
         return {"ppl": _ppl(model, evals["windows"]), "choice_acc": _choice_accuracy(model, *evals["choice"])}
-    finally:
-        for m in layers:
-            del m.forward
 
 
 def _decode_tok_s(model: Any, prompt: Any, new_tokens: int, repeats: int) -> float:

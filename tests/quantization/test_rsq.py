@@ -15,7 +15,7 @@ import torch
 from hf_tokens.quantization.rsq import RSQConfig, quantize_model
 from hf_tokens.quantization.rsq.gptq import accumulate_hessian, gptq, rtn
 from hf_tokens.quantization.rsq.importance import AttentionObserver, min_max
-from hf_tokens.quantization.rsq.modules import RSQLinear, dequant_linear
+from hf_tokens.quantization.rsq.modules import RSQLinear, dequant_linear, dequantized_weights
 from hf_tokens.quantization.rsq.packing import pack, unpack
 from hf_tokens.quantization.rsq.rotation import HadamardLinear, hadamard, hadamard_transform, rotate_model
 from hf_tokens.testing import tiny_model
@@ -278,6 +278,24 @@ def test_triton_dequant_matmul_equals_reference(bits, group_size):
     ref = dequant_linear(*args, **kw, impl="reference")
     assert torch.allclose(dequant_linear(*args, **kw, impl="triton"), ref, atol=1e-5, rtol=1e-5)
     assert torch.equal(layer(x), ref)  # "auto" takes the reference on CPU tensors
+
+
+def test_dequantized_weights_gives_identical_logits_and_drops_its_copies_also_after_an_error():
+    model = quantize_model(tiny_model("llama"), _cfg(), progress=False)
+    layers = [m for m in model.modules() if isinstance(m, RSQLinear)]
+    assert any(m.input_hadamard for m in layers)
+    with torch.no_grad():
+        per_call = model(IDS).logits
+        with dequantized_weights(model):
+            assert all(m.cached_weight is not None for m in layers)
+            assert torch.equal(model(IDS).logits, per_call)
+    assert all(m.cached_weight is None for m in layers)
+    with pytest.raises(RuntimeError, match="boom"), dequantized_weights(model):
+        raise RuntimeError("boom")
+    assert all(m.cached_weight is None for m in layers)
+    assert not any("cached_weight" in k for k in model.state_dict())
+    with pytest.raises(TypeError, match="model"), dequantized_weights("not a model"):
+        pass
 
 
 def test_save_quantized_writes_a_card_with_bits_group_size_and_calibration(tmp_path):

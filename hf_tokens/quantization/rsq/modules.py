@@ -6,10 +6,16 @@ forward runs :func:`dequant_linear` with ``impl="reference"`` (PyTorch: dequanti
 ``impl="triton"`` (the fused dequantize-matmul kernel of :mod:`.triton_kernel`) is set on the module; "auto"
 takes Triton on CUDA tensors when triton imports, the reference otherwise. ``input_hadamard=True`` (``down_proj``
 of a model rotated with the online Hadamard, see :mod:`.rotation`) transforms the input, ``x H``, first.
+
+:func:`dequantized_weights` is for evaluating many batches: inside it every ``RSQLinear`` dequantizes its weight
+once and reuses it (the tensor each call would compute, so outputs are identical), at the memory cost of a float
+copy of the quantized weights while the block runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -71,6 +77,7 @@ class RSQLinear(nn.Module):
         self.scales = _frozen(torch.ones(out_features, groups, dtype=dtype))
         self.qzeros = _frozen(torch.zeros(out_features, groups, dtype=torch.uint8))
         self.bias = _frozen(torch.zeros(out_features, dtype=dtype)) if bias else None
+        self.cached_weight: torch.Tensor | None = None  # set by dequantized_weights(); never saved
 
     @classmethod
     def from_quantized(cls, linear: nn.Linear, quantized: QuantizedWeight, *, bits: int, group_size: int) -> RSQLinear:
@@ -96,6 +103,9 @@ class RSQLinear(nn.Module):
         return dequantize_weight(self.qweight, self.scales, self.qzeros, self.bits, self.group_size, self.in_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cached_weight is not None:
+            bias = None if self.bias is None else self.bias.to(x.dtype)
+            return F.linear(linear_input(self, x), self.cached_weight.to(x.dtype), bias)
         impl = self.impl
         if impl == "auto":
             impl = "triton" if x.is_cuda and _triton_ok() else "reference"
@@ -115,6 +125,23 @@ class RSQLinear(nn.Module):
         group = "per-channel" if self.group_size == -1 else f"group_size={self.group_size}"
         online = ", input_hadamard=True" if self.input_hadamard else ""
         return f"in_features={self.in_features}, out_features={self.out_features}, bits={self.bits}, {group}{online}"
+
+
+@contextmanager
+def dequantized_weights(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block, each ``RSQLinear`` of ``model`` uses its weight dequantized once (see the module
+    docstring); the float copies are dropped on exit, also after an error."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    layers = [m for m in model.modules() if isinstance(m, RSQLinear)]
+    try:
+        with torch.no_grad():
+            for m in layers:
+                m.cached_weight = m.dequantized_weight()
+        yield model
+    finally:
+        for m in layers:
+            m.cached_weight = None
 
 
 def _frozen(t: torch.Tensor) -> nn.Parameter:
