@@ -16,7 +16,7 @@ from hf_tokens.quantization.rsq import RSQConfig, quantize_model
 from hf_tokens.quantization.rsq.gptq import accumulate_hessian, gptq, rtn
 from hf_tokens.quantization.rsq.importance import AttentionObserver, min_max
 from hf_tokens.quantization.rsq.modules import RSQLinear, dequant_linear, dequantized_weights
-from hf_tokens.quantization.rsq.packing import pack, unpack
+from hf_tokens.quantization.rsq.packing import dequantize_weight, pack, unpack
 from hf_tokens.quantization.rsq.rotation import HadamardLinear, hadamard, hadamard_transform, rotate_model
 from hf_tokens.testing import tiny_model
 
@@ -34,6 +34,20 @@ def test_pack_unpack_round_trip(bits):
     packed = pack(codes, bits)
     assert packed.dtype == torch.int32 and packed.shape == (5, -(-37 // (32 // bits)))
     assert torch.equal(unpack(packed, bits, 37).long(), codes)
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 8])
+@pytest.mark.parametrize(("in_features", "group_size"), [(70, 16), (64, 32), (37, -1)])
+def test_dequantize_weight_is_code_minus_zero_times_scale_of_each_column_group(bits, in_features, group_size):
+    g = torch.Generator().manual_seed(bits)
+    codes = torch.randint(0, 2**bits, (5, in_features), generator=g)
+    groups = 1 if group_size == -1 else -(-in_features // group_size)
+    scales = torch.rand(5, groups, generator=g)
+    zeros = torch.randint(0, 2**bits, (5, groups), generator=g).to(torch.uint8)
+    column_group = torch.arange(in_features) // (in_features if group_size == -1 else group_size)
+    expected = (codes.float() - zeros.float()[:, column_group]) * scales[:, column_group]
+    got = dequantize_weight(pack(codes, bits), scales, zeros, bits, group_size, in_features)
+    assert got.shape == (5, in_features) and torch.equal(got, expected)
 
 
 @pytest.mark.parametrize("n", [12, 36, 64, 576, 1536])

@@ -117,9 +117,15 @@ def dequantize_weight(
     group_size: int,
     in_features: int,
 ) -> torch.Tensor:
-    """The float weight ``[N, in_features]`` (dtype of ``scales``) the packed tensors stand for."""
+    """The float weight ``[N, in_features]`` (dtype of ``scales``) the packed tensors stand for. Scales and zeros
+    broadcast over a ``[N, groups, group_size]`` view (no per-column gather), ``(code - zero) * scale``."""
     codes = unpack(qweight, bits, in_features).to(scales.dtype)
+    zeros = qzeros.to(scales.dtype)
     if group_size == -1:
-        return (codes - qzeros.to(scales.dtype)) * scales
-    index = torch.arange(in_features, device=qweight.device) // group_size
-    return (codes - qzeros.to(scales.dtype)[:, index]) * scales[:, index]
+        return (codes - zeros) * scales
+    rows, groups = scales.shape
+    pad = groups * group_size - in_features
+    if pad:
+        codes = torch.nn.functional.pad(codes, (0, pad))
+    weight = (codes.reshape(rows, groups, group_size) - zeros[:, :, None]) * scales[:, :, None]
+    return weight.view(rows, -1)[:, :in_features]
