@@ -34,6 +34,9 @@ QUANT = "bench_results/quantization.json"
 PER_CHANNEL = "bench_results/quantization_per_channel.json"
 PER_CHANNEL_3 = "bench_results/quantization_per_channel_3bit.json"
 QWEN = "bench_results/quantization_qwen05b.json"
+QWEN_3 = "bench_results/quantization_qwen05b_3bit.json"
+QWEN_PC = "bench_results/quantization_qwen05b_per_channel.json"
+QWEN_PC3 = "bench_results/quantization_qwen05b_per_channel_3bit.json"
 PEER = "bench_results/quantization_peer.json"
 
 
@@ -60,8 +63,11 @@ register(
         "{fpc.value:.1f}, 16x256 calibration, 8x512 held-out) {rsq4pc.value:.1f} / {quarot4pc.value:.1f} / "
         "{gptq4pc.value:.1f} / {rtn4pc.value:.1f}, 3-bit {rsq3pc.value:.1f} / {quarot3pc.value:.1f} / "
         "{gptq3pc.value:.1f} / {rtn3pc.value:.1f}. Qwen2.5-Coder-0.5B (fp32 {qf.value:.1f}, 32x256, 8x512): 4-bit "
-        "g128 {rsq4q.value:.3f} / {quarot4q.value:.3f} / {gptq4q.value:.1f} / {rtn4q.value:.1f}. Our GPTQ "
-        "vs llmcompressor's, both min-max grids and static act-order, 4-bit g64: {pg.value:.2f} vs "
+        "g128 {rsq4q.value:.3f} / {quarot4q.value:.3f} / {gptq4q.value:.1f} / {rtn4q.value:.1f}; 3-bit g128 "
+        "{rsq3q.value:.2f} / {quarot3q.value:.2f} / {gptq3q.value:.1f} / {rtn3q.value:.1f}; 4-bit per-channel "
+        "{rsq4pcq.value:.2f} / {quarot4pcq.value:.2f} / {gptq4pcq.value:.1f} / {rtn4pcq.value:.1f}; 3-bit "
+        "per-channel {rsq3pcq.value:.2f} / {quarot3pcq.value:.2f} / {gptq3pcq.value:.1f} / {rtn3pcq.value:.1f}. "
+        "Our GPTQ vs llmcompressor's, both min-max grids and static act-order, 4-bit g64: {pg.value:.2f} vs "
         "{pl.value:.2f}",
         file=QUANT,
         rows={
@@ -73,6 +79,9 @@ register(
             **_arms("3pc", PER_CHANNEL_3),
             "qf": {"file": QWEN, "method": "fp32", "metric": "ppl"},
             **{f"{k}q": v for k, v in _arms("4", QWEN).items()},
+            **{f"{k}q": v for k, v in _arms("3", QWEN_3).items()},
+            **{f"{k}q": v for k, v in _arms("4pc", QWEN_PC).items()},
+            **{f"{k}q": v for k, v in _arms("3pc", QWEN_PC3).items()},
             "pg": {"file": PEER, "method": "gptq-static@w4g64", "metric": "ppl"},
             "pl": {"file": PEER, "method": "llmcompressor-static@w4g64", "metric": "ppl"},
         },
@@ -83,7 +92,9 @@ register(
         "--seq-len 256 --eval-windows 8 --choice-items 100 --repeats 1 --decode-tokens 8 --json "
         "bench_results/quantization_per_channel.json; --model qwen2.5-coder-0.5b --bits 4 --samples 32 --seq-len 256 "
         "--eval-windows 8 --choice-items 100 --repeats 1 --decode-tokens 8 --json "
-        "bench_results/quantization_qwen05b.json; --grid minmax --bits 4 --group-size 64 --samples 16 --seq-len 256 "
+        "bench_results/quantization_qwen05b.json (and --bits 3, --group-size -1 with --bits 4 or 3: "
+        "quantization_qwen05b_3bit.json, _per_channel.json, _per_channel_3bit.json); --grid minmax --bits 4 "
+        "--group-size 64 --samples 16 --seq-len 256 "
         "--eval-windows 8 --choice-items 100 --repeats 1 --decode-tokens 8 --arms gptq-static llmcompressor-static "
         "--json bench_results/quantization_peer.json (llmcompressor: .venv-llmcompressor)"
     ),
