@@ -23,7 +23,7 @@ Deviations from the paper / official code, all deliberate:
   norm's scale), so a rotated checkpoint stores both (larger on disk than an unrotated one);
 * the grid search of ``clip_search`` (the official runs' ``--w_clip``) is on by default, as there (measure
   ``clip_search=False`` on your model: on Qwen2.5-0.5B at 4-bit g128 plain min-max grids gave every arm a lower
-  perplexity, see the README row); the grids are
+  perplexity, per-channel the grid search was better; see the README row); the grids are
   asymmetric by default (``sym=False``; the official runs are symmetric) with groups of 128 (the official runs are
   per-channel: ``group_size=-1``); calibration defaults to 64 x 512 tokens (official: 256 x 4096);
 * the CPU path dequantizes at every call (the Triton kernel is the fast path on GPUs).
@@ -43,6 +43,8 @@ PEER = "bench_results/quantization_peer.json"
 PEER_QWEN = "bench_results/quantization_peer_qwen05b.json"
 QWEN_MM_RSQ = "bench_results/quantization_qwen05b_minmax_rsq.json"
 QWEN_MM_QUAROT = "bench_results/quantization_qwen05b_minmax_quarot.json"
+QWEN_PC_MM_RSQ = "bench_results/quantization_qwen05b_per_channel_minmax_rsq.json"
+QWEN_PC_MM_QUAROT = "bench_results/quantization_qwen05b_per_channel_minmax_quarot.json"
 
 
 def _arms(tag: str, file: str) -> dict[str, dict[str, str]]:
@@ -72,9 +74,10 @@ register(
         "{rsq3q.value:.2f} / {quarot3q.value:.2f} / {gptq3q.value:.1f} / {rtn3q.value:.1f}; 4-bit per-channel "
         "{rsq4pcq.value:.2f} / {quarot4pcq.value:.2f} / {gptq4pcq.value:.1f} / {rtn4pcq.value:.1f}; 3-bit "
         "per-channel {rsq3pcq.value:.2f} / {quarot3pcq.value:.2f} / {gptq3pcq.value:.1f} / {rtn3pcq.value:.1f}. "
-        "With min-max grids instead of the grid search (better here for every arm), Qwen 4-bit g128: RSQ "
+        "With min-max grids instead of the grid search, Qwen 4-bit g128 (better for every arm): RSQ "
         "{mrq.value:.2f} / QuaRot-style {mqq.value:.2f} / GPTQ {pgq.value:.2f} / llmcompressor's GPTQ "
-        "{plq.value:.2f}. Our GPTQ vs llmcompressor's (both min-max, static act-order) on SmolLM2 4-bit g64: "
+        "{plq.value:.2f}; 4-bit per-channel: RSQ {mrpq.value:.2f} / QuaRot-style {mqpq.value:.2f}. "
+        "Our GPTQ vs llmcompressor's (both min-max, static act-order) on SmolLM2 4-bit g64: "
         "{pg.value:.2f} vs {pl.value:.2f}",
         file=QUANT,
         rows={
@@ -93,6 +96,8 @@ register(
             "pl": {"file": PEER, "method": "llmcompressor-static@w4g64", "metric": "ppl"},
             "mrq": {"file": QWEN_MM_RSQ, "method": "rsq-static@w4g128", "metric": "ppl"},
             "mqq": {"file": QWEN_MM_QUAROT, "method": "quarot-static@w4g128", "metric": "ppl"},
+            "mrpq": {"file": QWEN_PC_MM_RSQ, "method": "rsq-static@w4pc", "metric": "ppl"},
+            "mqpq": {"file": QWEN_PC_MM_QUAROT, "method": "quarot-static@w4pc", "metric": "ppl"},
             "pgq": {"file": PEER_QWEN, "method": "gptq-static@w4g128", "metric": "ppl"},
             "plq": {"file": PEER_QWEN, "method": "llmcompressor-static@w4g128", "metric": "ppl"},
         },
@@ -111,7 +116,8 @@ register(
         "qwen2.5-coder-0.5b --grid minmax --bits 4 --samples 32 --seq-len 256 --eval-windows 8 --choice-items 20 "
         "--repeats 1 --decode-tokens 2 --arms gptq-static llmcompressor-static --json "
         "bench_results/quantization_peer_qwen05b.json (and --arms rsq-static, --arms quarot-static: "
-        "quantization_qwen05b_minmax_rsq.json, _minmax_quarot.json)"
+        "quantization_qwen05b_minmax_rsq.json, _minmax_quarot.json; with --group-size -1: "
+        "quantization_qwen05b_per_channel_minmax_rsq.json, _minmax_quarot.json)"
     ),
     usage=(
         "from transformers import AutoModelForCausalLM\n"
