@@ -47,11 +47,14 @@ QWEN_PC_MM_RSQ = "bench_results/quantization_qwen05b_per_channel_minmax_rsq.json
 QWEN_PC_MM_QUAROT = "bench_results/quantization_qwen05b_per_channel_minmax_quarot.json"
 
 
-def _arms(tag: str, file: str) -> dict[str, dict[str, str]]:
-    """Headline rows ``<arm><tag>`` (e.g. ``rsq4pc``) of the ``<arm>-static@w..`` (or ``rtn@w..``) perplexities."""
+def _arms(tag: str, file: str, suffix: str = "") -> dict[str, dict[str, str]]:
+    """Headline rows ``<arm><tag><suffix>`` (e.g. ``rsq4pcq``) of the ``<arm>-static@w..`` (or ``rtn@w..``)
+    perplexities in ``file``."""
     setting = f"@w{tag[0]}{tag[1:] or 'g128'}"
     methods = {"rsq": "rsq-static", "quarot": "quarot-static", "gptq": "gptq-static", "rtn": "rtn"}
-    return {f"{arm}{tag}": {"file": file, "method": m + setting, "metric": "ppl"} for arm, m in methods.items()}
+    return {
+        f"{arm}{tag}{suffix}": {"file": file, "method": m + setting, "metric": "ppl"} for arm, m in methods.items()
+    }
 
 
 register(
@@ -88,10 +91,10 @@ register(
             **_arms("4pc", PER_CHANNEL),
             **_arms("3pc", PER_CHANNEL_3),
             "qf": {"file": QWEN, "method": "fp32", "metric": "ppl"},
-            **{f"{k}q": v for k, v in _arms("4", QWEN).items()},
-            **{f"{k}q": v for k, v in _arms("3", QWEN_3).items()},
-            **{f"{k}q": v for k, v in _arms("4pc", QWEN_PC).items()},
-            **{f"{k}q": v for k, v in _arms("3pc", QWEN_PC3).items()},
+            **_arms("4", QWEN, suffix="q"),
+            **_arms("3", QWEN_3, suffix="q"),
+            **_arms("4pc", QWEN_PC, suffix="q"),
+            **_arms("3pc", QWEN_PC3, suffix="q"),
             "pg": {"file": PEER, "method": "gptq-static@w4g64", "metric": "ppl"},
             "pl": {"file": PEER, "method": "llmcompressor-static@w4g64", "metric": "ppl"},
             "mrq": {"file": QWEN_MM_RSQ, "method": "rsq-static@w4g128", "metric": "ppl"},
