@@ -16,8 +16,9 @@ Deviations from the paper / official code, all deliberate:
 * the linears of one layer share one calibration pass (Hessians of the full-precision layer), not GPTQ's
   "true sequential" order; with ``act_order`` the group grids are static (fitted before GPTQ);
 * importance is min-max scaled per sequence to ``[importance_min, importance_max]`` = ``[0.005, 1]`` (the official
-  run script's values) as the official code does, then normalised to mean 1 per sequence before scaling the
-  Hessian (the official code does not renormalise);
+  run script's values; the script notes a search of the minimum over 0.1 ... 0.005) and then normalised to mean 1
+  per sequence before scaling the Hessian, both as the official code does (``GPTQ.add_batch`` there rescales the
+  weights to sum to the token count);
 * calibration text comes from the offline corpora of ``hf_tokens.assets.text`` (no WikiText/C4 here);
 * embeddings and LM head stay in full precision; rotation unties tied embeddings (the head carries the final
   norm's scale), so a rotated checkpoint stores both (larger on disk than an unrotated one);
