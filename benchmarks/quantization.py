@@ -166,9 +166,12 @@ def run_arm(arm: str, settings: dict[str, Any], calib: Any, evals: Any, prompt: 
         out["disk_mb"] = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
         shutil.rmtree(folder)
         return out
+    extra = {}
+    if opts["importance_min"] is not None and ARMS[arm]["importance"] != "uniform":
+        extra["importance_min"] = opts["importance_min"]
     config = RSQConfig(
         **settings, **ARMS[arm], num_samples=calib.shape[0], seq_len=calib.shape[1], seed=opts["seed"],
-        clip_search=opts["grid"] == "mse",
+        clip_search=opts["grid"] == "mse", **extra,
     )  # fmt: skip
     before = _rss_mb()
     start = time.perf_counter()
@@ -256,6 +259,11 @@ def main() -> None:
         help="weight grids of our arms: mse = RSQConfig(clip_search=True), the official runs' --w_clip (default); "
         "minmax = plain min-max grids, like llmcompressor's default observer (for checking our GPTQ against it)",
     )  # fmt: skip
+    parser.add_argument(
+        "--importance-min", type=float, default=None,
+        help="RSQConfig.importance_min of the RSQ arms (default: the config's, 0.005; the official script's search "
+        "range is 0.1 ... 0.005)",
+    )  # fmt: skip
     parser.add_argument("--progress", action="store_true", help="progress bars of the quantization")
     args = parser.parse_args()
     setup_torch(args)
@@ -270,7 +278,8 @@ def main() -> None:
         f"calibration: {args.samples} x {args.seq_len} tokens of {args.corpus} (first 90%); held-out ppl: "
         f"{args.eval_windows} x {args.eval_len} tokens of its last 10%; seed {args.seed}; CPU budget: "
         f"{args.threads} thread(s); decode: {args.decode_tokens} greedy tokens, median of {repeats}; our grids: "
-        f"{args.grid}; RSQConfig defaults otherwise (importance range, online Hadamard)"
+        f"{args.grid}; RSQ importance minimum: {args.importance_min or 'default'}; RSQConfig defaults otherwise "
+        "(importance range, online Hadamard)"
     )
     opts = {
         "model": args.model,
@@ -281,6 +290,7 @@ def main() -> None:
         "repeats": repeats,
         "progress": args.progress,
         "grid": args.grid,
+        "importance_min": args.importance_min,
         "peer_python": args.llmcompressor_python,
     }
     if any(arm in PEERS for arm in args.arms):
