@@ -20,6 +20,10 @@ measures decode speed again (greedy ``generate`` of ``--decode-tokens`` tokens, 
 ``tok_s`` ratio is quantized / float measured in the same process. On CPU the quantized linears dequantize their
 packed weights at every call (the PyTorch path), so they decode slower than float; the Triton kernel is the GPU path.
 
+A run with ``--json`` keeps each finished arm in ``<json>.partial``: the same command, stopped part-way, resumes
+after the last finished arm (the JSON notes which arms came from the earlier run; a ``.partial`` file of other
+settings or data is refused).
+
     python benchmarks/quantization.py --json bench_results/quantization.json            # 4-bit g128, 3-bit g128
     python benchmarks/quantization.py --quick --json /tmp/q.json                         # a few minutes
 """
@@ -42,7 +46,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, PartialRun, add_common_args, digest, setup_torch
 
 ARMS = {
     "rtn": {"algorithm": "rtn", "rotation": None, "importance": "uniform"},
@@ -228,7 +232,7 @@ def _data(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return calib, evals, prompt
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n")[0]))
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--bits", type=int, nargs="+", default=[4, 3])
@@ -265,13 +269,25 @@ def main() -> None:
         "range is 0.1 ... 0.005)",
     )  # fmt: skip
     parser.add_argument("--progress", action="store_true", help="progress bars of the quantization")
-    args = parser.parse_args()
-    setup_torch(args)
+    args = parser.parse_args(argv)
     args.samples = args.samples or (16 if args.quick else 64)
     args.seq_len = args.seq_len or (256 if args.quick else 512)
     args.eval_windows = args.eval_windows or (8 if args.quick else 24)
     args.choice_items = args.choice_items or (50 if args.quick else 200)
-    repeats = args.repeats or (1 if args.quick else 3)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    return args
+
+
+def run_key(args: argparse.Namespace, calib: Any, evals: dict[str, Any]) -> dict[str, Any]:
+    """What every arm's result depends on: a ``.partial`` file (finished arms) from other settings is refused."""
+    names = ("model", "device", "threads", "seed", "decode_tokens", "repeats", "grid", "importance_min", "eval_len")
+    return {"data": digest(calib, evals["windows"], *evals["choice"]), **{n: getattr(args, n) for n in names}}
+
+
+def main() -> None:
+    args = parse_args()
+    setup_torch(args)
+    repeats = args.repeats
     calib, evals, prompt = _data(args)
     bench = Benchmark("quantization", args.model, device=args.device, quick=args.quick)
     bench.note(
@@ -309,10 +325,18 @@ def main() -> None:
     ]
     results = []
     ctx = get_context("spawn")
+    partial = PartialRun(args.json, run_key(args, calib, evals))  # a stopped run resumes from its finished arms
     for arm, settings in jobs:
-        with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-            results.append((arm, settings, pool.submit(run_arm, arm, settings, calib, evals, prompt, opts).result()))
-        print(f"done {arm} {settings}: {results[-1][2]}", flush=True)
+        name = f"{arm}@{settings.get('bits')}/{settings.get('group_size')}"
+        res = partial.get(name)
+        if res is None:
+            with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+                res = pool.submit(run_arm, arm, settings, calib, evals, prompt, opts).result()
+            partial.put(name, res)
+        else:
+            bench.note(f"{name}: measured by an earlier, stopped run of this command (kept in {partial.path})")
+        results.append((arm, settings, res))
+        print(f"done {arm} {settings}: {res}", flush=True)
     fp = results[0][2]
     bench.add("fp32", "ppl", fp["ppl"])
     bench.add("fp32", "choice_acc", fp["choice_acc"], items=len(evals["choice"][2]))
@@ -345,6 +369,7 @@ def main() -> None:
         bench.add(tag, "disk_mb", res["disk_mb"], baseline="fp32", baseline_value=fp["disk_mb"])
         bench.add(tag, "tok_s", res["tok_s"], baseline="fp32 (same process)", baseline_value=res["fp_tok_s"])
     bench.finish(args.json)
+    partial.finish()
 
 
 if __name__ == "__main__":

@@ -262,6 +262,57 @@ class Benchmark:
         return data
 
 
+class PartialRun:
+    """Finished units (arms) of a long benchmark run, kept in ``<json>.partial`` so that the same command, stopped
+    part-way, resumes without measuring them again.
+
+    ``key`` holds everything the results depend on (settings, a digest of the data); a file written under another
+    key is refused with a ``ValueError`` (delete it to start over). Each :meth:`put` rewrites the file atomically;
+    :meth:`finish` deletes it once the result JSON is written. Without a path (no ``--json``) nothing is kept.
+    """
+
+    def __init__(self, json_path: Path | None, key: dict[str, Any]) -> None:
+        self.path = Path(f"{json_path}.partial") if json_path is not None else None
+        self.key = json.loads(json.dumps(key))  # as it will read back from disk
+        self.units: dict[str, Any] = {}
+        if self.path is not None and self.path.exists():
+            saved = json.loads(self.path.read_text())
+            if saved.get("key") != self.key:
+                raise ValueError(
+                    f"{self.path} was written by a run with other settings ({saved.get('key')} != {self.key}): "
+                    "delete it to start over, or rerun with its settings"
+                )
+            self.units = saved["units"]
+
+    def get(self, name: str) -> Any:
+        """The saved result of unit ``name``, or ``None``."""
+        return self.units.get(name)
+
+    def put(self, name: str, result: Any) -> None:
+        self.units[name] = result
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(f"{self.path}.tmp")
+            tmp.write_text(json.dumps({"key": self.key, "units": self.units}))
+            os.replace(tmp, self.path)
+
+    def finish(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def digest(*tensors: Any) -> str:
+    """SHA-256 of the shapes, dtypes and bytes of ``tensors`` (torch tensors): a short name for benchmark data."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in tensors:
+        t = t.detach().cpu().contiguous()
+        h.update(f"{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_tokens.benchmarking import Benchmark, measure, paired_bootstrap
+from hf_tokens.benchmarking import Benchmark, PartialRun, digest, measure, paired_bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,3 +119,36 @@ def test_kv_cache_pool_counts_repeated_texts_once(tmp_path):
     assert worst["corpus"] == "licenses" and worst["ratio"] == pytest.approx((1.1 * 1.2) ** 0.5)
     assert any("3 distinct texts" in n and "1 text(s)" in n for n in data["notes"])
     assert any("H2O@20% <= best kvpress press at 20% of the bytes" in n and "NOT met" in n for n in data["notes"])
+
+
+def test_partial_run_resumes_and_refuses_other_settings(tmp_path):
+    out = tmp_path / "r.json"
+    first = PartialRun(out, {"seed": 0, "model": "m"})
+    assert first.get("rsq") is None
+    first.put("rsq", {"ppl": 1.5})
+    assert (tmp_path / "r.json.partial").exists() and not (tmp_path / "r.json.partial.tmp").exists()
+    again = PartialRun(out, {"model": "m", "seed": 0})  # the same key, read back from disk
+    assert again.get("rsq") == {"ppl": 1.5} and again.get("gptq") is None
+    with pytest.raises(ValueError, match="other settings"):
+        PartialRun(out, {"seed": 1, "model": "m"})
+    again.finish()
+    assert not (tmp_path / "r.json.partial").exists()
+    assert PartialRun(out, {"seed": 1, "model": "m"}).get("rsq") is None  # a fresh start after finish
+
+
+def test_partial_run_without_json_keeps_nothing_on_disk(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = PartialRun(None, {"seed": 0})
+    run.put("a", 1)
+    assert run.get("a") == 1 and list(tmp_path.iterdir()) == []
+    run.finish()
+
+
+def test_digest_names_the_data():
+    import torch
+
+    a = torch.arange(6).view(2, 3)
+    assert digest(a) == digest(a.clone()) and len(digest(a)) == 16
+    assert digest(a) != digest(a.view(3, 2))  # same bytes, other shape
+    assert digest(a) != digest(a.float())
+    assert digest(a) != digest(a + (a == 5).long())
