@@ -25,7 +25,7 @@ from benchmarks._speculative_stats import (
     summary_table,
     title,
 )
-from hf_tokens.benchmarking import Benchmark
+from hf_tokens.benchmarking import Benchmark, write_json_atomic
 
 KERNELS = {"both": ("stock", "oneDNN"), "oneDNN": ("oneDNN",), "stock": ("stock",)}
 
@@ -205,9 +205,6 @@ def run_key(args: argparse.Namespace, kernels: tuple[str, ...]) -> dict[str, Any
 
 
 def save_state(runs: Runs, path: Path, key: dict[str, Any], done: set[tuple[int, int]]) -> None:
-    import json
-    import os
-
     state = {
         "key": key,
         "done": sorted(done),
@@ -216,10 +213,7 @@ def save_state(runs: Runs, path: Path, key: dict[str, Any], done: set[tuple[int,
         "greedy": [[*k, out[0].tolist()] for k, out in runs.greedy.items()],
         "mismatches": runs.mismatches,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, path)
+    write_json_atomic(path, state)
 
 
 def restore(runs: Runs, path: Path, key: dict[str, Any]) -> set[tuple[int, int]]:

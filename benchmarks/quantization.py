@@ -287,13 +287,12 @@ def run_key(args: argparse.Namespace, calib: Any, evals: dict[str, Any]) -> dict
 def main() -> None:
     args = parse_args()
     setup_torch(args)
-    repeats = args.repeats
     calib, evals, prompt = _data(args)
     bench = Benchmark("quantization", args.model, device=args.device, quick=args.quick)
     bench.note(
         f"calibration: {args.samples} x {args.seq_len} tokens of {args.corpus} (first 90%); held-out ppl: "
         f"{args.eval_windows} x {args.eval_len} tokens of its last 10%; seed {args.seed}; CPU budget: "
-        f"{args.threads} thread(s); decode: {args.decode_tokens} greedy tokens, median of {repeats}; our grids: "
+        f"{args.threads} thread(s); decode: {args.decode_tokens} greedy tokens, median of {args.repeats}; our grids: "
         f"{args.grid}; RSQ importance minimum: {args.importance_min or 'default'}; RSQConfig defaults otherwise "
         "(importance range, online Hadamard)"
     )
@@ -303,7 +302,7 @@ def main() -> None:
         "threads": args.threads,
         "seed": args.seed,
         "decode_tokens": args.decode_tokens,
-        "repeats": repeats,
+        "repeats": args.repeats,
         "progress": args.progress,
         "grid": args.grid,
         "importance_min": args.importance_min,

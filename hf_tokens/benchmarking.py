@@ -175,6 +175,14 @@ def setup_torch(args: argparse.Namespace) -> None:
         raise SystemExit("--device cuda was asked for but torch sees no CUDA device")
 
 
+def write_json_atomic(path: Path, data: Any, indent: int | None = None) -> None:
+    """Write ``data`` as JSON to ``path`` through ``<path>.tmp`` and a rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(f"{path}.tmp")
+    tmp.write_text(json.dumps(data, indent=indent))
+    os.replace(tmp, path)
+
+
 @dataclass
 class Benchmark:
     """Collects rows and writes the JSON/table/plot of one benchmark run."""
@@ -254,10 +262,7 @@ class Benchmark:
         print(self.table())
         if json_path is not None:
             json_path = Path(json_path)
-            json_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = json_path.with_suffix(json_path.suffix + ".tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, json_path)
+            write_json_atomic(json_path, data, indent=1)
             print(f"wrote {json_path}")
         return data
 
@@ -291,10 +296,7 @@ class PartialRun:
     def put(self, name: str, result: Any) -> None:
         self.units[name] = result
         if self.path is not None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(f"{self.path}.tmp")
-            tmp.write_text(json.dumps({"key": self.key, "units": self.units}))
-            os.replace(tmp, self.path)
+            write_json_atomic(self.path, {"key": self.key, "units": self.units})
 
     def finish(self) -> None:
         if self.path is not None:
