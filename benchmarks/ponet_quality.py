@@ -49,7 +49,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--layers", type=int, default=4)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--intermediate", type=int, default=1024)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1e-3, help="MLM pre-training learning rate")
+    parser.add_argument("--clf-lr", type=float, default=2e-4, help="classification fine-tuning learning rate")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.mlm_steps < 1 or args.clf_steps < 0 or args.batch < 1:
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     bench.note(
         f"same seed/batches for both: MLM {args.mlm_steps} steps x {args.batch} x {args.mlm_len} bytes; "
         f"classification ({'/'.join(CORPORA)}) {args.clf_steps} steps x {args.batch} x {args.clf_len} bytes; "
-        f"{len(clf_eval[1])} held-out passages; lr {args.lr}"
+        f"{len(clf_eval[1])} held-out passages; lr {args.lr} (MLM), {args.clf_lr} (classification)"
     )
     results: dict[str, dict[str, float]] = {}
     for name, config in configs(args).items():
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             with tempfile.TemporaryDirectory() as folder:
                 mlm.save_pretrained(folder)
                 clf = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=len(CORPORA))
-            seconds += fit(clf, clf_batches, args.lr)
+            seconds += fit(clf, clf_batches, args.clf_lr)
             clf.eval()
             with torch.no_grad():
                 preds = torch.cat([clf(input_ids=chunk).logits.argmax(-1) for chunk in clf_eval[0].split(8)])

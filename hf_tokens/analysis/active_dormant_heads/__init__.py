@@ -5,6 +5,7 @@ from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
 TOY = "bench_results/active_dormant_toy.json"
+QWEN = "bench_results/active_dormant_qwen05b.json"
 
 register(
     "active-dormant-heads",
@@ -15,7 +16,9 @@ register(
     contract="hf_tokens.analysis.active_dormant_heads.report:contract",
     headline=Headline(
         "dormant (sink share >= 0.5) heads of SmolLM2-135M: {c.pct.value:.0f}% on code, {p.pct.value:.0f}% on prose, "
-        "{n.pct.value:.0f}% on numbers; {s.value:.0f} heads switch between active and dormant across the domains. "
+        "{n.pct.value:.0f}% on numbers; {s.value:.0f} heads switch between active and dormant across the domains; "
+        "Qwen2.5-Coder-0.5B: {qc.pct.value:.0f}% / {qp.pct.value:.0f}% / {qn.pct.value:.0f}%, {qs.value:.0f} of {qs.heads:.0f} "
+        "heads switch. "
         "Bigram-Backcopy toy (1-layer Llama, 3 seeds, 3000 CPU steps): BOS sink share of non-trigger queries "
         "{ta.value:.2f} with softmax + AdamW (trigger queries {tt.value:.2f}; BOS value norm x{td.value:.2f}), "
         "{tr.value:.2f} with ReLU attention, {tg.value:.2f} with SGD",
@@ -25,6 +28,10 @@ register(
             "p": {"method": "active-dormant-heads[prose]", "metric": "dormant_share"},
             "n": {"method": "active-dormant-heads[numbers]", "metric": "dormant_share"},
             "s": {"method": "active-dormant-heads", "metric": "switching_heads"},
+            "qc": {"file": QWEN, "method": "active-dormant-heads[code]", "metric": "dormant_share"},
+            "qp": {"file": QWEN, "method": "active-dormant-heads[prose]", "metric": "dormant_share"},
+            "qn": {"file": QWEN, "method": "active-dormant-heads[numbers]", "metric": "dormant_share"},
+            "qs": {"file": QWEN, "method": "active-dormant-heads", "metric": "switching_heads"},
             "ta": {"file": TOY, "method": "softmax+adam", "metric": "sink_share_non_trigger"},
             "tt": {"file": TOY, "method": "softmax+adam", "metric": "sink_share_trigger"},
             "td": {"file": TOY, "method": "softmax+adam", "metric": "value_drain"},
@@ -34,7 +41,10 @@ register(
     ),
     benchmark=(
         "python benchmarks/analysis.py --stage heads --texts 6 --json bench_results/active_dormant.json "
-        "--plot bench_results/active_dormant.png; python benchmarks/active_dormant_toy.py --json "
+        "--plot bench_results/active_dormant.png; python benchmarks/analysis.py --stage heads --texts 6 --model "
+        "qwen2.5-coder-0.5b --json bench_results/active_dormant_qwen05b.json --plot "
+        "bench_results/active_dormant_qwen05b.png (after HF_TOKENS_QWEN=1 bash setup.sh); "
+        "python benchmarks/active_dormant_toy.py --json "
         "bench_results/active_dormant_toy.json"
     ),
     usage=(
