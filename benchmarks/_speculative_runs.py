@@ -25,7 +25,7 @@ from benchmarks._speculative_stats import (
     summary_table,
     title,
 )
-from hf_tokens.benchmarking import Benchmark, write_json_atomic
+from hf_tokens.benchmarking import Benchmark, PartialRun
 
 KERNELS = {"both": ("stock", "oneDNN"), "oneDNN": ("oneDNN",), "stock": ("stock",)}
 
@@ -159,8 +159,11 @@ def speed_run(model: Any, tokenizer: Any, args: argparse.Namespace, sync: Any, d
     ]
     models = (model,) if draft is None else (model, draft)
     runs = Runs(prompts, models, build_methods(model, tokenizer, args, draft), kernels, {}, {}, {}, [])
-    state = state_path(args)
-    done = restore(runs, state, run_key(args, kernels)) if state else set()
+    # the raw measurements of every finished (repetition, prompt) unit: a stopped run resumes from them
+    partial = PartialRun(Path(args.json) if args.json else None, run_key(args, kernels))
+    done = {replay(runs, record) for record in partial.units.values()}
+    if done:
+        print(f"resuming from {partial.path}: {len(done)} (repetition, prompt) units already measured", flush=True)
     units = [(rep, p) for rep in range(args.repeats) for p in range(len(prompts))]
     slow_prompts = set(range(min(args.slow_prompts, len(prompts))))
     for kernel in kernels:  # warm-up: one short run of every method on every kernel (allocator, oneDNN primitives)
@@ -171,6 +174,7 @@ def speed_run(model: Any, tokenizer: Any, args: argparse.Namespace, sync: Any, d
         if (rep, p) in done:
             continue
         kind, ids = prompts[p]
+        mismatches_before = len(runs.mismatches)
         for kernel in kernels if (rep + p) % 2 == 0 else kernels[::-1]:
             for m in runs.methods:
                 if m.slow and (rep > 0 or p not in slow_prompts):
@@ -181,63 +185,48 @@ def speed_run(model: Any, tokenizer: Any, args: argparse.Namespace, sync: Any, d
                     runs.tokens[(m.name, kernel, p)] = (out.shape[1] - ids.shape[1], calls - 1)
                     check_output(model, runs, m.name, kernel, p, out)
         done.add((rep, p))
-        if state:  # the raw measurements after every prompt: a restarted run resumes from them
-            save_state(runs, state, run_key(args, kernels), done)
+        partial.put(f"{rep}:{p}", unit_record(runs, rep, p, runs.mismatches[mismatches_before:]))
         elapsed = (time.time() - started) / 60
         print(f"rep {rep + 1}/{args.repeats} prompt {p + 1}/{len(prompts)} ({kind}) {elapsed:.1f} min", flush=True)
         report(runs, args, f"{len(done)} of {len(units)} (repetition, prompt) units done")
     if runs.mismatches:
         raise AssertionError("outputs differ from plain greedy: " + "; ".join(runs.mismatches))
-    if state:
-        state.unlink()  # complete: the result JSON holds every per-prompt ratio
-
-
-def state_path(args: argparse.Namespace) -> Path | None:
-    """Where the raw measurements of a run with ``--json`` live until it completes (next to the JSON)."""
-    return Path(f"{args.json}.partial") if args.json else None
+    partial.finish()  # complete: the result JSON holds every per-prompt ratio
 
 
 def run_key(args: argparse.Namespace, kernels: tuple[str, ...]) -> dict[str, Any]:
-    """Everything that changes what a unit measures: a state file from another setting is refused."""
+    """Everything that changes what a unit measures: a partial file from another setting is refused."""
     names: tuple[str, ...] = ("model", "device", "threads", "max_new_tokens", "per_kind", "slow_prompts", "repeats")
     names += ("dtype", "tree_size", "draft_layers", "draft_model", "lookup_tokens", "sweep", "hot_start")
     return {"kernels": list(kernels), **{n: getattr(args, n) for n in names}}
 
 
-def save_state(runs: Runs, path: Path, key: dict[str, Any], done: set[tuple[int, int]]) -> None:
-    state = {
-        "key": key,
-        "done": sorted(done),
-        "seconds": [[*k, rep, sec] for k, by_rep in runs.seconds.items() for rep, sec in by_rep.items()],
-        "tokens": [[*k, *v] for k, v in runs.tokens.items()],
-        "greedy": [[*k, out[0].tolist()] for k, out in runs.greedy.items()],
-        "mismatches": runs.mismatches,
+def unit_record(runs: Runs, rep: int, p: int, mismatches: list[str]) -> dict[str, Any]:
+    """What unit (``rep``, prompt ``p``) added to ``runs``, as JSON: its timings, and on the first repetition its
+    token counts and greedy outputs; :func:`replay` puts it back."""
+    first = rep == 0
+    return {
+        "unit": [rep, p],
+        "seconds": [[*k, by_rep[rep]] for k, by_rep in runs.seconds.items() if k[2] == p and rep in by_rep],
+        "tokens": [[*k, *v] for k, v in runs.tokens.items() if first and k[2] == p],
+        "greedy": [[k[0], out[0].tolist()] for k, out in runs.greedy.items() if first and k[1] == p],
+        "mismatches": mismatches,
     }
-    write_json_atomic(path, state)
 
 
-def restore(runs: Runs, path: Path, key: dict[str, Any]) -> set[tuple[int, int]]:
-    """Load a state file written by :func:`save_state` into ``runs``; the (repetition, prompt) units it holds."""
-    import json
-
+def replay(runs: Runs, record: dict[str, Any]) -> tuple[int, int]:
+    """Put a :func:`unit_record` back into ``runs``; returns its (repetition, prompt)."""
     import torch
 
-    if not path.exists():
-        return set()
-    state = json.loads(path.read_text())
-    if state["key"] != key:
-        raise SystemExit(f"{path} was written with other settings ({state['key']}); delete it or change --json")
-    for name, kernel, p, rep, sec in state["seconds"]:
+    rep, p = record["unit"]
+    for name, kernel, _, sec in record["seconds"]:
         runs.seconds.setdefault((name, kernel, p), {})[rep] = sec
-    for name, kernel, p, new, forwards in state["tokens"]:
+    for name, kernel, _, new, forwards in record["tokens"]:
         runs.tokens[(name, kernel, p)] = (new, forwards)
-    device = runs.prompts[0][1].device
-    for kernel, p, ids in state["greedy"]:
-        runs.greedy[(kernel, p)] = torch.tensor([ids], device=device)
-    runs.mismatches.extend(state["mismatches"])
-    done = {(rep, p) for rep, p in state["done"]}
-    print(f"resuming from {path}: {len(done)} (repetition, prompt) units already measured", flush=True)
-    return done
+    for kernel, ids in record["greedy"]:
+        runs.greedy[(kernel, p)] = torch.tensor([ids], device=runs.prompts[p][1].device)
+    runs.mismatches.extend(record["mismatches"])
+    return rep, p
 
 
 def check_output(model: Any, runs: Runs, name: str, kernel: str, p: int, out: Any) -> None:

@@ -94,3 +94,39 @@ def test_a_draft_must_share_the_target_token_ids():
 def test_bfloat16_weights_need_the_stock_kernel():
     with pytest.raises(SystemExit, match="--kernels stock"):
         speculative.main(["--dtype", "bfloat16", "--kernels", "oneDNN"])
+
+
+def test_a_finished_unit_is_kept_on_disk_and_replayed_into_a_fresh_run(tmp_path):
+    """The resume record of a (repetition, prompt) unit holds exactly what that unit measured and puts it back."""
+    from benchmarks._speculative_runs import Runs, replay, unit_record
+    from hf_tokens.benchmarking import PartialRun
+
+    prompts = [("chat", torch.tensor([[1, 2]])), ("code", torch.tensor([[3, 4, 5]]))]
+
+    def fresh() -> Runs:
+        return Runs(prompts, (), [], ("stock",), {}, {}, {}, [])
+
+    runs = fresh()
+    for rep in (0, 1):
+        for p in (0, 1):
+            for name in ("greedy", "aded"):
+                runs.seconds.setdefault((name, "stock", p), {})[rep] = 0.1 * (rep + 1) + p + (name == "aded")
+    for p in (0, 1):
+        runs.tokens[("greedy", "stock", p)] = (4, 4)
+        runs.tokens[("aded", "stock", p)] = (4, 2 + p)
+        runs.greedy[("stock", p)] = torch.tensor([[*prompts[p][1][0].tolist(), 7, 8, 9, p]])
+    runs.mismatches.append("aded [stock] prompt 1 (code) from new token 2")
+    partial = PartialRun(tmp_path / "r.json", {"model": "tiny"})
+    for rep, p in [(0, 0), (0, 1), (1, 0)]:  # stopped before (1, 1)
+        mismatches = runs.mismatches if (rep, p) == (0, 1) else []
+        partial.put(f"{rep}:{p}", unit_record(runs, rep, p, mismatches))
+    resumed = fresh()
+    done = {replay(resumed, record) for record in PartialRun(tmp_path / "r.json", {"model": "tiny"}).units.values()}
+    assert done == {(0, 0), (0, 1), (1, 0)}
+    expected = {k: {r: s for r, s in v.items() if (r, k[2]) != (1, 1)} for k, v in runs.seconds.items()}
+    assert resumed.seconds == expected and resumed.tokens == runs.tokens
+    assert resumed.greedy.keys() == runs.greedy.keys()
+    assert all(torch.equal(resumed.greedy[k], runs.greedy[k]) for k in runs.greedy)
+    assert resumed.mismatches == runs.mismatches
+    with pytest.raises(ValueError, match="other settings"):
+        PartialRun(tmp_path / "r.json", {"model": "other"})

@@ -17,8 +17,8 @@ register(
     headline=Headline(
         "dormant (sink share >= 0.5) heads of SmolLM2-135M: {c.pct.value:.0f}% on code, {p.pct.value:.0f}% on prose, "
         "{n.pct.value:.0f}% on numbers; {s.value:.0f} heads switch between active and dormant across the domains; "
-        "Qwen2.5-Coder-0.5B: {qc.pct.value:.0f}% / {qp.pct.value:.0f}% / {qn.pct.value:.0f}%, {qs.value:.0f} of {qs.heads:.0f} "
-        "heads switch. "
+        "Qwen2.5-Coder-0.5B: {qc.pct.value:.0f}% / {qp.pct.value:.0f}% / {qn.pct.value:.0f}%, "
+        "{qs.value:.0f} of {qs.heads:.0f} heads switch. "
         "Bigram-Backcopy toy (1-layer Llama, 3 seeds, 3000 CPU steps): BOS sink share of non-trigger queries "
         "{ta.value:.2f} with softmax + AdamW (trigger queries {tt.value:.2f}; BOS value norm x{td.value:.2f}), "
         "{tr.value:.2f} with ReLU attention, {tg.value:.2f} with SGD",
