@@ -5,6 +5,9 @@ LM and any of the library's KV caches (``cache=`` factory)."""
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
+LONG = "bench_results/needle_threading_long.json"
+QWEN = "bench_results/needle_threading_qwen05b.json"
+
 register(
     "needle-threading",
     status="experimental",
@@ -15,7 +18,11 @@ register(
     headline=Headline(
         "SmolLM2-135M finds {s.pct.value:.0f}% of single needles at {s.tokens} tokens ({s.context_chars:.0f} "
         "characters) and follows {t.pct.value:.0f}% of 3-hop threads there; all five tasks: {a.pct.value:.0f}% at "
-        "{a.tokens} and {g.pct.value:.0f}% at {g.tokens} tokens",
+        "{a.tokens} and {g.pct.value:.0f}% at {g.tokens} tokens ({l.pct.value:.0f}% at {l.tokens}). "
+        "Qwen2.5-Coder-0.5B (5 tasks x 3 depths x 2 haystacks per length): {q1.pct.value:.0f}% at {q1.tokens} tokens "
+        "({q1.context_chars:.0f} characters), {q8.pct.value:.0f}% at {q8.tokens} ({q8.context_chars:.0f}); a single "
+        "needle at {s0.tokens} tokens: {s0.pct.value:.0f}% at depth 0, {s5.pct.value:.0f}% at depth 0.5; 3-hop "
+        "threads: {th.pct.value:.0f}% even at {th.tokens} tokens, depth 0",
         file="bench_results/needle_threading.json",
         rows={
             "s": {
@@ -30,13 +37,22 @@ register(
             },
             "a": {"method": "needle-threading", "metric": "accuracy@256"},
             "g": {"method": "needle-threading", "metric": "accuracy@2048"},
+            "l": {"file": LONG, "method": "needle-threading", "metric": "accuracy@7936"},
+            "q1": {"file": QWEN, "method": "needle-threading", "metric": "accuracy@1024"},
+            "q8": {"file": QWEN, "method": "needle-threading", "metric": "accuracy@8192"},
+            "s0": {"file": QWEN, "method": "needle-threading[single]", "metric": "accuracy@8192@depth0.0"},
+            "s5": {"file": QWEN, "method": "needle-threading[single]", "metric": "accuracy@8192@depth0.5"},
+            "th": {"file": QWEN, "method": "needle-threading[threading]", "metric": "accuracy@1024@depth0.0"},
         },
     ),
     benchmark=(
         "python benchmarks/analysis.py --stage needle --part grid --lengths 256 512 1024 2048 --depths 0.5 --json "
         "bench_results/needle_threading.json && python benchmarks/analysis.py --stage needle --part all --tasks "
         "single threading --lengths 128 256 512 --depths 0.5 --haystacks 4 --cache-length 512 --json "
-        "bench_results/needle_threading_short.json"
+        "bench_results/needle_threading_short.json && python benchmarks/analysis.py --stage needle --part grid "
+        "--lengths 4096 7936 --depths 0.5 --json bench_results/needle_threading_long.json && python "
+        "benchmarks/analysis.py --stage needle --part grid --model qwen2.5-coder-0.5b --lengths 1024 2048 4096 8192 "
+        "--depths 0.0 0.5 1.0 --haystacks 2 --json bench_results/needle_threading_qwen05b.json"
     ),
     usage=(
         "from hf_tokens.analysis.needle_threading import needle_threading\n"
