@@ -7,6 +7,7 @@ from hf_tokens.results import Headline
 
 LONG = "bench_results/needle_threading_long.json"
 QWEN = "bench_results/needle_threading_qwen05b.json"
+CACHES = "bench_results/needle_threading_qwen05b_caches.json"
 
 register(
     "needle-threading",
@@ -22,7 +23,9 @@ register(
         "Qwen2.5-Coder-0.5B (5 tasks x 3 depths x 2 haystacks per length): {q1.pct.value:.0f}% at {q1.tokens} tokens "
         "({q1.context_chars:.0f} characters), {q8.pct.value:.0f}% at {q8.tokens} ({q8.context_chars:.0f}); a single "
         "needle at {s0.tokens} tokens: {s0.pct.value:.0f}% at depth 0, {s5.pct.value:.0f}% at depth 0.5; 3-hop "
-        "threads: {th.pct.value:.0f}% even at {th.tokens} tokens, depth 0",
+        "threads: {th.pct.value:.0f}% even at {th.tokens} tokens, depth 0. Caches at 20% budget on Qwen (single + "
+        "multiple needles, {ch.tokens} tokens, 8 examples): full cache {ch.baseline_value:.2f}, H2O {ch.value:.2f}, "
+        "EMS {ce.value:.2f}, TokenSelect {ct.value:.2f}, TidalDecode {cd.value:.2f}",
         file="bench_results/needle_threading.json",
         rows={
             "s": {
@@ -43,6 +46,10 @@ register(
             "s0": {"file": QWEN, "method": "needle-threading[single]", "metric": "accuracy@8192@depth0.0"},
             "s5": {"file": QWEN, "method": "needle-threading[single]", "metric": "accuracy@8192@depth0.5"},
             "th": {"file": QWEN, "method": "needle-threading[threading]", "metric": "accuracy@1024@depth0.0"},
+            "ch": {"file": CACHES, "method": "h2o@20%", "metric": "accuracy@1024"},
+            "ce": {"file": CACHES, "method": "ems@20%", "metric": "accuracy@1024"},
+            "ct": {"file": CACHES, "method": "tokenselect@20%", "metric": "accuracy@1024"},
+            "cd": {"file": CACHES, "method": "tidaldecode@20%", "metric": "accuracy@1024"},
         },
     ),
     benchmark=(
@@ -52,7 +59,10 @@ register(
         "bench_results/needle_threading_short.json && python benchmarks/analysis.py --stage needle --part grid "
         "--lengths 4096 7936 --depths 0.5 --json bench_results/needle_threading_long.json && python "
         "benchmarks/analysis.py --stage needle --part grid --model qwen2.5-coder-0.5b --lengths 1024 2048 4096 8192 "
-        "--depths 0.0 0.5 1.0 --haystacks 2 --json bench_results/needle_threading_qwen05b.json"
+        "--depths 0.0 0.5 1.0 --haystacks 2 --json bench_results/needle_threading_qwen05b.json && python "
+        "benchmarks/analysis.py --stage needle --part caches --model qwen2.5-coder-0.5b --cache-length 1024 "
+        "--cache-tasks single multiple --depths 0.0 1.0 --haystacks 2 --json "
+        "bench_results/needle_threading_qwen05b_caches.json"
     ),
     usage=(
         "from hf_tokens.analysis.needle_threading import needle_threading\n"
