@@ -11,7 +11,9 @@ reader's mean NLL of the reference answer (teacher-forced, less noisy than F1 on
 
     PYTHONPATH=. python benchmarks/compression_context.py --json bench_results/compression_context.json
 
-Every arm sees the same questions, passages, budgets, seed and threads; the summariser is the reader model.
+Every arm sees the same questions, passages, budgets, seed and threads; the summariser is the reader model. With
+``--json``, each finished question is kept in ``<json>.partial`` and the JSON is rewritten from the questions done; the
+same command, stopped part-way, resumes after the last finished question (the partial file is deleted at the end).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 
 from benchmarks.data.rag_eval import load_eval
 from hf_tokens.assets import load_encoder, load_model
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, PartialRun, add_common_args, setup_torch
 from hf_tokens.pipelines.crag.cluster import crag_context
 from hf_tokens.pipelines.rag_token_metrics.metrics import fixed_token_chunks
 from hf_tokens.pipelines.rag_token_metrics.report import hf_offsets
@@ -155,21 +157,22 @@ def main(argv: list[str] | None = None) -> None:
     encoder = encoder.eval()
     cache: dict = {}
     results: dict[str, dict[str, list[float]]] = {}
+    partial = PartialRun(args.json, run_key(args, rates, pairs))  # a stopped run resumes from its finished questions
+    done = sum(partial.get(str(q)) is not None for q in range(len(pairs)))
+    if done:
+        print(f"resuming from {partial.path}: {done} question(s) already measured", flush=True)
 
-    def record(arm: str, context: str, original: str, seconds: float, pair: dict) -> None:
+    def measure(context: str, original: str, seconds: float, pair: dict) -> list[float]:
         f1, nll = read(model, tokenizer, context, pair["question"], pair["answer"], args.answer_tokens)
-        row = results.setdefault(arm, {"f1": [], "nll": [], "rate": [], "seconds": []})
-        row["f1"].append(100 * f1)
-        row["nll"].append(nll)
-        row["rate"].append(count_tokens(tokenizer, context) / count_tokens(tokenizer, original))
-        row["seconds"].append(seconds)
+        rate = count_tokens(tokenizer, context) / count_tokens(tokenizer, original)
+        return [100 * f1, nll, rate, seconds]
 
-    started = time.time()
-    for q, pair in enumerate(pairs):
+    def question_unit(q: int, pair: dict) -> dict[str, list[float]]:
+        """Every arm on question ``q``: ``{arm: [f1, nll, rate, seconds]}``."""
         passages = retrieve(data, pair["question"], args.passages, args.chunk_tokens, cache)
         original = "\n\n".join(passages)
         question = pair["question"] if args.query_aware else None
-        record("none", original, original, 0.0, pair)
+        unit = {"none": measure(original, original, 0.0, pair)}
         for rate in rates:
             for mode in ("summarize", "semantic", "both"):
                 t0 = time.perf_counter()
@@ -182,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
                     encoder_tokenizer=enc_tok,
                     question=question,
                 )
-                record(f"tcra-{mode}@{rate:g}", out, original, time.perf_counter() - t0, pair)
+                unit[f"tcra-{mode}@{rate:g}"] = measure(out, original, time.perf_counter() - t0, pair)
             k = math.ceil(math.sqrt(len(passages)))
             per = max(1, budget_of(tokenizer, original, rate) // k)
             t0 = time.perf_counter()
@@ -197,12 +200,35 @@ def main(argv: list[str] | None = None) -> None:
                 summary_tokens=per,
                 seed=args.seed,
             )
-            record(f"crag@{rate:g}", crag.context, original, time.perf_counter() - t0, pair)
+            unit[f"crag@{rate:g}"] = measure(crag.context, original, time.perf_counter() - t0, pair)
             t0 = time.perf_counter()
             out = random_drop(original, tokenizer, rate, args.seed + q)
-            record(f"random-drop@{rate:g}", out, original, time.perf_counter() - t0, pair)
-        print(f"question {q + 1}/{len(pairs)} done after {time.time() - started:.0f} s", flush=True)
+            unit[f"random-drop@{rate:g}"] = measure(out, original, time.perf_counter() - t0, pair)
+        return unit
+
+    started = time.time()
+    for q, pair in enumerate(pairs):
+        unit = partial.get(str(q))
+        if unit is None:
+            unit = question_unit(q, pair)
+            partial.put(str(q), unit)
+            print(f"question {q + 1}/{len(pairs)} done after {time.time() - started:.0f} s", flush=True)
+        for arm, (f1, nll, rate, seconds) in unit.items():
+            row = results.setdefault(arm, {"f1": [], "nll": [], "rate": [], "seconds": []})
+            for name, value in zip(("f1", "nll", "rate", "seconds"), (f1, nll, rate, seconds)):
+                row[name].append(value)
         report(args, data, results, q + 1, final=q + 1 == len(pairs))
+    partial.finish()
+
+
+def run_key(args: argparse.Namespace, rates: list[float], pairs: list[dict]) -> dict:
+    """What the per-question results depend on: a saved question is reused only under the same key."""
+    import hashlib
+    import json
+
+    questions = hashlib.sha256(json.dumps(pairs, sort_keys=True).encode()).hexdigest()[:16]
+    settings = ("model", "passages", "chunk_tokens", "answer_tokens", "query_aware", "seed", "device", "quick")
+    return {"rates": rates, "questions": questions, **{k: getattr(args, k) for k in settings}}
 
 
 if __name__ == "__main__":
