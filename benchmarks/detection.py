@@ -20,7 +20,13 @@ p-value", AUROC of ``|S_B| - |S_A|``, the likelihood ratio as baseline, the type
      --skip membership attribution --observer lora -> detection_llm_text.json;
      --skip membership llm-text --limit 20 -> detection_attribution.json;
      --skip membership attribution --observer self --source-tokens 256 --lengths 64 128 256 on the data of
-     ``detection_data.py llm-text --n 40 --tokens 256 --batch 20`` -> detection_llm_text_lengths.json)
+     ``detection_data.py llm-text --n 40 --tokens 256 --batch 20`` -> detection_llm_text_lengths.json;
+     --skip membership attribution --scorer qwen [--texts qwen | qwen_top_p0.95] -> detection_llm_text_qwen*.json)
+
+With ``--scorer qwen`` (the opt-in Qwen pair) every LLM-text detector runs under Qwen2.5-Coder-1.5B-Instruct, an
+external scorer that generated none of the texts (rows re-encoded in its tokens), and Binoculars uses the issue's
+observer/performer pair (observer 0.5B, performer 1.5B, one vocabulary); ``--texts qwen`` takes the machine texts
+of Qwen2.5-Coder-0.5B instead of SmolLM2's (the observer's own family), ``--texts qwen_top_p0.95`` its nucleus samples.
 
 Every arm scores the same texts with the same model in one process; the CPU budget is the data sizes (``--n`` of the
 data script) and ``--threads``.
@@ -147,18 +153,45 @@ def attribution(bench: Benchmark, args: argparse.Namespace, model_a: Any, model_
         bench.add("zero-shot-detection(attribution)", "rejects_B_text_under_A", power, **extra)
 
 
-def llm_text(bench: Benchmark, args: argparse.Namespace, model: Any, observer: Any, observer_name: str) -> None:
+def _llm_text_file(args: argparse.Namespace) -> Path:
+    return args.data / f"llm_text_{args.source_tokens}{f'_{args.texts}' if args.texts else ''}.jsonl"
+
+
+def _retokenize(rows: list[dict[str, Any]], tok: Any) -> list[dict[str, Any]]:
+    """The same prefix and continuation texts in another tokenizer's ids (an external scorer's view of the data)."""
+
+    def ids(text: str) -> list[int]:
+        return tok(text, add_special_tokens=False)["input_ids"]
+
+    return [{**r, "prefix_ids": ids(r["prefix"]), "continuation_ids": ids(r["continuation"])} for r in rows]
+
+
+def llm_text(
+    bench: Benchmark, args: argparse.Namespace, model: Any, observer: Any, observer_name: str, scorer_tok: Any = None
+) -> None:
+    """Every detector on human vs machine continuations. With ``scorer_tok`` the scorer is an external model (not the
+    generator): rows are re-encoded in its tokens, lengths count its tokens, and the zero-shot test's type-I error /
+    power rows (defined for texts of the scoring model itself) are left out."""
     from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, zero_shot_test
 
-    rows = _read(args.data / f"llm_text_{args.source_tokens}.jsonl", args.limit)
+    rows = _read(_llm_text_file(args), args.limit)
+    if scorer_tok is not None:
+        rows = _retokenize(rows, scorer_tok)
+        counts = sorted(len(r["continuation_ids"]) for r in rows)
+        median = counts[len(counts) // 2]
+        bench.note(f"continuations in the scorer's tokens: {counts[0]}-{counts[-1]} (median {median})")
     labels = [r["label"] for r in rows]
     vocab = model.config.vocab_size
     # one forward per text at the longest length: a causal LM's statistics of the first L continuation tokens do not
     # depend on later tokens, so shorter lengths re-use them with a shorter mask
     full = _continuation_stats(model, rows, args, rank=True, reference_model=None if observer is model else observer)
+    machine = next(r for r in rows if r["label"] == 1)
+    top_p = machine.get("top_p", 1.0)
     bench.note(
-        "LLM text: SmolLM2 samples at temperature 1 without top-k/top-p from the human prefix; EOS is suppressed until"
-        " the length is reached (min_new_tokens), a small departure from the test's pure-sampling null"
+        f"LLM text ({_llm_text_file(args).name}): {machine['generator']} samples at temperature 1 "
+        + ("without top-k/top-p" if top_p == 1.0 else f"with top-p {top_p:g}")
+        + " from the human prefix; EOS is suppressed until the length is reached (min_new_tokens), "
+        "a small departure from the test's pure-sampling null"
     )
     for length in args.lengths:
         parts = [_first(s, length) for s in full]
@@ -183,6 +216,8 @@ def llm_text(bench: Benchmark, args: argparse.Namespace, model: Any, observer: A
             label = f"binoculars(observer={observer_name})" if name == "binoculars" else name
             _add_rates(bench, label, values, labels, 0.01, **extra)
         for bound, acc in tests.items():
+            if scorer_tok is not None:
+                break
             own = [p <= args.alpha for p, y in zip(acc["p"], labels) if y == 1]
             human = [p <= args.alpha for p, y in zip(acc["p"], labels) if y == 0]
             bench.add(f"zero-shot-detection[{bound}]", "type1_error", sum(own) / len(own), baseline="stated alpha",
@@ -204,7 +239,14 @@ def main() -> None:
     parser.add_argument("--reference", nargs="+", default=["fortunes", "python-stdlib"],
                         help="corpora of the DC-PDD reference frequencies (none of the benchmark texts)")  # fmt: skip
     parser.add_argument("--skip", nargs="*", default=[], choices=["membership", "llm-text", "attribution"])
+    parser.add_argument("--texts", default="", help="LLM-text file suffix (detection_data.py's --generator and "
+                        "--top-p): '' SmolLM2's samples, 'qwen' Qwen2.5-Coder-0.5B's, 'qwen_top_p0.95'")  # fmt: skip
+    parser.add_argument("--scorer", choices=["smollm2", "qwen"], default="smollm2",
+                        help="LLM text scored by SmolLM2, or by the Qwen2.5-Coder pair (all detectors under the "
+                        "1.5B; Binoculars' observer the 0.5B; needs --skip membership attribution)")  # fmt: skip
     args = parser.parse_args()
+    if args.scorer == "qwen" and not {"membership", "attribution"} <= set(args.skip):
+        parser.error("--scorer qwen scores LLM text only: add --skip membership attribution")
     if max(args.lengths) > args.source_tokens:
         parser.error(
             f"--lengths {max(args.lengths)} exceeds --source-tokens {args.source_tokens}: the data's continuations "
@@ -214,6 +256,18 @@ def main() -> None:
     from hf_tokens.assets import load_model
     from hf_tokens.pipelines.dc_pdd.frequency import TokenFrequency
 
+    if args.scorer == "qwen":
+        performer, qtok = load_model("qwen2.5-coder-1.5b", dtype=torch.float32)
+        observer, _ = load_model("qwen2.5-coder-0.5b", dtype=torch.float32)
+        bench = Benchmark("detection", "Qwen2.5-Coder-1.5B-Instruct", device=args.device, quick=args.quick)
+        bench.note(
+            "LLM text scored by Qwen2.5-Coder-1.5B-Instruct (an external scorer: every detector "
+            "under it); Binoculars: performer Qwen2.5-Coder-1.5B-Instruct, observer Qwen2.5-Coder-0.5B-Instruct "
+            "(the paper's pair is Falcon-7B / Falcon-7B-Instruct)"
+        )
+        llm_text(bench, args, performer, observer, "qwen2.5-coder-0.5b", scorer_tok=qtok)
+        bench.finish(args.json)
+        return
     model, tok = load_model("smollm2-135m", dtype=torch.float32)
     bench = Benchmark("detection", "SmolLM2-135M-Instruct", device=args.device, quick=args.quick)
     if "membership" not in args.skip:
@@ -231,8 +285,7 @@ def main() -> None:
         bench.note(
             "Binoculars' observer: "
             + ("the LoRA-tuned SmolLM2 of the membership data (same vocabulary)" if name != "self" else "SmolLM2")
-            + "; the Qwen2.5-Coder 0.5B/1.5B pair was not run: the 1.5B needs about 7 GB in fp32, beyond this "
-            "machine's per-process memory budget"
+            + "; the Qwen2.5-Coder 0.5B/1.5B pair: --scorer qwen"
         )
         llm_text(bench, args, model, observer, name)
     if "attribution" not in args.skip:

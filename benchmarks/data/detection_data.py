@@ -19,7 +19,8 @@ Each subcommand writes a JSONL file (one ``{"text", "label", ...}`` object per l
   (``--tokens``). Each row holds ``prefix`` and ``continuation`` too. With ``--generator lora`` the machine texts
   come from SmolLM2 + the membership LoRA adapter instead (LLM B of the paper's attribution setting; same prefixes);
   with ``--generator qwen`` from Qwen2.5-Coder-0.5B (same prefix texts re-encoded in Qwen's tokens; its continuation
-  re-encoded in SmolLM2's tokens and cut to ``--tokens``; PAWN's cross-generator split).
+  re-encoded in SmolLM2's tokens and cut to ``--tokens``; PAWN's cross-generator split). ``--top-p P`` below 1 samples
+  from the nucleus instead (the decoding of a deployed chat model; file suffix ``_top_p<P>``).
 
     PYTHONPATH=. python benchmarks/data/detection_data.py membership-controlled --n 40 --epochs 3
     PYTHONPATH=. python benchmarks/data/detection_data.py membership-natural --n 40
@@ -173,7 +174,7 @@ def llm_text(args: argparse.Namespace) -> None:
             mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in enc])
         with torch.no_grad():
             gen = model.generate(
-                prefix, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                prefix, attention_mask=mask, do_sample=True, temperature=1.0, top_k=0, top_p=args.top_p,
                 max_new_tokens=args.tokens, min_new_tokens=args.tokens,
                 pad_token_id=(gen_tok if args.generator == "qwen" else tok).pad_token_id,
             )  # fmt: skip
@@ -184,9 +185,12 @@ def llm_text(args: argparse.Namespace) -> None:
             for label, cont in ((0, human), (1, machine)):
                 rows.append({"prefix": tok.decode(p), "continuation": tok.decode(cont), "prefix_ids": p,
                              "continuation_ids": cont, "text": tok.decode(p + cont), "label": label,
-                             "corpus": corpus, "generator": "human" if label == 0 else generator})  # fmt: skip
+                             "corpus": corpus, "generator": "human" if label == 0 else generator,
+                             "top_p": args.top_p})  # fmt: skip
         print(f"generated {min(i + args.batch, len(pairs))}/{len(pairs)} ({time.time() - start:.0f} s)")
-    suffix = "" if args.generator == "base" else f"_{args.generator}"
+    suffix = ("" if args.generator == "base" else f"_{args.generator}") + (
+        "" if args.top_p == 1.0 else f"_top_p{args.top_p:g}"
+    )
     _write(Path(args.out) / f"llm_text_{args.tokens}{suffix}.jsonl", rows)
 
 
@@ -216,6 +220,9 @@ def main() -> None:
     g.add_argument("--batch", type=int, default=8)
     g.add_argument("--generator", choices=["base", "lora", "qwen"], default="base",
                    help="base: SmolLM2; lora: SmolLM2 + the membership-controlled LoRA adapter (LLM B)")  # fmt: skip
+    g.add_argument("--top-p", type=float, default=1.0,
+                   help="nucleus sampling (1: pure sampling, the zero-shot test's null; <1: typical chat decoding, "
+                   "file suffix _top_p<P>)")  # fmt: skip
     args = parser.parse_args()
     import torch
 
