@@ -5,6 +5,10 @@ from hf_tokens.results import Headline
 
 _ATTR = "bench_results/detection_attribution.json"
 _LEN = "bench_results/detection_llm_text_lengths.json"
+_QWEN = "bench_results/detection_llm_text_qwen.json"
+_QWEN_QWEN = "bench_results/detection_llm_text_qwen_qwen.json"
+_QWEN_TOP_P = "bench_results/detection_llm_text_qwen_top_p.json"
+_BINO = "binoculars(observer=qwen2.5-coder-0.5b)"
 
 register(
     "zero-shot-detection",
@@ -21,7 +25,11 @@ register(
         "accuracy {a.value:.2f}, AUROC {aa.value:.2f} (likelihood ratio {lr.value:.2f}); lengths 64/128/256 on one "
         "set of {z64.texts} texts: AUROC {z64.value:.2f}/{z128.value:.2f}/{z256.value:.2f} (Fast-DetectGPT "
         "{f64.value:.2f}/{f128.value:.2f}/{f256.value:.2f}), type-I error {t64.value:.2f}/{t128.value:.2f}/"
-        "{t256.value:.2f} at stated {t256.baseline_value:.2f}",
+        "{t256.value:.2f} at stated {t256.baseline_value:.2f}; scored by Qwen2.5-Coder-1.5B (not the generator; "
+        "Binoculars' observer the 0.5B), AUROC Binoculars / Fast-DetectGPT / ours: SmolLM2's pure samples "
+        "{qb.value:.2f} / {qf.value:.2f} / {qz.value:.2f} (inverted: a 135M model's temperature-1 text is less likely "
+        "than human text), Qwen-0.5B's pure samples {rb.value:.2f} / {rf.value:.2f} / {rz.value:.2f}, its top-p 0.95 "
+        "samples {pb.value:.2f} / {pf.value:.2f} / {pz.value:.2f} ({pz.texts} texts, 128 tokens)",
         file="bench_results/detection_llm_text.json",
         rows={
             "z": {"method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
@@ -41,6 +49,15 @@ register(
             "z256": {"file": _LEN, "method": "zero-shot-detection", "metric": "auroc", "tokens": 256},
             "f256": {"file": _LEN, "method": "fast_detectgpt", "metric": "auroc", "tokens": 256},
             "t256": {"file": _LEN, "method": "zero-shot-detection[bernstein]", "metric": "type1_error", "tokens": 256},
+            "qb": {"file": _QWEN, "method": _BINO, "metric": "auroc", "tokens": 128},
+            "qf": {"file": _QWEN, "method": "fast_detectgpt", "metric": "auroc", "tokens": 128},
+            "qz": {"file": _QWEN, "method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
+            "rb": {"file": _QWEN_QWEN, "method": _BINO, "metric": "auroc", "tokens": 128},
+            "rf": {"file": _QWEN_QWEN, "method": "fast_detectgpt", "metric": "auroc", "tokens": 128},
+            "rz": {"file": _QWEN_QWEN, "method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
+            "pb": {"file": _QWEN_TOP_P, "method": _BINO, "metric": "auroc", "tokens": 128},
+            "pf": {"file": _QWEN_TOP_P, "method": "fast_detectgpt", "metric": "auroc", "tokens": 128},
+            "pz": {"file": _QWEN_TOP_P, "method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
         },
     ),
     benchmark=(
@@ -50,7 +67,9 @@ register(
         "benchmarks/detection.py --skip membership llm-text --limit 20 --json bench_results/detection_attribution.json"
         " && python benchmarks/data/detection_data.py llm-text --n 40 --tokens 256 --batch 20 && python "
         "benchmarks/detection.py --skip membership attribution --observer self --source-tokens 256 --lengths 64 128 "
-        "256 --limit 32 --json bench_results/detection_llm_text_lengths.json"
+        "256 --limit 32 --json bench_results/detection_llm_text_lengths.json && python benchmarks/detection.py --skip "
+        "membership attribution --scorer qwen --json bench_results/detection_llm_text_qwen.json (then the data "
+        "script's --generator qwen [--top-p 0.95] and --texts qwen [qwen_top_p0.95]; HF_TOKENS_QWEN=1 set-up)"
     ),
     usage=(
         "from transformers import pipeline\n"
