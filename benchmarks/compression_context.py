@@ -31,7 +31,7 @@ import torch
 
 from benchmarks.data.rag_eval import load_eval
 from hf_tokens.assets import load_encoder, load_model
-from hf_tokens.benchmarking import Benchmark, PartialRun, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, PartialRun, add_common_args, paired_bootstrap, setup_torch
 from hf_tokens.pipelines.crag.cluster import crag_context
 from hf_tokens.pipelines.rag_token_metrics.metrics import fixed_token_chunks
 from hf_tokens.pipelines.rag_token_metrics.report import hf_offsets
@@ -103,17 +103,24 @@ def read(model, tokenizer, context: str, question: str, answer: str, max_new_tok
     return token_f1(prediction, answer), nll
 
 
-def report(args: argparse.Namespace, data: dict, results: dict, n: int, final: bool) -> None:
+def report(args: argparse.Namespace, data: dict, results: dict, n: int, final: bool, started: float) -> None:
     """Rows of the arms measured on the first ``n`` questions."""
-    bench = Benchmark("compression_context", args.model, device=args.device, quick=args.quick)
+    bench = Benchmark("compression_context", args.model, device=args.device, quick=args.quick, started=started)
     base = results["none"]
     for arm, row in results.items():
         extra = {"n_questions": n}
-        ref = None if arm == "none" else "none"
-        bench.add(arm, "answer_f1", statistics.fmean(row["f1"]), baseline=ref,
-                  baseline_value=None if ref is None else statistics.fmean(base["f1"]), **extra)  # fmt: skip
-        bench.add(arm, "answer_nll", statistics.fmean(row["nll"]), baseline=ref,
-                  baseline_value=None if ref is None else statistics.fmean(base["nll"]), **extra)  # fmt: skip
+        for metric, key in (("answer_f1", "f1"), ("answer_nll", "nll")):
+            if arm == "none":
+                bench.add(arm, metric, statistics.fmean(row[key]), **extra)
+                continue
+            # paired 95% interval of (arm - uncompressed), and of (arm - random drop at the same rate)
+            ci = paired_bootstrap(row[key], base[key]) if n > 1 else None
+            bench.add(arm, metric, statistics.fmean(row[key]), baseline="none",
+                      baseline_value=statistics.fmean(base[key]), ci95_diff=ci, **extra)  # fmt: skip
+            rand = results.get(f"random-drop@{arm.split('@')[1]}")
+            if rand is not None and rand is not row:
+                bench.add(arm, f"{metric}_minus_random_drop", statistics.fmean(row[key]) - statistics.fmean(rand[key]),
+                          ci95=paired_bootstrap(row[key], rand[key]) if n > 1 else None, **extra)  # fmt: skip
         bench.add(arm, "achieved_rate", statistics.fmean(row["rate"]), **extra)
         bench.add(arm, "token_savings", 1 - statistics.fmean(row["rate"]), **extra)
         bench.add(arm, "latency_s", statistics.median(row["seconds"]), **extra)
@@ -217,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
             row = results.setdefault(arm, {"f1": [], "nll": [], "rate": [], "seconds": []})
             for name, value in zip(("f1", "nll", "rate", "seconds"), (f1, nll, rate, seconds)):
                 row[name].append(value)
-        report(args, data, results, q + 1, final=q + 1 == len(pairs))
+        report(args, data, results, q + 1, final=q + 1 == len(pairs), started=started)
     partial.finish()
 
 
