@@ -26,6 +26,7 @@ import statistics
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -108,7 +109,7 @@ def report(args: argparse.Namespace, data: dict, results: dict, n: int, final: b
     bench = Benchmark("compression_context", args.model, device=args.device, quick=args.quick, started=started)
     base = results["none"]
     for arm, row in results.items():
-        extra = {"n_questions": n}
+        extra: dict[str, Any] = {"n_questions": n}
         for metric, key in (("answer_f1", "f1"), ("answer_nll", "nll")):
             if arm == "none":
                 bench.add(arm, metric, statistics.fmean(row[key]), **extra)
