@@ -25,7 +25,8 @@ p-value", AUROC of ``|S_B| - |S_A|``, the likelihood ratio as baseline, the type
 
 With ``--scorer qwen`` (the opt-in Qwen pair) every LLM-text detector runs under Qwen2.5-Coder-1.5B-Instruct, an
 external scorer that generated none of the texts (rows re-encoded in its tokens), and Binoculars uses the issue's
-observer/performer pair (observer 0.5B, performer 1.5B, one vocabulary); ``--texts qwen`` takes the machine texts
+observer/performer pair (observer 0.5B, performer 1.5B, one vocabulary; ``--scorer qwen-0.5b`` swaps the roles, so
+every detector runs under the 0.5B, the generator of the Qwen texts); ``--texts qwen`` takes the machine texts
 of Qwen2.5-Coder-0.5B instead of SmolLM2's (the observer's own family), ``--texts qwen_top_p0.95`` its nucleus samples.
 
 Every arm scores the same texts with the same model in one process; the CPU budget is the data sizes (``--n`` of the
@@ -47,6 +48,10 @@ from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
 DATA = Path(".cache/detection")
 MEMBERSHIP = ("dc-pdd", "perplexity", "zlib", "lowercase", "min_k", "min_k_plus_plus")
 _KEYS = {"dc-pdd": "score", "perplexity": "neg_log_ppl"}
+QWEN_SCORERS = {  # --scorer: (performer, Binoculars observer)
+    "qwen": ("qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"),
+    "qwen-0.5b": ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"),
+}
 
 
 def _read(path: Path, limit: int | None) -> list[dict[str, Any]]:
@@ -241,12 +246,13 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["membership", "llm-text", "attribution"])
     parser.add_argument("--texts", default="", help="LLM-text file suffix (detection_data.py's --generator and "
                         "--top-p): '' SmolLM2's samples, 'qwen' Qwen2.5-Coder-0.5B's, 'qwen_top_p0.95'")  # fmt: skip
-    parser.add_argument("--scorer", choices=["smollm2", "qwen"], default="smollm2",
-                        help="LLM text scored by SmolLM2, or by the Qwen2.5-Coder pair (all detectors under the "
-                        "1.5B; Binoculars' observer the 0.5B; needs --skip membership attribution)")  # fmt: skip
+    parser.add_argument("--scorer", choices=["smollm2", *QWEN_SCORERS], default="smollm2",
+                        help="LLM text scored by SmolLM2, or by the Qwen2.5-Coder pair: 'qwen' all detectors under "
+                        "the 1.5B, Binoculars' observer the 0.5B; 'qwen-0.5b' the roles swapped (needs --skip "
+                        "membership attribution)")  # fmt: skip
     args = parser.parse_args()
-    if args.scorer == "qwen" and not {"membership", "attribution"} <= set(args.skip):
-        parser.error("--scorer qwen scores LLM text only: add --skip membership attribution")
+    if args.scorer != "smollm2" and not {"membership", "attribution"} <= set(args.skip):
+        parser.error(f"--scorer {args.scorer} scores LLM text only: add --skip membership attribution")
     if max(args.lengths) > args.source_tokens:
         parser.error(
             f"--lengths {max(args.lengths)} exceeds --source-tokens {args.source_tokens}: the data's continuations "
@@ -256,16 +262,19 @@ def main() -> None:
     from hf_tokens.assets import load_model
     from hf_tokens.pipelines.dc_pdd.frequency import TokenFrequency
 
-    if args.scorer == "qwen":
-        performer, qtok = load_model("qwen2.5-coder-1.5b", dtype=torch.float32)
-        observer, _ = load_model("qwen2.5-coder-0.5b", dtype=torch.float32)
-        bench = Benchmark("detection", "Qwen2.5-Coder-1.5B-Instruct", device=args.device, quick=args.quick)
-        bench.note(
-            "LLM text scored by Qwen2.5-Coder-1.5B-Instruct (an external scorer: every detector "
-            "under it); Binoculars: performer Qwen2.5-Coder-1.5B-Instruct, observer Qwen2.5-Coder-0.5B-Instruct "
-            "(the paper's pair is Falcon-7B / Falcon-7B-Instruct)"
+    if args.scorer != "smollm2":
+        performer_name, observer_name = QWEN_SCORERS[args.scorer]
+        performer, qtok = load_model(performer_name, dtype=torch.float32)
+        observer, _ = load_model(observer_name, dtype=torch.float32)
+        performer_hf, observer_hf = (
+            f"Qwen2.5-Coder-{n.rsplit('-', 1)[1].upper()}-Instruct" for n in (performer_name, observer_name)
         )
-        llm_text(bench, args, performer, observer, "qwen2.5-coder-0.5b", scorer_tok=qtok)
+        bench = Benchmark("detection", performer_hf, device=args.device, quick=args.quick)
+        bench.note(
+            f"LLM text scored by {performer_hf} (every detector under it); Binoculars: performer {performer_hf}, "
+            f"observer {observer_hf} (the paper's pair is Falcon-7B / Falcon-7B-Instruct)"
+        )
+        llm_text(bench, args, performer, observer, observer_name, scorer_tok=qtok)
         bench.finish(args.json)
         return
     model, tok = load_model("smollm2-135m", dtype=torch.float32)

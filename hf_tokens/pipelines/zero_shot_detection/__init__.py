@@ -9,6 +9,7 @@ _QWEN = "bench_results/detection_llm_text_qwen.json"
 _QWEN_QWEN = "bench_results/detection_llm_text_qwen_qwen.json"
 _QWEN_TOP_P = "bench_results/detection_llm_text_qwen_top_p.json"
 _BINO = "binoculars(observer=qwen2.5-coder-0.5b)"
+_SWAPPED = "bench_results/detection_llm_text_qwen05_top_p.json"
 
 register(
     "zero-shot-detection",
@@ -29,7 +30,9 @@ register(
         "Binoculars' observer the 0.5B), AUROC Binoculars / Fast-DetectGPT / ours: SmolLM2's pure samples "
         "{qb.value:.2f} / {qf.value:.2f} / {qz.value:.2f} (inverted: a 135M model's temperature-1 text is less likely "
         "than human text), Qwen-0.5B's pure samples {rb.value:.2f} / {rf.value:.2f} / {rz.value:.2f}, its top-p 0.95 "
-        "samples {pb.value:.2f} / {pf.value:.2f} / {pz.value:.2f} ({pz.texts} texts, 128 tokens)",
+        "samples {pb.value:.2f} / {pf.value:.2f} / {pz.value:.2f}; the roles swapped (scorer the 0.5B, their "
+        "generator; Binoculars' observer the 1.5B) on those top-p samples {xb.value:.2f} / {xf.value:.2f} / "
+        "{xz.value:.2f} (one-sided {xo.value:.2f}) ({pz.texts} texts, 128 tokens)",
         file="bench_results/detection_llm_text.json",
         rows={
             "z": {"method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
@@ -58,6 +61,15 @@ register(
             "pb": {"file": _QWEN_TOP_P, "method": _BINO, "metric": "auroc", "tokens": 128},
             "pf": {"file": _QWEN_TOP_P, "method": "fast_detectgpt", "metric": "auroc", "tokens": 128},
             "pz": {"file": _QWEN_TOP_P, "method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
+            "xb": {
+                "file": _SWAPPED,
+                "method": "binoculars(observer=qwen2.5-coder-1.5b)",
+                "metric": "auroc",
+                "tokens": 128,
+            },
+            "xf": {"file": _SWAPPED, "method": "fast_detectgpt", "metric": "auroc", "tokens": 128},
+            "xz": {"file": _SWAPPED, "method": "zero-shot-detection", "metric": "auroc", "tokens": 128},
+            "xo": {"file": _SWAPPED, "method": "zero-shot-detection(one-sided)", "metric": "auroc", "tokens": 128},
         },
     ),
     benchmark=(
@@ -69,7 +81,8 @@ register(
         "benchmarks/detection.py --skip membership attribution --observer self --source-tokens 256 --lengths 64 128 "
         "256 --limit 32 --json bench_results/detection_llm_text_lengths.json && python benchmarks/detection.py --skip "
         "membership attribution --scorer qwen --json bench_results/detection_llm_text_qwen.json (then the data "
-        "script's --generator qwen [--top-p 0.95] and --texts qwen [qwen_top_p0.95]; HF_TOKENS_QWEN=1 set-up)"
+        "script's --generator qwen [--top-p 0.95] and --texts qwen [qwen_top_p0.95]; --scorer qwen-0.5b --texts "
+        "qwen_top_p0.95 --json bench_results/detection_llm_text_qwen05_top_p.json; HF_TOKENS_QWEN=1 set-up)"
     ),
     usage=(
         "from transformers import pipeline\n"
