@@ -32,7 +32,7 @@ import torch
 
 from benchmarks.data.rag_eval import load_eval
 from hf_tokens.assets import load_encoder, load_model
-from hf_tokens.benchmarking import Benchmark, PartialRun, add_common_args, paired_bootstrap, setup_torch
+from hf_tokens.benchmarking import Benchmark, PartialRun, add_common_args, json_digest, paired_bootstrap, setup_torch
 from hf_tokens.pipelines.crag.cluster import crag_context
 from hf_tokens.pipelines.rag_token_metrics.metrics import fixed_token_chunks
 from hf_tokens.pipelines.rag_token_metrics.report import hf_offsets
@@ -40,6 +40,7 @@ from hf_tokens.pipelines.tcra.compress import budget_of, count_tokens
 from hf_tokens.pipelines.tcra.pipeline import TCRAConfig, tcra_compress
 from hf_tokens.pipelines.xtr.index import BM25
 
+FIELDS = ("f1", "nll", "rate", "seconds")  # one question's values of an arm, in this order
 READER_PROMPT = (
     "Answer the question using the context.\n\nContext:\n{context}\n\nQuestion: {question}\nAnswer briefly."
 )
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     encoder, enc_tok = load_encoder("minilm-l6")
     encoder = encoder.eval()
     cache: dict = {}
-    results: dict[str, dict[str, list[float]]] = {}
+    results: dict[str, dict[str, list[float]]] = {}  # arm -> FIELDS -> one value per question
     partial = PartialRun(args.json, run_key(args, rates, pairs))  # a stopped run resumes from its finished questions
     done = sum(partial.get(str(q)) is not None for q in range(len(pairs)))
     if done:
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         return [100 * f1, nll, rate, seconds]
 
     def question_unit(q: int, pair: dict) -> dict[str, list[float]]:
-        """Every arm on question ``q``: ``{arm: [f1, nll, rate, seconds]}``."""
+        """Every arm on question ``q``: ``{arm: [f1, nll, rate, seconds]}`` (FIELDS)."""
         passages = retrieve(data, pair["question"], args.passages, args.chunk_tokens, cache)
         original = "\n\n".join(passages)
         question = pair["question"] if args.query_aware else None
@@ -221,9 +222,9 @@ def main(argv: list[str] | None = None) -> None:
             unit = question_unit(q, pair)
             partial.put(str(q), unit)
             print(f"question {q + 1}/{len(pairs)} done after {time.time() - started:.0f} s", flush=True)
-        for arm, (f1, nll, rate, seconds) in unit.items():
-            row = results.setdefault(arm, {"f1": [], "nll": [], "rate": [], "seconds": []})
-            for name, value in zip(("f1", "nll", "rate", "seconds"), (f1, nll, rate, seconds)):
+        for arm, values in unit.items():  # values: [f1, nll, rate, seconds] (measure's order)
+            row = results.setdefault(arm, {name: [] for name in FIELDS})
+            for name, value in zip(FIELDS, values):
                 row[name].append(value)
         report(args, data, results, q + 1, final=q + 1 == len(pairs), started=started)
     partial.finish()
@@ -231,12 +232,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_key(args: argparse.Namespace, rates: list[float], pairs: list[dict]) -> dict:
     """What the per-question results depend on: a saved question is reused only under the same key."""
-    import hashlib
-    import json
-
-    questions = hashlib.sha256(json.dumps(pairs, sort_keys=True).encode()).hexdigest()[:16]
     settings = ("model", "passages", "chunk_tokens", "answer_tokens", "query_aware", "seed", "device", "quick")
-    return {"rates": rates, "questions": questions, **{k: getattr(args, k) for k in settings}}
+    return {"rates": rates, "questions": json_digest(pairs), **{k: getattr(args, k) for k in settings}}
 
 
 if __name__ == "__main__":

@@ -220,9 +220,7 @@ def llm_text(
         for name, values in scores.items():
             label = f"binoculars(observer={observer_name})" if name == "binoculars" else name
             _add_rates(bench, label, values, labels, 0.01, **extra)
-        for bound, acc in tests.items():
-            if scorer_tok is not None:
-                break
+        for bound, acc in tests.items() if scorer_tok is None else ():  # defined for the scorer's own texts
             own = [p <= args.alpha for p, y in zip(acc["p"], labels) if y == 1]
             human = [p <= args.alpha for p, y in zip(acc["p"], labels) if y == 0]
             bench.add(f"zero-shot-detection[{bound}]", "type1_error", sum(own) / len(own), baseline="stated alpha",
@@ -259,16 +257,14 @@ def main() -> None:
             "are not that long (build them with detection_data.py llm-text --tokens N)"
         )
     setup_torch(args)
-    from hf_tokens.assets import load_model
+    from hf_tokens.assets import MODELS, load_model
     from hf_tokens.pipelines.dc_pdd.frequency import TokenFrequency
 
     if args.scorer != "smollm2":
         performer_name, observer_name = QWEN_SCORERS[args.scorer]
         performer, qtok = load_model(performer_name, dtype=torch.float32)
         observer, _ = load_model(observer_name, dtype=torch.float32)
-        performer_hf, observer_hf = (
-            f"Qwen2.5-Coder-{n.rsplit('-', 1)[1].upper()}-Instruct" for n in (performer_name, observer_name)
-        )
+        performer_hf, observer_hf = (MODELS[n].hub_id.split("/")[1] for n in (performer_name, observer_name))
         bench = Benchmark("detection", performer_hf, device=args.device, quick=args.quick)
         bench.note(
             f"LLM text scored by {performer_hf} (every detector under it); Binoculars: performer {performer_hf}, "

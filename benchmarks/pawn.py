@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ import torch
 
 from hf_tokens.analysis import detection_scores as ds
 from hf_tokens.analysis.token_stats import token_stats
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, json_digest, setup_torch
 
 ZERO_SHOT = ("log_likelihood", "log_rank", "entropy(low=machine)", "fast_detectgpt", "zero-shot-detection")
 
@@ -54,7 +53,7 @@ def _zero_shot(model: Any, tok: Any, texts: list[str], batch: int, cache: Path) 
     """The zero-shot arms' scores of ``texts``, kept in ``cache`` (a JSON file per text list and batch size)."""
     from hf_tokens.pipelines.zero_shot_detection.statistic import ZeroShotDetectionConfig, zero_shot_test
 
-    path = cache / (hashlib.sha256(json.dumps([texts, batch]).encode()).hexdigest()[:16] + ".json")
+    path = cache / (json_digest([texts, batch]) + ".json")
     if path.is_file():
         return json.loads(path.read_text())
     out: dict[str, list[float]] = {}
@@ -114,7 +113,7 @@ def _minilm(texts: list[str], labels: list[int], args: argparse.Namespace) -> tu
 
     cfg = ClassifierBaselineConfig(epochs=args.minilm_epochs, lr=args.minilm_lr, batch_size=args.minilm_batch,
                                    seed=0, time_budget_s=args.minilm_seconds)  # fmt: skip
-    key = hashlib.sha256(json.dumps([texts, labels, dataclasses.asdict(cfg)]).encode()).hexdigest()[:16]
+    key = json_digest([texts, labels, dataclasses.asdict(cfg)])
     folder = args.cache.parent / f"pawn_minilm-{key}"
     if (folder / "train_log.json").is_file():
         clf = AutoModelForSequenceClassification.from_pretrained(folder).eval()

@@ -303,6 +303,13 @@ class PartialRun:
             self.path.unlink(missing_ok=True)
 
 
+def json_digest(value: Any) -> str:
+    """SHA-256 of ``json.dumps(value)`` (texts, settings): a short name for benchmark data or a cache entry."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:16]
+
+
 def digest(*tensors: Any) -> str:
     """SHA-256 of the shapes, dtypes and bytes of ``tensors`` (torch tensors): a short name for benchmark data."""
     import hashlib

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_tokens.benchmarking import Benchmark, PartialRun, digest, measure, paired_bootstrap
+from hf_tokens.benchmarking import Benchmark, PartialRun, digest, json_digest, measure, paired_bootstrap
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -152,3 +152,10 @@ def test_digest_names_the_data():
     assert digest(a) != digest(a.view(3, 2))  # same bytes, other shape
     assert digest(a) != digest(a.float())
     assert digest(a) != digest(a + (a == 5).long())
+
+
+def test_json_digest_names_texts_and_settings():
+    key = json_digest([["a text", "another"], {"batch": 8}])
+    assert key == json_digest([["a text", "another"], {"batch": 8}]) and len(key) == 16
+    assert key != json_digest([["a text", "another"], {"batch": 4}])
+    assert key != json_digest([["another", "a text"], {"batch": 8}])  # order matters: rows are paired by position
