@@ -35,10 +35,12 @@ prompt, teacher-forced; lower is better: the accuracy signal that does not depen
 mean: the common unit across compressors that cut words and those that cut subword tokens), ``own_rate`` (the rate in
 the unit each compressor targets: words for ours and random drop, cl100k tokens as llmlingua reports them for its
 arms; mean), ``rate_error`` (mean |own_rate - requested|) and ``latency_ms`` (compressor time per context: median of
-``--latency-repeats`` calls, then the median over contexts). Rows ``answer_nll_vs_llmlingua1`` give, per rate, our
-mean NLL minus LLMLingua-1's with a paired-bootstrap 95% interval over questions (negative: ours keeps more), both at
-the same requested rate and for ``llmlingua2-matched``: ours at the reader-token count LLMLingua-1 actually reached on
-each context (LLMLingua-1 misses the requested rate, so equal requested rates are not equal lengths).
+``--latency-repeats`` calls, then the median over contexts). Rows ``answer_nll_vs_<peer>`` / ``answer_f1_vs_<peer>``
+give, per rate, ours minus an LLMLingua-1 arm with a paired-bootstrap 95% interval over questions (NLL negative /
+F1 positive: ours keeps more): ``llmlingua2`` at the same requested rate as ``llmlingua1`` (its defaults, which miss
+the rate on short contexts) and as ``llmlingua1-iter50`` (iterative_size 50, which meets it), and the matched arms
+(:data:`MATCHED`): ours at the reader-token count the LLMLingua-1 arm actually reached on each context, so the
+two compressed contexts have the same length.
 """
 
 from __future__ import annotations
@@ -61,16 +63,29 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.compression_llmlingua_worker import ARMS as PEER_ARMS
 from benchmarks.data.rag_eval import load_eval
 from hf_tokens.assets import load_encoder, load_model
 from hf_tokens.assets.models import model_folder
-from hf_tokens.benchmarking import Benchmark, add_common_args, measure, paired_bootstrap, setup_torch
+from hf_tokens.benchmarking import (
+    Benchmark,
+    add_common_args,
+    json_digest,
+    measure,
+    paired_bootstrap,
+    setup_torch,
+    write_json_atomic,
+)
 from hf_tokens.pipelines.llmlingua2.compress import compress_words, keep_probabilities, split_words
 
 Compressor = Callable[[str, str, float], str]
 COMPRESSORS: dict[str, Compressor] = {}
 RATES = {"2x": 0.5, "3x": 1 / 3, "5x": 0.2}
-PEERS = ("llmlingua1", "llmlingua2-peer")
+PEERS = tuple(PEER_ARMS)
+# ours at the reader-token count an LLMLingua-1 arm reached on each context -> that arm
+MATCHED = {"llmlingua2-matched": "llmlingua1", "llmlingua2-matched-iter50": "llmlingua1-iter50"}
+# (our arm, LLMLingua-1 arm): rows "<metric>_vs_<peer arm>" with a paired 95% interval over questions
+VERSUS = [*(("llmlingua2", peer) for peer in MATCHED.values()), *MATCHED.items()]
 PEER_WORKER = Path(__file__).resolve().parent / "compression_llmlingua_worker.py"
 PROBE = "The gzip module compresses and decompresses files. Sockets connect processes over a network, 42 times."
 READER_PROMPT = "Answer the question in one sentence using the context.\n\nContext:\n{context}\n\nQuestion: {question}"
@@ -129,29 +144,52 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+DISTIL_CACHE = Path(".cache/llmlingua2-distil")
+
+
+def distil(teacher_name: str, texts: list[str]) -> dict[str, str]:
+    """The teacher's extractive compression of each text (greedy), cached per teacher under :data:`DISTIL_CACHE`:
+    a stopped run keeps the replies it has, and a rerun with other classifier settings reuses them."""
+    from hf_tokens.pipelines.llmlingua2 import distillation_prompt
+
+    path = DISTIL_CACHE / f"{teacher_name}-{json_digest(distillation_prompt('{}'))}.json"
+    cache: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    missing = [t for t in texts if json_digest(t) not in cache]
+    if missing:
+        teacher, teacher_tok = load_model(teacher_name)
+        for i, text in enumerate(missing):
+            budget = len(teacher_tok(text, add_special_tokens=False)["input_ids"]) + 8  # room for every word
+            cache[json_digest(text)] = greedy(teacher, teacher_tok, distillation_prompt(text), budget)
+            write_json_atomic(path, cache)
+            print(f"distillation {i + 1}/{len(missing)} by {teacher_name}", flush=True)
+    return {t: cache[json_digest(t)] for t in texts}
+
+
 def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benchmark):
     """Distil the teacher's compressions into a MiniLM token classifier; returns its compression pipeline."""
     from transformers import AutoModelForTokenClassification, pipeline
 
     import hf_tokens.pipelines.llmlingua2.pipeline  # noqa: F401  (registers the "prompt-compression" task)
     from hf_tokens.assets.loaders import minilm_folder
-    from hf_tokens.pipelines.llmlingua2 import align_labels, distillation_prompt, train_classifier, variation_rate
+    from hf_tokens.pipelines.llmlingua2 import align_labels, train_classifier, variation_rate
 
-    teacher, teacher_tok = load_model(args.teacher)
     pool = sorted(d for d in documents if d not in eval_docs)
     random.Random(args.seed).shuffle(pool)
-    examples, rejected, t0 = [], 0, time.perf_counter()
-    for doc_id in pool[: args.train_docs]:
-        words = split_words(documents[doc_id])[: args.train_words]
-        reply = greedy(teacher, teacher_tok, distillation_prompt(" ".join(words)), len(words) + 8)
+    texts = {
+        doc_id: " ".join(split_words(documents[doc_id])[: args.train_words]) for doc_id in pool[: args.train_docs]
+    }
+    t0 = time.perf_counter()
+    replies = distil(args.teacher, list(texts.values()))
+    distil_s = time.perf_counter() - t0
+    examples, rejected = [], 0
+    for doc_id, text in texts.items():
+        words, reply = split_words(text), replies[text]
         labels = align_labels(words, reply)
         if variation_rate(reply, labels) > args.max_variation or not 0 < sum(labels) < len(words):
             rejected += 1
             continue
         examples.append((words, labels))
         print(f"distilled {doc_id}: kept {sum(labels)}/{len(words)} words", flush=True)
-    distil_s = time.perf_counter() - t0
-    del teacher
     if not examples:
         raise SystemExit(f"no distilled example survived the filter ({rejected} rejected); raise --max-variation")
     torch.manual_seed(args.seed)
@@ -161,7 +199,8 @@ def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benc
     kept = sum(sum(lab) for _, lab in examples) / sum(len(lab) for _, lab in examples)
     bench.note(
         f"ours: {len(examples)} distilled examples from {args.teacher} ({rejected} rejected by variation rate >"
-        f" {args.max_variation}; teacher keeps {kept:.0%} of words; {distil_s:.0f} s), MiniLM trained"
+        f" {args.max_variation}; teacher keeps {kept:.0%} of words; {distil_s:.0f} s this run, replies cached in"
+        f" {DISTIL_CACHE}), MiniLM trained"
         f" {log['steps']} steps in {log['seconds']:.0f} s, final loss {statistics.mean(log['losses'][-10:]):.3f}"
     )
     if args.save is not None:
@@ -247,7 +286,8 @@ def matched_compress(pipe, context: str, target_tokens: int, reader_tok) -> str:
 
 
 def add_rows(bench: Benchmark, results: dict, per_item: dict, n_questions: int, seed: int) -> None:
-    """The JSON rows of the arms measured so far (plus our NLL minus LLMLingua-1's, where both were measured)."""
+    """The JSON rows of the arms measured so far, plus ours minus LLMLingua-1 (:data:`VERSUS`) where both were
+    measured: answer NLL (negative: ours keeps more) and F1 (positive: ours answers better)."""
     base = results["none@1x"]
     for arm, metrics in results.items():
         rate = 1.0 if arm == "none@1x" else RATES[arm.split("@")[1]]
@@ -262,15 +302,15 @@ def add_rows(bench: Benchmark, results: dict, per_item: dict, n_questions: int, 
                 requested_rate=rate,
                 n_questions=n_questions,
             )
-    for ours_arm in ("llmlingua2", "llmlingua2-matched"):
+    for ours_arm, peer in VERSUS:
         for label, rate in RATES.items():
-            if f"{ours_arm}@{label}" not in per_item or f"llmlingua1@{label}" not in per_item:
-                continue
-            a, b = per_item[f"{ours_arm}@{label}"], per_item[f"llmlingua1@{label}"]
-            low, high = paired_bootstrap(a, b, seed=seed)
-            diff = statistics.mean(a) - statistics.mean(b)
-            bench.add(f"{ours_arm}@{label}", "answer_nll_vs_llmlingua1", diff, baseline="llmlingua1@" + label,
-                      baseline_value=None, requested_rate=rate, n_questions=n_questions, ci95=[low, high])  # fmt: skip
+            a, b = per_item.get(f"{ours_arm}@{label}", {}), per_item.get(f"{peer}@{label}", {})
+            for metric in sorted(a.keys() & b.keys()):
+                low, high = paired_bootstrap(a[metric], b[metric], seed=seed)
+                diff = statistics.mean(a[metric]) - statistics.mean(b[metric])
+                row = {"baseline": f"{peer}@{label}", "baseline_value": None, "requested_rate": rate}
+                bench.add(f"{ours_arm}@{label}", f"{metric}_vs_{peer}", diff, **row, n_questions=n_questions,
+                          ci95=[low, high])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -329,20 +369,20 @@ def main(argv: list[str] | None = None) -> None:
         llm = reader if args.peer_llm == args.reader else load_model(args.peer_llm)[0]
         diffs = check_probe(peers["probe"], llm, ours.model)
         bench.note(f"peer models vs ours on a probe text, largest difference: {diffs}")
-    matched = ["llmlingua2-matched"] if "llmlingua1" in args.peers else []
-    order = ["llmlingua2", "llmlingua1", *matched, "llmlingua2-peer", "random-drop"]  # the headline's arms first
+    matched = [m for m, peer in MATCHED.items() if peer in args.peers]
+    order = ["llmlingua2", *PEERS, *MATCHED, "random-drop"]  # the headline's arms first
     names = sorted([*COMPRESSORS, *args.peers, *matched], key=lambda n: order.index(n) if n in order else len(order))
     arms = [("none", "1x", 1.0)] + [(n, k, r) for n in names for k, r in RATES.items()]
     results: dict[str, dict[str, float]] = {}
-    per_item: dict[str, list[float]] = {}
+    per_item: dict[str, dict[str, list[float]]] = {}
     for name, label, rate in arms:
         nll, f1, achieved, tokens, own, ms = [], [], [], [], [], []
         for pair in pairs:
             context = data["documents"][pair["doc_id"]]
             if name == "none":
                 short, seconds = context, 0.0
-            elif name == "llmlingua2-matched":  # ours at LLMLingua-1's achieved reader-token count, per context
-                target = len(reader_tok(peers["table"]["llmlingua1"][(label, context)]["compressed"])["input_ids"])
+            elif name in MATCHED:  # ours at the LLMLingua-1 arm's achieved reader-token count, per context
+                target = len(reader_tok(peers["table"][MATCHED[name]][(label, context)]["compressed"])["input_ids"])
                 short, seconds = matched_compress(ours, context, target, reader_tok), float("nan")
             elif name in peers["table"]:
                 row = peers["table"][name][(label, context)]
@@ -360,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
             nll.append(answer_nll(reader, reader_tok, prompt, pair["answer"]))
             if args.max_new_tokens > 0:
                 f1.append(token_f1(greedy(reader, reader_tok, prompt, args.max_new_tokens), pair["answer"]))
-        per_item[f"{name}@{label}"] = nll
+        per_item[f"{name}@{label}"] = {"answer_nll": nll, **({"answer_f1": f1} if f1 else {})}
         results[f"{name}@{label}"] = {
             "answer_nll": statistics.mean(nll),
             **({"answer_f1": statistics.mean(f1)} if f1 else {}),

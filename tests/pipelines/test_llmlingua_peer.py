@@ -110,3 +110,45 @@ def test_check_probe_catches_a_different_model():
     torch.nn.init.normal_(other.model.embed_tokens.weight)
     with pytest.raises(SystemExit, match="differ"):
         check_probe(probe, other, classifier)
+
+
+def test_versus_rows_pair_ours_with_each_llmlingua1_arm():
+    from benchmarks.compression import RATES, add_rows
+    from hf_tokens.benchmarking import Benchmark
+
+    nll = {"none@1x": [1.0, 1.0, 1.0], "llmlingua2@3x": [2.0, 2.5, 3.0], "llmlingua1-iter50@3x": [2.5, 2.5, 2.5]}
+    f1 = {"none@1x": [0.5] * 3, "llmlingua2@3x": [0.4, 0.5, 0.6], "llmlingua1-iter50@3x": [0.1, 0.2, 0.3]}
+    per_item = {arm: {"answer_nll": nll[arm], "answer_f1": f1[arm]} for arm in nll}
+    results = {arm: {"answer_nll": sum(nll[arm]) / 3, "answer_f1": sum(f1[arm]) / 3} for arm in nll}
+    bench = Benchmark("compression", "x")
+    add_rows(bench, results, per_item, n_questions=3, seed=0)
+    rows = {(r["method"], r["metric"]): r for r in bench.rows}
+    d = rows[("llmlingua2@3x", "answer_nll_vs_llmlingua1-iter50")]
+    assert d["value"] == pytest.approx(0.0) and d["baseline"] == "llmlingua1-iter50@3x"
+    assert d["requested_rate"] == RATES["3x"] and d["ci95"][0] <= 0.0 <= d["ci95"][1]
+    f = rows[("llmlingua2@3x", "answer_f1_vs_llmlingua1-iter50")]
+    assert f["value"] == pytest.approx(0.3) and f["ci95"][0] == pytest.approx(0.3)  # every question +0.3
+    assert not any(m.endswith("_vs_llmlingua1") for _, m in rows)  # the default arm was not measured
+
+
+def test_distil_caches_replies_per_teacher(tmp_path, monkeypatch):
+    import benchmarks.compression as compression
+
+    calls = []
+    monkeypatch.setattr(compression, "DISTIL_CACHE", tmp_path)
+    monkeypatch.setattr(compression, "load_model", lambda name: (None, lambda text, **kw: {"input_ids": text.split()}))
+
+    def fake_greedy(model, tokenizer, prompt, max_new_tokens):
+        calls.append(max_new_tokens)
+        return prompt.rsplit("\n", 1)[-1].split()[0]
+
+    monkeypatch.setattr(compression, "greedy", fake_greedy)
+    assert compression.distil("teacher-a", ["alpha beta", "gamma delta epsilon"]) == {
+        "alpha beta": "alpha",
+        "gamma delta epsilon": "gamma",
+    }
+    assert calls == [2 + 8, 3 + 8]  # room for every word of the text
+    assert compression.distil("teacher-a", ["gamma delta epsilon"]) == {"gamma delta epsilon": "gamma"}
+    assert len(calls) == 2  # served from the cache
+    compression.distil("teacher-b", ["alpha beta"])
+    assert len(calls) == 3 and len(list(tmp_path.glob("*.json"))) == 2  # one cache file per teacher
