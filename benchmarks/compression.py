@@ -185,7 +185,7 @@ def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benc
     for doc_id, text in texts.items():
         words, reply = split_words(text), replies[text]
         labels = align_labels(words, reply)
-        if variation_rate(reply, labels) > args.max_variation or not 0 < sum(labels) < len(words):
+        if variation_rate(reply, labels) > args.max_variation or not 0 < sum(labels) <= args.max_keep * len(words):
             rejected += 1
             continue
         examples.append((words, labels))
@@ -199,7 +199,8 @@ def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benc
     kept = sum(sum(lab) for _, lab in examples) / sum(len(lab) for _, lab in examples)
     bench.note(
         f"ours: {len(examples)} distilled examples from {args.teacher} ({rejected} rejected by variation rate >"
-        f" {args.max_variation}; teacher keeps {kept:.0%} of words; {distil_s:.0f} s this run, replies cached in"
+        f" {args.max_variation} or keeping more than {args.max_keep:.0%} of the words; teacher keeps {kept:.0%}"
+        f" of words; {distil_s:.0f} s this run, replies cached in"
         f" {DISTIL_CACHE}), MiniLM trained"
         f" {log['steps']} steps in {log['seconds']:.0f} s, final loss {statistics.mean(log['losses'][-10:]):.3f}"
     )
@@ -322,6 +323,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-seconds", type=float, default=240.0, help="classifier training budget (CPU s)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--max-variation", type=float, default=0.2, help="drop replies above this variation rate")
+    parser.add_argument(
+        "--max-keep", type=float, default=0.9, help="drop replies keeping more of the words (a teacher that echoes)"
+    )
     parser.add_argument("--max-new-tokens", type=int, default=32, help="reader answer length (0: no answer_f1)")
     parser.add_argument("--save", type=Path, default=Path(".cache/llmlingua2-minilm"), help="classifier folder")
     parser.add_argument("--seed", type=int, default=0)
