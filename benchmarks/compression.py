@@ -10,6 +10,11 @@ generated questions from each question's document, given whole or compressed at 
         --train-seconds 60 --max-new-tokens 0 --latency-repeats 1 --peers llmlingua1 llmlingua2-peer \
         --json bench_results/compression_peer.json   # + the llmlingua peer (compression_peer.json; its notes say
         # the classifier came from a run of the same settings stopped after saving it, reloaded with --classifier)
+    PYTHONPATH=. python benchmarks/compression.py --teacher qwen2.5-coder-1.5b --train-docs 109 --train-words 80 \
+        --max-variation 0.3 --epochs 40 --train-seconds 300 --latency-repeats 1 \
+        --peers llmlingua1 llmlingua1-iter50 llmlingua2-peer --json bench_results/compression_peer.json
+        # the Qwen teacher (HF_TOKENS_QWEN=1 set-up; about 1 min a document on one core, cached) and LLMLingua-1 at
+        # iterative_size 50, which meets the requested rate: the comparison at equal rates
 
 Compressors live in :data:`COMPRESSORS` (name -> ``callable(context, question, rate) -> str``); add one line there
 (or call :func:`register_compressor`) and every arm runs on the same questions, contexts and reader.
