@@ -6,15 +6,11 @@ generated questions from each question's document, given whole or compressed at 
     PYTHONPATH=. python benchmarks/compression.py --train-docs 6 --train-words 80 --max-variation 0.3 \
         --train-seconds 30 --max-new-tokens 0   # the committed run (NLL only: the shared 2-core budget)
     PYTHONPATH=. python benchmarks/compression.py --train-docs 200 --train-seconds 1800 --threads 8
-    PYTHONPATH=. python benchmarks/compression.py --train-docs 10 --train-words 80 --max-variation 0.3 \
-        --train-seconds 60 --max-new-tokens 0 --latency-repeats 1 --peers llmlingua1 llmlingua2-peer \
-        --json bench_results/compression_peer.json   # + the llmlingua peer (compression_peer.json; its notes say
-        # the classifier came from a run of the same settings stopped after saving it, reloaded with --classifier)
-    PYTHONPATH=. python benchmarks/compression.py --teacher qwen2.5-coder-1.5b --train-docs 109 --train-words 80 \
-        --max-variation 0.3 --epochs 40 --train-seconds 300 --latency-repeats 1 \
+    PYTHONPATH=. python benchmarks/compression.py --teacher qwen2.5-coder-1.5b --train-docs 100 --train-words 80 \
+        --max-variation 0.3 --epochs 20 --train-seconds 300 --latency-repeats 1 --threads 1 \
         --peers llmlingua1 llmlingua1-iter50 llmlingua2-peer --json bench_results/compression_peer.json
-        # the Qwen teacher (HF_TOKENS_QWEN=1 set-up; about 1 min a document on one core, cached) and LLMLingua-1 at
-        # iterative_size 50, which meets the requested rate: the comparison at equal rates
+        # the committed peer run: the Qwen teacher (HF_TOKENS_QWEN=1 set-up; 30-60 s a document on one core, cached
+        # in .cache/llmlingua2-distil) and LLMLingua-1 at iterative_size 50, which meets the requested rate
 
 Compressors live in :data:`COMPRESSORS` (name -> ``callable(context, question, rate) -> str``); add one line there
 (or call :func:`register_compressor`) and every arm runs on the same questions, contexts and reader.
