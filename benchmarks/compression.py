@@ -155,15 +155,16 @@ def distil(teacher_name: str, texts: list[str]) -> dict[str, str]:
 
     path = DISTIL_CACHE / f"{teacher_name}-{json_digest(distillation_prompt('{}'))}.json"
     cache: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
-    missing = [t for t in texts if json_digest(t) not in cache]
+    keys = {text: json_digest(text) for text in texts}
+    missing = [text for text, key in keys.items() if key not in cache]
     if missing:
         teacher, teacher_tok = load_model(teacher_name)
         for i, text in enumerate(missing):
             budget = len(teacher_tok(text, add_special_tokens=False)["input_ids"]) + 8  # room for every word
-            cache[json_digest(text)] = greedy(teacher, teacher_tok, distillation_prompt(text), budget)
+            cache[keys[text]] = greedy(teacher, teacher_tok, distillation_prompt(text), budget)
             write_json_atomic(path, cache)
             print(f"distillation {i + 1}/{len(missing)} by {teacher_name}", flush=True)
-    return {t: cache[json_digest(t)] for t in texts}
+    return {text: cache[key] for text, key in keys.items()}
 
 
 def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benchmark):
