@@ -7,8 +7,10 @@
 Parts:
 
 - ``markov`` (tokenization-theory, arXiv:2404.08335): k-th order switch Markov sources, k = 1..4; a tiny transformer
-  on the characters vs the same transformer on BPE tokens learned from the source; held-out cross-entropy per
-  character, its excess over the entropy rate, and the unigram entropy (where a collapsed model sits).
+  on the characters vs the same transformer on BPE tokens learned from the source, as a one-layer GPT-2 (the papers'
+  absolute-position architecture) and as a one-layer RoPE Llama, over ``--seeds``; held-out cross-entropy per
+  character, its excess over the entropy rate, the unigram entropy (where a collapsed model sits) and the training
+  step at which each arm first closes half the gap between them.
 - ``eiw`` (equal-info-windows, arXiv:2404.03626): M2 over equal-info windows vs plain arithmetic coding vs bytes at
   equal compute (``benchmarks/_token_free_eiw.py``).
 - ``models``: learn-your-tokens, hierarchical-ar and lexinvariant against subword (SmolLM2 tokenizer) and byte
@@ -41,25 +43,50 @@ def part_markov(bench: Benchmark, args: argparse.Namespace) -> None:
     from hf_tokens.analysis.tokenization_theory import TokenizationTheoryConfig, run_experiment
 
     steps = max(10, round((60 if args.quick else 300) * args.scale))
-    config = TokenizationTheoryConfig(
-        orders=[1, 2, 3, 4], steps=steps, train_symbols=200_000 if not args.quick else 40_000, seed=args.seed
-    )
+    reports = {}
+    for arch in args.architectures:
+        for seed in args.seeds:
+            config = TokenizationTheoryConfig(
+                orders=[1, 2, 3, 4],
+                architecture=arch,
+                steps=steps,
+                train_symbols=200_000 if not args.quick else 40_000,
+                seed=seed,
+            )
+            _log(f"{arch}, seed {seed}")
+            reports[arch, seed] = run_experiment(config, progress=_log)
     bench.note(
-        f"Markov switch sources p={config.p} q={config.q}; tiny Llama hidden {config.hidden} x {config.layers} "
-        f"layers; {config.steps} steps x {config.batch_size} windows of {config.context_symbols} characters per arm "
-        f"(the BPE arm's windows hold the same characters in fewer tokens); BPE dictionary {config.bpe_vocab_size}"
+        f"Markov switch sources p={config.p} q={config.q}; one-layer one-head transformers of width {config.hidden} "
+        f"(gpt2: learned absolute positions, the papers' architecture; llama: RoPE), lr {config.lr}; "
+        f"{config.steps} steps x {config.batch_size} windows of {config.context_symbols} characters per arm (the BPE "
+        f"arm's windows hold the same characters in fewer tokens); BPE dictionary {config.bpe_vocab_size}; seeds "
+        f"{list(args.seeds)} (each seed draws its own samples and initialisation; value = mean over seeds)"
     )
-    report = run_experiment(config, progress=_log)
-    for r in report.rows:
-        extra = {k: r[k] for k in ("order", "chars_per_token", "seq_len", "unigram_bits", "gap_closed")}
-        bench.add(
-            f"{r['tokenizer']}@k={r['order']}",
-            "bits_per_char",
-            r["cross_entropy_bits"],
-            baseline="entropy rate",
-            baseline_value=r["entropy_rate_bits"],
-            **extra,
-        )
+    for arch in args.architectures:
+        for k in config.orders:
+            for tokenizer in ("character", "bpe"):
+                rows = [reports[arch, seed].row(k, tokenizer) for seed in args.seeds]
+                values = [r["cross_entropy_bits"] for r in rows]
+                escapes = [r["escape_step"] for r in rows]
+                bench.add(
+                    f"{arch}/{tokenizer}@k={k}",
+                    "bits_per_char",
+                    sum(values) / len(values),
+                    baseline="entropy rate",
+                    baseline_value=rows[0]["entropy_rate_bits"],
+                    order=k,
+                    unigram_bits=rows[0]["unigram_bits"],
+                    chars_per_token=sum(r["chars_per_token"] for r in rows) / len(rows),
+                    gap_closed=sum(r["gap_closed"] for r in rows) / len(rows),
+                    per_seed=values,
+                    min_value=min(values),
+                    max_value=max(values),
+                    n_seeds=len(rows),
+                    escape_steps=escapes,
+                    escaped=sum(e is not None for e in escapes),
+                    unigram_plateau_share=sum(r["unigram_plateau_share"] for r in rows) / len(rows),
+                    loss_curves_bits=[r["loss_curve_bits"] for r in rows],
+                )
 
 
 PARTS = {"markov": part_markov}
@@ -70,6 +97,10 @@ def main() -> None:
     parser.add_argument("--part", required=True, choices=[*sorted(PARTS), "eiw", "models"])
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every arm's training steps (GPU: > 1)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="markov part: seeds of every arm")
+    parser.add_argument(
+        "--architectures", nargs="+", default=["gpt2", "llama"], choices=["gpt2", "llama"], help="markov part"
+    )
     parser.add_argument(
         "--arms",
         nargs="+",

@@ -61,6 +61,24 @@ def tiny_llama(vocab_size: int, *, hidden: int = 64, layers: int = 2, heads: int
     return LlamaForCausalLM(config)
 
 
+def tiny_gpt2(vocab_size: int, *, hidden: int = 64, layers: int = 1, heads: int = 1, max_len: int = 512) -> Any:
+    """A small GPT-2 (transformers' own class): learned absolute positions and tied input/output embeddings, the
+    architecture of the Markov-data studies (Makkuva et al., 2024; Rajaraman et al., 2024)."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=vocab_size,
+        n_positions=max_len,
+        n_embd=hidden,
+        n_layer=layers,
+        n_head=heads,
+        bos_token_id=None,
+        eos_token_id=None,
+        tie_word_embeddings=True,
+    )
+    return GPT2LMHeadModel(config)
+
+
 def _check_stream(ids: torch.Tensor, seq_len: int) -> torch.Tensor:
     if not isinstance(ids, torch.Tensor) or ids.dim() != 1 or ids.dtype not in (torch.long, torch.int):
         raise TypeError("ids must be a 1-D integer tensor (one long token stream)")

@@ -18,7 +18,12 @@ from hf_tokens.analysis.tokenization_theory import (
     run_experiment,
     train_bpe,
 )
-from hf_tokens.analysis.tokenization_theory.experiment import _encode, bits_per_char
+from hf_tokens.analysis.tokenization_theory.experiment import (
+    _encode,
+    bits_per_char,
+    escape_step,
+    plateau_share,
+)
 
 
 def _h(p: float) -> float:
@@ -146,7 +151,9 @@ def test_bad_source_configs(kwargs, match):
         ({"steps": 0}, "steps"),
         ({"test_symbols": 10}, "2 \\* context_symbols"),
         ({"bpe_vocab_size": 2}, "bpe_vocab_size"),
-        ({"hidden": 30}, "hidden"),
+        ({"hidden": 30, "heads": 4}, "hidden"),
+        ({"heads": 0}, "heads"),
+        ({"architecture": "bert"}, "architecture"),
     ],
 )
 def test_bad_experiment_configs(kwargs, match):
@@ -160,3 +167,37 @@ def test_bad_sample_arguments():
         source.sample(0)
     with pytest.raises(ValueError, match="symbols must be in"):
         source.empirical_entropy_rate(np.array([0, 1, 2, 1, 0]))
+
+
+def test_escape_step_is_the_first_window_mean_below_the_threshold():
+    plateau = [1.0] * 30 + [0.9, 0.8, 0.7, 0.6] + [0.5] * 20
+    step = escape_step(plateau, 0.86, window=4)
+    # steps 29..32 (1.0, 0.9, 0.8, 0.7) average 0.85 < 0.86; steps 28..31 average 0.925
+    assert step == 32
+    assert escape_step([1.0] * 50, 0.86, window=4) is None
+    assert escape_step([0.5] * 3, 0.86, window=4) is None  # fewer steps than one window
+
+
+def test_plateau_share_counts_the_steps_at_the_unigram_loss():
+    curve = [1.0] * 40 + [0.8] * 60
+    # trailing means of 4: steps 3..39 sit at 1.0, steps 40..42 mix, steps 43..99 sit at 0.8
+    means_at_unigram = 37  # steps 3..39
+    assert plateau_share(curve, 1.0, window=4) == pytest.approx(means_at_unigram / 97)
+    assert plateau_share([0.7] * 20, 1.0, window=4) == 0.0
+    assert plateau_share([1.01] * 20, 1.0, window=4) == 1.0
+
+
+@pytest.mark.parametrize("architecture", ["gpt2", "llama"])
+def test_experiment_rows_carry_the_training_curve(architecture):
+    config = TokenizationTheoryConfig(
+        orders=[2], architecture=architecture, train_symbols=3000, test_symbols=600, context_symbols=64,
+        bpe_vocab_size=8, hidden=16, heads=2, steps=20, batch_size=2,
+    )  # fmt: skip
+    report = run_experiment(config)
+    for tokenizer in ("character", "bpe"):
+        row = report.row(2, tokenizer)
+        assert len(row["loss_curve_bits"]) == 10 and all(v > 0 for v in row["loss_curve_bits"])
+        assert row["escape_step"] is None or 9 <= row["escape_step"] < 20
+        assert 0.0 <= row["unigram_plateau_share"] <= 1.0
+    # the character model starts from a uniform guess over 2 symbols: about 1 bit per character
+    assert report.row(2, "character")["loss_curve_bits"][0] == pytest.approx(1.0, abs=0.3)
