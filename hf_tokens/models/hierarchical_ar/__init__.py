@@ -11,7 +11,7 @@ register(
     config="hf_tokens.models.hierarchical_ar.modeling:HierarchicalARConfig",
     contract="hf_tokens.models.hierarchical_ar.modeling:contract",
     headline=Headline(
-        "toy scale (100 steps): bits/byte change under typos {t.value:+.1%} (subword {t.baseline_value:+.1%}, "
+        "toy scale (500 steps, 1 seed): bits/byte change under typos {t.value:+.1%} (subword {t.baseline_value:+.1%}, "
         "MEGABYTE peer {mt.value:+.1%}), casing {c.value:+.1%} (subword {c.baseline_value:+.1%}, MEGABYTE "
         "{mc.value:+.1%}); clean bits/byte x{b.ratio:.2f} of subword (MEGABYTE x{mb.ratio:.2f})",
         file="bench_results/token_free_models.json",
@@ -25,7 +25,7 @@ register(
         },
     ),
     benchmark=(
-        "python benchmarks/token_free.py --part models --quick --scale 2 --save-checkpoints "
+        "python benchmarks/token_free.py --part models --scale 2 --save-checkpoints "
         "--json bench_results/token_free_models.json"
     ),
     package="hf_tokens.models.hierarchical_ar",

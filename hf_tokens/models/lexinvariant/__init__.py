@@ -12,7 +12,7 @@ register(
     config="hf_tokens.models.lexinvariant.modeling:LexinvariantConfig",
     contract="hf_tokens.models.lexinvariant.modeling:contract",
     headline=Headline(
-        "toy scale (100 steps): bits/byte x{p0.ratio:.2f} of a byte LM at context 0-16, x{p2.ratio:.2f} at 64-256; "
+        "toy scale (500 steps, 1 seed): bits/byte x{p0.ratio:.2f} of a byte LM at context 0-16, x{p2.ratio:.2f} at 64-256; "
         "on a letter cipher {x.value:+.1%} (byte LM {y.value:+.0%})",
         file="bench_results/token_free_models.json",
         rows={
@@ -23,7 +23,7 @@ register(
         },
     ),
     benchmark=(
-        "python benchmarks/token_free.py --part models --quick --scale 2 --save-checkpoints "
+        "python benchmarks/token_free.py --part models --scale 2 --save-checkpoints "
         "--json bench_results/token_free_models.json"
     ),
     package="hf_tokens.models.lexinvariant",
