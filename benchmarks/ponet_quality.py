@@ -13,6 +13,12 @@ no labelled set ships with the machine), and scored on held-out passages. BERT i
     PYTHONPATH=. python benchmarks/ponet_quality.py --threads 1 --json bench_results/ponet_quality.json
     PYTHONPATH=. python benchmarks/ponet_quality.py --threads 1 --seed 1 --json bench_results/ponet_quality_seed1.json
     PYTHONPATH=. python benchmarks/ponet_quality.py --mlm-steps 100 --clf-steps 0 --json bench_results/ponet_mlm.json
+    PYTHONPATH=. python benchmarks/ponet_quality.py --summarise bench_results/ponet_quality.json \
+        bench_results/ponet_quality_seed1.json ... --json bench_results/ponet_quality_seeds.json
+
+``--summarise`` trains nothing: it reads per-seed result files and writes, per metric, the mean over seeds of PoNet
+and of BERT, the per-seed values, the mean PoNet-minus-BERT difference with its 95% Student-t interval over seeds,
+and in how many seeds PoNet is ahead.
 
 At the defaults (400 MLM steps, 400 classification steps of 1024 bytes) a run takes about 45 min (BERT) + 21 min
 (PoNet) of one CPU core. With a quarter of that (100 + 100 steps of 512 bytes) BERT reached 0.58 and PoNet 0.28 on
@@ -22,8 +28,12 @@ the 3 classes: too few steps for a meaningful accuracy ratio.
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -52,6 +62,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, default=1e-3, help="MLM pre-training learning rate")
     parser.add_argument("--clf-lr", type=float, default=2e-4, help="classification fine-tuning learning rate")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--summarise", type=Path, nargs="+", default=None, help="per-seed result files to combine")
     args = parser.parse_args(argv)
     if args.mlm_steps < 1 or args.clf_steps < 0 or args.batch < 1:
         parser.error("--mlm-steps and --batch must be >= 1, --clf-steps >= 0")
@@ -125,10 +136,48 @@ def fit(model: Any, batches: list[tuple[torch.Tensor, torch.Tensor]], lr: float)
     return time.perf_counter() - start
 
 
+# two-sided 95% Student-t quantiles for 1..9 degrees of freedom
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262)
+
+
+def summarise(paths: list[Path], json_path: Path | None) -> dict[str, Any]:
+    """Combine per-seed result files of this script (see the module docstring)."""
+    if not 2 <= len(paths) <= len(T95) + 1:
+        raise SystemExit(f"--summarise takes 2 to {len(T95) + 1} result files, got {len(paths)}")
+    runs = []
+    for path in paths:
+        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
+        runs.append({(r["method"], r["metric"]): r["value"] for r in rows})
+    bench = Benchmark("ponet_quality_seeds", "encoders of benchmarks/ponet_quality.py, byte-level")
+    bench.note(f"summary of {len(paths)} seeds: {', '.join(p.name for p in paths)}")
+    for metric in ("accuracy", "mlm_loss"):
+        ours = [run[("ponet", metric)] for run in runs]
+        base = [run[("bert-sdpa", metric)] for run in runs]
+        diffs = [a - b for a, b in zip(ours, base)]
+        half = T95[len(diffs) - 2] * statistics.stdev(diffs) / math.sqrt(len(diffs))
+        mean_diff = statistics.fmean(diffs)
+        bench.add(
+            "ponet",
+            f"{metric}_over_seeds",
+            statistics.fmean(ours),
+            baseline="bert-sdpa",
+            baseline_value=statistics.fmean(base),
+            n_seeds=len(runs),
+            per_seed=ours,
+            baseline_per_seed=base,
+            diff_mean=mean_diff,
+            diff_ci95=[mean_diff - half, mean_diff + half],
+            ponet_ahead=sum(d > 0 for d in diffs),
+        )
+    return bench.finish(json_path)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
     args = parse(argv)
+    if args.summarise:
+        return summarise(args.summarise, args.json)
     setup_torch(args)
     register_ponet()
     train, held = splits()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
@@ -114,3 +116,33 @@ def test_too_long_input_is_rejected():
     model = PoNetModel(tiny_config(max_position_embeddings=16))
     with pytest.raises(ValueError, match="max_position_embeddings"):
         model(torch.ones(1, 17, dtype=torch.long))
+
+
+def _seed_file(path, ponet_acc, bert_acc):
+    rows = [
+        {"method": "ponet", "metric": "accuracy", "value": ponet_acc},
+        {"method": "bert-sdpa", "metric": "accuracy", "value": bert_acc},
+        {"method": "ponet", "metric": "mlm_loss", "value": 2.0},
+        {"method": "bert-sdpa", "metric": "mlm_loss", "value": 3.0},
+    ]
+    path.write_text(json.dumps({"rows": rows}))
+    return path
+
+
+def test_quality_summary_over_seeds(tmp_path):
+    from benchmarks.ponet_quality import summarise
+
+    files = [
+        _seed_file(tmp_path / f"s{i}.json", p, b) for i, (p, b) in enumerate([(0.8, 0.9), (0.9, 0.6), (0.9, 0.9)])
+    ]
+    data = summarise(files, tmp_path / "out.json")
+    row = next(r for r in data["rows"] if r["metric"] == "accuracy_over_seeds")
+    assert row["value"] == pytest.approx(0.8667, abs=1e-4) and row["baseline_value"] == pytest.approx(0.8)
+    assert row["per_seed"] == [0.8, 0.9, 0.9] and row["ponet_ahead"] == 1 and row["n_seeds"] == 3
+    # differences -0.1, +0.3, 0: mean 0.0667, sd 0.2082, t(2) = 4.303 -> half-width 0.5172
+    lo, hi = row["diff_ci95"]
+    assert row["diff_mean"] == pytest.approx(0.0667, abs=1e-4)
+    assert lo == pytest.approx(0.0667 - 0.5172, abs=1e-3) and hi == pytest.approx(0.0667 + 0.5172, abs=1e-3)
+    assert json.loads((tmp_path / "out.json").read_text())["rows"] == data["rows"]
+    with pytest.raises(SystemExit, match="2 to 10"):
+        summarise(files[:1], None)
