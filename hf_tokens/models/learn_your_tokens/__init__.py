@@ -11,8 +11,8 @@ register(
     config="hf_tokens.models.learn_your_tokens.modeling:LearnYourTokensConfig",
     contract="hf_tokens.models.learn_your_tokens.modeling:contract",
     headline=Headline(
-        "toy scale (500 steps, 1 seed): next-word acc {a.value:.1%} (n={a.n}) vs subword {a.baseline_value:.1%}, bytes "
-        "{y.baseline_value:.1%}, MEGABYTE peer {m.value:.1%} (rare words, n={r.n}: {r.value:.0%}, MEGABYTE "
+        "toy scale (500 steps, 1 seed): next-word acc {a.value:.1%} (n={a.n}) vs subword {a.baseline_value:.1%}, "
+        "bytes {y.baseline_value:.1%}, MEGABYTE peer {m.value:.1%} (rare words, n={r.n}: {r.value:.0%}, MEGABYTE "
         "{mr.value:.0%}); bits/byte x{b.ratio:.2f} of the byte LM (MEGABYTE x{mb.ratio:.2f})",
         file="bench_results/token_free_models.json",
         rows={

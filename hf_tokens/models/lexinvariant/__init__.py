@@ -12,8 +12,8 @@ register(
     config="hf_tokens.models.lexinvariant.modeling:LexinvariantConfig",
     contract="hf_tokens.models.lexinvariant.modeling:contract",
     headline=Headline(
-        "toy scale (500 steps, 1 seed): bits/byte x{p0.ratio:.2f} of a byte LM at context 0-16, x{p2.ratio:.2f} at 64-256; "
-        "on a letter cipher {x.value:+.1%} (byte LM {y.value:+.0%})",
+        "toy scale (500 steps, 1 seed): bits/byte x{p0.ratio:.2f} of a byte LM at context 0-16, x{p2.ratio:.2f} at "
+        "64-256; on a letter cipher {x.value:+.1%} (byte LM {y.value:+.0%})",
         file="bench_results/token_free_models.json",
         rows={
             "p0": {"method": "lexinvariant", "metric": "bpb_at_context_0-16"},
