@@ -18,11 +18,11 @@ register(
     headline=Headline(
         "k=4 switch source (rate {c.baseline_value:.3f}, unigram {c.unigram_bits:.2f} bits/char), one-layer GPT-2 "
         "(the papers' architecture), {c.n_seeds} seeds x 300 steps: characters {c.value:.3f} bits/char "
-        "(x{c.ratio:.2f} the rate; on the unigram plateau for {c.pct.unigram_plateau_share:.0f}% of training, half the gap closed in "
-        "{c.escaped}/{c.n_seeds} runs; k=2/3 {c2.value:.3f}/{c3.value:.3f}; k=1 {c1.value:.3f}), BPE {b.value:.3f} "
-        "(x{b.ratio:.3f}); slow, not stuck: at 1200 steps ({cl.n_seeds} seeds) characters leave the plateau at steps "
-        "{cl.escape_steps} and reach {cl.value:.3f} (BPE {bl.value:.3f}); a one-layer RoPE Llama on characters "
-        "{l.value:.3f} at 300 steps (escaped in {l.escaped}/{l.n_seeds})",
+        "(x{c.ratio:.2f} the rate; on the unigram plateau for {c.pct.unigram_plateau_share:.0f}% of training, half "
+        "the gap closed in {c.escaped}/{c.n_seeds} runs; k=2/3 {c2.value:.3f}/{c3.value:.3f}; k=1 {c1.value:.3f}), "
+        "BPE {b.value:.3f} (x{b.ratio:.3f}); slow, not stuck: at 1200 steps ({cl.n_seeds} seeds) characters leave "
+        "the plateau at steps {cl.escape_steps} and reach {cl.value:.3f} (BPE {bl.value:.3f}); a one-layer RoPE "
+        "Llama on characters {l.value:.3f} at 300 steps (escaped in {l.escaped}/{l.n_seeds})",
         file="bench_results/token_free_markov.json",
         rows={
             "b": {"method": "gpt2/bpe@k=4", "metric": "bits_per_char"},
