@@ -9,8 +9,7 @@ from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
 QUALITY = "bench_results/ponet_quality.json"
-QUALITY_SEED1 = "bench_results/ponet_quality_seed1.json"
-QUALITY_SEED2 = "bench_results/ponet_quality_seed2.json"
+QUALITY_SEEDS = "bench_results/ponet_quality_seeds.json"
 
 register(
     "ponet",
@@ -23,30 +22,28 @@ register(
         "forward time x{p.ratio:.2f} from 2k to 8k tokens (linear: x4; BERT-sdpa x{b.ratio:.2f}), "
         "{t.ratio:.2f}x BERT's time at 8k; held-out MLM loss x{m.ratio:.3f} BERT's after the same 100 MLM "
         "steps (byte-level); after 400 MLM + 400 fine-tuning steps (3-way classification of 1024-byte passages, "
-        "120 held-out), seeds 0 / 1 / 2: accuracy {a.value:.3f} / {a1.value:.3f} / {a2.value:.3f} vs BERT "
-        "{a.baseline_value:.3f} / {a1.baseline_value:.3f} / {a2.baseline_value:.3f} (x{a.ratio:.2f} / "
-        "x{a1.ratio:.2f} / x{a2.ratio:.2f}: the seed spread exceeds the gap; paper: ~x0.95), MLM loss "
-        "x{l.ratio:.2f} / x{l1.ratio:.2f} / x{l2.ratio:.2f}, training time x{s.ratio:.2f} (seed 0; seeds 1 and 2 "
-        "shared the CPU); 4x256 encoders, CPU",
+        "120 held-out), mean of {q.n_seeds} seeds: accuracy {q.value:.3f} vs BERT {q.baseline_value:.3f} "
+        "(x{q.ratio:.2f}; PoNet minus BERT {q.diff_mean:+.3f}, 95% CI {q.diff_ci95[0]:+.3f} to {q.diff_ci95[1]:+.3f}, "
+        "PoNet ahead in {q.ponet_ahead}/{q.n_seeds} seeds; paper: ~x0.95), MLM loss x{l.ratio:.2f} (higher than "
+        "BERT's in {l.ponet_ahead}/{l.n_seeds} seeds), training time x{s.ratio:.2f} (seed 0); 4x256 encoders, CPU",
         file="bench_results/ponet_scaling.json",
         rows={
             "p": {"method": "ponet", "metric": "scaling 2048->8192"},
             "b": {"method": "bert-sdpa", "metric": "scaling 2048->8192"},
             "t": {"method": "ponet", "metric": "seconds@8192"},
             "m": {"file": "bench_results/ponet_mlm.json", "method": "ponet", "metric": "mlm_loss"},
-            "a": {"file": QUALITY, "method": "ponet", "metric": "accuracy"},
-            "l": {"file": QUALITY, "method": "ponet", "metric": "mlm_loss"},
+            "q": {"file": QUALITY_SEEDS, "method": "ponet", "metric": "accuracy_over_seeds"},
+            "l": {"file": QUALITY_SEEDS, "method": "ponet", "metric": "mlm_loss_over_seeds"},
             "s": {"file": QUALITY, "method": "ponet", "metric": "train_seconds"},
-            "a1": {"file": QUALITY_SEED1, "method": "ponet", "metric": "accuracy"},
-            "l1": {"file": QUALITY_SEED1, "method": "ponet", "metric": "mlm_loss"},
-            "a2": {"file": QUALITY_SEED2, "method": "ponet", "metric": "accuracy"},
-            "l2": {"file": QUALITY_SEED2, "method": "ponet", "metric": "mlm_loss"},
         },
     ),
     benchmark=(
         "python benchmarks/ponet.py --json bench_results/ponet_scaling.json  # and python benchmarks/ponet_quality.py "
         "--mlm-steps 100 --clf-steps 0 --json bench_results/ponet_mlm.json  # and python benchmarks/ponet_quality.py "
-        "--json bench_results/ponet_quality.json [--seed N --json bench_results/ponet_quality_seedN.json, N = 1, 2]"
+        "--json bench_results/ponet_quality.json [--seed N --json bench_results/ponet_quality_seedN.json, "
+        "N = 1, 2, 3]  # and python benchmarks/ponet_quality.py --summarise bench_results/ponet_quality.json "
+        "bench_results/ponet_quality_seed1.json bench_results/ponet_quality_seed2.json "
+        "bench_results/ponet_quality_seed3.json --json bench_results/ponet_quality_seeds.json"
     ),
     usage=(
         "from hf_tokens.models.ponet import PoNetConfig, register_ponet\n"
