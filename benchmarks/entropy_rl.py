@@ -43,7 +43,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, measure, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, mean_t_interval, measure, setup_torch
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "grpo": {},
@@ -56,8 +56,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 # ``--variants all`` adds the bottom-80% ablation and Clip-Cov / KL-Cov
 DEFAULT_VARIANTS = ("grpo", "top20")
 _NUMBER = re.compile(r"-?\d+")
-# two-sided 95% Student t quantiles by degrees of freedom (no scipy needed); 1.96 beyond
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
 
 
 def held_out(question: str) -> bool:
@@ -136,15 +134,6 @@ def correct(
         tokenizer.padding_side = side
         model.train(was_training)
     return [extract_answer(a) == p["answer"] for a, p in zip(answers, items)]
-
-
-def mean_t_interval(values: list[float]) -> tuple[float, float, float]:
-    """Mean and the 95% Student-t interval of the mean (the interval is the mean itself for one value)."""
-    mean = statistics.fmean(values)
-    if len(values) < 2:
-        return mean, mean, mean
-    half = _T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / len(values) ** 0.5
-    return mean, mean - half, mean + half
 
 
 def bootstrap_problems(per_seed: list[list[bool]], reps: int = 4000, seed: int = 0) -> tuple[float, float]:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import statistics
 import tempfile
 import time
@@ -39,7 +38,7 @@ from typing import Any
 import torch
 
 from hf_tokens.assets.text import load_text
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, mean_t_interval, setup_torch
 from hf_tokens.models.ponet.configuration import PoNetConfig
 from hf_tokens.models.ponet.modeling import register_ponet
 
@@ -136,14 +135,13 @@ def fit(model: Any, batches: list[tuple[torch.Tensor, torch.Tensor]], lr: float)
     return time.perf_counter() - start
 
 
-# two-sided 95% Student-t quantiles for 1..9 degrees of freedom
-T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262)
+MAX_SUMMARISED = 10
 
 
 def summarise(paths: list[Path], json_path: Path | None) -> dict[str, Any]:
     """Combine per-seed result files of this script (see the module docstring)."""
-    if not 2 <= len(paths) <= len(T95) + 1:
-        raise SystemExit(f"--summarise takes 2 to {len(T95) + 1} result files, got {len(paths)}")
+    if not 2 <= len(paths) <= MAX_SUMMARISED:
+        raise SystemExit(f"--summarise takes 2 to {MAX_SUMMARISED} result files, got {len(paths)}")
     runs = []
     for path in paths:
         rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
@@ -154,8 +152,7 @@ def summarise(paths: list[Path], json_path: Path | None) -> dict[str, Any]:
         ours = [run[("ponet", metric)] for run in runs]
         base = [run[("bert-sdpa", metric)] for run in runs]
         diffs = [a - b for a, b in zip(ours, base)]
-        half = T95[len(diffs) - 2] * statistics.stdev(diffs) / math.sqrt(len(diffs))
-        mean_diff = statistics.fmean(diffs)
+        mean_diff, lo, hi = mean_t_interval(diffs)
         bench.add(
             "ponet",
             f"{metric}_over_seeds",
@@ -166,7 +163,7 @@ def summarise(paths: list[Path], json_path: Path | None) -> dict[str, Any]:
             per_seed=ours,
             baseline_per_seed=base,
             diff_mean=mean_diff,
-            diff_ci95=[mean_diff - half, mean_diff + half],
+            diff_ci95=[lo, hi],
             ponet_ahead=sum(d > 0 for d in diffs),
         )
     return bench.finish(json_path)

@@ -66,6 +66,19 @@ def measure(
     return Measurement(times)
 
 
+# two-sided 95% Student t quantiles by degrees of freedom (no scipy needed); 1.96 beyond
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def mean_t_interval(values: Sequence[float]) -> tuple[float, float, float]:
+    """Mean and the 95% Student-t interval of the mean (the interval is the mean itself for one value)."""
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, mean, mean
+    half = _T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / len(values) ** 0.5
+    return mean, mean - half, mean + half
+
+
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], reps: int = 10000, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of mean(a) - mean(b) over paired items (prompts, texts) resampled with replacement."""
     if len(a) != len(b) or not a:

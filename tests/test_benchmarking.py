@@ -159,3 +159,12 @@ def test_json_digest_names_texts_and_settings():
     assert key == json_digest([["a text", "another"], {"batch": 8}]) and len(key) == 16
     assert key != json_digest([["a text", "another"], {"batch": 4}])
     assert key != json_digest([["another", "a text"], {"batch": 8}])  # order matters: rows are paired by position
+
+
+def test_mean_t_interval_uses_student_t_quantiles():
+    from hf_tokens.benchmarking import mean_t_interval
+
+    assert mean_t_interval([0.5]) == (0.5, 0.5, 0.5)
+    # n = 3: mean 2, sd 1, t(2) = 4.303 -> half-width 4.303 / sqrt(3)
+    mean, lo, hi = mean_t_interval([1.0, 2.0, 3.0])
+    assert mean == 2.0 and hi - mean == pytest.approx(4.303 / 3**0.5) and mean - lo == pytest.approx(hi - mean)
