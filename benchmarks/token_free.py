@@ -56,8 +56,9 @@ def part_markov(bench: Benchmark, args: argparse.Namespace) -> None:
             _log(f"{arch}, seed {seed}")
             reports[arch, seed] = run_experiment(config, progress=_log)
     bench.note(
-        f"Markov switch sources p={config.p} q={config.q}; one-layer one-head transformers of width {config.hidden} "
-        f"(gpt2: learned absolute positions, the papers' architecture; llama: RoPE), lr {config.lr}; "
+        f"Markov switch sources p={config.p} q={config.q}; transformers of {config.layers} layer(s), {config.heads} "
+        f"head(s), width {config.hidden} (gpt2: learned absolute positions, the papers' architecture; llama: "
+        f"RoPE), lr {config.lr}; "
         f"{config.steps} steps x {config.batch_size} windows of {config.context_symbols} characters per arm (the BPE "
         f"arm's windows hold the same characters in fewer tokens); BPE dictionary {config.bpe_vocab_size}; seeds "
         f"{list(args.seeds)} (each seed draws its own samples and initialisation; value = mean over seeds)"
