@@ -28,8 +28,6 @@ the 3 classes: too few steps for a meaningful accuracy ratio.
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -38,7 +36,7 @@ from typing import Any
 import torch
 
 from hf_tokens.assets.text import load_text
-from hf_tokens.benchmarking import Benchmark, add_common_args, mean_t_interval, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch, summarise_seeds
 from hf_tokens.models.ponet.configuration import PoNetConfig
 from hf_tokens.models.ponet.modeling import register_ponet
 
@@ -135,37 +133,18 @@ def fit(model: Any, batches: list[tuple[torch.Tensor, torch.Tensor]], lr: float)
     return time.perf_counter() - start
 
 
-MAX_SUMMARISED = 10
-
-
 def summarise(paths: list[Path], json_path: Path | None) -> dict[str, Any]:
     """Combine per-seed result files of this script (see the module docstring)."""
-    if not 2 <= len(paths) <= MAX_SUMMARISED:
-        raise SystemExit(f"--summarise takes 2 to {MAX_SUMMARISED} result files, got {len(paths)}")
-    runs = []
-    for path in paths:
-        rows = json.loads(path.read_text(encoding="utf-8"))["rows"]
-        runs.append({(r["method"], r["metric"]): r["value"] for r in rows})
-    bench = Benchmark("ponet_quality_seeds", "encoders of benchmarks/ponet_quality.py, byte-level")
-    bench.note(f"summary of {len(paths)} seeds: {', '.join(p.name for p in paths)}")
-    for metric in ("accuracy", "mlm_loss"):
-        ours = [run[("ponet", metric)] for run in runs]
-        base = [run[("bert-sdpa", metric)] for run in runs]
-        diffs = [a - b for a, b in zip(ours, base)]
-        mean_diff, lo, hi = mean_t_interval(diffs)
-        bench.add(
-            "ponet",
-            f"{metric}_over_seeds",
-            statistics.fmean(ours),
-            baseline="bert-sdpa",
-            baseline_value=statistics.fmean(base),
-            n_seeds=len(runs),
-            per_seed=ours,
-            baseline_per_seed=base,
-            diff_mean=mean_diff,
-            diff_ci95=[lo, hi],
-            ponet_ahead=sum(d > 0 for d in diffs),
+    try:
+        bench = summarise_seeds(
+            paths,
+            "ponet_quality_seeds",
+            "encoders of benchmarks/ponet_quality.py, byte-level",
+            keep=lambda row: row["method"] == "ponet" and row["metric"] in ("accuracy", "mlm_loss"),
+            suffix="_over_seeds",
         )
+    except ValueError as exc:
+        raise SystemExit(f"--summarise: {exc}") from exc
     return bench.finish(json_path)
 
 

@@ -3,6 +3,7 @@
     python benchmarks/token_free.py --part markov --json bench_results/token_free_markov.json
     python benchmarks/token_free.py --part eiw --json bench_results/token_free_eiw.json
     python benchmarks/token_free.py --part models --json bench_results/token_free_models.json
+    python benchmarks/token_free.py --part models --summarise SEED0.json SEED1.json ... --json SEEDS.json
 
 Parts:
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch, summarise_seeds
 
 
 def _log(text: str) -> None:
@@ -119,8 +120,22 @@ def main() -> None:
     parser.add_argument(
         "--save-checkpoints", action="store_true", help="models part: save_for_hub the trained models into .cache/"
     )
+    parser.add_argument(
+        "--summarise",
+        type=Path,
+        nargs="+",
+        help="train nothing: combine result files of this part run at different --seed values (mean over seeds, "
+        "per-seed values, 95%% t-intervals of each value and of its paired difference from the baseline)",
+    )
     add_common_args(parser)
     args = parser.parse_args()
+    if args.summarise:
+        try:
+            bench = summarise_seeds(args.summarise, f"token_free_{args.part}_seeds", "tiny models trained here")
+        except ValueError as exc:
+            raise SystemExit(f"--summarise: {exc}") from exc
+        bench.finish(args.json)
+        return
     if not args.scale > 0:
         raise SystemExit(f"--scale must be > 0, got {args.scale}")
     setup_torch(args)

@@ -79,6 +79,65 @@ def mean_t_interval(values: Sequence[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+MAX_SEED_FILES = 10
+
+
+def summarise_seeds(
+    paths: Sequence[Path],
+    name: str,
+    model: str,
+    *,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+    suffix: str = "",
+) -> Benchmark:
+    """Combine the result files of one benchmark run at different seeds into one row per (method, metric).
+
+    Each kept row (``keep(row)``, default all) of the first file whose value is a number in every file becomes a row
+    ``metric + suffix`` with the mean over seeds, ``per_seed``, ``n_seeds`` and its 95% Student-t interval
+    (``ci95``); a row with a baseline measured in every run adds the mean baseline, ``baseline_per_seed``, the mean
+    paired difference (value minus baseline) with its interval (``diff_mean``, ``diff_ci95``) and in how many seeds
+    the value is above the baseline (``ahead``). Extra scalar fields equal in every file (``n``, parameter counts)
+    are kept. Returns the unfinished :class:`Benchmark` (add notes, then ``finish``).
+    """
+    if not 2 <= len(paths) <= MAX_SEED_FILES:
+        raise ValueError(f"paths: 2 to {MAX_SEED_FILES} result files, got {len(paths)}")
+    runs = [json.loads(Path(path).read_text(encoding="utf-8"))["rows"] for path in paths]
+    keyed = [{(r["method"], r["metric"]): r for r in rows} for rows in runs]
+    bench = Benchmark(name, model)
+    bench.note(f"summary of {len(paths)} seeds: {', '.join(Path(p).name for p in paths)}")
+    for first in runs[0]:
+        key = (first["method"], first["metric"])
+        rows = [run.get(key) for run in keyed]
+        if any(r is None or not isinstance(r.get("value"), (int, float)) for r in rows) or (keep and not keep(first)):
+            continue
+        values = [float(r["value"]) for r in rows]  # type: ignore[index]
+        mean, lo, hi = mean_t_interval(values)
+        extra: dict[str, Any] = {"n_seeds": len(values), "per_seed": values, "ci95": [lo, hi]}
+        base = [r.get("baseline_value") for r in rows]  # type: ignore[union-attr]
+        paired = all(isinstance(b, (int, float)) for b in base)
+        if paired:
+            diffs = [v - float(b) for v, b in zip(values, base)]  # type: ignore[arg-type]
+            diff, diff_lo, diff_hi = mean_t_interval(diffs)
+            extra |= {"baseline_per_seed": base, "diff_mean": diff, "diff_ci95": [diff_lo, diff_hi]}
+            extra["ahead"] = sum(d > 0 for d in diffs)
+        for field_name, field_value in first.items():
+            scalar = isinstance(field_value, (int, float, str)) and field_name not in _ROW_FIELDS
+            if scalar and all(r.get(field_name) == field_value for r in rows):  # type: ignore[union-attr]
+                extra.setdefault(field_name, field_value)
+        bench.add(
+            key[0],
+            key[1] + suffix,
+            mean,
+            baseline=first.get("baseline"),
+            baseline_value=statistics.fmean(base) if paired else None,  # type: ignore[arg-type]
+            **extra,
+        )
+    return bench
+
+
+_ROW_FIELDS = frozenset({"method", "metric", "value", "baseline", "baseline_value", "ratio", "spread"})
+
+
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], reps: int = 10000, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of mean(a) - mean(b) over paired items (prompts, texts) resampled with replacement."""
     if len(a) != len(b) or not a:

@@ -168,3 +168,35 @@ def test_mean_t_interval_uses_student_t_quantiles():
     # n = 3: mean 2, sd 1, t(2) = 4.303 -> half-width 4.303 / sqrt(3)
     mean, lo, hi = mean_t_interval([1.0, 2.0, 3.0])
     assert mean == 2.0 and hi - mean == pytest.approx(4.303 / 3**0.5) and mean - lo == pytest.approx(hi - mean)
+
+
+def test_summarise_seeds_pairs_each_run_with_its_own_baseline(tmp_path):
+    from hf_tokens.benchmarking import summarise_seeds
+
+    def run(path, acc, base, n):
+        rows = [
+            {"method": "ours", "metric": "acc", "value": acc, "baseline": "base", "baseline_value": base, "n": n},
+            {"method": "ours", "metric": "speed", "value": 2 * acc, "baseline": None, "baseline_value": None, "n": 5},
+            {"method": "ours", "metric": "broken", "value": None},
+        ]
+        path.write_text(json.dumps({"rows": rows}))
+        return path
+
+    files = [run(tmp_path / f"s{i}.json", a, b, 200) for i, (a, b) in enumerate([(0.5, 0.4), (0.6, 0.7), (0.7, 0.4)])]
+    rows = {r["metric"]: r for r in summarise_seeds(files, "x_seeds", "tiny", suffix="_s").rows}
+    assert set(rows) == {"acc_s", "speed_s"}  # a row without a number in every file is left out
+    acc = rows["acc_s"]
+    assert acc["value"] == pytest.approx(0.6) and acc["baseline_value"] == pytest.approx(0.5)
+    assert acc["per_seed"] == [0.5, 0.6, 0.7] and acc["baseline_per_seed"] == [0.4, 0.7, 0.4]
+    assert acc["ahead"] == 2 and acc["n_seeds"] == 3 and acc["n"] == 200
+    # differences 0.1, -0.1, 0.3: mean 0.1, sd 0.2, t(2) = 4.303
+    assert acc["diff_mean"] == pytest.approx(0.1)
+    assert acc["diff_ci95"][1] - 0.1 == pytest.approx(4.303 * 0.2 / 3**0.5)
+    assert acc["ci95"][1] - 0.6 == pytest.approx(4.303 * 0.1 / 3**0.5)
+    assert "diff_mean" not in rows["speed_s"] and rows["speed_s"]["baseline_value"] is None
+    kept = summarise_seeds(files, "x", "tiny", keep=lambda r: r["metric"] == "speed").rows
+    assert [r["metric"] for r in kept] == ["speed"]
+    run(tmp_path / "s1.json", 0.6, 0.7, 100)  # a field that differs between runs is not carried over
+    assert "n" not in summarise_seeds(files, "x", "tiny").rows[0]
+    with pytest.raises(ValueError, match="paths: 2 to 10"):
+        summarise_seeds(files[:1], "x", "tiny")

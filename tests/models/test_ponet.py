@@ -120,9 +120,9 @@ def test_too_long_input_is_rejected():
 
 def _seed_file(path, ponet_acc, bert_acc):
     rows = [
-        {"method": "ponet", "metric": "accuracy", "value": ponet_acc},
+        {"method": "ponet", "metric": "accuracy", "value": ponet_acc, "baseline_value": bert_acc},
         {"method": "bert-sdpa", "metric": "accuracy", "value": bert_acc},
-        {"method": "ponet", "metric": "mlm_loss", "value": 2.0},
+        {"method": "ponet", "metric": "mlm_loss", "value": 2.0, "baseline_value": 3.0},
         {"method": "bert-sdpa", "metric": "mlm_loss", "value": 3.0},
     ]
     path.write_text(json.dumps({"rows": rows}))
@@ -138,7 +138,7 @@ def test_quality_summary_over_seeds(tmp_path):
     data = summarise(files, tmp_path / "out.json")
     row = next(r for r in data["rows"] if r["metric"] == "accuracy_over_seeds")
     assert row["value"] == pytest.approx(0.8667, abs=1e-4) and row["baseline_value"] == pytest.approx(0.8)
-    assert row["per_seed"] == [0.8, 0.9, 0.9] and row["ponet_ahead"] == 1 and row["n_seeds"] == 3
+    assert row["per_seed"] == [0.8, 0.9, 0.9] and row["ahead"] == 1 and row["n_seeds"] == 3
     # differences -0.1, +0.3, 0: mean 0.0667, sd 0.2082, t(2) = 4.303 -> half-width 0.5172
     lo, hi = row["diff_ci95"]
     assert row["diff_mean"] == pytest.approx(0.0667, abs=1e-4)

@@ -24,8 +24,8 @@ register(
         "steps (byte-level); after 400 MLM + 400 fine-tuning steps (3-way classification of 1024-byte passages, "
         "120 held-out), mean of {q.n_seeds} seeds: accuracy {q.value:.3f} vs BERT {q.baseline_value:.3f} "
         "(x{q.ratio:.2f}; PoNet minus BERT {q.diff_mean:+.3f}, 95% CI {q.diff_ci95[0]:+.3f} to {q.diff_ci95[1]:+.3f}, "
-        "PoNet ahead in {q.ponet_ahead}/{q.n_seeds} seeds; paper: ~x0.95), MLM loss x{l.ratio:.2f} (higher than "
-        "BERT's in {l.ponet_ahead}/{l.n_seeds} seeds), training time x{s.ratio:.2f} (seed 0); 4x256 encoders, CPU",
+        "PoNet ahead in {q.ahead}/{q.n_seeds} seeds; paper: ~x0.95), MLM loss x{l.ratio:.2f} (higher than "
+        "BERT's in {l.ahead}/{l.n_seeds} seeds), training time x{s.ratio:.2f} (seed 0); 4x256 encoders, CPU",
         file="bench_results/ponet_scaling.json",
         rows={
             "p": {"method": "ponet", "metric": "scaling 2048->8192"},
