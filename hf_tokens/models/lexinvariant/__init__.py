@@ -1,6 +1,7 @@
 """Lexinvariant language models (arXiv:2305.16349): per-sequence random Gaussian token embeddings. See
 :mod:`.modeling`."""
 
+from hf_tokens.models import TOKEN_FREE_MODELS_BENCHMARK
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
@@ -12,9 +13,9 @@ register(
     config="hf_tokens.models.lexinvariant.modeling:LexinvariantConfig",
     contract="hf_tokens.models.lexinvariant.modeling:contract",
     headline=Headline(
-        "toy scale (500 steps, 1 seed): bits/byte x{p0.ratio:.2f} of a byte LM at context 0-16, x{p2.ratio:.2f} at "
-        "64-256; on a letter cipher {x.value:+.1%} (byte LM {y.value:+.0%})",
-        file="bench_results/token_free_models.json",
+        "toy scale (500 steps, {p0.n_seeds} seeds): bits/byte x{p0.ratio:.2f} of a byte LM at context 0-16, "
+        "x{p2.ratio:.2f} at 64-256; on a letter cipher {x.value:+.1%} (byte LM {y.value:+.0%})",
+        file="bench_results/token_free_models_seeds.json",
         rows={
             "p0": {"method": "lexinvariant", "metric": "bpb_at_context_0-16"},
             "p2": {"method": "lexinvariant", "metric": "bpb_at_context_64-256"},
@@ -22,10 +23,7 @@ register(
             "y": {"method": "bytes", "metric": "bpb_cipher_change"},
         },
     ),
-    benchmark=(
-        "python benchmarks/token_free.py --part models --scale 2 --save-checkpoints "
-        "--json bench_results/token_free_models.json"
-    ),
+    benchmark=TOKEN_FREE_MODELS_BENCHMARK,
     package="hf_tokens.models.lexinvariant",
     usage=(
         "from hf_tokens.models.lexinvariant import LexinvariantConfig, LexinvariantForCausalLM\n"
