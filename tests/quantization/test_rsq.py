@@ -329,11 +329,13 @@ def test_save_quantized_writes_a_card_with_bits_group_size_and_calibration(tmp_p
     assert not (tmp_path / "float2").exists()
 
 
-@pytest.mark.slow
-def test_demo_quantizes_smollm2_and_generates(smollm2):
+def test_demo_quantizes_a_copy_and_generates():
+    """The demo's own properties on a tiny model; `hf-tokens run --method rsq` on SmolLM2 is tests/test_cli.py's."""
     from hf_tokens.quantization.rsq.demo import demo
+    from hf_tokens.testing import tiny_tokenizer
 
-    model, tokenizer = smollm2
+    model = tiny_model("llama", hidden_size=128, intermediate_size=256, num_attention_heads=4, num_key_value_heads=2)
+    tokenizer = tiny_tokenizer()
     before = {k: v.clone() for k, v in list(model.state_dict().items())[:3]}
     data = demo(model, tokenizer, "What is the capital of France?", 8)
     assert data["text"] and data["new_tokens"] > 0
