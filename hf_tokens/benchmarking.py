@@ -101,7 +101,12 @@ def summarise_seeds(
     """
     if not 2 <= len(paths) <= MAX_SEED_FILES:
         raise ValueError(f"paths: 2 to {MAX_SEED_FILES} result files, got {len(paths)}")
-    runs = [json.loads(Path(path).read_text(encoding="utf-8"))["rows"] for path in paths]
+    runs = []
+    for path in paths:
+        try:
+            runs.append(json.loads(Path(path).read_text(encoding="utf-8"))["rows"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"paths: {path} is not a readable benchmark result JSON with 'rows' ({exc!r})") from exc
     keyed = [{(r["method"], r["metric"]): r for r in rows} for rows in runs]
     bench = Benchmark(name, model)
     bench.note(f"summary of {len(paths)} seeds: {', '.join(Path(p).name for p in paths)}")

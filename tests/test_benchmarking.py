@@ -200,3 +200,8 @@ def test_summarise_seeds_pairs_each_run_with_its_own_baseline(tmp_path):
     assert "n" not in summarise_seeds(files, "x", "tiny").rows[0]
     with pytest.raises(ValueError, match="paths: 2 to 10"):
         summarise_seeds(files[:1], "x", "tiny")
+    with pytest.raises(ValueError, match=r"missing\.json is not a readable"):
+        summarise_seeds([files[0], tmp_path / "missing.json"], "x", "tiny")
+    (tmp_path / "other.json").write_text(json.dumps({"results": []}))
+    with pytest.raises(ValueError, match=r"other\.json is not a readable"):
+        summarise_seeds([files[0], tmp_path / "other.json"], "x", "tiny")
