@@ -96,8 +96,9 @@ def summarise_seeds(
     ``metric + suffix`` with the mean over seeds, ``per_seed``, ``n_seeds`` and its 95% Student-t interval
     (``ci95``); a row with a baseline measured in every run adds the mean baseline, ``baseline_per_seed``, the mean
     paired difference (value minus baseline) with its interval (``diff_mean``, ``diff_ci95``) and in how many seeds
-    the value is above the baseline (``ahead``). Extra scalar fields equal in every file (``n``, parameter counts)
-    are kept. Returns the unfinished :class:`Benchmark` (add notes, then ``finish``).
+    the value is above the baseline (``ahead``). Extra fields equal in every file (``n``, parameter counts) are kept;
+    numeric ones that differ become their mean, with ``<field>_per_seed``. Returns the unfinished
+    :class:`Benchmark` (add notes, then ``finish``).
     """
     if not 2 <= len(paths) <= MAX_SEED_FILES:
         raise ValueError(f"paths: 2 to {MAX_SEED_FILES} result files, got {len(paths)}")
@@ -126,9 +127,14 @@ def summarise_seeds(
             extra |= {"baseline_per_seed": base, "diff_mean": diff, "diff_ci95": [diff_lo, diff_hi]}
             extra["ahead"] = sum(d > 0 for d in diffs)
         for field_name, field_value in first.items():
-            scalar = isinstance(field_value, (int, float, str)) and field_name not in _ROW_FIELDS
-            if scalar and all(r.get(field_name) == field_value for r in rows):  # type: ignore[union-attr]
-                extra.setdefault(field_name, field_value)
+            if field_name in _ROW_FIELDS or field_name in extra:
+                continue
+            seen = [r.get(field_name) for r in rows]  # type: ignore[union-attr]
+            if all(v == field_value for v in seen) and isinstance(field_value, (int, float, str)):
+                extra[field_name] = field_value
+            elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in seen):
+                extra[field_name] = statistics.fmean(seen)  # type: ignore[arg-type]
+                extra[f"{field_name}_per_seed"] = seen
         bench.add(
             key[0],
             key[1] + suffix,

@@ -196,8 +196,9 @@ def test_summarise_seeds_pairs_each_run_with_its_own_baseline(tmp_path):
     assert "diff_mean" not in rows["speed_s"] and rows["speed_s"]["baseline_value"] is None
     kept = summarise_seeds(files, "x", "tiny", keep=lambda r: r["metric"] == "speed").rows
     assert [r["metric"] for r in kept] == ["speed"]
-    run(tmp_path / "s1.json", 0.6, 0.7, 100)  # a field that differs between runs is not carried over
-    assert "n" not in summarise_seeds(files, "x", "tiny").rows[0]
+    run(tmp_path / "s1.json", 0.6, 0.7, 100)  # a numeric field that differs between runs: its mean
+    first = summarise_seeds(files, "x", "tiny").rows[0]
+    assert first["n"] == pytest.approx(500 / 3) and first["n_per_seed"] == [200, 100, 200]
     with pytest.raises(ValueError, match="paths: 2 to 10"):
         summarise_seeds(files[:1], "x", "tiny")
     with pytest.raises(ValueError, match=r"missing\.json is not a readable"):
