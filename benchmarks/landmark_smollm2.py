@@ -15,12 +15,12 @@ Two stages, one script:
   tokens are scored (the landmark's logit predicts the token after a completed block). Also: keys a decoding step
   attends to (the cache's own count) vs the full context, and passkey accuracy with ``--passkey N`` samples.
 
-    OMP_NUM_THREADS=1 python benchmarks/landmark_smollm2.py --stage train --steps 30 --warmup 3 --lr 1.5e-4 \
-        --train attention --seconds 1500 --save .cache/landmark-smollm2   # what ran: 26 steps in 1500 s
+    OMP_NUM_THREADS=1 python benchmarks/landmark_smollm2.py --stage train --steps 300 --warmup 10 --lr 1e-4 \\
+        --train all --seconds 2400 --save .cache/landmark-smollm2   # what ran: 300 steps in 28 min
     OMP_NUM_THREADS=1 python benchmarks/landmark_smollm2.py --stage eval --load .cache/landmark-smollm2 \\
         --json bench_results/landmark_smollm2.json   # NLLs per arm and text are cached: --arms/--corpora split
-    OMP_NUM_THREADS=1 python benchmarks/landmark_smollm2.py --stage eval --passkey-only --passkey 4 \
-        --passkey-mults 2 --arms sdpa topk --json bench_results/landmark_smollm2_passkey.json
+    OMP_NUM_THREADS=1 python benchmarks/landmark_smollm2.py --stage eval --passkey-only --passkey 8 \
+        --passkey-mults 2 4 --arms sdpa topk --json bench_results/landmark_smollm2_passkey.json
 """
 
 from __future__ import annotations
