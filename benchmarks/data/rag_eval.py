@@ -8,7 +8,11 @@ question / evidence / answer for one passage per document, kept only when the ev
     PYTHONPATH=. python benchmarks/data/rag_eval.py --pairs 96 --minutes 30 --model qwen2.5-coder-0.5b --commit
 
 writes ``.cache/rag_eval/<name>.json`` (and with ``--commit``, ``benchmarks/data/rag_eval.json``): documents, the
-raw replies, the surviving pairs and the rejection counts. :func:`load_eval` reads the committed set.
+raw replies, the surviving pairs and the rejection counts. :func:`load_eval` reads the committed set. The larger set
+written by the 1.5B model (57 of 96 pairs survive, against 11 of 64 for the 0.5B) is committed beside it::
+
+    PYTHONPATH=. python benchmarks/data/rag_eval.py --pairs 96 --minutes 55 --model qwen2.5-coder-1.5b \
+        --out benchmarks/data/rag_eval_qwen15.json
 """
 
 from __future__ import annotations
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--commit", action="store_true", help=f"also write {COMMITTED.relative_to(ROOT)}")
+    parser.add_argument("--out", type=Path, default=None, help="also write this path (another committed set)")
     args = parser.parse_args(argv)
     import torch
 
@@ -216,8 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=1, ensure_ascii=False)
     out.write_text(text, encoding="utf-8")
-    if args.commit:
-        COMMITTED.write_text(text, encoding="utf-8")
+    for path in ([COMMITTED] if args.commit else []) + ([args.out] if args.out else []):
+        path.write_text(text, encoding="utf-8")
     print(f"{data['survived']}/{data['generated']} pairs survived validation {data['rejected']} -> {out}")
 
 
