@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import re
 import statistics
 import time
 from pathlib import Path
@@ -126,9 +127,12 @@ def main(argv: list[str] | None = None) -> dict:
         from transformers import AutoModelForCausalLM
 
         adapted = AutoModelForCausalLM.from_pretrained(args.adapted, attn_implementation=key).to(args.device).eval()
+        cca.apply(adapted.config)  # evaluate at this run's g and s, not the ones saved with the adapted model
         card = (Path(args.adapted) / "README.md").read_text() if (Path(args.adapted) / "README.md").is_file() else ""
         trained_line = next((ln for ln in card.splitlines() if ln.startswith("`benchmarks/attention_cca.py`")), "")
         budget = f"loaded from {args.adapted}, trained by {trained_line or 'this script (see its card)'}"
+        done = re.search(r"(\d+) steps x (\d+) tokens", trained_line)
+        adapt_steps, adapt_tokens = (int(done.group(1)), int(done.group(2))) if done else (None, None)
     else:
         per = -(-args.steps // len(args.train_corpora))
         batches = [t for c in args.train_corpora for t in token_texts(tokenizer, c, per, args.train_tokens, args.seed)]
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
         adapted = copy.deepcopy(base)
         adapted.set_attn_implementation(key)
         trained = train(adapted, batches, args.lr, args.seconds)
+        adapt_steps, adapt_tokens = trained["steps"], args.train_tokens
         budget = (
             f"{trained['steps']} steps x {args.train_tokens} tokens (batch 1, AdamW lr {args.lr}, every weight but "
             f"the tied embeddings) in "
@@ -176,7 +181,8 @@ def main(argv: list[str] | None = None) -> dict:
                 nll[arm].append(value)
                 secs[arm].append(seconds)
         extra = {"length": length, "texts": args.texts, "group_size": args.group_size,
-                 "local_window": args.local_window}  # fmt: skip
+                 "local_window": args.local_window, "adapt_steps": adapt_steps,
+                 "adapt_tokens": adapt_tokens}  # fmt: skip
         ppl = {a: math.exp(statistics.mean(v)) for a, v in nll.items()}
         tps = {a: length / statistics.median(v) for a, v in secs.items()}
         for arm in arms:
