@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> dict:
         card = (Path(args.adapted) / "README.md").read_text() if (Path(args.adapted) / "README.md").is_file() else ""
         trained_line = next((ln for ln in card.splitlines() if ln.startswith("`benchmarks/attention_cca.py`")), "")
         budget = f"loaded from {args.adapted}, trained by {trained_line or 'this script (see its card)'}"
-        done = re.search(r"(\d+) steps x (\d+) tokens", trained_line)
-        adapt_steps, adapt_tokens = (int(done.group(1)), int(done.group(2))) if done else (None, None)
+        spent = re.search(r"(\d+) steps x (\d+) tokens", trained_line)
+        adapt_steps, adapt_tokens = (int(spent.group(1)), int(spent.group(2))) if spent else (None, None)
     else:
         per = -(-args.steps // len(args.train_corpora))
         batches = [t for c in args.train_corpora for t in token_texts(tokenizer, c, per, args.train_tokens, args.seed)]
