@@ -29,7 +29,7 @@ import torch
 
 from benchmarks.data.rag_eval import load_eval
 from hf_tokens.assets import load_encoder
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, setup_torch
 from hf_tokens.pipelines.rag_token_metrics.metrics import fixed_token_chunks, ndcg_at_k, recall_at_k, tokens_in_spans
 from hf_tokens.pipelines.rag_token_metrics.report import evaluate_retrieval, hf_offsets
 from hf_tokens.pipelines.rag_token_metrics.synth import QAPair
@@ -158,8 +158,9 @@ def evaluate_size(args, bench, size, data, encoders, tokenizer, folds, offsets):
                 cost.setdefault(name, []).extend(rows)
     baseline = "bm25"
     summary = {}
+    per_question: dict[str, list[dict[str, float]]] = {}
     for name, ranked in rankings.items():
-        per_q = [ranking_metrics(r, rel) for r, rel in zip(ranked, relevant)]
+        per_q = per_question[name] = [ranking_metrics(r, rel) for r, rel in zip(ranked, relevant)]
         report = evaluate_retrieval(
             documents, test_pairs, chunks, [[items[i] for i in r[:TOKEN_K]] for r in ranked], offsets=offsets
         )
@@ -170,8 +171,9 @@ def evaluate_size(args, bench, size, data, encoders, tokenizer, folds, offsets):
     for name, metrics in summary.items():
         for metric, value in metrics.items():
             base = summary[baseline][metric]
+            extra = paired_intervals(per_question, name, baseline, metric)
             bench.add(f"{name}@{size}", metric, value, baseline=f"{baseline}@{size}", baseline_value=base,
-                      chunk_size=size, retriever=name, n_questions=len(test_pairs))  # fmt: skip
+                      chunk_size=size, retriever=name, n_questions=len(test_pairs), **extra)  # fmt: skip
     ref = "colbert-maxsim"
     for name, rows in cost.items():
         sims = statistics.median(r[0] for r in rows)
@@ -185,6 +187,23 @@ def evaluate_size(args, bench, size, data, encoders, tokenizer, folds, offsets):
         bench.add(f"{name}@{size}", "similarities_scored", sims, baseline_value=ref_sims, **common)
         bench.add(f"{name}@{size}", "scoring_ms", ms, baseline_value=ref_ms, **common)
     print(f"chunk size {size}: {len(texts)} chunks, {time.perf_counter() - T0:.0f} s", file=sys.stderr)
+
+
+def paired_intervals(per_question: dict[str, list[dict[str, float]]], name: str, baseline: str, metric: str) -> dict:
+    """Per-question paired bootstrap 95% intervals of ``name`` minus ``baseline`` (``diff_ci95``) and, for an XTR
+    ranking, minus the ColBERT MaxSim ranking of the same encoder (``maxsim_diff_ci95``); empty for the token-level
+    metrics (computed over the pooled spans, not per question)."""
+    mine = per_question[name]
+    if metric not in mine[0]:
+        return {}
+    values = [m[metric] for m in mine]
+    out = {}
+    if name != baseline:
+        out["diff_ci95"] = paired_bootstrap(values, [m[metric] for m in per_question[baseline]])
+    ref = "colbert-maxsim" + name[3:] if name.startswith("xtr") else None
+    if ref in per_question:
+        out["maxsim_diff_ci95"] = paired_bootstrap(values, [m[metric] for m in per_question[ref]])
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
