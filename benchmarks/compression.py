@@ -65,7 +65,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.compression_llmlingua_worker import ARMS as PEER_ARMS
-from benchmarks.data.rag_eval import load_eval
+from benchmarks.data.rag_eval import COMMITTED, load_eval
 from hf_tokens.assets import load_encoder, load_model
 from hf_tokens.assets.models import model_folder
 from hf_tokens.benchmarking import (
@@ -177,9 +177,13 @@ def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benc
 
     pool = sorted(d for d in documents if d not in eval_docs)
     random.Random(args.seed).shuffle(pool)
-    texts = {
-        doc_id: " ".join(split_words(documents[doc_id])[: args.train_words]) for doc_id in pool[: args.train_docs]
-    }
+    texts = {}  # "doc_id#window" -> consecutive --train-words words of a training document
+    for doc_id in pool[: args.train_docs]:
+        words = split_words(documents[doc_id])
+        for w in range(args.train_windows):
+            window = words[w * args.train_words : (w + 1) * args.train_words]
+            if w == 0 or 2 * len(window) >= args.train_words:  # a later window shorter than half a window: skip
+                texts[f"{doc_id}#{w}"] = " ".join(window)
     t0 = time.perf_counter()
     replies = distil(args.teacher, list(texts.values()))
     distil_s = time.perf_counter() - t0
@@ -200,7 +204,9 @@ def train_ours(args, eval_docs: set[str], documents: dict[str, str], bench: Benc
     log = train_classifier(model, tokenizer, examples, epochs=args.epochs, seconds=args.train_seconds, seed=args.seed)
     kept = sum(sum(lab) for _, lab in examples) / sum(len(lab) for _, lab in examples)
     bench.note(
-        f"ours: {len(examples)} distilled examples from {args.teacher} ({rejected} rejected by variation rate >"
+        f"ours: {len(examples)} distilled examples ({len(texts)} windows of up to {args.train_words} words from"
+        f" {min(args.train_docs, len(pool))} documents outside the evaluation set) from {args.teacher} ({rejected}"
+        f" rejected by variation rate >"
         f" {args.max_variation} or keeping more than {args.max_keep:.0%} of the words; teacher keeps {kept:.0%}"
         f" of words; {distil_s:.0f} s this run, replies cached in"
         f" {DISTIL_CACHE}), MiniLM trained"
@@ -321,7 +327,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reader", default="smollm2-135m", help="reader LLM (an hf_tokens.assets model)")
     parser.add_argument("--teacher", default="smollm2-135m", help="distillation teacher LLM")
     parser.add_argument("--train-docs", type=int, default=40, help="documents the teacher compresses")
-    parser.add_argument("--train-words", type=int, default=160, help="words of each training document")
+    parser.add_argument("--train-words", type=int, default=160, help="words of each training window")
+    parser.add_argument("--train-windows", type=int, default=1, help="consecutive windows distilled per document")
     parser.add_argument("--train-seconds", type=float, default=240.0, help="classifier training budget (CPU s)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--max-variation", type=float, default=0.2, help="drop replies above this variation rate")
@@ -341,20 +348,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peer-llm", default="smollm2-135m", help="LLMLingua-1's small LM (assets model)")
     parser.add_argument("--classifier", type=Path, default=None, help="load this trained classifier, skip training")
     parser.add_argument("--classifier-note", default="", help="how --classifier was trained (goes into the notes)")
+    parser.add_argument("--data", type=Path, default=None, help="evaluation set JSON (default: the committed one)")
     parser.add_argument("--questions", type=int, default=0, help="first N questions (0: all)")
     parser.add_argument("--latency-repeats", type=int, default=3, help="timed calls per context (median)")
     args = parser.parse_args(argv)
     setup_torch(args)
+    if args.train_windows < 1:
+        raise SystemExit(f"--train-windows must be >= 1, got {args.train_windows}")
     if args.quick:
         args.train_docs, args.train_seconds, args.max_new_tokens, args.latency_repeats = 8, 30.0, 16, 1
     if args.peers and not Path(args.llmlingua_python).exists():
         raise SystemExit(f"--llmlingua-python {args.llmlingua_python} does not exist (see --help)")
     if args.peers and args.save is None:
         raise SystemExit("--peers needs --save: llmlingua's LLMLingua-2 path loads our classifier from its folder")
-    data = load_eval()
+    data = load_eval(args.data) if args.data else load_eval()
     pairs = data["pairs"][: args.questions or None]
     bench = Benchmark("compression", args.reader, device=args.device, quick=args.quick)
-    bench.note(f"`{' '.join(sys.argv)}`; {len(pairs)} questions of rag_eval.json; contexts = their whole documents")
+    source = (args.data or COMMITTED).name
+    bench.note(f"`{' '.join(sys.argv)}`; {len(pairs)} questions of {source}; contexts = their whole documents")
     if args.classifier is not None:  # reuse a classifier trained by an earlier run of this script
         from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
