@@ -1,10 +1,10 @@
-"""Prompt compression on the shared evaluation set (benchmarks/data/rag_eval.json): a reader LLM answers the
+"""Prompt compression on the shared evaluation set (benchmarks/data/rag_eval_qwen15.json, 57 questions): a reader LLM answers the
 generated questions from each question's document, given whole or compressed at 2x, 3x and 5x.
 
-    PYTHONPATH=. python benchmarks/compression.py --json bench_results/compression.json   # default budget
+    PYTHONPATH=. python benchmarks/compression.py --json /tmp/compression.json   # default budget
     PYTHONPATH=. python benchmarks/compression.py --quick
     PYTHONPATH=. python benchmarks/compression.py --train-docs 6 --train-words 80 --max-variation 0.3 \
-        --train-seconds 30 --max-new-tokens 0   # the committed run (NLL only: the shared 2-core budget)
+        --train-seconds 30 --max-new-tokens 0   # NLL only, SmolLM2 teacher: a few minutes
     PYTHONPATH=. python benchmarks/compression.py --train-docs 200 --train-seconds 1800 --threads 8
     PYTHONPATH=. python benchmarks/compression.py --teacher qwen2.5-coder-1.5b --train-docs 100 --train-words 80 \
         --max-variation 0.3 --epochs 20 --train-seconds 300 --latency-repeats 1 --threads 1 \

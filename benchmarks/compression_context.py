@@ -1,4 +1,4 @@
-"""Context compression on the shared evaluation set (benchmarks/data/rag_eval.json): TCRA-LLM summarisation,
+"""Context compression on the shared evaluation set (benchmarks/data/rag_eval_qwen15.json, 57 questions): TCRA-LLM summarisation,
 semantic compression and both composed, CRAG's clustered summaries, and a random word-drop baseline at the same
 token budget, against the uncompressed retrieved context.
 
