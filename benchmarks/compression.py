@@ -1,5 +1,5 @@
-"""Prompt compression on the shared evaluation set (benchmarks/data/rag_eval_qwen15.json, 57 questions): a reader LLM answers the
-generated questions from each question's document, given whole or compressed at 2x, 3x and 5x.
+"""Prompt compression on the shared evaluation set (benchmarks/data/rag_eval_qwen15.json, 57 questions): a reader LLM
+answers the generated questions from each question's document, given whole or compressed at 2x, 3x and 5x.
 
     PYTHONPATH=. python benchmarks/compression.py --json /tmp/compression.json   # default budget
     PYTHONPATH=. python benchmarks/compression.py --quick

@@ -1,6 +1,6 @@
-"""Context compression on the shared evaluation set (benchmarks/data/rag_eval_qwen15.json, 57 questions): TCRA-LLM summarisation,
-semantic compression and both composed, CRAG's clustered summaries, and a random word-drop baseline at the same
-token budget, against the uncompressed retrieved context.
+"""Context compression on the shared evaluation set (benchmarks/data/rag_eval_qwen15.json, 57 questions): TCRA-LLM
+summarisation, semantic compression and both composed, CRAG's clustered summaries, and a random word-drop baseline
+at the same token budget, against the uncompressed retrieved context.
 
 Protocol (the reader/accuracy protocol of issue 17): for each generated question, BM25 retrieves the top
 ``--passages`` 64-token chunks of the corpus; each arm turns them into a context of at most ``rate`` x their tokens

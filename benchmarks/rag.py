@@ -1,7 +1,8 @@
-"""Retrieval on the shared evaluation set (benchmarks/data/rag_eval_qwen15.json, 57 questions): BM25, single-vector MiniLM, ColBERT-style
-MaxSim over all document tokens, and XTR (MiniLM trained with XTR's in-batch token retrieval loss, scoring from the
-retrieved tokens only) per chunk size; chunk recall@k, nDCG@10, the token-level metrics of rag-token-metrics
-(recall, precision, IoU of the top-5 chunks; Precision Omega of the chunking) and XTR's scoring cost vs ColBERT's.
+"""Retrieval on the shared evaluation set (benchmarks/data/rag_eval_qwen15.json, 57 questions): BM25, single-vector
+MiniLM, ColBERT-style MaxSim over all document tokens, and XTR (MiniLM trained with XTR's in-batch token retrieval
+loss, scoring from the retrieved tokens only) per chunk size; chunk recall@k, nDCG@10, the token-level metrics of
+rag-token-metrics (recall, precision, IoU of the top-5 chunks; Precision Omega of the chunking) and XTR's scoring
+cost vs ColBERT's.
 
     PYTHONPATH=. python benchmarks/rag.py --json bench_results/rag_qwen15.json   # about 4 min at 1 thread
     PYTHONPATH=. python benchmarks/rag.py --quick                                # about 5 min
