@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peer-llm", default="smollm2-135m", help="LLMLingua-1's small LM (assets model)")
     parser.add_argument("--classifier", type=Path, default=None, help="load this trained classifier, skip training")
     parser.add_argument("--classifier-note", default="", help="how --classifier was trained (goes into the notes)")
-    parser.add_argument("--data", type=Path, default=None, help="evaluation set JSON (default: the committed one)")
+    parser.add_argument("--data", type=Path, default=COMMITTED, help="evaluation set JSON (default: %(default)s)")
     parser.add_argument("--questions", type=int, default=0, help="first N questions (0: all)")
     parser.add_argument("--latency-repeats", type=int, default=3, help="timed calls per context (median)")
     args = parser.parse_args(argv)
@@ -361,11 +361,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"--llmlingua-python {args.llmlingua_python} does not exist (see --help)")
     if args.peers and args.save is None:
         raise SystemExit("--peers needs --save: llmlingua's LLMLingua-2 path loads our classifier from its folder")
-    data = load_eval(args.data) if args.data else load_eval()
+    data = load_eval(args.data)
     pairs = data["pairs"][: args.questions or None]
     bench = Benchmark("compression", args.reader, device=args.device, quick=args.quick)
-    source = (args.data or COMMITTED).name
-    bench.note(f"`{' '.join(sys.argv)}`; {len(pairs)} questions of {source}; contexts = their whole documents")
+    bench.note(f"`{' '.join(sys.argv)}`; {len(pairs)} questions of {args.data.name}; contexts = their whole documents")
     if args.classifier is not None:  # reuse a classifier trained by an earlier run of this script
         from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 

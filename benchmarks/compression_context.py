@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from benchmarks.data.rag_eval import load_eval
+from benchmarks.data.rag_eval import COMMITTED, load_eval
 from hf_tokens.assets import load_encoder, load_model
 from hf_tokens.benchmarking import Benchmark, PartialRun, add_common_args, json_digest, paired_bootstrap, setup_torch
 from hf_tokens.pipelines.crag.cluster import crag_context
@@ -143,7 +143,7 @@ def report(args: argparse.Namespace, data: dict, results: dict, n: int, final: b
 
 def main(argv: list[str] | None = None) -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
-    parser.add_argument("--data", type=Path, default=None, help="evaluation set JSON (default: the committed one)")
+    parser.add_argument("--data", type=Path, default=COMMITTED, help="evaluation set JSON (default: %(default)s)")
     parser.add_argument("--model", default="smollm2-135m", help="reader and summariser (an hf_tokens.assets model)")
     parser.add_argument("--rates", default="0.5,0.33,0.2", help="kept fractions of the context's tokens")
     parser.add_argument("--passages", type=int, default=6, help="BM25 passages retrieved per question")
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.rates, args.questions = "0.5", args.questions or 4
     rates = [float(r) for r in args.rates.split(",")]
-    data = load_eval(args.data) if args.data else load_eval()
+    data = load_eval(args.data)
     pairs = data["pairs"][: args.questions or None]
     torch.manual_seed(args.seed)
     model, tokenizer = load_model(args.model)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.data.rag_eval import load_eval
+from benchmarks.data.rag_eval import COMMITTED, load_eval
 from hf_tokens.assets import load_encoder
 from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, setup_torch
 from hf_tokens.pipelines.rag_token_metrics.metrics import fixed_token_chunks, ndcg_at_k, recall_at_k, tokens_in_spans
@@ -209,7 +209,7 @@ def paired_intervals(per_question: dict[str, list[dict[str, float]]], name: str,
 
 def main(argv: list[str] | None = None) -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.split("\n\n")[0]))
-    parser.add_argument("--data", type=Path, default=None, help="evaluation set JSON (default: the committed one)")
+    parser.add_argument("--data", type=Path, default=COMMITTED, help="evaluation set JSON (default: %(default)s)")
     parser.add_argument("--chunk-sizes", default="64,128", help="token chunk sizes of every retriever")
     parser.add_argument("--sweep-sizes", default="8,16,32,256", help="extra chunk sizes, BM25 only (the sweep)")
     parser.add_argument("--folds", type=int, default=2, help="XTR cross-fitting folds (by document)")
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     setup_torch(args)
     if args.quick:
         args.chunk_sizes, args.sweep_sizes, args.xtr_steps = "64", "16", min(args.xtr_steps, 10)
-    data = load_eval(args.data) if args.data else load_eval()
+    data = load_eval(args.data)
     pairs = [QAPair.from_dict(p) for p in data["pairs"]]
     folds = fold_pairs(pairs, args.folds, args.seed)
     base, tokenizer = load_encoder("minilm-l6")
