@@ -14,13 +14,15 @@ Two stages, one script:
   (and with every block); the text is fed in chunks of ``--chunk`` tokens, as the paper evaluates. Only regular
   tokens are scored (the landmark's logit predicts the token after a completed block). Also: keys a decoding step
   attends to (the cache's own count) vs the full context, and passkey accuracy with ``--passkey N`` samples.
+  ``--arms tuned-sdpa`` adds a diagnostic arm: the fine-tuned weights with full attention and no landmarks, which
+  separates what fine-tuning did to the weights from what landmark retrieval does.
 
     OMP_NUM_THREADS=1 python benchmarks/landmark_smollm2.py --stage train --steps 300 --warmup 10 --lr 1e-4 \\
         --train all --seconds 2400 --save .cache/landmark-smollm2   # what ran: 300 steps in 28 min
     OMP_NUM_THREADS=1 python benchmarks/landmark_smollm2.py --stage eval --load .cache/landmark-smollm2 \\
         --json bench_results/landmark_smollm2.json   # NLLs per arm and text are cached: --arms/--corpora split
     OMP_NUM_THREADS=1 python benchmarks/landmark_smollm2.py --stage eval --passkey-only --passkey 8 \
-        --passkey-mults 2 4 --arms sdpa topk --json bench_results/landmark_smollm2_passkey.json
+        --passkey-mults 1 2 4 --arms sdpa topk all tuned-sdpa --json bench_results/landmark_smollm2_passkey.json
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from hf_tokens.models.lm_training import TrainingBudget
 
 TRAIN_CORPORA = ("jargon", "python-stdlib")
 HELD_OUT = 0.9  # the last 10% of each training corpus is held out
+ARMS = ("sdpa", "topk", "all", "tuned-sdpa")  # tuned-sdpa: a diagnostic arm, computed only when --arms names it
 
 
 def corpus_split(name: str) -> tuple[str, str]:
@@ -205,11 +208,13 @@ def evaluate(args: argparse.Namespace, bench: Benchmark) -> None:
         "sdpa": ("sdpa (original SmolLM2)", lambda: (base(), DynamicCache(config=base().config))),
         "topk": (f"landmark-top{args.top_k}", lambda: (tuned, LandmarkCache(tuned.config, top_k=args.top_k))),
         "all": ("landmark-all-blocks", lambda: (tuned, LandmarkCache(tuned.config, top_k=0))),
+        # diagnostic: the fine-tuned weights with full attention and no landmarks (a DynamicCache skips insertion)
+        "tuned-sdpa": ("landmark-tuned weights, full sdpa", lambda: (tuned, DynamicCache(config=tuned.config))),
     }
     if args.passkey_only:
         return run_passkey(args, bench, arms, tokenizer, length)
     stamp = f"{trained['seconds']:.0f}" if trained else "base"
-    nll: dict[str, list[torch.Tensor]] = {arms[a][0]: [] for a in arms}
+    nll: dict[str, list[torch.Tensor]] = {arms[a][0]: [] for a in arms if a != "tuned-sdpa" or a in args.arms}
     for corpus in args.corpora:
         text = load_text(corpus) if corpus not in TRAIN_CORPORA else corpus_split(corpus)[1]
         ids = torch.tensor(tokenizer(text[: n_max * 8])["input_ids"][: n_max + 1])
@@ -284,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mults", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--chunk", type=int, default=256, help="eval: tokens per forward")
     parser.add_argument("--corpora", nargs="+", default=["jargon", "python-stdlib", "licenses"], help="eval texts")
-    parser.add_argument("--arms", nargs="+", choices=("sdpa", "topk", "all"), default=["sdpa", "topk", "all"])
+    parser.add_argument("--arms", nargs="+", choices=tuple(ARMS), default=["sdpa", "topk", "all"])
     parser.add_argument("--nll-dir", default=".cache/landmark-smollm2-nll", help="eval: per-token NLL cache")
     parser.add_argument("--passkey-mults", type=int, nargs="+", default=[2, 4], help="eval: passkey lengths")
     parser.add_argument("--passkey-only", action="store_true", help="eval: only the passkey test (own --json)")
