@@ -51,7 +51,7 @@ register(
     ),
     benchmark=(
         "PYTHONPATH=. python benchmarks/compression.py --data benchmarks/data/rag_eval_qwen15.json"
-        " --teacher qwen2.5-coder-1.5b --train-docs 100 --train-words 80"
+        " --teacher qwen2.5-coder-1.5b --train-docs 100 --train-words 80 --train-windows 3"
         " --max-variation 0.3 --epochs 20 --train-seconds 300 --latency-repeats 1 --threads 1 --peers llmlingua1"
         " llmlingua1-iter50 llmlingua2-peer --json bench_results/compression_peer.json  # peer: .venv-llmlingua"
         " (HF_TOKENS_PEERS=1 bash setup.sh); teacher: HF_TOKENS_QWEN=1 bash setup.sh"
