@@ -7,7 +7,7 @@ answers the generated questions from each question's document, given whole or co
         --train-seconds 30 --max-new-tokens 0   # NLL only, SmolLM2 teacher: a few minutes
     PYTHONPATH=. python benchmarks/compression.py --train-docs 200 --train-seconds 1800 --threads 8
     PYTHONPATH=. python benchmarks/compression.py --teacher qwen2.5-coder-1.5b --train-docs 100 --train-words 80 \
-        --max-variation 0.3 --epochs 20 --train-seconds 300 --latency-repeats 1 --threads 1 \
+        --train-windows 3 --max-variation 0.3 --epochs 20 --train-seconds 300 --latency-repeats 1 --threads 1 \
         --peers llmlingua1 llmlingua1-iter50 llmlingua2-peer --json bench_results/compression_peer.json
         # the committed peer run: the Qwen teacher (HF_TOKENS_QWEN=1 set-up; 30-60 s a document on one core, cached
         # in .cache/llmlingua2-distil) and LLMLingua-1 at iterative_size 50, which meets the requested rate
