@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--mults", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--chunk", type=int, default=256, help="eval: tokens per forward")
     parser.add_argument("--corpora", nargs="+", default=["jargon", "python-stdlib", "licenses"], help="eval texts")
-    parser.add_argument("--arms", nargs="+", choices=tuple(ARMS), default=["sdpa", "topk", "all"])
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=["sdpa", "topk", "all"])
     parser.add_argument("--nll-dir", default=".cache/landmark-smollm2-nll", help="eval: per-token NLL cache")
     parser.add_argument("--passkey-mults", type=int, nargs="+", default=[2, 4], help="eval: passkey lengths")
     parser.add_argument("--passkey-only", action="store_true", help="eval: only the passkey test (own --json)")
