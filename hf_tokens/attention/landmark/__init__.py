@@ -72,8 +72,7 @@ register(
         "--seconds 2400 --save .cache/landmark-smollm2 && python benchmarks/landmark_smollm2.py --stage eval "
         "--json bench_results/landmark_smollm2.json  # passkey: --stage eval --passkey-only --passkey 8 "
         "--passkey-mults 1 2 4 --arms sdpa topk all tuned-sdpa --json bench_results/landmark_smollm2_passkey.json; "
-        "toy: "
-        "python benchmarks/attention_landmark.py --steps 822 --seconds 100000 "
+        "toy: python benchmarks/attention_landmark.py --steps 822 --seconds 100000 "
         "--json bench_results/attention_landmark.json"
     ),
     usage=(
