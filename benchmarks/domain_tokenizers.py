@@ -76,6 +76,9 @@ def main() -> None:
     parser.add_argument("--ocr-pairs", type=int, default=400, help="OCR error pairs for the consistency rows")
     parser.add_argument("--save", default=None, help="save the trained tokenizers with cards under this folder")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--no-python-docs", action="store_true", help="technical corpus without the Python docs (from setup.sh)"
+    )
     args = parser.parse_args()
     setup_torch(args)
     os.environ.setdefault("RAYON_NUM_THREADS", str(args.threads))  # the tokenizers library's trainer threads
@@ -93,7 +96,11 @@ def main() -> None:
     )
 
     bench = Benchmark("domain_tokenizers", "KL3M recipe on offline corpora", device="cpu", quick=args.quick)
-    corpora = build_corpora(seed=args.seed, max_file_bytes=args.max_file_bytes)
+    corpora = build_corpora(seed=args.seed, max_file_bytes=args.max_file_bytes, python_docs=not args.no_python_docs)
+    n_pydocs = sum("python3.11-doc" in path for c in corpora.values() for path, _ in c.train + c.heldout)
+    bench.note(f"technical corpus: /usr/share/doc READMEs/NEWS/FAQ/TODO/*.txt + {n_pydocs} Python 3.11 doc sources")
+    if not n_pydocs and not args.no_python_docs:
+        print("warning: no Python docs under the asset cache (run setup.sh); the technical corpus is smaller")
     for line in describe(corpora):
         print(line)
     for name, corpus in corpora.items():
@@ -117,7 +124,8 @@ def main() -> None:
         description = (
             f"Trained with the KL3M recipe by `python benchmarks/domain_tokenizers.py --save {args.save}` "
             f"(seed {args.seed}) on {len(train)} offline files ({n_bytes:,} bytes): licences and legal notices, "
-            "technical documentation and general English from /usr/share (see benchmarks/data/kl3m_corpora.py); no "
+            "technical documentation (/usr/share/doc and the Python 3.11 docs) and general English (see "
+            "benchmarks/data/kl3m_corpora.py); no "
             "financial or governmental text was available offline."
         )
         for name, tok in {**ours, **chars}.items():

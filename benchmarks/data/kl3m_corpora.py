@@ -5,7 +5,9 @@ Domains (what exists offline; nothing is downloaded):
 * ``legal``: licences and legal notices: the full licence texts in ``/usr/share/common-licenses`` and every Debian
   package's ``/usr/share/doc/*/copyright`` notice (duplicates by content removed).
 * ``technical``: technical documentation under ``/usr/share/doc``: ``README*``, ``NEWS*``, ``FAQ*``, ``TODO*`` and
-  ``*.txt`` files (plain or gzip), changelogs excluded (they are a separate corpus in :mod:`hf_tokens.assets.text`).
+  ``*.txt`` files (plain or gzip), changelogs excluded (they are a separate corpus in :mod:`hf_tokens.assets.text`);
+  plus, where ``setup.sh`` unpacked them (``$HF_TOKENS_CACHE/debian/python3.11-doc``), the reST sources of the Python
+  3.11 documentation from Debian's ``python3.11-doc`` (``--no-python-docs`` leaves them out).
 * ``general``: general English from :mod:`hf_tokens.assets.text`: the fortune files (one document per file) and the
   Jargon File, which is kept whole in the training split.
 * financial and governmental text: **none exists offline here** (no filings, statutes or regulations are installed;
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DOC_ROOT = Path("/usr/share/doc")
+PYTHON_DOCS = ("debian", "python3.11-doc", "_sources")  # under the asset cache; see setup.sh
 LICENSE_ROOT = Path("/usr/share/common-licenses")
 FORTUNE_ROOT = Path("/usr/share/games/fortunes")
 TECH_PREFIXES = ("README", "NEWS", "FAQ", "TODO")
@@ -84,6 +87,13 @@ def _technical_files() -> list[Path]:
     return sorted(out)
 
 
+def _python_doc_files() -> list[Path]:
+    from hf_tokens.assets._cache import cache_root
+
+    root = cache_root().joinpath(*PYTHON_DOCS)
+    return sorted(p for p in root.rglob("*.txt") if p.is_file()) if root.is_dir() else []
+
+
 def _fortune_files() -> list[Path]:
     if not FORTUNE_ROOT.is_dir():
         return []
@@ -112,15 +122,27 @@ def _split(name: str, files: list[Path], *, seed: int, heldout: float, max_file_
 
 
 def build_corpora(
-    *, seed: int = 0, heldout: float = 0.2, max_file_bytes: int = 200_000, domains: tuple[str, ...] = DOMAINS
+    *,
+    seed: int = 0,
+    heldout: float = 0.2,
+    max_file_bytes: int = 200_000,
+    domains: tuple[str, ...] = DOMAINS,
+    python_docs: bool = True,
 ) -> dict[str, DomainCorpus]:
-    """The domain corpora, split by file (deterministic for a given ``seed`` and machine)."""
+    """The domain corpora, split by file (deterministic for a given ``seed`` and machine).
+
+    ``python_docs`` adds the Python documentation sources to ``technical`` where ``setup.sh`` unpacked them.
+    """
     if not 0 < heldout < 1:
         raise ValueError(f"heldout must be a fraction in (0, 1), got {heldout!r}")
     unknown = set(domains) - set(DOMAINS)
     if unknown:
         raise ValueError(f"unknown domains {sorted(unknown)}; known: {DOMAINS}")
-    files = {"legal": _legal_files, "technical": _technical_files, "general": _fortune_files}
+    files = {
+        "legal": _legal_files,
+        "technical": lambda: _technical_files() + (_python_doc_files() if python_docs else []),
+        "general": _fortune_files,
+    }
     out = {}
     for name in domains:
         corpus = _split(name, files[name](), seed=seed, heldout=heldout, max_file_bytes=max_file_bytes)
@@ -148,8 +170,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--heldout", type=float, default=0.2, help="fraction of each domain's files held out")
     parser.add_argument("--max-file-bytes", type=int, default=200_000)
+    parser.add_argument("--no-python-docs", action="store_true", help="leave the Python docs out of 'technical'")
     args = parser.parse_args()
-    corpora = build_corpora(seed=args.seed, heldout=args.heldout, max_file_bytes=args.max_file_bytes)
+    corpora = build_corpora(
+        seed=args.seed, heldout=args.heldout, max_file_bytes=args.max_file_bytes, python_docs=not args.no_python_docs
+    )
     print("\n".join(describe(corpora)))
 
 

@@ -19,7 +19,8 @@ register(
     contract="hf_tokens.tokenizers.kl3m.api:contract",
     headline=Headline(
         "tokens/char vs the best general tokenizer ({l.baseline}) on held-out legal notices: KL3M 32k "
-        "{l.ratio:.3f}x, 64k {l64.ratio:.3f}x; technical docs: 32k {t.ratio:.3f}x, 64k {t64.ratio:.3f}x; "
+        "{l.ratio:.3f}x, 64k {l64.ratio:.3f}x; technical docs (Debian READMEs + Python 3.11 docs): 32k "
+        "{t.ratio:.3f}x, 64k {t64.ratio:.3f}x; "
         "char-8k keeps token boundaries on {c.pct.value:.0f}% of OCR edits (GPT-2 {c.pct.baseline_value:.0f}%)",
         file="bench_results/domain_tokenizers.json",
         rows={
