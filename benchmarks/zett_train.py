@@ -26,6 +26,14 @@ def main() -> None:
     parser.add_argument("--hidden-size", type=int, default=256, help="hypernetwork width")
     parser.add_argument("--layers", type=int, default=3, help="hypernetwork transformer layers (paper: 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the hypernetwork init and the sampling")
+    parser.add_argument("--fit-texts", type=int, default=200, help="texts each sampled tokenizer is fitted to")
+    parser.add_argument("--vocab-min", type=int, default=4000, help="smallest sampled vocabulary")
+    parser.add_argument("--vocab-max", type=int, default=16000, help="largest sampled vocabulary")
+    parser.add_argument(
+        "--predict-shared", action="store_true", help="LM loss with predicted (not copied) shared tokens, as before"
+    )
+    parser.add_argument("--aux-tokens", type=int, default=2048, help="shared tokens per step in the aux loss")
+    parser.add_argument("--lr", type=float, default=3e-4)
     args = parser.parse_args()
     setup_torch(args)
     if args.quick:
@@ -38,13 +46,16 @@ def main() -> None:
     model, tok = load_model("smollm2-135m")
     net = ZettHypernetwork.for_model(model, tok, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.layers)
     net.config.base_model = "smollm2-135m"
-    config = ZettTrainingConfig(steps=args.steps, seconds=args.seconds, seed=args.seed)
+    config = ZettTrainingConfig(
+        steps=args.steps, seconds=args.seconds, seed=args.seed, fit_texts=args.fit_texts, vocab_min=args.vocab_min,
+        vocab_max=args.vocab_max, copy_shared=not args.predict_shared, aux_tokens=args.aux_tokens, lr=args.lr,
+    )  # fmt: skip
 
     def log(row: dict[str, float]) -> None:
         if int(row["step"]) % 10 == 0:
             print(
                 f"step {int(row['step']):5d}  loss {row['loss']:.3f}  lm {row['lm']:.3f}  aux {row['aux']:.4f}  "
-                f"vocab {int(row['vocab'])}  {row['seconds']:.0f} s",
+                f"vocab {int(row['vocab'])}  new {int(row.get('new', row['vocab']))}  {row['seconds']:.0f} s",
                 flush=True,
             )
 

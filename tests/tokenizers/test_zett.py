@@ -135,3 +135,32 @@ def test_clear_errors():
         ZettTrainingConfig(vocab_min=100)
     with pytest.raises(ValueError, match="kinds"):
         ZettTrainingConfig(kinds=("wordpiece",))
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_copy_shared_loss_is_the_transplanted_models_loss(tied):
+    """With ``copy_shared`` the training LM loss is exactly the loss of the model ``transplant`` builds."""
+    model, tok = tiny_model("llama", tie_word_embeddings=tied), tiny_tokenizer()
+    net = _net(model, tok)
+    with torch.no_grad():  # a non-trivial hypernetwork
+        net.head_input.weight.normal_(std=0.05)
+        if net.head_output is not None:
+            net.head_output.weight.normal_(std=0.05)
+    cfg = ZettTrainingConfig(batch_texts=2, fit_texts=6, text_chars=300, seq_len=48, copy_shared=True, aux_tokens=5)
+    texts = text_stream(cfg, seed=7)()
+    new_tok = sample_tokenizer(texts, "bpe", 420)
+    with torch.no_grad():
+        _, stats = zett_loss(net, model, tok, new_tok, texts[:2], cfg)
+        new_model, _ = transplant(model, tok, new_tok, method="zett", hypernetwork=net)
+        total, count = 0.0, 0
+        for ids in new_tok(texts[:2], add_special_tokens=False, truncation=True, max_length=48)["input_ids"]:
+            ids = torch.tensor([ids])
+            total += new_model(input_ids=ids, labels=ids).loss.item() * (ids.shape[1] - 1)
+            count += ids.shape[1] - 1
+        want = total / count  # token-weighted mean over both texts, as zett_loss averages
+    assert 0 < stats["new"] < stats["vocab"]
+    assert stats["lm"] == pytest.approx(want, rel=1e-4)
+    with pytest.raises(ValueError, match="fit_texts"):
+        ZettTrainingConfig(batch_texts=4, fit_texts=2)
+    with pytest.raises(ValueError, match="aux_tokens"):
+        ZettTrainingConfig(aux_tokens=-1)

@@ -41,7 +41,15 @@ class ZettTrainingConfig:
     seconds: float | None = field(
         default=None, metadata={"help": "stop after this wall time as well; None = no limit"}
     )
-    batch_texts: int = field(default=4, metadata={"help": "texts per step (the tokenizer is fitted to them)"})
+    batch_texts: int = field(default=4, metadata={"help": "texts per step for the LM loss"})
+    fit_texts: int = field(
+        default=4, metadata={"help": "texts the step's tokenizer is fitted to (the LM loss texts are the first ones)"}
+    )
+    copy_shared: bool = field(
+        default=False,
+        metadata={"help": "LM loss with the original embeddings for shared tokens (as a transplant does)"},
+    )
+    aux_tokens: int = field(default=0, metadata={"help": "shared tokens per step in the aux loss; 0 = all"})
     text_chars: int = field(default=1200, metadata={"help": "characters per text"})
     seq_len: int = field(default=128, metadata={"help": "tokens per text for the LM loss (truncated)"})
     vocab_min: int = field(default=600, metadata={"help": "smallest sampled vocabulary"})
@@ -59,10 +67,14 @@ class ZettTrainingConfig:
     def __post_init__(self) -> None:
         self.kinds = tuple(self.kinds)
         self.corpora = tuple(self.corpora)
-        for name in ("steps", "batch_texts", "text_chars", "seq_len"):
+        for name in ("steps", "batch_texts", "fit_texts", "text_chars", "seq_len"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.fit_texts < self.batch_texts:
+            raise ValueError(f"fit_texts ({self.fit_texts}) must be >= batch_texts ({self.batch_texts})")
+        if not isinstance(self.aux_tokens, int) or self.aux_tokens < 0:
+            raise ValueError(f"aux_tokens must be an int >= 0, got {self.aux_tokens!r}")
         if self.seconds is not None and not self.seconds > 0:
             raise ValueError(f"seconds must be None or > 0, got {self.seconds!r}")
         if not isinstance(self.vocab_min, int) or not 300 <= self.vocab_min <= self.vocab_max:
@@ -133,15 +145,46 @@ def zett_loss(
     texts: list[str],
     config: ZettTrainingConfig,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """LM loss of ``model`` on ``texts`` with predicted embeddings of ``new_tokenizer``, plus the auxiliary loss."""
+    """LM loss of ``model`` on ``texts`` with predicted embeddings of ``new_tokenizer``, plus the auxiliary loss.
+
+    With ``config.copy_shared`` the tokens ``new_tokenizer`` shares with the base vocabulary take their original
+    embeddings in the LM loss (as :func:`~hf_tokens.tokenizers.transplant` does), so the LM loss trains the
+    hypernetwork on the tokens it will be asked to predict; the auxiliary loss still reads its predictions for (at
+    most ``config.aux_tokens``) shared tokens.
+    """
     ids, decomps, shared = all_token_decompositions(
         base_tokenizer, new_tokenizer, hypernetwork.config.source_vocab_size
     )
     keep = [r for r, d in enumerate(decomps) if d]
     ids, decomps = [ids[r] for r in keep], [decomps[r] for r in keep]
+    if config.copy_shared:
+        return _zett_loss_copy_shared(hypernetwork, model, new_tokenizer, texts, config, ids, decomps, shared)
     emb_in, emb_out = hypernetwork(*hypernetwork.pad(decomps))
     row_of = torch.full((len(new_tokenizer),), -1, dtype=torch.long)
     row_of[torch.tensor(ids)] = torch.arange(len(ids))
+    lm, n_tokens = _lm_loss(model, new_tokenizer, texts, config, row_of, emb_in, emb_out)
+    aux = torch.zeros(())
+    if shared:
+        rows = torch.tensor([r for r, i in enumerate(ids) if i in shared])
+        old_ids = torch.tensor([shared[ids[int(r)]] for r in rows])
+        aux = _relative_mse(emb_in[rows], hypernetwork.source_input.weight[old_ids])
+        if hypernetwork.source_output is not None:
+            aux = aux + _relative_mse(emb_out[rows], hypernetwork.source_output.weight[old_ids])
+    total = lm + config.aux_weight * aux
+    stats = {"lm": lm.item(), "aux": aux.item(), "vocab": float(len(ids)), "tokens": n_tokens}
+    return total, stats
+
+
+def _lm_loss(
+    model: Any,
+    new_tokenizer: Any,
+    texts: list[str],
+    config: ZettTrainingConfig,
+    row_of: torch.Tensor,
+    emb_in: torch.Tensor,
+    emb_out: torch.Tensor,
+) -> tuple[torch.Tensor, float]:
+    """Next-token loss of the frozen ``model`` on ``texts``; token id ``i`` uses row ``row_of[i]`` of ``emb_*``."""
     enc = new_tokenizer(texts, add_special_tokens=False, truncation=True, max_length=config.seq_len)
     seqs = [[int(row_of[i]) for i in s if row_of[i] >= 0] for s in enc["input_ids"]]
     width = max(len(s) for s in seqs)
@@ -154,15 +197,46 @@ def zett_loss(
     logits = hidden[:, :-1] @ emb_out.T
     targets = tokens[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
     lm = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+    return lm, float(mask.sum())
+
+
+def _zett_loss_copy_shared(
+    hypernetwork: Any,
+    model: Any,
+    new_tokenizer: Any,
+    texts: list[str],
+    config: ZettTrainingConfig,
+    ids: list[int],
+    decomps: list[list[int]],
+    shared: dict[int, int],
+) -> tuple[torch.Tensor, dict[str, float]]:
+    new_rows = [r for r, i in enumerate(ids) if i not in shared]
+    shared_rows = [r for r, i in enumerate(ids) if i in shared]
+    if config.aux_tokens and len(shared_rows) > config.aux_tokens:
+        gen = torch.Generator().manual_seed(len(ids))
+        pick = torch.randperm(len(shared_rows), generator=gen)[: config.aux_tokens].sort().values
+        aux_rows = [shared_rows[int(k)] for k in pick]
+    else:
+        aux_rows = shared_rows
+    pred_in, pred_out = hypernetwork(*hypernetwork.pad([decomps[r] for r in new_rows + aux_rows]))
+    src_in = hypernetwork.source_input.weight
+    src_out = src_in if hypernetwork.source_output is None else hypernetwork.source_output.weight
+    old_ids = torch.tensor([shared[ids[r]] for r in shared_rows], dtype=torch.long)
+    n_new = len(new_rows)
+    emb_in = torch.cat([pred_in[:n_new], src_in[old_ids]]) if n_new else src_in[old_ids]
+    emb_out = torch.cat([pred_out[:n_new], src_out[old_ids]]) if n_new else src_out[old_ids]
+    order = new_rows + shared_rows  # row k of emb_* belongs to ids[order[k]]
+    row_of = torch.full((len(new_tokenizer),), -1, dtype=torch.long)
+    row_of[torch.tensor([ids[r] for r in order], dtype=torch.long)] = torch.arange(len(order))
+    lm, n_tokens = _lm_loss(model, new_tokenizer, texts, config, row_of, emb_in, emb_out)
     aux = torch.zeros(())
-    if shared:
-        rows = torch.tensor([r for r, i in enumerate(ids) if i in shared])
-        old_ids = torch.tensor([shared[ids[int(r)]] for r in rows])
-        aux = _relative_mse(emb_in[rows], hypernetwork.source_input.weight[old_ids])
+    if aux_rows:
+        aux_old = torch.tensor([shared[ids[r]] for r in aux_rows], dtype=torch.long)
+        aux = _relative_mse(pred_in[n_new:], hypernetwork.source_input.weight[aux_old])
         if hypernetwork.source_output is not None:
-            aux = aux + _relative_mse(emb_out[rows], hypernetwork.source_output.weight[old_ids])
+            aux = aux + _relative_mse(pred_out[n_new:], hypernetwork.source_output.weight[aux_old])
     total = lm + config.aux_weight * aux
-    stats = {"lm": lm.item(), "aux": aux.item(), "vocab": float(len(ids)), "tokens": float(mask.sum())}
+    stats = {"lm": lm.item(), "aux": aux.item(), "vocab": float(len(ids)), "tokens": n_tokens, "new": float(n_new)}
     return total, stats
 
 
@@ -172,7 +246,7 @@ def _relative_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def text_stream(config: ZettTrainingConfig, seed: int) -> Callable[[], list[str]]:
-    """A deterministic source of batches of ``batch_texts`` texts, each from a randomly chosen corpus."""
+    """A deterministic source of batches of ``fit_texts`` texts, each from a randomly chosen corpus."""
     from hf_tokens.assets.text import load_text
 
     corpora = {name: load_text(name) for name in config.corpora}
@@ -180,7 +254,7 @@ def text_stream(config: ZettTrainingConfig, seed: int) -> Callable[[], list[str]
 
     def draw() -> list[str]:
         out = []
-        for _ in range(config.batch_texts):
+        for _ in range(config.fit_texts):
             text = corpora[rng.choice(config.corpora)]
             start = rng.randrange(0, max(len(text) - config.text_chars, 1))
             out.append(text[start : start + config.text_chars])
@@ -220,7 +294,7 @@ def train_hypernetwork(
             kind = rng.choice(config.kinds)
             size = rng.randint(config.vocab_min, config.vocab_max)
             tok = sample_tokenizer(batch, kind, size, noise_std=config.noise_std, seed=rng.randrange(2**31))
-            loss, stats = zett_loss(hypernetwork, model, base_tokenizer, tok, batch, config)
+            loss, stats = zett_loss(hypernetwork, model, base_tokenizer, tok, batch[: config.batch_texts], config)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
