@@ -34,6 +34,9 @@ def main() -> None:
     )
     parser.add_argument("--aux-tokens", type=int, default=2048, help="shared tokens per step in the aux loss")
     parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument(
+        "--init", type=Path, default=None, help="continue training this saved hypernetwork (use another --seed)"
+    )
     args = parser.parse_args()
     setup_torch(args)
     if args.quick:
@@ -41,11 +44,16 @@ def main() -> None:
 
     from hf_tokens.assets import load_model
     from hf_tokens.hub import save_for_hub
-    from hf_tokens.tokenizers.zett import ZettHypernetwork, ZettTrainingConfig, train_hypernetwork
+    from hf_tokens.tokenizers.zett import ZettHypernetwork, ZettTrainingConfig, load_hypernetwork, train_hypernetwork
 
     model, tok = load_model("smollm2-135m")
-    net = ZettHypernetwork.for_model(model, tok, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.layers)
-    net.config.base_model = "smollm2-135m"
+    if args.init is not None:
+        net = load_hypernetwork(args.init)
+    else:
+        net = ZettHypernetwork.for_model(
+            model, tok, seed=args.seed, hidden_size=args.hidden_size, num_layers=args.layers
+        )
+        net.config.base_model = "smollm2-135m"
     config = ZettTrainingConfig(
         steps=args.steps, seconds=args.seconds, seed=args.seed, fit_texts=args.fit_texts, vocab_min=args.vocab_min,
         vocab_max=args.vocab_max, copy_shared=not args.predict_shared, aux_tokens=args.aux_tokens, lr=args.lr,
@@ -65,7 +73,16 @@ def main() -> None:
     last = statistics.median(r["lm"] for r in history[-k:])
     bench = Benchmark("zett_train", "SmolLM2-135M-Instruct (dequantized Q4_1)", args.device, args.quick)
     bench.note(f"{len(history)} steps in {history[-1]['seconds']:.0f} s at {args.threads} thread(s); budget flags")
+    if args.init is not None:
+        bench.note(f"continued from the hypernetwork in {args.init} (sampling seed {args.seed})")
     bench.note("LM loss per token of sampled tokenizers (each step a different one): medians of the first/last steps")
+    shared = "shared tokens copied (as transplant does)" if config.copy_shared else "shared tokens predicted"
+    bench.note(
+        f"recipe: tokenizers fitted to {config.fit_texts} texts of {config.text_chars} chars, vocab "
+        f"{config.vocab_min}-{config.vocab_max}, LM loss on {config.batch_texts} texts x {config.seq_len} tokens, "
+        f"{shared}, aux loss "
+        f"on {config.aux_tokens or 'all'} shared tokens (weight {config.aux_weight}), AdamW lr {config.lr}"
+    )
     bench.add(
         "zett:train-lm-loss", "lm_loss", last, baseline=f"first {k} steps", baseline_value=first, steps=len(history)
     )

@@ -51,7 +51,8 @@ def test_untrained_hypernetwork_is_mean_init_and_round_trips(tmp_path, tied):
         load_hypernetwork(tmp_path / "nothing")
 
 
-def test_training_reduces_loss_and_keeps_original_embeddings():
+@pytest.mark.parametrize("copy_shared", [True, False])
+def test_training_reduces_loss_and_keeps_original_embeddings(copy_shared):
     """A few steps on sampled tokenizers lower the LM loss on held-out text with an unseen sampled tokenizer.
 
     The trained hypernetwork reproduces the original input embeddings of the original tokenizer (single-piece
@@ -61,8 +62,9 @@ def test_training_reduces_loss_and_keeps_original_embeddings():
     net = _net(model, tok)
     before_state = copy.deepcopy(model.state_dict())
     cfg = ZettTrainingConfig(
-        steps=30, batch_texts=2, text_chars=400, seq_len=64, vocab_min=300, vocab_max=400, lr=1e-3
-    )
+        steps=30, batch_texts=2, fit_texts=8, text_chars=400, seq_len=64, vocab_min=300, vocab_max=400, lr=1e-3,
+        copy_shared=copy_shared, aux_tokens=0,
+    )  # fmt: skip
     held_out = text_stream(cfg, seed=123)()
     eval_tok = sample_tokenizer(held_out, "bpe", 350)
     with torch.no_grad():
@@ -71,7 +73,8 @@ def test_training_reduces_loss_and_keeps_original_embeddings():
     assert len(history) == 30 and not net.training
     with torch.no_grad():
         after = zett_loss(net, model, tok, eval_tok, held_out, cfg)[1]["lm"]
-    assert after < before - 0.3, (before, after)
+    # with copy_shared only the rows of tokens the tiny tokenizer lacks are predicted, so the loss moves less
+    assert after < before - (0.1 if copy_shared else 0.3), (before, after)
     for name, value in model.state_dict().items():
         assert torch.equal(value, before_state[name]), name
     ids = list(range(2, len(tok)))
@@ -82,7 +85,7 @@ def test_training_reduces_loss_and_keeps_original_embeddings():
 
 
 def test_sampled_tokenizers_differ_and_cover_bytes():
-    texts = text_stream(ZettTrainingConfig(batch_texts=2, text_chars=400), seed=0)()
+    texts = text_stream(ZettTrainingConfig(batch_texts=2, fit_texts=2, text_chars=400), seed=0)()
     a = sample_tokenizer(texts, "unigram", 350, noise_std=1.0, seed=1)
     b = sample_tokenizer(texts, "unigram", 350, noise_std=1.0, seed=2)
     text = "naïve déjà vu: x = 1"
