@@ -9,7 +9,6 @@ from hf_tokens.results import Headline
 
 BASELINES = "bench_results/tokenizer_transfer_baselines.json"  # FOCUS and tokensurgeon (peers)
 CT = "bench_results/tokenizer_transfer_ct.json"  # continued training after the transfer
-CT_FOCUS = "bench_results/tokenizer_transfer_ct_focus.json"  # the same for FOCUS (a second run)
 
 register(
     "zett",
@@ -21,14 +20,14 @@ register(
     contract="hf_tokens.tokenizers.zett.initializer:contract",
     package="hf_tokens.tokenizers.zett",
     headline=Headline(
-        "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral tokenizers (quick eval): ZeTT "
-        "{zg.ratio:.2f}/{zq.ratio:.2f}/{zm.ratio:.2f}, TokenAdapt {tg.ratio:.2f}/{tq.ratio:.2f}/{tm.ratio:.2f}, "
-        "mean {mg.ratio:.2f}/{mq.ratio:.2f}/{mm.ratio:.2f}; hypernetwork trained {h.steps} steps on CPU. Peers: "
-        "FOCUS (deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/{fm.ratio:.2f}, mergekit "
-        "tokensurgeon (subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. GPT-2 after {o.ct_steps} "
-        "continued-training steps (same text and budget for every arm): ZeTT ({h2.steps}-step hypernetwork) "
-        "{z0.ratio:.2f} -> {z4.ratio:.2f}, TokenAdapt {t0.ratio:.2f} -> {t4.ratio:.2f}, mean {m0.ratio:.2f} -> "
-        "{m4.ratio:.2f}, FOCUS {f0.ratio:.2f} -> {f4.ratio:.2f}; the original trained the same way {o.ratio:.2f}",
+        "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral tokenizers (quick eval, 4k held-out "
+        "chars): ZeTT {zg.ratio:.3f}/{zq.ratio:.3f}/{zm.ratio:.3f}, TokenAdapt {tg.ratio:.3f}/{tq.ratio:.3f}/"
+        "{tm.ratio:.3f}, mean {mg.ratio:.3f}/{mq.ratio:.3f}/{mm.ratio:.3f}; hypernetwork trained {h.steps} steps "
+        "(45 CPU-minutes). Peers: FOCUS (deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/"
+        "{fm.ratio:.2f}, mergekit tokensurgeon (subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. GPT-2 after "
+        "{o.ct_steps} continued-training steps (same text and budget for every arm): ZeTT {z0.ratio:.3f} -> "
+        "{z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean {m0.ratio:.3f} -> {m4.ratio:.3f}; the "
+        "original trained the same way {o.ratio:.3f}",
         file="bench_results/tokenizer_transfer_zett.json",
         rows={
             "zg": {"method": "zett->gpt2", "metric": "ppl_per_char"},
@@ -47,29 +46,25 @@ register(
             "sq": {"file": BASELINES, "method": "tokensurgeon-subword->qwen3"},
             "sg": {"file": BASELINES, "method": "tokensurgeon-subword->gpt2"},
             "sm": {"file": BASELINES, "method": "tokensurgeon-subword->mistral"},
-            "h2": {"file": "bench_results/zett_train_ct.json", "method": "zett:train-lm-loss"},
-            "o": {"file": CT, "method": "original@4"},
+            "o": {"file": CT, "method": "original@100"},
             "z0": {"file": CT, "method": "zett->gpt2"},
-            "z4": {"file": CT, "method": "zett->gpt2@4"},
+            "z4": {"file": CT, "method": "zett->gpt2@100"},
             "t0": {"file": CT, "method": "tokenadapt->gpt2"},
-            "t4": {"file": CT, "method": "tokenadapt->gpt2@4"},
+            "t4": {"file": CT, "method": "tokenadapt->gpt2@100"},
             "m0": {"file": CT, "method": "mean->gpt2"},
-            "m4": {"file": CT, "method": "mean->gpt2@4"},
-            "f0": {"file": CT_FOCUS, "method": "focus->gpt2"},
-            "f4": {"file": CT_FOCUS, "method": "focus->gpt2@4"},
+            "m4": {"file": CT, "method": "mean->gpt2@100"},
         },
     ),
     benchmark=(
-        "python benchmarks/zett_train.py --seconds 900 --out .cache/zett-smollm2 --json bench_results/zett_train.json"
-        " && python benchmarks/tokenizer_transfer.py --quick --targets gpt2,qwen3,mistral --methods "
-        "zett,tokenadapt,mean --zett-hypernetwork .cache/zett-smollm2 --no-tokensurgeon "
-        "--json bench_results/tokenizer_transfer_zett.json  # peers: python benchmarks/tokenizer_transfer.py --quick "
+        "python benchmarks/zett_train.py --threads 1 --seconds 2700 --out .cache/zett-smollm2 "
+        "--json bench_results/zett_train.json && python benchmarks/tokenizer_transfer.py --quick --threads 1 "
+        "--targets gpt2,qwen3,mistral --methods zett,tokenadapt,mean --zett-hypernetwork .cache/zett-smollm2 "
+        "--no-tokensurgeon --json bench_results/tokenizer_transfer_zett.json  # continued training: python "
+        "benchmarks/tokenizer_transfer.py --quick --threads 1 --targets gpt2 --methods zett,tokenadapt,mean "
+        "--no-tokensurgeon --zett-hypernetwork .cache/zett-smollm2 --ct-steps 100 --ct-batch 2 --ct-chars 300 "
+        "--json bench_results/tokenizer_transfer_ct.json; peers: python benchmarks/tokenizer_transfer.py --quick "
         "--targets gpt2,mistral,qwen3 --methods mean,tokensurgeon,focus --tokensurgeon-targets gpt2,mistral,qwen3 "
-        "--json bench_results/tokenizer_transfer_baselines.json; continued training (after zett_train.py --seconds "
-        "1800 --json bench_results/zett_train_ct.json): python benchmarks/tokenizer_transfer.py --quick "
-        "--targets gpt2 --methods zett,tokenadapt,mean --no-tokensurgeon --zett-hypernetwork .cache/zett-smollm2 "
-        "--ct-steps 4 --ct-batch 2 --ct-chars 300 --json bench_results/tokenizer_transfer_ct.json (FOCUS: "
-        "--methods focus --json bench_results/tokenizer_transfer_ct_focus.json)"
+        "--json bench_results/tokenizer_transfer_baselines.json"
     ),
     usage=(
         "from hf_tokens.tokenizers import transplant\n"
