@@ -9,9 +9,12 @@
    (same budget and seed), test accuracy with and without dynamic tokens (batch-level BPE per batch of
    ``--batch`` texts).
 
-Embeddings of merged tokens: :class:`MeanPiecesPredictor` unless ``--hypernetwork PATH`` (ZeTT, loaded with
-``hf_tokens.tokenizers.zett.load_hypernetwork``). Setting 2 (generation through a nearest-neighbour index over
-predicted output embeddings) is not measured here (tested in tests/tokenizers/test_dynamic.py only).
+Embeddings of merged tokens: :class:`MeanPiecesPredictor` (``prefill:`` and ``classify:`` rows); with
+``--hypernetwork PATH`` (SmolLM2's ZeTT hypernetwork from ``benchmarks/zett_train.py``) the prefill arms are also
+measured with its predictions (``prefill-zett:`` rows; same texts and merges in the same run). ``--prefill-corpus``
+picks the prefill text (default the Jargon File; ``dpkg-changelog`` is a corpus the hypernetwork never trains on).
+Setting 2 (generation through a nearest-neighbour index over predicted output embeddings) is not measured here
+(tested in tests/tokenizers/test_dynamic.py only).
 
 Merges stay within words, so the reduction is capped by the whole-word tokenization of the batch (the ``target=20%``
 arm stops there when 20% cannot be reached): on English text SmolLM2's tokenizer leaves little room, in line with the
@@ -27,6 +30,7 @@ from typing import Any
 import torch
 
 from hf_tokens.assets import load_encoder, load_model
+from hf_tokens.assets.text import CORPORA as TEXT_CORPORA
 from hf_tokens.assets.text import text_chunks
 from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
 from hf_tokens.tokenizers.dynamic.apply import continuation_nll, mean_pooled
@@ -36,44 +40,51 @@ from hf_tokens.tokenizers.dynamic.predictor import MeanPiecesPredictor
 CORPORA = ("fortunes", "jargon", "licenses", "python-stdlib")
 
 
-def predictor_for(model: Any, path: str | None) -> tuple[Any, str]:
-    if path is None:
-        return MeanPiecesPredictor(model), "mean of pieces (no --hypernetwork given)"
-    from hf_tokens.tokenizers.zett import load_hypernetwork  # type: ignore[import-not-found]
+def prefill_predictors(model: Any, path: str | None) -> dict[str, Any]:
+    """Row prefix -> predictor: mean of pieces, plus the ZeTT hypernetwork at ``path`` when given."""
+    out: dict[str, Any] = {"prefill": MeanPiecesPredictor(model)}
+    if path is not None:
+        from hf_tokens.tokenizers.zett import load_hypernetwork  # type: ignore[import-not-found]
 
-    return load_hypernetwork(path), f"ZeTT hypernetwork {path}"
+        out["prefill-zett"] = load_hypernetwork(path)
+    return out
 
 
 def prefill(bench: Benchmark, args: argparse.Namespace) -> None:
     model, tok = load_model("smollm2-135m")
     model.eval()
-    predictor, name = predictor_for(model, args.hypernetwork)
-    bench.note(f"prefill predictor: {name}")
-    chunks = text_chunks("jargon", args.batches * args.batch, args.prefix_chars + 400, seed=args.seed)
+    predictors = prefill_predictors(model, args.hypernetwork)
+    bench.note(
+        "prefill predictors: mean of pieces ('prefill:' rows)"
+        + (f", ZeTT hypernetwork {args.hypernetwork} ('prefill-zett:' rows)" if args.hypernetwork else "")
+    )
+    chunks = text_chunks(args.prefill_corpus, args.batches * args.batch, args.prefix_chars + 400, seed=args.seed)
     results: dict[str, list[tuple[float, float]]] = {}
+    arms = {f"merges={m}": {"merges": m} for m in args.merges} | {"target=20%": {"target_reduction": 0.2}}
     for b in range(args.batches):
         batch = chunks[b * args.batch : (b + 1) * args.batch]
         prefixes = [c[: args.prefix_chars] for c in batch]
         conts = [tok(c[args.prefix_chars :], add_special_tokens=False).input_ids[: args.cont_tokens] for c in batch]
-        base = statistics.mean(continuation_nll(model, batch_bpe(tok, prefixes, merges=0), conts, predictor))
-        arms = {f"merges={m}": {"merges": m} for m in args.merges} | {"target=20%": {"target_reduction": 0.2}}
+        unmerged = batch_bpe(tok, prefixes, merges=0)
+        base = statistics.mean(continuation_nll(model, unmerged, conts, predictors["prefill"]))
         for arm, kwargs in arms.items():
             dyn = batch_bpe(tok, prefixes, **kwargs)
-            nll = statistics.mean(continuation_nll(model, dyn, conts, predictor))
-            results.setdefault(arm, []).append((dyn.length_reduction, nll / base))
-            print(f"batch {b} {arm}: {dyn.length_reduction:.3f} shorter, nll ratio {nll / base:.4f}", flush=True)
+            for prefix, predictor in predictors.items():
+                nll = statistics.mean(continuation_nll(model, dyn, conts, predictor))
+                results.setdefault(f"{prefix}:{arm}", []).append((dyn.length_reduction, nll / base))
+                print(f"batch {b} {prefix}:{arm}: {dyn.length_reduction:.3f} shorter, nll ratio {nll / base:.4f}")
     for arm, vals in results.items():
         red = statistics.median(v[0] for v in vals)
         ratio = statistics.median(v[1] for v in vals)
-        bench.add(f"prefill:{arm}", "length_reduction", red)
-        bench.add(f"prefill:{arm}", "continuation_nll", ratio, baseline="original tokenization", baseline_value=1.0)
+        bench.add(arm, "length_reduction", red)
+        bench.add(arm, "continuation_nll", ratio, baseline="original tokenization", baseline_value=1.0)
 
 
 def classification(bench: Benchmark, args: argparse.Namespace) -> None:
     model, tok = load_encoder("minilm-l6")
     model.eval()
-    predictor, name = predictor_for(model, args.hypernetwork)
-    bench.note(f"classification predictor: {name}")
+    predictor = MeanPiecesPredictor(model)
+    bench.note("classification predictor: mean of pieces (the ZeTT hypernetwork here is SmolLM2's, not MiniLM's)")
     texts, labels = [], []
     for label, corpus in enumerate(CORPORA):
         chunk = text_chunks(corpus, args.clf_texts, args.clf_chars, seed=args.seed)
@@ -121,8 +132,11 @@ def main() -> None:
     parser.add_argument("--clf-chars", type=int, default=300)
     parser.add_argument("--clf-steps", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--hypernetwork", default=None, help="ZeTT hypernetwork folder (default: mean predictor)")
+    parser.add_argument(
+        "--hypernetwork", default=None, help="SmolLM2 ZeTT hypernetwork folder: adds 'prefill-zett:' rows"
+    )
     parser.add_argument("--skip-classification", action="store_true")
+    parser.add_argument("--prefill-corpus", default="jargon", choices=TEXT_CORPORA, help="text of the prefill arms")
     args = parser.parse_args()
     if args.quick:
         args.batches, args.merges, args.clf_texts = 2, [100, 400], 20
@@ -131,9 +145,15 @@ def main() -> None:
     setup_torch(args)
     torch.manual_seed(args.seed)
     bench = Benchmark("dynamic_tokenization", "SmolLM2-135M-Instruct + all-MiniLM-L6-v2", args.device, args.quick)
+    bench.note(f"prefill text: {args.prefill_corpus}")
+    clf = (
+        "no classification"
+        if args.skip_classification
+        else (f"classification {len(CORPORA)}x{args.clf_texts} passages, {args.clf_steps} steps")
+    )
     bench.note(
         f"CPU budget: {args.batches} batches x {args.batch} texts x {args.prefix_chars} chars prefix + "
-        f"{args.cont_tokens} tokens; classification {len(CORPORA)}x{args.clf_texts} passages, {args.clf_steps} steps"
+        f"{args.cont_tokens} tokens; {clf}"
     )
     prefill(bench, args)
     if not args.skip_classification:
