@@ -167,3 +167,19 @@ def test_copy_shared_loss_is_the_transplanted_models_loss(tied):
         ZettTrainingConfig(batch_texts=4, fit_texts=2)
     with pytest.raises(ValueError, match="aux_tokens"):
         ZettTrainingConfig(aux_tokens=-1)
+
+
+def test_a_loaded_hypernetwork_keeps_its_source_embeddings_frozen(tmp_path):
+    """``from_pretrained`` returns trainable parameters; training a loaded hypernetwork must not move the base
+    model's embeddings it holds (a transplant would then reject it as made for another model)."""
+    model, tok = tiny_model("llama"), tiny_tokenizer()
+    _net(model, tok).save_pretrained(tmp_path)
+    net = load_hypernetwork(tmp_path)
+    assert not net.source_input.weight.requires_grad
+    net.source_input.weight.requires_grad_(True)  # even if someone unfreezes it, training freezes it again
+    before = net.source_input.weight.detach().clone()
+    cfg = ZettTrainingConfig(steps=2, batch_texts=1, fit_texts=2, text_chars=300, seq_len=32, vocab_min=300,
+                             vocab_max=350, lr=1e-2)  # fmt: skip
+    train_hypernetwork(net, model, tok, cfg)
+    assert torch.equal(net.source_input.weight, before)
+    transplant(model, tok, tiny_tokenizer(400), method="zett", hypernetwork=net)  # accepted: same model

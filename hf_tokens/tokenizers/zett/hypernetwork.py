@@ -86,9 +86,7 @@ class ZettHypernetwork(PreTrainedModel):
         d, h = config.embedding_dim, config.hidden_size
         self.source_input = nn.Embedding(config.source_vocab_size, d)
         self.source_output = None if config.tied_embeddings else nn.Embedding(config.source_vocab_size, d)
-        for emb in (self.source_input, self.source_output):
-            if emb is not None:
-                emb.weight.requires_grad_(False)
+        self.freeze_sources()
         src_dim = d if config.tied_embeddings else 2 * d
         self.in_proj = nn.Linear(src_dim, h)
         self.positions = nn.Embedding(config.max_pieces, h)
@@ -100,6 +98,13 @@ class ZettHypernetwork(PreTrainedModel):
         self.head_input = nn.Linear(h, d)
         self.head_output = None if config.tied_embeddings else nn.Linear(h, d)
         self.post_init()
+
+    def freeze_sources(self) -> None:
+        """The base model's embeddings inside the hypernetwork are inputs, never trained (``from_pretrained`` hands
+        back trainable parameters, so loading calls this again)."""
+        for emb in (self.source_input, self.source_output):
+            if emb is not None:
+                emb.weight.requires_grad_(False)
 
     def _init_weights(self, module: nn.Module) -> None:
         if module is self.head_input or module is self.head_output:
@@ -205,4 +210,5 @@ def load_hypernetwork(path: Any) -> ZettHypernetwork:
     net = ZettHypernetwork.from_pretrained(path)
     if not isinstance(net, ZettHypernetwork):
         raise ValueError(f"{path} is not a ZeTT hypernetwork")
+    net.freeze_sources()
     return net.eval()

@@ -288,6 +288,7 @@ def train_hypernetwork(
     flags = [p.requires_grad for p in model.parameters()]
     was_training = model.training
     model.eval().requires_grad_(False)
+    hypernetwork.freeze_sources()  # the base embeddings it reads are never trained, however it was built or loaded
     params = [p for p in hypernetwork.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     hypernetwork.train()
