@@ -1,11 +1,13 @@
 """Train a ZeTT hypernetwork for the bundled SmolLM2-135M on a stream of sampled tokenizers, within a CPU budget.
 
-Each step fits a UnigramLM (noisy scores) or BPE tokenizer to a batch of offline text (hf_tokens.assets.text), predicts
-the embeddings of its whole vocabulary with the hypernetwork and trains on SmolLM2's next-token loss with those
-embeddings plus the auxiliary loss (see :mod:`hf_tokens.tokenizers.zett.training`). The hypernetwork is saved with
-``save_for_hub`` (card included) into a git-ignored folder; the loss curve summary goes to ``--json``.
+Each step fits a UnigramLM (noisy scores) or BPE tokenizer of 4k-16k tokens to ``--fit-texts`` offline texts
+(hf_tokens.assets.text), predicts the embeddings of the tokens it does not share with SmolLM2's tokenizer (shared ones
+keep their rows, as a transplant does) and trains on SmolLM2's next-token loss on the first 4 texts plus the auxiliary
+loss (see :mod:`hf_tokens.tokenizers.zett.training`). The hypernetwork is saved with ``save_for_hub`` (card included)
+into a git-ignored folder; the loss curve summary goes to ``--json``. The committed run (45 CPU-minutes):
 
-    python benchmarks/zett_train.py --seconds 1500 --out .cache/zett-smollm2 --json bench_results/zett_train.json
+    python benchmarks/zett_train.py --threads 1 --seconds 2700 --out .cache/zett-smollm2 \
+        --json bench_results/zett_train.json
 """
 
 from __future__ import annotations
