@@ -170,13 +170,9 @@ def zett_loss(
     row_of = torch.full((len(new_tokenizer),), -1, dtype=torch.long)
     row_of[torch.tensor(ids)] = torch.arange(len(ids))
     lm, n_tokens = _lm_loss(model, new_tokenizer, texts, config, row_of, emb_in, emb_out)
-    aux = torch.zeros(())
-    if shared:
-        rows = torch.tensor([r for r, i in enumerate(ids) if i in shared])
-        old_ids = torch.tensor([shared[ids[int(r)]] for r in rows])
-        aux = _relative_mse(emb_in[rows], hypernetwork.source_input.weight[old_ids])
-        if hypernetwork.source_output is not None:
-            aux = aux + _relative_mse(emb_out[rows], hypernetwork.source_output.weight[old_ids])
+    rows = torch.tensor([r for r, i in enumerate(ids) if i in shared], dtype=torch.long)
+    old_ids = torch.tensor([shared[ids[int(r)]] for r in rows], dtype=torch.long)
+    aux = _aux_loss(hypernetwork, emb_in[rows], emb_out[rows], old_ids)
     total = lm + config.aux_weight * aux
     stats = {"lm": lm.item(), "aux": aux.item(), "vocab": float(len(ids)), "tokens": n_tokens}
     return total, stats
@@ -236,15 +232,21 @@ def _zett_loss_copy_shared(
     row_of = torch.full((len(new_tokenizer),), -1, dtype=torch.long)
     row_of[torch.tensor([ids[r] for r in order], dtype=torch.long)] = torch.arange(len(order))
     lm, n_tokens = _lm_loss(model, new_tokenizer, texts, config, row_of, emb_in, emb_out)
-    aux = torch.zeros(())
-    if aux_rows:
-        aux_old = torch.tensor([shared[ids[r]] for r in aux_rows], dtype=torch.long)
-        aux = _relative_mse(pred_in[n_new:], hypernetwork.source_input.weight[aux_old])
-        if hypernetwork.source_output is not None:
-            aux = aux + _relative_mse(pred_out[n_new:], hypernetwork.source_output.weight[aux_old])
+    aux_old = torch.tensor([shared[ids[r]] for r in aux_rows], dtype=torch.long)
+    aux = _aux_loss(hypernetwork, pred_in[n_new:], pred_out[n_new:], aux_old)
     total = lm + config.aux_weight * aux
     stats = {"lm": lm.item(), "aux": aux.item(), "vocab": float(len(ids)), "tokens": n_tokens, "new": float(n_new)}
     return total, stats
+
+
+def _aux_loss(hypernetwork: Any, pred_in: torch.Tensor, pred_out: torch.Tensor, old_ids: torch.Tensor) -> torch.Tensor:
+    """The auxiliary loss: predicted vs original embeddings of shared tokens (zero when there are none)."""
+    if not len(old_ids):
+        return torch.zeros(())
+    aux = _relative_mse(pred_in, hypernetwork.source_input.weight[old_ids])
+    if hypernetwork.source_output is not None:
+        aux = aux + _relative_mse(pred_out, hypernetwork.source_output.weight[old_ids])
+    return aux
 
 
 def _relative_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
