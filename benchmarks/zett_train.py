@@ -35,7 +35,9 @@ def main() -> None:
         "--predict-shared", action="store_true", help="LM loss with predicted (not copied) shared tokens, as before"
     )
     parser.add_argument("--aux-tokens", type=int, default=2048, help="shared tokens per step in the aux loss")
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lr", type=float, default=3e-4, help="AdamW (peak) learning rate")
+    parser.add_argument("--schedule", default="constant", help="lr after warm-up: constant, linear or cosine decay")
+    parser.add_argument("--warmup", type=float, default=0.0, help="fraction of the run with linear lr warm-up")
     parser.add_argument(
         "--init", type=Path, default=None, help="continue training this saved hypernetwork (use another --seed)"
     )
@@ -59,6 +61,7 @@ def main() -> None:
     config = ZettTrainingConfig(
         steps=args.steps, seconds=args.seconds, seed=args.seed, fit_texts=args.fit_texts, vocab_min=args.vocab_min,
         vocab_max=args.vocab_max, copy_shared=not args.predict_shared, aux_tokens=args.aux_tokens, lr=args.lr,
+        schedule=args.schedule, warmup=args.warmup,
     )  # fmt: skip
 
     def log(row: dict[str, float]) -> None:
@@ -83,7 +86,8 @@ def main() -> None:
         f"recipe: tokenizers fitted to {config.fit_texts} texts of {config.text_chars} chars, vocab "
         f"{config.vocab_min}-{config.vocab_max}, LM loss on {config.batch_texts} texts x {config.seq_len} tokens, "
         f"{shared}, aux loss "
-        f"on {config.aux_tokens or 'all'} shared tokens (weight {config.aux_weight}), AdamW lr {config.lr}"
+        f"on {config.aux_tokens or 'all'} shared tokens (weight {config.aux_weight}), AdamW lr {config.lr} "
+        f"({config.schedule}, warm-up {config.warmup:.0%} of the run)"
     )
     bench.add(
         "zett:train-lm-loss", "lm_loss", last, baseline=f"first {k} steps", baseline_value=first, steps=len(history)

@@ -183,3 +183,25 @@ def test_a_loaded_hypernetwork_keeps_its_source_embeddings_frozen(tmp_path):
     train_hypernetwork(net, model, tok, cfg)
     assert torch.equal(net.source_input.weight, before)
     transplant(model, tok, tiny_tokenizer(400), method="zett", hypernetwork=net)  # accepted: same model
+
+
+def test_learning_rate_schedule_warms_up_and_decays():
+    """The lr follows warm-up then decay over the step count; the schedule is what the optimiser actually used."""
+    from hf_tokens.tokenizers.zett.training import lr_factor
+
+    cfg = ZettTrainingConfig(schedule="linear", warmup=0.1)
+    assert [round(lr_factor(cfg, p), 6) for p in (0.0, 0.05, 0.1, 0.55, 1.0)] == [0.0, 0.5, 1.0, 0.5, 0.0]
+    cos = ZettTrainingConfig(schedule="cosine")
+    assert lr_factor(cos, 0.0) == 1.0 and abs(lr_factor(cos, 0.5) - 0.5) < 1e-9 and lr_factor(cos, 1.0) < 1e-9
+    assert lr_factor(ZettTrainingConfig(), 0.7) == 1.0  # constant by default, as the committed runs used
+    model, tok = tiny_model("llama"), tiny_tokenizer()
+    run = ZettTrainingConfig(
+        steps=4, batch_texts=1, fit_texts=2, text_chars=200, seq_len=16, vocab_min=300, vocab_max=300,
+        aux_tokens=0, lr=1e-3, schedule="linear", warmup=0.25,
+    )  # fmt: skip
+    history = train_hypernetwork(_net(model, tok), model, tok, run)
+    assert [round(r["lr"], 9) for r in history] == [0.0, 1e-3, round(1e-3 * 2 / 3, 9), round(1e-3 / 3, 9)]
+    with pytest.raises(ValueError, match="schedule"):
+        ZettTrainingConfig(schedule="step")
+    with pytest.raises(ValueError, match="warmup"):
+        ZettTrainingConfig(warmup=1.0)

@@ -19,7 +19,10 @@ Deviations, by design: the paper samples tokenizers from substring counts of a l
 vocabularies on TPUs; here the tokenizer is fitted with the `tokenizers` library to ``fit_texts`` offline texts with
 4k-16k vocabularies (CPU budget); shared tokens are copied in the LM loss (above); the auxiliary loss is divided by
 the mean squared norm of the original embeddings (so one weight fits models of any embedding scale) and reads at most
-``aux_tokens`` shared tokens per step; the optimiser is plain AdamW with a constant learning rate.
+``aux_tokens`` shared tokens per step; the optimiser is plain AdamW, with a constant learning rate by default or a
+linear warm-up followed by linear/cosine decay (``schedule``, ``warmup``). Because CPU runs are budgeted in seconds,
+the schedule's clock is the larger of the step fraction and the wall-time fraction, so a run stopped by ``seconds``
+still ends its decay near zero.
 
 Measured (bench_results/zett_train.json, bench_results/tokenizer_transfer_zett.json): 274 steps (2705 s, 1 CPU thread)
 take SmolLM2's zero-shot ppl/char ratio to GPT-2's tokenizer from 1.23 (mean initialisation; the old recipe: 1.44
@@ -29,6 +32,7 @@ after 67 steps) to 1.15, below TokenAdapt's 1.18; see the ``zett`` README row fo
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable
@@ -38,6 +42,7 @@ from typing import Any
 import torch
 
 KINDS = ("unigram", "bpe")
+SCHEDULES = ("constant", "linear", "cosine")
 
 
 @dataclass
@@ -64,7 +69,13 @@ class ZettTrainingConfig:
     kinds: tuple[str, ...] = field(default=KINDS, metadata={"help": f"tokenizer models to sample from, of {KINDS}"})
     noise_std: float = field(default=1.0, metadata={"help": "std of the Gaussian noise on UnigramLM log-scores"})
     aux_weight: float = field(default=0.5, metadata={"help": "weight of the auxiliary embedding loss"})
-    lr: float = field(default=3e-4, metadata={"help": "AdamW learning rate"})
+    lr: float = field(default=3e-4, metadata={"help": "AdamW (peak) learning rate"})
+    schedule: str = field(
+        default="constant", metadata={"help": f"learning-rate shape after warm-up, one of {SCHEDULES}"}
+    )
+    warmup: float = field(
+        default=0.0, metadata={"help": "fraction of the run spent ramping the learning rate up linearly from 0"}
+    )
     corpora: tuple[str, ...] = field(
         default=("python-stdlib", "fortunes", "jargon", "licenses"),
         metadata={"help": "hf_tokens.assets.text corpora the texts are drawn from"},
@@ -90,6 +101,10 @@ class ZettTrainingConfig:
             raise ValueError(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds!r}")
         if self.noise_std < 0 or self.aux_weight < 0 or not self.lr > 0:
             raise ValueError("noise_std and aux_weight must be >= 0 and lr > 0")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}")
         if not self.corpora:
             raise ValueError("corpora must name at least one hf_tokens.assets.text corpus")
 
@@ -272,6 +287,19 @@ def text_stream(config: ZettTrainingConfig, seed: int) -> Callable[[], list[str]
     return draw
 
 
+def lr_factor(config: ZettTrainingConfig, progress: float) -> float:
+    """The learning-rate multiplier at ``progress`` (0..1, the larger of the step and the wall-time fractions)."""
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < config.warmup:
+        return progress / config.warmup
+    rest = (progress - config.warmup) / (1.0 - config.warmup)
+    if config.schedule == "linear":
+        return 1.0 - rest
+    if config.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * rest))
+    return 1.0
+
+
 def train_hypernetwork(
     hypernetwork: Any,
     model: Any,
@@ -298,8 +326,13 @@ def train_hypernetwork(
     start = time.perf_counter()
     try:
         for step in range(config.steps):
-            if config.seconds is not None and time.perf_counter() - start > config.seconds:
+            elapsed = time.perf_counter() - start
+            if config.seconds is not None and elapsed > config.seconds:
                 break
+            progress = max(step / config.steps, elapsed / config.seconds if config.seconds else 0.0)
+            lr = config.lr * lr_factor(config, progress)
+            for group in opt.param_groups:
+                group["lr"] = lr
             batch = draw()
             kind = rng.choice(config.kinds)
             size = rng.randint(config.vocab_min, config.vocab_max)
@@ -309,7 +342,7 @@ def train_hypernetwork(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
-            row = {"step": float(step), "loss": loss.item(), **stats, "seconds": time.perf_counter() - start}
+            row = {"step": float(step), "loss": loss.item(), **stats, "lr": lr, "seconds": time.perf_counter() - start}
             history.append(row)
             if log is not None:
                 log(row)
