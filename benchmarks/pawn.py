@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import random
 import time
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,25 @@ def auroc_gap(
     return float(point[0] - point[1]), gaps[int(0.025 * len(gaps))], gaps[int(0.975 * len(gaps)) - 1]
 
 
-def _minilm(texts: list[str], labels: list[int], args: argparse.Namespace) -> tuple[Any, Any, Any, dict[str, Any]]:
+def _disjoint_pairs(rows: list[dict[str, Any]], tests: list[str], width: int = 50) -> list[dict[str, Any]]:
+    """The rows of ``rows`` whose prefix (pair) shares no ``width``-character substring with any text of ``tests``
+    (a separately sampled file can hold corpus slices that overlap the test texts)."""
+    seen = {t[i : i + width] for t in tests for i in range(max(1, len(t) - width + 1))}
+
+    def overlaps(text: str) -> bool:
+        return any(text[i : i + width] in seen for i in range(len(text) - width + 1))
+
+    bad = {r["prefix"] for r in rows if overlaps(r["text"])}
+    return [r for r in rows if r["prefix"] not in bad]
+
+
+def _minilm(
+    texts: list[str],
+    labels: list[int],
+    args: argparse.Namespace,
+    val_texts: list[str] | None = None,
+    val_labels: list[int] | None = None,
+) -> tuple[Any, Any, Any, dict[str, Any]]:
     """The MiniLM baseline fine-tuned on ``texts``; kept under ``--cache``/../pawn_minilm-<hash of texts, labels and
     config> so a later run on the same training split (e.g. with more test data) re-uses it instead of retraining."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -113,14 +132,14 @@ def _minilm(texts: list[str], labels: list[int], args: argparse.Namespace) -> tu
 
     cfg = ClassifierBaselineConfig(epochs=args.minilm_epochs, lr=args.minilm_lr, batch_size=args.minilm_batch,
                                    seed=0, time_budget_s=args.minilm_seconds)  # fmt: skip
-    key = json_digest([texts, labels, dataclasses.asdict(cfg)])
+    key = json_digest([texts, labels, dataclasses.asdict(cfg)] + ([val_texts, val_labels] if val_texts else []))
     folder = args.cache.parent / f"pawn_minilm-{key}"
     if (folder / "train_log.json").is_file():
         clf = AutoModelForSequenceClassification.from_pretrained(folder).eval()
         return clf, AutoTokenizer.from_pretrained(folder), cfg, {**json.loads((folder / "train_log.json").read_text()),
                                                                  "cached": True}  # fmt: skip
     clf, tok = minilm_classifier(seed=0)
-    log = train_text_classifier(clf, tok, texts, labels, cfg)
+    log = train_text_classifier(clf, tok, texts, labels, cfg, val_texts=val_texts, val_labels=val_labels)
     clf.save_pretrained(folder)
     tok.save_pretrained(folder)
     (folder / "train_log.json").write_text(json.dumps(log))
@@ -144,6 +163,15 @@ def main() -> None:
                         help="only fill one cache (the MiniLM classifier, or one split's features and zero-shot "
                         "scores) and exit: several in parallel processes, then the full run reads them")  # fmt: skip
     parser.add_argument("--save", type=Path, default=None, help="save the PAWN head and the MiniLM classifier here")
+    parser.add_argument(
+        "--val-prefixes", type=int, default=0,
+        help="hold out this many training prefixes (pairs) as a validation split for both trained arms (0: none)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--train-extra", type=Path, default=None,
+        help="another SmolLM2 llm-text file (--tag) whose pairs join the training set; pairs that share text with a "
+        "test split or a training prefix are dropped",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:  # a smoke run: few test prefixes and epochs
         args.epochs, args.minilm_epochs = min(args.epochs, 10), min(args.minilm_epochs, 2)
@@ -167,9 +195,30 @@ def main() -> None:
     if args.quick:
         splits = {k: [r for r in v if r["prefix"] in set(list(dict.fromkeys(x["prefix"] for x in v))[:8])]
                   for k, v in splits.items()}  # fmt: skip
+    if args.train_extra is not None:
+        tests = [r["text"] for rows in splits.values() for r in rows]
+        extra = [r for r in _disjoint_pairs(_rows(args.train_extra), tests) if r["prefix"] not in train_p]
+        bench.note(
+            f"training set: the last {args.train} prefixes of the SmolLM2 file plus "
+            f"{len(extra) // 2} prefixes of {args.train_extra.name} (pairs sharing a 50-char substring with a test "
+            "text dropped)"
+        )
+        train += extra
+    val: list[dict[str, Any]] = []
+    if args.val_prefixes:
+        pool = list(dict.fromkeys(r["prefix"] for r in train))
+        if not 0 < args.val_prefixes < len(pool):
+            raise SystemExit(f"--val-prefixes must be in [1, {len(pool) - 1}], got {args.val_prefixes}")
+        held = set(random.Random(0).sample(pool, args.val_prefixes))
+        val, train = [r for r in train if r["prefix"] in held], [r for r in train if r["prefix"] not in held]
+        bench.note(
+            f"validation: {args.val_prefixes} of the training prefixes ({len(val)} texts, seeded draw) held out; PAWN "
+            "and MiniLM each keep the weights of their epoch with the lowest validation loss"
+        )
     train_texts, train_labels = [r["continuation"] for r in train], [r["label"] for r in train]
+    val_texts, val_labels = [r["continuation"] for r in val] or None, [r["label"] for r in val] or None
     if args.prewarm == "minilm":
-        _minilm(train_texts, train_labels, args)
+        _minilm(train_texts, train_labels, args, val_texts, val_labels)
         return
     if args.prewarm is not None:
         for split, rows in splits.items():
@@ -182,13 +231,15 @@ def main() -> None:
     files = cache_features(model, tok, train_texts, args.cache, batch_size=args.batch)
     bench.note(f"feature cache of {len(train)} training texts: {time.time() - t0:.0f} s")
     cfg = PawnConfig(epochs=args.epochs, time_budget_s=args.train_seconds, seed=0)
-    head, log = train_pawn(files, train_labels, cfg)
+    val_files = cache_features(model, tok, val_texts, args.cache, batch_size=args.batch) if val_texts else None
+    head, log = train_pawn(files, train_labels, cfg, val_data=val_files, val_labels=val_labels)
     bench.note(
-        f"PAWN trained on {len(train)} SmolLM2/human texts ({args.train} prefixes): {len(log['loss'])} epochs, "
+        f"PAWN trained on {len(train)} SmolLM2/human texts ({len(train) // 2} prefixes): {len(log['loss'])} epochs, "
         f"{log['cpu_seconds']:.0f} CPU s of a {args.train_seconds:.0f} s budget, loss {log['loss'][0]:.3f} -> "
         f"{log['loss'][-1]:.3f}; {sum(p.numel() for p in head.parameters())} trainable parameters"
+        + (f"; kept epoch {log['best_epoch'] + 1} (validation loss {min(log['val_loss']):.3f})" if val else "")
     )
-    clf, ctok, ccfg, clog = _minilm(train_texts, train_labels, args)
+    clf, ctok, ccfg, clog = _minilm(train_texts, train_labels, args, val_texts, val_labels)
     bench.note(
         ("(loaded from the run that trained it on these texts) " if clog.get("cached") else "")
         + f"MiniLM baseline (all-MiniLM-L6-v2 + 2-label head, every weight trained) fine-tuned on the same "
@@ -196,6 +247,7 @@ def main() -> None:
         f"{ccfg.lr:g}, linear warm-up/decay), {clog['cpu_seconds']:.0f} CPU s of a {args.minilm_seconds:.0f} s "
         f"budget, loss {clog['loss'][0]:.3f} -> {clog['loss'][-1]:.3f}; "
         f"{sum(p.numel() for p in clf.parameters())} trainable parameters"
+        + (f"; kept epoch {clog['best_epoch'] + 1} (validation loss {min(clog['val_loss']):.3f})" if val else "")
     )
     for split, rows in splits.items():
         texts, labels = [r["continuation"] for r in rows], [r["label"] for r in rows]

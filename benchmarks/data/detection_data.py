@@ -188,8 +188,10 @@ def llm_text(args: argparse.Namespace) -> None:
                              "corpus": corpus, "generator": "human" if label == 0 else generator,
                              "top_p": args.top_p})  # fmt: skip
         print(f"generated {min(i + args.batch, len(pairs))}/{len(pairs)} ({time.time() - start:.0f} s)")
-    suffix = ("" if args.generator == "base" else f"_{args.generator}") + (
-        "" if args.top_p == 1.0 else f"_top_p{args.top_p:g}"
+    suffix = (
+        ("" if args.generator == "base" else f"_{args.generator}")
+        + ("" if args.top_p == 1.0 else f"_top_p{args.top_p:g}")
+        + args.tag
     )
     _write(Path(args.out) / f"llm_text_{args.tokens}{suffix}.jsonl", rows)
 
@@ -223,6 +225,7 @@ def main() -> None:
     g.add_argument("--top-p", type=float, default=1.0,
                    help="nucleus sampling (1: pure sampling, the zero-shot test's null; <1: typical chat decoding, "
                    "file suffix _top_p<P>)")  # fmt: skip
+    g.add_argument("--tag", default="", help="appended to the file name (e.g. _train2 for a separate training file)")
     args = parser.parse_args()
     import torch
 

@@ -151,3 +151,24 @@ def test_config_errors():
         PawnHeadConfig(position_dim=3)
     with pytest.raises(ValueError, match="labels"):
         train_pawn(_synthetic(2, 0)[0], [0, 2])
+
+
+def test_validation_split_returns_the_best_epochs_head():
+    """With a validation split the returned head is the epoch with the lowest validation loss, whose loss it has."""
+    train, y = _synthetic(32, 0)
+    val, yv = _synthetic(32, 2)
+    val[0].features[3, 0] *= -1  # a few mislabelled-looking validation texts so the val loss turns up when it overfits
+    head, log = train_pawn(
+        train, y, PawnConfig(epochs=12, lr=1e-2, seed=0), PawnHeadConfig(hidden_size=8, dropout=0.0),
+        val_data=val, val_labels=yv,
+    )  # fmt: skip
+    assert len(log["val_loss"]) == 12 and log["best_epoch"] == min(range(12), key=log["val_loss"].__getitem__)
+    assert log["best_epoch"] < 11  # an earlier epoch's weights were restored
+    with torch.no_grad():
+        logits = head(**collate(val))["logits"]
+    got = torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor(yv, dtype=torch.float))
+    assert abs(float(got) - min(log["val_loss"])) < 1e-6
+    with pytest.raises(ValueError, match="together"):
+        train_pawn(train, y, val_data=val)
+    with pytest.raises(ValueError, match="val_labels"):
+        train_pawn(train, y, val_data=val, val_labels=[2] * len(val))

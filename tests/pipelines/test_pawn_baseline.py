@@ -124,3 +124,19 @@ def test_errors():
                 {"time_budget_s": 0}):  # fmt: skip
         with pytest.raises(ValueError, match=next(iter(bad))):
             ClassifierBaselineConfig(**bad)
+
+
+def test_validation_split_keeps_the_best_epoch():
+    model, tok = _tiny_classifier()
+    train, y = _texts(32, 0)
+    val, yv = _texts(16, 3)
+    cfg = ClassifierBaselineConfig(epochs=5, lr=3e-3, batch_size=16)
+    log = train_text_classifier(model, tok, train, y, cfg, val_texts=val, val_labels=yv)
+    assert len(log["val_loss"]) == 5 and log["best_epoch"] == min(range(5), key=log["val_loss"].__getitem__)
+    sign = 2.0 * torch.tensor(yv, dtype=torch.float) - 1.0
+    got = torch.nn.functional.softplus(-sign * classifier_scores(model, tok, val)).mean()
+    assert abs(float(got) - min(log["val_loss"])) < 1e-5 and not model.training
+    with pytest.raises(ValueError, match="together"):
+        train_text_classifier(model, tok, train, y, cfg, val_texts=val)
+    with pytest.raises(ValueError, match="val_labels"):
+        train_text_classifier(model, tok, train, y, cfg, val_texts=val, val_labels=yv[:-1])

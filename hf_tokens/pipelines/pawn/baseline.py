@@ -10,8 +10,8 @@ encoder with absolute positions, as BERT, would otherwise score a text different
 
 Deviations, named: the encoder is MiniLM-L6 rather than the paper's DeBERTa-v3/LLM classifiers (the only encoder
 with real weights available offline here); the schedule (epochs, learning rate, warm-up share) is fixed a priori,
-not tuned on a validation split (there is none at this data size); training stops early after
-``time_budget_s`` CPU seconds when given (the benchmark's CPU budget).
+not tuned on a validation split; given one (``val_texts``), the epoch with the lowest validation loss is kept, as
+for PAWN's head; training stops early after ``time_budget_s`` CPU seconds when given (the benchmark's CPU budget).
 """
 
 from __future__ import annotations
@@ -80,9 +80,14 @@ def train_text_classifier(
     texts: Sequence[str],
     labels: Sequence[int],
     config: ClassifierBaselineConfig | None = None,
+    *,
+    val_texts: Sequence[str] | None = None,
+    val_labels: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune ``model`` (a 2-label ``...ForSequenceClassification``) in place on ``texts`` with ``labels``
-    (1 = machine, 0 = human). Returns a log: mean loss per epoch, steps, CPU seconds; the model ends in eval mode."""
+    (1 = machine, 0 = human). With ``val_texts``/``val_labels`` the weights of the epoch with the lowest validation
+    cross-entropy are kept (the model selection PAWN's head gets). Returns a log: mean loss per epoch, steps, CPU
+    seconds (``val_loss``, ``best_epoch`` with a validation split); the model ends in eval mode."""
     cfg = config or ClassifierBaselineConfig()
     _check_texts(texts)
     _check_classifier(model)
@@ -113,7 +118,20 @@ def train_text_classifier(
         sched.step()
         return loss
 
-    return train_epochs(model, cfg, len(texts), step)
+    if (val_texts is None) != (val_labels is None):
+        raise ValueError("val_texts and val_labels must be given together")
+    validate = None
+    if val_texts is not None and val_labels is not None:
+        _check_texts(val_texts)
+        if len(val_texts) != len(val_labels) or set(int(v) for v in val_labels) - {0, 1}:
+            raise ValueError("val_labels must hold one label, 0 (human) or 1 (machine), per text of val_texts")
+        sign = 2.0 * torch.tensor([float(v) for v in val_labels]) - 1.0
+
+        def validate() -> float:  # 2-class cross-entropy from the logit difference
+            diff = classifier_scores(model, tokenizer, val_texts, max_length=cfg.max_length)
+            return float(torch.nn.functional.softplus(-sign * diff).mean())
+
+    return train_epochs(model, cfg, len(texts), step, validate)
 
 
 @torch.no_grad()

@@ -50,17 +50,30 @@ def train_pawn(
     labels: Sequence[int],
     config: PawnConfig | None = None,
     head_config: PawnHeadConfig | None = None,
+    *,
+    val_data: Sequence[TextFeatures | str | os.PathLike[str]] | None = None,
+    val_labels: Sequence[int] | None = None,
 ) -> tuple[PawnHead, dict[str, Any]]:
     """Train a head on cached texts (``TextFeatures`` or paths of :func:`cache_features` files; each file is read
-    once) with labels 1 = machine, 0 = human. Returns the head (eval mode) and a log (loss per epoch, steps, CPU
-    seconds)."""
+    once) with labels 1 = machine, 0 = human. With ``val_data``/``val_labels`` the head of the epoch with the lowest
+    validation loss is returned (early stopping by model selection). Returns the head (eval mode) and a log (loss
+    per epoch, steps, CPU seconds; ``val_loss`` and ``best_epoch`` with a validation split)."""
     cfg = config or PawnConfig()
-    if len(data) != len(labels) or not data:
-        raise ValueError(f"data and labels must be non-empty and of equal length, got {len(data)} and {len(labels)}")
-    if set(int(x) for x in labels) - {0, 1}:
-        raise ValueError("labels must be 0 (human) or 1 (machine)")
+    _check_labels(data, labels, "data", "labels")
     items = [d if isinstance(d, TextFeatures) else load_features(d) for d in data]
     y = torch.tensor([float(x) for x in labels])
+    if (val_data is None) != (val_labels is None):
+        raise ValueError("val_data and val_labels must be given together")
+    validate = None
+    if val_data is not None and val_labels is not None:
+        _check_labels(val_data, val_labels, "val_data", "val_labels")
+        val_batch = collate([d if isinstance(d, TextFeatures) else load_features(d) for d in val_data])
+        val_y = torch.tensor([float(x) for x in val_labels])
+
+        def validate() -> float:
+            with torch.no_grad():
+                return float(torch.nn.functional.binary_cross_entropy_with_logits(head(**val_batch)["logits"], val_y))
+
     hc = head_config or PawnHeadConfig(
         hidden_size=int(items[0].hidden.shape[1]), num_features=int(items[0].features.shape[1])
     )
@@ -76,7 +89,16 @@ def train_pawn(
         opt.step()
         return loss
 
-    return head, train_epochs(head, cfg, len(items), step)
+    return head, train_epochs(head, cfg, len(items), step, validate)
+
+
+def _check_labels(data: Sequence[Any], labels: Sequence[int], data_name: str, labels_name: str) -> None:
+    if len(data) != len(labels) or not data:
+        raise ValueError(
+            f"{data_name} and {labels_name} must be non-empty and of equal length, got {len(data)} and {len(labels)}"
+        )
+    if set(int(x) for x in labels) - {0, 1}:
+        raise ValueError(f"{labels_name} must be 0 (human) or 1 (machine)")
 
 
 @torch.no_grad()

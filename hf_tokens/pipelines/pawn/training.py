@@ -1,6 +1,7 @@
 """What PAWN's head training (:mod:`~hf_tokens.pipelines.pawn.train`) and the fine-tuned classifier baseline
 (:mod:`~hf_tokens.pipelines.pawn.baseline`) share: the checks of their training settings and the epoch loop
-(seeded shuffling into mini-batches, a CPU-time budget checked after each epoch)."""
+(seeded shuffling into mini-batches, a CPU-time budget checked after each epoch, and optional model selection on a
+validation split: the weights of the epoch with the lowest validation loss are the ones returned)."""
 
 from __future__ import annotations
 
@@ -40,27 +41,44 @@ class TrainingSettings:
 
 
 def train_epochs(
-    model: torch.nn.Module, cfg: TrainingSettings, n: int, step: Callable[[torch.Tensor], torch.Tensor]
+    model: torch.nn.Module,
+    cfg: TrainingSettings,
+    n: int,
+    step: Callable[[torch.Tensor], torch.Tensor],
+    validate: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` for ``cfg.epochs`` passes over ``n`` items, each a shuffle (generator seeded with ``cfg.seed``)
     cut into batches of ``cfg.batch_size``; ``step(idx)`` takes one optimiser step on the items ``idx`` and returns
     its loss. Stops after the epoch that passes ``cfg.time_budget_s`` CPU seconds; the model ends in eval mode.
-    Returns a log: ``loss`` (mean per epoch), ``steps``, ``cpu_seconds``."""
+    With ``validate`` (called in eval mode after every epoch, returns a loss: lower is better) the model ends with
+    the weights of its best epoch. Returns a log: ``loss`` (mean per epoch), ``steps``, ``cpu_seconds`` and, with
+    ``validate``, ``val_loss`` (per epoch) and ``best_epoch`` (0-based)."""
     gen = torch.Generator().manual_seed(cfg.seed)
     log: dict[str, Any] = {"loss": [], "steps": 0}
+    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     t0 = time.process_time()
     model.train()
     try:
-        for _ in range(cfg.epochs):
+        for epoch in range(cfg.epochs):
             order, running = torch.randperm(n, generator=gen), 0.0
             for s in range(0, n, cfg.batch_size):
                 idx = order[s : s + cfg.batch_size]
                 running += float(step(idx).detach()) * len(idx)
                 log["steps"] += 1
             log["loss"].append(running / n)
+            if validate is not None:
+                model.eval()
+                value = float(validate())
+                model.train()
+                log.setdefault("val_loss", []).append(value)
+                if best is None or value < best[0]:
+                    best = (value, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
             if cfg.time_budget_s is not None and time.process_time() - t0 > cfg.time_budget_s:
                 break
     finally:
         model.eval()
+    if best is not None:
+        model.load_state_dict(best[2])
+        log["best_epoch"] = best[1]
     log["cpu_seconds"] = time.process_time() - t0
     return log
