@@ -17,12 +17,20 @@ TPR at 1% FPR of every arm, and PAWN's AUROC minus the best zero-shot arm's and 
 interval over prefixes (``auroc-vs-best-zero-shot``, ``auroc-vs-minilm``).
 
     python benchmarks/data/detection_data.py llm-text --n 80 --tokens 64
-    python benchmarks/data/detection_data.py llm-text --n 52 --tokens 64 --generator qwen --seed 1 --batch 13
-    python benchmarks/pawn.py --json bench_results/pawn.json   # all with PYTHONPATH=.
+    python benchmarks/data/detection_data.py llm-text --n 380 --tokens 64 --seed 2 --tag _train2
+    python benchmarks/data/detection_data.py llm-text --n 156 --tokens 64 --generator qwen --seed 1 --batch 13
+    python benchmarks/pawn.py --threads 1 --train-extra .cache/detection/llm_text_64_train2.jsonl \
+        --val-prefixes 52 --minilm-epochs 10 --minilm-seconds 900 --json bench_results/pawn.json
+    python benchmarks/pawn.py --threads 1 --json bench_results/pawn_train40.json   # the first run's 80 texts
+    # all with PYTHONPATH=.
 
-The Qwen file uses seed 1, so its 52 prefixes are other corpus slices than the SmolLM2 file's (none is a training
-prefix). On a crowded machine, ``--prewarm minilm``, ``--prewarm in-distribution`` and ``--prewarm cross-generator``
-in three parallel processes fill the caches (MiniLM classifier, features, zero-shot scores) that the full run reads.
+``--train-extra`` adds a separately sampled SmolLM2 file (seed 2) to the training pairs, minus the pairs that share
+a 50-character substring with any test text (corpus slices of two seeds can overlap: 14 of 380 did). ``--val-prefixes
+K`` holds out K training prefixes as a validation split: PAWN's head and the MiniLM classifier each keep the weights
+of their epoch with the lowest validation loss (without it they keep the last epoch, as before). The Qwen file uses
+seed 1, so its prefixes are other corpus slices than the SmolLM2 file's (none is a training prefix). On a crowded
+machine, ``--prewarm minilm``, ``--prewarm in-distribution`` and ``--prewarm cross-generator`` in three parallel
+processes fill the caches (MiniLM classifier, features, zero-shot scores) that the full run reads.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ register(
         "texts) PAWN {pc.value:.2f}, MiniLM {mc.value:.2f} (Fast-DetectGPT {fc.value:.2f}, zero-shot test "
         "{zc.value:.2f}); PAWN minus the best zero-shot arm there ({g.baseline}) {g.value:+.2f} (95% CI "
         "{g.ci95[0]:+.2f} to "
-        "{g.ci95[1]:+.2f})",
+        "{g.ci95[1]:+.2f}); trained on only the first run's {a.train_texts} texts, PAWN {a.value:.2f} cross-generator "
+        "({ag.value:+.2f} vs {ag.baseline})",
         file="bench_results/pawn.json",
         rows={
             "p": {"method": "pawn", "metric": "auroc", "split": _ID},
@@ -32,13 +33,23 @@ register(
             "fc": {"method": "fast_detectgpt", "metric": "auroc", "split": _X},
             "zc": {"method": "zero-shot-detection", "metric": "auroc", "split": _X},
             "g": {"method": "pawn", "metric": "auroc-vs-best-zero-shot", "split": _X},
+            "a": {"file": "bench_results/pawn_train40.json", "method": "pawn", "metric": "auroc", "split": _X},
+            "ag": {
+                "file": "bench_results/pawn_train40.json",
+                "method": "pawn",
+                "metric": "auroc-vs-best-zero-shot",
+                "split": _X,
+            },
         },
     ),
     benchmark=(
-        "python benchmarks/data/detection_data.py llm-text --n 80 --tokens 64 && python "
-        "benchmarks/data/detection_data.py llm-text --n 52 --tokens 64 --generator qwen --seed 1 --batch 13 && python "
-        "benchmarks/pawn.py --json bench_results/pawn.json  # --prewarm minilm / in-distribution / cross-generator: "
-        "the same work split over parallel processes first"
+        "python benchmarks/data/detection_data.py llm-text --n 80 --tokens 64 && "
+        "python benchmarks/data/detection_data.py llm-text --n 380 --tokens 64 --seed 2 --tag _train2 && "
+        "python benchmarks/data/detection_data.py llm-text --n 156 --tokens 64 --generator qwen --seed 1 --batch 13 "
+        "&& python benchmarks/pawn.py --threads 1 --train-extra .cache/detection/llm_text_64_train2.jsonl "
+        "--val-prefixes 52 --minilm-epochs 10 --minilm-seconds 900 --json bench_results/pawn.json  "
+        "# 80-text training: python benchmarks/pawn.py --threads 1 --json bench_results/pawn_train40.json; "
+        "no validation split: --train-extra ... --minilm-epochs 5 --json bench_results/pawn_noval.json"
     ),
     usage=(
         "from transformers import pipeline\n"
