@@ -9,6 +9,7 @@ from hf_tokens.results import Headline
 
 BASELINES = "bench_results/tokenizer_transfer_baselines.json"  # FOCUS and tokensurgeon (peers)
 CT = "bench_results/tokenizer_transfer_ct.json"  # continued training after the transfer
+LINEAR = "bench_results/tokenizer_transfer_zett_linear.json"  # the hypernetwork trained with an lr schedule
 
 register(
     "zett",
@@ -20,14 +21,16 @@ register(
     contract="hf_tokens.tokenizers.zett.initializer:contract",
     package="hf_tokens.tokenizers.zett",
     headline=Headline(
-        "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral tokenizers (quick eval, 4k held-out "
-        "chars): ZeTT {zg.ratio:.3f}/{zq.ratio:.3f}/{zm.ratio:.3f}, TokenAdapt {tg.ratio:.3f}/{tq.ratio:.3f}/"
-        "{tm.ratio:.3f}, mean {mg.ratio:.3f}/{mq.ratio:.3f}/{mm.ratio:.3f}; hypernetwork trained {h.steps} steps "
-        "(45 CPU-minutes). Peers: FOCUS (deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/"
+        "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral tokenizers (32k held-out chars, "
+        "TokenAdapt embedding every new token): ZeTT {zg.ratio:.3f}/{zq.ratio:.3f}/{zm.ratio:.3f}, TokenAdapt "
+        "{tg.ratio:.3f}/{tq.ratio:.3f}/{tm.ratio:.3f}, mean {mg.ratio:.3f}/{mq.ratio:.3f}/{mm.ratio:.3f}; "
+        "hypernetwork trained {h.steps} steps (45 CPU-minutes; {hl.steps} steps with lr warm-up and linear decay: "
+        "{lg.ratio:.3f}/{lq.ratio:.3f}/{lm.ratio:.3f}). Peers (quick eval, 4k chars): FOCUS (deepfocus, fastText on "
+        "4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/"
         "{fm.ratio:.2f}, mergekit tokensurgeon (subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. GPT-2 after "
-        "{o.ct_steps} continued-training steps (same text and budget for every arm): ZeTT {z0.ratio:.3f} -> "
-        "{z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean {m0.ratio:.3f} -> {m4.ratio:.3f}; the "
-        "original trained the same way {o.ratio:.3f}",
+        "{o.ct_steps} continued-training steps (quick eval; same text and budget for every arm): ZeTT "
+        "{z0.ratio:.3f} -> {z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean {m0.ratio:.3f} -> "
+        "{m4.ratio:.3f}; the original trained the same way {o.ratio:.3f}",
         file="bench_results/tokenizer_transfer_zett.json",
         rows={
             "zg": {"method": "zett->gpt2", "metric": "ppl_per_char"},
@@ -40,6 +43,10 @@ register(
             "mq": {"method": "mean->qwen3", "metric": "ppl_per_char"},
             "mm": {"method": "mean->mistral", "metric": "ppl_per_char"},
             "h": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
+            "hl": {"file": "bench_results/zett_train_linear.json", "method": "zett:train-lm-loss"},
+            "lg": {"file": LINEAR, "method": "zett->gpt2", "metric": "ppl_per_char"},
+            "lq": {"file": LINEAR, "method": "zett->qwen3", "metric": "ppl_per_char"},
+            "lm": {"file": LINEAR, "method": "zett->mistral", "metric": "ppl_per_char"},
             "fg": {"file": BASELINES, "method": "focus->gpt2"},
             "fq": {"file": BASELINES, "method": "focus->qwen3"},
             "fm": {"file": BASELINES, "method": "focus->mistral"},
@@ -57,9 +64,12 @@ register(
     ),
     benchmark=(
         "python benchmarks/zett_train.py --threads 1 --seconds 2700 --out .cache/zett-smollm2 "
-        "--json bench_results/zett_train.json && python benchmarks/tokenizer_transfer.py --quick --threads 1 "
+        "--json bench_results/zett_train.json && python benchmarks/tokenizer_transfer.py --threads 1 "
         "--targets gpt2,qwen3,mistral --methods zett,tokenadapt,mean --zett-hypernetwork .cache/zett-smollm2 "
-        "--no-tokensurgeon --json bench_results/tokenizer_transfer_zett.json  # continued training: python "
+        "--no-tokensurgeon --json bench_results/tokenizer_transfer_zett.json  # lr schedule: zett_train.py ... "
+        "--seconds 4200 --schedule linear --warmup 0.05 --out .cache/zett-smollm2-sched --json "
+        "bench_results/zett_train_linear.json, then the same transfer run on it into "
+        "bench_results/tokenizer_transfer_zett_linear.json; continued training: python "
         "benchmarks/tokenizer_transfer.py --quick --threads 1 --targets gpt2 --methods zett,tokenadapt,mean "
         "--no-tokensurgeon --zett-hypernetwork .cache/zett-smollm2 --ct-steps 100 --ct-batch 2 --ct-chars 300 "
         "--json bench_results/tokenizer_transfer_ct.json; peers: python benchmarks/tokenizer_transfer.py --quick "

@@ -24,9 +24,11 @@ linear warm-up followed by linear/cosine decay (``schedule``, ``warmup``). Becau
 the schedule's clock is the larger of the step fraction and the wall-time fraction, so a run stopped by ``seconds``
 still ends its decay near zero.
 
-Measured (bench_results/zett_train.json, bench_results/tokenizer_transfer_zett.json): 274 steps (2705 s, 1 CPU thread)
-take SmolLM2's zero-shot ppl/char ratio to GPT-2's tokenizer from 1.23 (mean initialisation; the old recipe: 1.44
-after 67 steps) to 1.15, below TokenAdapt's 1.18; see the ``zett`` README row for every target.
+Measured (bench_results/zett_train.json, bench_results/tokenizer_transfer_zett.json, 32k held-out characters):
+274 steps (2705 s, 1 CPU thread, constant lr) take SmolLM2's zero-shot ppl/char ratio to GPT-2's tokenizer from
+1.25 (mean initialisation) to 1.136, below TokenAdapt's 1.143, but leave it behind TokenAdapt on Qwen3 (1.271 vs
+1.214) and Mistral (1.266 vs 1.248). A 673-step run (4202 s) with 5% warm-up and linear decay did not improve it
+(1.149/1.275/1.270; bench_results/zett_train_linear.json, tokenizer_transfer_zett_linear.json).
 """
 
 from __future__ import annotations
