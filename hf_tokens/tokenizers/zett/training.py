@@ -28,7 +28,12 @@ Measured (bench_results/zett_train.json, bench_results/tokenizer_transfer_zett.j
 274 steps (2705 s, 1 CPU thread, constant lr) take SmolLM2's zero-shot ppl/char ratio to GPT-2's tokenizer from
 1.25 (mean initialisation) to 1.136, below TokenAdapt's 1.143, but leave it behind TokenAdapt on Qwen3 (1.271 vs
 1.214) and Mistral (1.266 vs 1.248). A 673-step run (4202 s) with 5% warm-up and linear decay did not improve it
-(1.149/1.275/1.270; bench_results/zett_train_linear.json, tokenizer_transfer_zett_linear.json).
+(1.149/1.275/1.270; bench_results/zett_train_linear.json, tokenizer_transfer_zett_linear.json). Where the gap comes
+from (bench_results/zett_row_swap.json, ``benchmarks/zett_row_swap.py``): with ZeTT rows only for the tokens the
+text contains and TokenAdapt rows for the rest, Mistral reaches 1.239 (better than TokenAdapt's 1.248) and Qwen3
+1.220 (TokenAdapt 1.214); ZeTT's rows for the ~10k/112k predicted tokens absent from the text take probability mass
+(their mean norm is 2.8/2.7 vs TokenAdapt's 2.3; SmolLM2's embeddings are tied). The sampled 4k-16k vocabularies
+rarely contain such tokens, so the LM loss seldom penalises them.
 """
 
 from __future__ import annotations

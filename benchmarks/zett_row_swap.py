@@ -1,0 +1,74 @@
+"""Where ZeTT's zero-shot transfer loses to TokenAdapt: swap embedding rows between the two transplanted models.
+
+SmolLM2 ties its input and output embeddings, so a transplanted row is both how a token is read and how likely it is
+to be predicted. For each target tokenizer this builds the ZeTT and the TokenAdapt transplant (the same calls as
+``benchmarks/tokenizer_transfer.py``, full evaluation texts) and scores four embedding matrices on the held-out text:
+all ZeTT rows, all TokenAdapt rows, ZeTT rows only for the tokens that occur in the text (TokenAdapt elsewhere), and
+ZeTT rows only for the tokens that do not occur in it. The last two separate the quality of the rows the text reads
+from the probability mass that rows of absent tokens take from the softmax. Also reported: the mean L2 norm of the
+rows the two methods predict (large-norm rows of absent tokens take more mass).
+
+    python benchmarks/zett_row_swap.py --threads 1 --targets qwen3,mistral --zett-hypernetwork .cache/zett-smollm2 \
+        --json bench_results/zett_row_swap.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import torch
+
+from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+
+
+def main() -> None:
+    parser = add_common_args(argparse.ArgumentParser(description=__doc__))
+    parser.add_argument("--targets", default="qwen3,mistral", help="target tokenizers (hf_tokens.assets names)")
+    parser.add_argument("--zett-hypernetwork", type=Path, default=Path(".cache/zett-smollm2"))
+    args = parser.parse_args()
+    setup_torch(args)
+    from tokenizer_transfer import eval_texts
+
+    from hf_tokens.assets import load_model, load_tokenizer
+    from hf_tokens.tokenizers import nll_per_char, transplant
+    from hf_tokens.tokenizers.zett.initializer import ZettInitializer
+
+    model, tok = load_model("smollm2-135m")
+    if not model.config.tie_word_embeddings:
+        raise SystemExit("this analysis assumes tied input/output embeddings (SmolLM2-135M)")
+    texts = eval_texts(args.quick)
+    base = math.exp(nll_per_char(model, tok, texts))
+    bench = Benchmark("zett_row_swap", "SmolLM2-135M-Instruct (dequantized Q4_1)", args.device, args.quick)
+    bench.note(f"{len(texts)} held-out texts ({sum(map(len, texts))} chars) of benchmarks/tokenizer_transfer.py")
+    for name in args.targets.split(","):
+        new_tok = load_tokenizer(name)
+        zett, eval_tok = transplant(model, tok, new_tok, ZettInitializer(args.zett_hypernetwork))
+        adapt, _ = transplant(model, tok, new_tok, "tokenadapt")
+        ez, ea = zett.get_input_embeddings().weight.detach(), adapt.get_input_embeddings().weight.detach().clone()
+        in_text = torch.zeros(ez.shape[0], dtype=torch.bool)
+        in_text[sorted({i for t in texts for i in eval_tok(t, add_special_tokens=False)["input_ids"]})] = True
+        predicted = (ez - ea).norm(dim=1) > 0  # rows the two methods set differently (copied shared rows agree)
+        arms = {"all-zett": torch.ones_like(in_text), "all-tokenadapt": torch.zeros_like(in_text),
+                "zett-rows-in-text": in_text, "zett-rows-not-in-text": ~in_text}  # fmt: skip
+        extra = {
+            "target": name,
+            "predicted_rows": int(predicted.sum()),
+            "in_text_predicted": int((predicted & in_text).sum()),
+        }
+        with torch.no_grad():
+            for arm, use_zett in arms.items():
+                adapt.get_input_embeddings().weight.copy_(torch.where(use_zett[:, None], ez, ea))
+                ratio = math.exp(nll_per_char(adapt, eval_tok, texts)) / base
+                bench.add(f"{arm}->{name}", "ppl_per_char_ratio", ratio, **extra)
+                print(f"{name:>8} {arm:<24} {ratio:.4f}", flush=True)
+            adapt.get_input_embeddings().weight.copy_(ea)
+        for label, rows in (("zett", ez), ("tokenadapt", ea)):
+            bench.add(f"{label}->{name}", "mean_row_norm", float(rows[predicted].norm(dim=1).mean()), **extra)
+        bench.add(f"original->{name}", "mean_row_norm", float(model.get_input_embeddings().weight.norm(dim=1).mean()))
+    bench.finish(args.json)
+
+
+if __name__ == "__main__":
+    main()
