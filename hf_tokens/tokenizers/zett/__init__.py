@@ -10,6 +10,7 @@ from hf_tokens.results import Headline
 BASELINES = "bench_results/tokenizer_transfer_baselines.json"  # FOCUS and tokensurgeon (peers)
 CT = "bench_results/tokenizer_transfer_ct.json"  # continued training after the transfer
 LINEAR = "bench_results/tokenizer_transfer_zett_linear.json"  # the hypernetwork trained with an lr schedule
+BIGVOCAB = "bench_results/tokenizer_transfer_zett_bigvocab.json"  # continued on larger sampled vocabularies
 
 register(
     "zett",
@@ -25,8 +26,9 @@ register(
         "TokenAdapt embedding every new token): ZeTT {zg.ratio:.3f}/{zq.ratio:.3f}/{zm.ratio:.3f}, TokenAdapt "
         "{tg.ratio:.3f}/{tq.ratio:.3f}/{tm.ratio:.3f}, mean {mg.ratio:.3f}/{mq.ratio:.3f}/{mm.ratio:.3f}; "
         "hypernetwork trained {h.steps} steps (45 CPU-minutes; {hl.steps} steps with lr warm-up and linear decay: "
-        "{lg.ratio:.3f}/{lq.ratio:.3f}/{lm.ratio:.3f}). Peers (quick eval, 4k chars): FOCUS (deepfocus, fastText on "
-        "4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/"
+        "{lg.ratio:.3f}/{lq.ratio:.3f}/{lm.ratio:.3f}; the {h.steps}-step one continued {hb.steps} steps on "
+        "16k-32k vocabularies: {bg.ratio:.3f}/{bq.ratio:.3f}/{bm.ratio:.3f}). Peers (quick eval, 4k chars): FOCUS "
+        "(deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/"
         "{fm.ratio:.2f}, mergekit tokensurgeon (subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. GPT-2 after "
         "{o.ct_steps} continued-training steps (quick eval; same text and budget for every arm): ZeTT "
         "{z0.ratio:.3f} -> {z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean {m0.ratio:.3f} -> "
@@ -44,6 +46,10 @@ register(
             "mm": {"method": "mean->mistral", "metric": "ppl_per_char"},
             "h": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
             "hl": {"file": "bench_results/zett_train_linear.json", "method": "zett:train-lm-loss"},
+            "hb": {"file": "bench_results/zett_train_bigvocab.json", "method": "zett:train-lm-loss"},
+            "bg": {"file": BIGVOCAB, "method": "zett->gpt2", "metric": "ppl_per_char"},
+            "bq": {"file": BIGVOCAB, "method": "zett->qwen3", "metric": "ppl_per_char"},
+            "bm": {"file": BIGVOCAB, "method": "zett->mistral", "metric": "ppl_per_char"},
             "lg": {"file": LINEAR, "method": "zett->gpt2", "metric": "ppl_per_char"},
             "lq": {"file": LINEAR, "method": "zett->qwen3", "metric": "ppl_per_char"},
             "lm": {"file": LINEAR, "method": "zett->mistral", "metric": "ppl_per_char"},
@@ -69,7 +75,10 @@ register(
         "--no-tokensurgeon --json bench_results/tokenizer_transfer_zett.json  # lr schedule: zett_train.py ... "
         "--seconds 4200 --schedule linear --warmup 0.05 --out .cache/zett-smollm2-sched --json "
         "bench_results/zett_train_linear.json, then the same transfer run on it into "
-        "bench_results/tokenizer_transfer_zett_linear.json; continued training: python "
+        "bench_results/tokenizer_transfer_zett_linear.json; larger vocabularies: zett_train.py --init "
+        ".cache/zett-smollm2 --seed 1 --vocab-min 16000 --vocab-max 32000 --fit-texts 400 --seconds 1800 --schedule "
+        "linear --warmup 0.05 --lr 1e-4 --out .cache/zett-smollm2-big --json bench_results/zett_train_bigvocab.json, "
+        "then the transfer run into bench_results/tokenizer_transfer_zett_bigvocab.json; continued training: python "
         "benchmarks/tokenizer_transfer.py --quick --threads 1 --targets gpt2 --methods zett,tokenadapt,mean "
         "--no-tokensurgeon --zett-hypernetwork .cache/zett-smollm2 --ct-steps 100 --ct-batch 2 --ct-chars 300 "
         "--json bench_results/tokenizer_transfer_ct.json; peers: python benchmarks/tokenizer_transfer.py --quick "
