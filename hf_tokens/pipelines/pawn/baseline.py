@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from hf_tokens.pipelines.pawn.training import TrainingSettings, train_epochs
+from hf_tokens.pipelines.pawn.training import TrainingSettings, check_labels, check_validation, train_epochs
 
 
 @dataclass
@@ -91,10 +91,7 @@ def train_text_classifier(
     cfg = config or ClassifierBaselineConfig()
     _check_texts(texts)
     _check_classifier(model)
-    if len(texts) != len(labels):
-        raise ValueError(f"texts and labels must have equal length, got {len(texts)} and {len(labels)}")
-    if set(int(y) for y in labels) - {0, 1}:
-        raise ValueError("labels must be 0 (human) or 1 (machine)")
+    check_labels(texts, labels, "texts", "labels")
     enc = tokenizer(list(texts), truncation=True, max_length=cfg.max_length, padding=True, padding_side="right",
                     return_tensors="pt")  # fmt: skip
     y = torch.tensor([int(v) for v in labels])
@@ -118,13 +115,10 @@ def train_text_classifier(
         sched.step()
         return loss
 
-    if (val_texts is None) != (val_labels is None):
-        raise ValueError("val_texts and val_labels must be given together")
     validate = None
-    if val_texts is not None and val_labels is not None:
+    if check_validation(val_texts, val_labels, "val_texts", "val_labels"):
+        assert val_texts is not None and val_labels is not None  # for the type checker
         _check_texts(val_texts)
-        if len(val_texts) != len(val_labels) or set(int(v) for v in val_labels) - {0, 1}:
-            raise ValueError("val_labels must hold one label, 0 (human) or 1 (machine), per text of val_texts")
         sign = 2.0 * torch.tensor([float(v) for v in val_labels]) - 1.0
 
         def validate() -> float:  # 2-class cross-entropy from the logit difference

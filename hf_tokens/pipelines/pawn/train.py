@@ -11,7 +11,7 @@ import torch
 
 from hf_tokens.pipelines.pawn.features import TextFeatures, load_features
 from hf_tokens.pipelines.pawn.head import PawnHead, PawnHeadConfig
-from hf_tokens.pipelines.pawn.training import TrainingSettings, train_epochs
+from hf_tokens.pipelines.pawn.training import TrainingSettings, check_labels, check_validation, train_epochs
 
 
 @dataclass
@@ -59,14 +59,12 @@ def train_pawn(
     validation loss is returned (early stopping by model selection). Returns the head (eval mode) and a log (loss
     per epoch, steps, CPU seconds; ``val_loss`` and ``best_epoch`` with a validation split)."""
     cfg = config or PawnConfig()
-    _check_labels(data, labels, "data", "labels")
+    check_labels(data, labels, "data", "labels")
     items = [d if isinstance(d, TextFeatures) else load_features(d) for d in data]
     y = torch.tensor([float(x) for x in labels])
-    if (val_data is None) != (val_labels is None):
-        raise ValueError("val_data and val_labels must be given together")
     validate = None
-    if val_data is not None and val_labels is not None:
-        _check_labels(val_data, val_labels, "val_data", "val_labels")
+    if check_validation(val_data, val_labels, "val_data", "val_labels"):
+        assert val_data is not None and val_labels is not None  # for the type checker
         val_batch = collate([d if isinstance(d, TextFeatures) else load_features(d) for d in val_data])
         val_y = torch.tensor([float(x) for x in val_labels])
 
@@ -90,15 +88,6 @@ def train_pawn(
         return loss
 
     return head, train_epochs(head, cfg, len(items), step, validate)
-
-
-def _check_labels(data: Sequence[Any], labels: Sequence[int], data_name: str, labels_name: str) -> None:
-    if len(data) != len(labels) or not data:
-        raise ValueError(
-            f"{data_name} and {labels_name} must be non-empty and of equal length, got {len(data)} and {len(labels)}"
-        )
-    if set(int(x) for x in labels) - {0, 1}:
-        raise ValueError(f"{labels_name} must be 0 (human) or 1 (machine)")
 
 
 @torch.no_grad()

@@ -1,13 +1,14 @@
 """What PAWN's head training (:mod:`~hf_tokens.pipelines.pawn.train`) and the fine-tuned classifier baseline
 (:mod:`~hf_tokens.pipelines.pawn.baseline`) share: the checks of their training settings and the epoch loop
 (seeded shuffling into mini-batches, a CPU-time budget checked after each epoch, and optional model selection on a
-validation split: the weights of the epoch with the lowest validation loss are the ones returned)."""
+validation split: the weights of the epoch with the lowest validation loss are the ones returned), and the checks of
+their labelled data."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import torch
@@ -38,6 +39,29 @@ class TrainingSettings:
             raise ValueError("lr must be > 0")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise ValueError(f"time_budget_s must be None or > 0, got {self.time_budget_s!r}")
+
+
+def check_labels(items: Sequence[Any], labels: Sequence[int], items_name: str, labels_name: str) -> None:
+    """``items`` and ``labels`` are non-empty, of equal length, and every label is 0 (human) or 1 (machine)."""
+    if len(items) != len(labels) or not items:
+        raise ValueError(
+            f"{items_name} and {labels_name} must be non-empty and of equal length, got {len(items)} and {len(labels)}"
+        )
+    if set(int(x) for x in labels) - {0, 1}:
+        raise ValueError(f"{labels_name} must be 0 (human) or 1 (machine)")
+
+
+def check_validation(
+    items: Sequence[Any] | None, labels: Sequence[int] | None, items_name: str, labels_name: str
+) -> bool:
+    """Whether a validation split was given: both or neither of ``items`` and ``labels``, checked as
+    :func:`check_labels` checks the training data."""
+    if (items is None) != (labels is None):
+        raise ValueError(f"{items_name} and {labels_name} must be given together")
+    if items is None or labels is None:
+        return False
+    check_labels(items, labels, items_name, labels_name)
+    return True
 
 
 def train_epochs(
