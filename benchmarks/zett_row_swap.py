@@ -6,7 +6,9 @@ to be predicted. For each target tokenizer this builds the ZeTT and the TokenAda
 all ZeTT rows, all TokenAdapt rows, ZeTT rows only for the tokens that occur in the text (TokenAdapt elsewhere), and
 ZeTT rows only for the tokens that do not occur in it. The last two separate the quality of the rows the text reads
 from the probability mass that rows of absent tokens take from the softmax. Also reported: the mean L2 norm of the
-rows the two methods predict (large-norm rows of absent tokens take more mass).
+rows the two methods predict (large-norm rows of absent tokens take more mass), and the mean softmax probability the
+predicted rows take at each position of the text, split into tokens whose text is printable ASCII and the rest
+(other scripts; the held-out text is English and code).
 
     python benchmarks/zett_row_swap.py --threads 1 --targets qwen3,mistral --zett-hypernetwork .cache/zett-smollm2 \
         --json bench_results/zett_row_swap.json
@@ -21,6 +23,29 @@ from pathlib import Path
 import torch
 
 from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+
+
+def predicted_mass(model, tokenizer, texts, groups: dict[str, torch.Tensor], max_tokens: int = 512) -> dict:
+    """Mean softmax probability, per position of ``texts`` (first ``max_tokens`` tokens each), on each id group."""
+    total = dict.fromkeys(groups, 0.0)
+    positions = 0
+    with torch.no_grad():
+        for text in texts:
+            ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"][:, :max_tokens]
+            probs = model(input_ids=ids).logits[0].float().softmax(-1)
+            for name, mask in groups.items():
+                total[name] += float(probs[:, mask[: probs.shape[-1]]].sum())
+            positions += probs.shape[0]
+    return {name: value / positions for name, value in total.items()}
+
+
+def printable_ascii(tokenizer, size: int) -> torch.Tensor:
+    """True for ids whose text is non-empty printable ASCII."""
+    from hf_tokens.tokenizers.vocab import surface_forms
+
+    surfaces = surface_forms(tokenizer).surfaces
+    flags = [bool(s) and all(32 <= b < 127 or b in (9, 10) for b in s) for s in surfaces[:size]]
+    return torch.tensor(flags + [False] * (size - len(flags)))
 
 
 def main() -> None:
@@ -64,8 +89,13 @@ def main() -> None:
                 bench.add(f"{arm}->{name}", "ppl_per_char_ratio", ratio, **extra)
                 print(f"{name:>8} {arm:<24} {ratio:.4f}", flush=True)
             adapt.get_input_embeddings().weight.copy_(ea)
-        for label, rows in (("zett", ez), ("tokenadapt", ea)):
+        ascii_ids = printable_ascii(eval_tok, ez.shape[0])
+        groups = {"ascii": predicted & ascii_ids, "other_scripts": predicted & ~ascii_ids}
+        for label, rows, net in (("zett", ez, zett), ("tokenadapt", ea, adapt)):
             bench.add(f"{label}->{name}", "mean_row_norm", float(rows[predicted].norm(dim=1).mean()), **extra)
+            for group, mass in predicted_mass(net, eval_tok, texts, groups).items():
+                bench.add(f"{label}->{name}", f"predicted_mass_{group}", mass, **extra)
+                print(f"{name:>8} {label:<10} mass on predicted {group} tokens {mass:.4f}", flush=True)
         bench.add(f"original->{name}", "mean_row_norm", float(model.get_input_embeddings().weight.norm(dim=1).mean()))
     bench.finish(args.json)
 

@@ -39,6 +39,12 @@ def main() -> None:
     parser.add_argument("--schedule", default="constant", help="lr after warm-up: constant, linear or cosine decay")
     parser.add_argument("--warmup", type=float, default=0.0, help="fraction of the run with linear lr warm-up")
     parser.add_argument(
+        "--absent-tokens", type=int, default=0, help="distractor tokens per step in the output softmax (0 = none)"
+    )
+    parser.add_argument(
+        "--absent-foreign", type=float, default=0.5, help="fraction of distractors from other scripts (synthetic)"
+    )
+    parser.add_argument(
         "--init", type=Path, default=None, help="continue training this saved hypernetwork (use another --seed)"
     )
     args = parser.parse_args()
@@ -61,14 +67,16 @@ def main() -> None:
     config = ZettTrainingConfig(
         steps=args.steps, seconds=args.seconds, seed=args.seed, fit_texts=args.fit_texts, vocab_min=args.vocab_min,
         vocab_max=args.vocab_max, copy_shared=not args.predict_shared, aux_tokens=args.aux_tokens, lr=args.lr,
-        schedule=args.schedule, warmup=args.warmup,
+        schedule=args.schedule, warmup=args.warmup, absent_tokens=args.absent_tokens,
+        absent_foreign=args.absent_foreign,
     )  # fmt: skip
 
     def log(row: dict[str, float]) -> None:
         if int(row["step"]) % 10 == 0:
             print(
                 f"step {int(row['step']):5d}  loss {row['loss']:.3f}  lm {row['lm']:.3f}  aux {row['aux']:.4f}  "
-                f"vocab {int(row['vocab'])}  new {int(row.get('new', row['vocab']))}  {row['seconds']:.0f} s",
+                f"vocab {int(row['vocab'])}  new {int(row.get('new', row['vocab']))}  absent {int(row['absent'])}  "
+                f"{row['seconds']:.0f} s",
                 flush=True,
             )
 
@@ -88,6 +96,11 @@ def main() -> None:
         f"{shared}, aux loss "
         f"on {config.aux_tokens or 'all'} shared tokens (weight {config.aux_weight}), AdamW lr {config.lr} "
         f"({config.schedule}, warm-up {config.warmup:.0%} of the run)"
+        + (
+            f", {config.absent_tokens} absent-token distractors per step ({config.absent_foreign:.0%} other scripts)"
+            if config.absent_tokens
+            else ""
+        )
     )
     bench.add(
         "zett:train-lm-loss", "lm_loss", last, baseline=f"first {k} steps", baseline_value=first, steps=len(history)

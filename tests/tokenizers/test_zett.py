@@ -205,3 +205,73 @@ def test_learning_rate_schedule_warms_up_and_decays():
         ZettTrainingConfig(schedule="step")
     with pytest.raises(ValueError, match="warmup"):
         ZettTrainingConfig(warmup=1.0)
+
+
+def test_absent_token_sampler_draws_tokens_no_vocabulary_has():
+    """Distractors are neither tokens of the step's tokenizer nor single base tokens; foreign share and pool work."""
+    from hf_tokens.tokenizers.vocab import surface_forms
+    from hf_tokens.tokenizers.zett.absent import AbsentTokenSampler
+
+    tok = tiny_tokenizer()
+    cfg = ZettTrainingConfig(batch_texts=2, fit_texts=6, text_chars=300)
+    texts = text_stream(cfg, seed=7)()
+    first, step = sample_tokenizer(texts, "bpe", 420), sample_tokenizer(texts[3:], "bpe", 380)
+    sampler = AbsentTokenSampler(tok, foreign=0.5, seed=0)
+    assert len(sampler.draw(12, step)) == 12  # empty pool: all foreign
+    sampler.remember(first)
+    assert sampler.pool and all(t.encode() not in sampler.base_bytes for t in sampler.pool)
+    decomps = sampler.draw(40, step)
+    assert len(decomps) == 40 and all(decomps)
+    base = surface_forms(tok).surfaces
+    texts_drawn = [b"".join(base[i] for i in d) for d in decomps]
+    step_vocab = set(surface_forms(step).surfaces)
+    assert len(set(texts_drawn)) == 40 and not step_vocab & set(texts_drawn)
+    assert not sampler.base_bytes & set(texts_drawn)
+    ascii_only = sum(all(b < 128 for b in t) for t in texts_drawn)
+    assert 10 <= ascii_only <= 30  # about half from the pool of earlier tokenizers (ASCII text), half foreign
+    again = AbsentTokenSampler(tok, foreign=0.5, seed=0)
+    again.draw(12, step)
+    again.remember(first)
+    assert again.draw(40, step) == decomps  # seeded
+    with pytest.raises(ValueError, match="foreign"):
+        AbsentTokenSampler(tok, foreign=1.5)
+    with pytest.raises(ValueError, match="absent_foreign"):
+        ZettTrainingConfig(absent_foreign=-0.1)
+    with pytest.raises(ValueError, match="absent_tokens"):
+        ZettTrainingConfig(absent_tokens=-1)
+
+
+@pytest.mark.parametrize("copy_shared", [True, False])
+def test_training_with_absent_tokens_lowers_their_probability(copy_shared):
+    """Distractor rows widen the softmax (the loss pays their mass); training with them lowers that mass on unseen
+    distractors below both the start and a run without them on the same texts and tokenizers."""
+    from hf_tokens.tokenizers.zett.absent import AbsentTokenSampler
+
+    model, tok = tiny_model("llama"), tiny_tokenizer()
+    cfg = ZettTrainingConfig(
+        steps=12, batch_texts=2, fit_texts=6, text_chars=300, seq_len=48, vocab_min=300, vocab_max=400, lr=3e-3,
+        copy_shared=copy_shared, aux_tokens=0, absent_tokens=256, absent_foreign=1.0,
+    )  # fmt: skip
+    held_out = text_stream(cfg, seed=123)()
+    eval_tok = sample_tokenizer(held_out, "bpe", 350)
+    distractors = AbsentTokenSampler(tok, foreign=1.0, seed=99).draw(512, eval_tok)
+
+    def mass_cost(net):  # extra loss the distractors cause = mean log(1 + their share of the softmax)
+        with torch.no_grad():
+            plain = zett_loss(net, model, tok, eval_tok, held_out[:2], cfg)[1]["lm"]
+            stats = zett_loss(net, model, tok, eval_tok, held_out[:2], cfg, absent=distractors)[1]
+        assert stats["absent"] == 512
+        return stats["lm"] - plain
+
+    net, control = _net(model, tok), _net(model, tok)
+    before = mass_cost(net)
+    assert before > 0.05
+    history = train_hypernetwork(net, model, tok, cfg)
+    assert all(r["absent"] == 256 for r in history)
+    plain = train_hypernetwork(control, model, tok, ZettTrainingConfig(**{**cfg.to_dict(), "absent_tokens": 0}))
+    assert [r["vocab"] for r in plain] == [r["vocab"] for r in history]  # same sampled tokenizers ...
+    assert [r["tokens"] for r in plain] == [r["tokens"] for r in history]  # ... and texts
+    after, after_plain = mass_cost(net), mass_cost(control)
+    # measured: copy_shared 0.87 -> 0.09 (control 1.06); predicting every row, 0.87 -> 0.83 (control 0.91)
+    bound = 0.5 * min(before, after_plain) if copy_shared else after_plain - 0.04
+    assert after < bound, (before, after, after_plain)

@@ -22,7 +22,10 @@ the mean squared norm of the original embeddings (so one weight fits models of a
 ``aux_tokens`` shared tokens per step; the optimiser is plain AdamW, with a constant learning rate by default or a
 linear warm-up followed by linear/cosine decay (``schedule``, ``warmup``). Because CPU runs are budgeted in seconds,
 the schedule's clock is the larger of the step fraction and the wall-time fraction, so a run stopped by ``seconds``
-still ends its decay near zero.
+still ends its decay near zero. ``absent_tokens`` adds distractor tokens to each step's output softmax (tokens absent
+from the sampled vocabulary: real tokens of earlier steps' tokenizers and, for ``absent_foreign`` of them, synthetic
+strings of other scripts; :mod:`.absent`), standing in for the many unused tokens of the paper's 32k-token sampled
+vocabularies from a multilingual text queue; off by default.
 
 Measured (bench_results/zett_train.json, bench_results/tokenizer_transfer_zett.json, 32k held-out characters):
 274 steps (2705 s, 1 CPU thread, constant lr) take SmolLM2's zero-shot ppl/char ratio to GPT-2's tokenizer from
@@ -78,6 +81,13 @@ class ZettTrainingConfig:
     kinds: tuple[str, ...] = field(default=KINDS, metadata={"help": f"tokenizer models to sample from, of {KINDS}"})
     noise_std: float = field(default=1.0, metadata={"help": "std of the Gaussian noise on UnigramLM log-scores"})
     aux_weight: float = field(default=0.5, metadata={"help": "weight of the auxiliary embedding loss"})
+    absent_tokens: int = field(
+        default=0,
+        metadata={"help": "distractor tokens per step in the output softmax (absent from the step's vocabulary)"},
+    )
+    absent_foreign: float = field(
+        default=0.5, metadata={"help": "fraction of distractors that are synthetic strings of other scripts"}
+    )
     lr: float = field(default=3e-4, metadata={"help": "AdamW (peak) learning rate"})
     schedule: str = field(
         default="constant", metadata={"help": f"learning-rate shape after warm-up, one of {SCHEDULES}"}
@@ -100,8 +110,12 @@ class ZettTrainingConfig:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if self.fit_texts < self.batch_texts:
             raise ValueError(f"fit_texts ({self.fit_texts}) must be >= batch_texts ({self.batch_texts})")
-        if not isinstance(self.aux_tokens, int) or self.aux_tokens < 0:
-            raise ValueError(f"aux_tokens must be an int >= 0, got {self.aux_tokens!r}")
+        for name in ("aux_tokens", "absent_tokens"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+        if not isinstance(self.absent_foreign, (int, float)) or not 0 <= self.absent_foreign <= 1:
+            raise ValueError(f"absent_foreign must be a fraction in [0, 1], got {self.absent_foreign!r}")
         if self.seconds is not None and not self.seconds > 0:
             raise ValueError(f"seconds must be None or > 0, got {self.seconds!r}")
         if not isinstance(self.vocab_min, int) or not 300 <= self.vocab_min <= self.vocab_max:
@@ -175,8 +189,13 @@ def zett_loss(
     new_tokenizer: Any,
     texts: list[str],
     config: ZettTrainingConfig,
+    absent: list[list[int]] | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """LM loss of ``model`` on ``texts`` with predicted embeddings of ``new_tokenizer``, plus the auxiliary loss.
+
+    ``absent`` holds base-piece decompositions of distractor tokens (see
+    :class:`~hf_tokens.tokenizers.zett.absent.AbsentTokenSampler`): their predicted output rows join the softmax, so
+    the loss also pays for the probability they take, as the rows of a real vocabulary's unused tokens do.
 
     With ``config.copy_shared`` the tokens ``new_tokenizer`` shares with the base vocabulary take their original
     embeddings in the LM loss (as :func:`~hf_tokens.tokenizers.transplant` does), so the LM loss trains the
@@ -188,9 +207,11 @@ def zett_loss(
     )
     keep = [r for r, d in enumerate(decomps) if d]
     ids, decomps = [ids[r] for r in keep], [decomps[r] for r in keep]
+    absent = list(absent or [])
     if config.copy_shared:
-        return _zett_loss_copy_shared(hypernetwork, model, new_tokenizer, texts, config, ids, decomps, shared)
-    emb_in, emb_out = hypernetwork(*hypernetwork.pad(decomps))
+        return _zett_loss_copy_shared(hypernetwork, model, new_tokenizer, texts, config, ids, decomps, shared, absent)
+    emb_in, emb_out = hypernetwork(*hypernetwork.pad(decomps + absent))
+    emb_in = emb_in[: len(ids)]  # distractors only widen the output softmax (emb_out keeps their rows at the end)
     row_of = torch.full((len(new_tokenizer),), -1, dtype=torch.long)
     row_of[torch.tensor(ids)] = torch.arange(len(ids))
     lm, n_tokens = _lm_loss(model, new_tokenizer, texts, config, row_of, emb_in, emb_out)
@@ -199,6 +220,7 @@ def zett_loss(
     aux = _aux_loss(hypernetwork, emb_in[rows], emb_out[rows], old_ids)
     total = lm + config.aux_weight * aux
     stats = {"lm": lm.item(), "aux": aux.item(), "vocab": float(len(ids)), "tokens": n_tokens}
+    stats["absent"] = float(len(absent))
     return total, stats
 
 
@@ -211,7 +233,10 @@ def _lm_loss(
     emb_in: torch.Tensor,
     emb_out: torch.Tensor,
 ) -> tuple[torch.Tensor, float]:
-    """Next-token loss of the frozen ``model`` on ``texts``; token id ``i`` uses row ``row_of[i]`` of ``emb_*``."""
+    """Next-token loss of the frozen ``model`` on ``texts``; token id ``i`` uses row ``row_of[i]`` of ``emb_*``.
+
+    ``emb_out`` may have more rows than ``emb_in`` (distractors): they are never targets, only softmax competitors.
+    """
     enc = new_tokenizer(texts, add_special_tokens=False, truncation=True, max_length=config.seq_len)
     seqs = [[int(row_of[i]) for i in s if row_of[i] >= 0] for s in enc["input_ids"]]
     width = max(len(s) for s in seqs)
@@ -236,6 +261,7 @@ def _zett_loss_copy_shared(
     ids: list[int],
     decomps: list[list[int]],
     shared: dict[int, int],
+    absent: list[list[int]],
 ) -> tuple[torch.Tensor, dict[str, float]]:
     new_rows = [r for r, i in enumerate(ids) if i not in shared]
     shared_rows = [r for r, i in enumerate(ids) if i in shared]
@@ -245,21 +271,30 @@ def _zett_loss_copy_shared(
         aux_rows = [shared_rows[int(k)] for k in pick]
     else:
         aux_rows = shared_rows
-    pred_in, pred_out = hypernetwork(*hypernetwork.pad([decomps[r] for r in new_rows + aux_rows]))
+    pred_in, pred_out = hypernetwork(*hypernetwork.pad([decomps[r] for r in new_rows + aux_rows] + absent))
+    n_aux = len(aux_rows)
     src_in = hypernetwork.source_input.weight
     src_out = src_in if hypernetwork.source_output is None else hypernetwork.source_output.weight
     old_ids = torch.tensor([shared[ids[r]] for r in shared_rows], dtype=torch.long)
     n_new = len(new_rows)
     emb_in = torch.cat([pred_in[:n_new], src_in[old_ids]]) if n_new else src_in[old_ids]
-    emb_out = torch.cat([pred_out[:n_new], src_out[old_ids]]) if n_new else src_out[old_ids]
+    emb_out = torch.cat([pred_out[:n_new], src_out[old_ids], pred_out[n_new + n_aux :]])
     order = new_rows + shared_rows  # row k of emb_* belongs to ids[order[k]]
     row_of = torch.full((len(new_tokenizer),), -1, dtype=torch.long)
     row_of[torch.tensor([ids[r] for r in order], dtype=torch.long)] = torch.arange(len(order))
     lm, n_tokens = _lm_loss(model, new_tokenizer, texts, config, row_of, emb_in, emb_out)
     aux_old = torch.tensor([shared[ids[r]] for r in aux_rows], dtype=torch.long)
-    aux = _aux_loss(hypernetwork, pred_in[n_new:], pred_out[n_new:], aux_old)
+    aux_slice = slice(n_new, n_new + n_aux)
+    aux = _aux_loss(hypernetwork, pred_in[aux_slice], pred_out[aux_slice], aux_old)
     total = lm + config.aux_weight * aux
-    stats = {"lm": lm.item(), "aux": aux.item(), "vocab": float(len(ids)), "tokens": n_tokens, "new": float(n_new)}
+    stats = {
+        "lm": lm.item(),
+        "aux": aux.item(),
+        "vocab": float(len(ids)),
+        "tokens": n_tokens,
+        "new": float(n_new),
+        "absent": float(len(absent)),
+    }
     return total, stats
 
 
@@ -324,6 +359,11 @@ def train_hypernetwork(
         raise TypeError(f"config must be a ZettTrainingConfig, got {type(config).__name__}")
     draw = texts or text_stream(config, config.seed)
     rng = random.Random(config.seed)
+    sampler = None
+    if config.absent_tokens:  # its own random stream: texts and tokenizers stay those of a run without distractors
+        from hf_tokens.tokenizers.zett.absent import AbsentTokenSampler
+
+        sampler = AbsentTokenSampler(base_tokenizer, foreign=config.absent_foreign, seed=config.seed + 1)
     flags = [p.requires_grad for p in model.parameters()]
     was_training = model.training
     model.eval().requires_grad_(False)
@@ -346,7 +386,12 @@ def train_hypernetwork(
             kind = rng.choice(config.kinds)
             size = rng.randint(config.vocab_min, config.vocab_max)
             tok = sample_tokenizer(batch, kind, size, noise_std=config.noise_std, seed=rng.randrange(2**31))
-            loss, stats = zett_loss(hypernetwork, model, base_tokenizer, tok, batch[: config.batch_texts], config)
+            absent = sampler.draw(config.absent_tokens, tok) if sampler is not None else None
+            loss, stats = zett_loss(
+                hypernetwork, model, base_tokenizer, tok, batch[: config.batch_texts], config, absent=absent
+            )
+            if sampler is not None:
+                sampler.remember(tok)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
