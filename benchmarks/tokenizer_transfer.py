@@ -1,6 +1,7 @@
 """Tokenizer transfer: the bundled SmolLM2-135M moved, with no training, to other tokenizers.
 
-For each target tokenizer (GPT-2, Qwen3, Mistral, and a supertoken BPE trained here on offline text) and each
+For each target tokenizer (GPT-2, Qwen3, Mistral, a supertoken BPE trained here on offline text, and the KL3M 32k
+cased domain BPE and 8k character BPE trained here as ``benchmarks/domain_tokenizers.py`` trains them) and each
 initialiser (TokenAdapt, mean of subtokens, random, a ZeTT hypernetwork given with ``--zett-hypernetwork``, FOCUS from
 its official package in ``.venv-focus`` (``--methods focus``, see tokenizer_transfer_focus_worker.py) and mergekit's
 tokensurgeon when it is installed in ``.venv-mergekit``) it reports the zero-shot perplexity per character
@@ -48,6 +49,8 @@ from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
 ROOT = Path(__file__).resolve().parents[1]
 MERGEKIT = ROOT / ".venv-mergekit" / "bin" / "mergekit-tokensurgeon"
 CORPORA = ("fortunes", "jargon")
+TARGETS = ("gpt2", "qwen3", "mistral", "supertokens", "kl3m", "kl3m-char")
+KL3M_TARGETS = ("kl3m", "kl3m-char")  # trained here with the KL3M recipe (issue 21 item 3)
 
 
 def eval_texts(quick: bool) -> list[str]:
@@ -98,18 +101,39 @@ def run_tokensurgeon(model_dir: Path, tokenizer: Any, work: Path) -> tuple[Any, 
     return model, AutoTokenizer.from_pretrained(out), seconds
 
 
+def kl3m_target(name: str, held_out: list[str], quick: bool) -> Any:
+    """The KL3M 32k cased domain BPE ("kl3m") or 8k character BPE ("kl3m-char"), trained as
+    ``benchmarks/domain_tokenizers.py`` trains them (train split of its corpora, seed 0), minus the held-out chunks."""
+    from benchmarks.data.kl3m_corpora import build_corpora
+    from hf_tokens.tokenizers.kl3m import KL3MConfig, train_kl3m_char_tokenizers, train_kl3m_tokenizer
+
+    corpora = build_corpora(seed=0, max_file_bytes=50_000 if quick else 200_000)
+    texts = []
+    for corpus in corpora.values():
+        for text in corpus.texts("train"):
+            for chunk in held_out:
+                text = text.replace(chunk, "\n")
+            texts.append(text)
+    if name == "kl3m":
+        return train_kl3m_tokenizer(texts, KL3MConfig(vocab_size=32768))
+    return train_kl3m_char_tokenizers(texts, [8192])[8192]
+
+
 def targets(names: list[str], held_out: list[str], quick: bool, vocab: int) -> dict[str, Any]:
     from hf_tokens.assets import load_tokenizer
     from hf_tokens.tokenizers.supertokens import SupertokenConfig, train_supertokens
 
     out = {}
     for name in names:
+        start = time.perf_counter()
         if name == "supertokens":
-            start = time.perf_counter()
             out[name] = train_supertokens(training_texts(held_out, quick), SupertokenConfig(vocab_size=vocab))
-            print(f"trained the supertoken tokenizer ({len(out[name])} tokens) in {time.perf_counter() - start:.0f} s")
+        elif name in KL3M_TARGETS:
+            out[name] = kl3m_target(name, held_out, quick)
         else:
             out[name] = load_tokenizer(name)
+            continue
+        print(f"trained the {name} tokenizer ({len(out[name])} tokens) in {time.perf_counter() - start:.0f} s")
     return out
 
 
@@ -142,8 +166,8 @@ def parse_args() -> argparse.Namespace:
     ct.add_argument("--ct-train", default="all", help="all (every parameter) or embeddings")
     args = parser.parse_args()
     names, methods = args.targets.split(","), args.methods.split(",")
-    if bad := [n for n in names if n not in ("gpt2", "qwen3", "mistral", "supertokens")]:
-        raise SystemExit(f"--targets: unknown {bad}; choose from gpt2, qwen3, mistral, supertokens")
+    if bad := [n for n in names if n not in TARGETS]:
+        raise SystemExit(f"--targets: unknown {bad}; choose from {', '.join(TARGETS)}")
     if "zett" in methods and args.zett_hypernetwork is None:
         raise SystemExit("--methods zett needs --zett-hypernetwork PATH (train one with benchmarks/zett_train.py)")
     if args.ct_steps < 0:
