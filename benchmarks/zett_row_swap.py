@@ -8,7 +8,7 @@ ZeTT rows only for the tokens that do not occur in it. The last two separate the
 from the probability mass that rows of absent tokens take from the softmax. Also reported: the mean L2 norm of the
 rows the two methods predict (large-norm rows of absent tokens take more mass), and the mean softmax probability the
 predicted rows take at each position of the text, split into tokens whose text is printable ASCII and the rest
-(other scripts; the held-out text is English and code).
+(other scripts, typographic punctuation and symbols; the held-out text is English and mostly ASCII).
 
     python benchmarks/zett_row_swap.py --threads 1 --targets qwen3,mistral --zett-hypernetwork .cache/zett-smollm2 \
         --json bench_results/zett_row_swap.json
@@ -90,7 +90,7 @@ def main() -> None:
                 print(f"{name:>8} {arm:<24} {ratio:.4f}", flush=True)
             adapt.get_input_embeddings().weight.copy_(ea)
         ascii_ids = printable_ascii(eval_tok, ez.shape[0])
-        groups = {"ascii": predicted & ascii_ids, "other_scripts": predicted & ~ascii_ids}
+        groups = {"ascii": predicted & ascii_ids, "non_ascii": predicted & ~ascii_ids}
         for label, rows, net in (("zett", ez, zett), ("tokenadapt", ea, adapt)):
             bench.add(f"{label}->{name}", "mean_row_norm", float(rows[predicted].norm(dim=1).mean()), **extra)
             for group, mass in predicted_mass(net, eval_tok, texts, groups).items():

@@ -42,7 +42,7 @@ def main() -> None:
         "--absent-tokens", type=int, default=0, help="distractor tokens per step in the output softmax (0 = none)"
     )
     parser.add_argument(
-        "--absent-foreign", type=float, default=0.5, help="fraction of distractors from other scripts (synthetic)"
+        "--absent-foreign", type=float, default=0.0, help="fraction of distractors from other scripts (synthetic)"
     )
     parser.add_argument(
         "--init", type=Path, default=None, help="continue training this saved hypernetwork (use another --seed)"

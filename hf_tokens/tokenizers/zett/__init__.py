@@ -9,8 +9,11 @@ from hf_tokens.results import Headline
 
 BASELINES = "bench_results/tokenizer_transfer_baselines.json"  # FOCUS and tokensurgeon (peers)
 CT = "bench_results/tokenizer_transfer_ct.json"  # continued training after the transfer
-LINEAR = "bench_results/tokenizer_transfer_zett_linear.json"  # the hypernetwork trained with an lr schedule
+FIRST = "bench_results/tokenizer_transfer_zett.json"  # the first hypernetwork (274 steps), alone
 BIGVOCAB = "bench_results/tokenizer_transfer_zett_bigvocab.json"  # continued on larger sampled vocabularies
+ABSENT = "bench_results/tokenizer_transfer_zett_absent_pool.json"  # ... with absent-token distractors (headline)
+FOREIGN = "bench_results/tokenizer_transfer_zett_absent.json"  # ... half of them synthetic other-script strings
+TARGETS = {"g": "gpt2", "q": "qwen3", "m": "mistral", "k": "kl3m", "c": "kl3m-char"}
 
 register(
     "zett",
@@ -22,37 +25,41 @@ register(
     contract="hf_tokens.tokenizers.zett.initializer:contract",
     package="hf_tokens.tokenizers.zett",
     headline=Headline(
-        "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral tokenizers (32k held-out chars, "
-        "TokenAdapt embedding every new token): ZeTT {zg.ratio:.3f}/{zq.ratio:.3f}/{zm.ratio:.3f}, TokenAdapt "
-        "{tg.ratio:.3f}/{tq.ratio:.3f}/{tm.ratio:.3f}, mean {mg.ratio:.3f}/{mq.ratio:.3f}/{mm.ratio:.3f}; "
-        "hypernetwork trained {h.steps} steps (45 CPU-minutes; {hl.steps} steps with lr warm-up and linear decay: "
-        "{lg.ratio:.3f}/{lq.ratio:.3f}/{lm.ratio:.3f}; the {h.steps}-step one continued {hb.steps} steps on "
-        "16k-32k vocabularies: {bg.ratio:.3f}/{bq.ratio:.3f}/{bm.ratio:.3f}). Peers (quick eval, 4k chars): FOCUS "
-        "(deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/"
+        "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral/KL3M-32k/KL3M-char-8k tokenizers "
+        "(32k held-out chars, TokenAdapt embedding every new token): ZeTT {zg.ratio:.3f}/{zq.ratio:.3f}/"
+        "{zm.ratio:.3f}/{zk.ratio:.3f}/{zc.ratio:.2f}, TokenAdapt {tg.ratio:.3f}/{tq.ratio:.3f}/{tm.ratio:.3f}/"
+        "{tk.ratio:.3f}/{tc.ratio:.2f}, mean {mg.ratio:.3f}/{mq.ratio:.3f}/{mm.ratio:.3f}/{mk.ratio:.3f}/"
+        "{mc.ratio:.2f}; hypernetwork: {h.steps} steps (45 CPU-minutes), then {ha.steps} steps on 16k-32k sampled "
+        "vocabularies with 8192 absent-token distractors (tokens of earlier sampled tokenizers) per step in the "
+        "softmax (72 CPU-minutes; the same tokenizers and texts without distractors, {hb.steps} steps: "
+        "{bg.ratio:.3f}/{bq.ratio:.3f}/{bm.ratio:.3f}; half the distractors synthetic other-script strings, "
+        "{hf.steps} steps: {xg.ratio:.3f}/{xq.ratio:.3f}/{xm.ratio:.3f}; the {h.steps}-step one alone: "
+        "{og.ratio:.3f}/{oq.ratio:.3f}/{om.ratio:.3f}). Peers (quick eval, 4k chars): "
+        "FOCUS (deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/"
         "{fm.ratio:.2f}, mergekit tokensurgeon (subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. GPT-2 after "
-        "{o.ct_steps} continued-training steps (quick eval; same text and budget for every arm): ZeTT "
-        "{z0.ratio:.3f} -> {z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean {m0.ratio:.3f} -> "
-        "{m4.ratio:.3f}; the original trained the same way {o.ratio:.3f}",
-        file="bench_results/tokenizer_transfer_zett.json",
+        "{o.ct_steps} continued-training steps ({h.steps}-step hypernetwork, quick eval; same text and budget for "
+        "every arm): ZeTT {z0.ratio:.3f} -> {z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean "
+        "{m0.ratio:.3f} -> {m4.ratio:.3f}; the original trained the same way {o.ratio:.3f}",
+        file=ABSENT,
         rows={
-            "zg": {"method": "zett->gpt2", "metric": "ppl_per_char"},
-            "zq": {"method": "zett->qwen3", "metric": "ppl_per_char"},
-            "zm": {"method": "zett->mistral", "metric": "ppl_per_char"},
-            "tg": {"method": "tokenadapt->gpt2", "metric": "ppl_per_char"},
-            "tq": {"method": "tokenadapt->qwen3", "metric": "ppl_per_char"},
-            "tm": {"method": "tokenadapt->mistral", "metric": "ppl_per_char"},
-            "mg": {"method": "mean->gpt2", "metric": "ppl_per_char"},
-            "mq": {"method": "mean->qwen3", "metric": "ppl_per_char"},
-            "mm": {"method": "mean->mistral", "metric": "ppl_per_char"},
+            **{
+                f"{arm[0]}{short}": {"method": f"{arm}->{target}", "metric": "ppl_per_char"}
+                for arm in ("zett", "tokenadapt", "mean")
+                for short, target in TARGETS.items()
+            },
             "h": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
-            "hl": {"file": "bench_results/zett_train_linear.json", "method": "zett:train-lm-loss"},
+            "ha": {"file": "bench_results/zett_train_absent_pool.json", "method": "zett:train-lm-loss"},
+            "hf": {"file": "bench_results/zett_train_absent.json", "method": "zett:train-lm-loss"},
+            "xg": {"file": FOREIGN, "method": "zett->gpt2", "metric": "ppl_per_char"},
+            "xq": {"file": FOREIGN, "method": "zett->qwen3", "metric": "ppl_per_char"},
+            "xm": {"file": FOREIGN, "method": "zett->mistral", "metric": "ppl_per_char"},
             "hb": {"file": "bench_results/zett_train_bigvocab.json", "method": "zett:train-lm-loss"},
             "bg": {"file": BIGVOCAB, "method": "zett->gpt2", "metric": "ppl_per_char"},
             "bq": {"file": BIGVOCAB, "method": "zett->qwen3", "metric": "ppl_per_char"},
             "bm": {"file": BIGVOCAB, "method": "zett->mistral", "metric": "ppl_per_char"},
-            "lg": {"file": LINEAR, "method": "zett->gpt2", "metric": "ppl_per_char"},
-            "lq": {"file": LINEAR, "method": "zett->qwen3", "metric": "ppl_per_char"},
-            "lm": {"file": LINEAR, "method": "zett->mistral", "metric": "ppl_per_char"},
+            "og": {"file": FIRST, "method": "zett->gpt2", "metric": "ppl_per_char"},
+            "oq": {"file": FIRST, "method": "zett->qwen3", "metric": "ppl_per_char"},
+            "om": {"file": FIRST, "method": "zett->mistral", "metric": "ppl_per_char"},
             "fg": {"file": BASELINES, "method": "focus->gpt2"},
             "fq": {"file": BASELINES, "method": "focus->qwen3"},
             "fm": {"file": BASELINES, "method": "focus->mistral"},
@@ -70,15 +77,20 @@ register(
     ),
     benchmark=(
         "python benchmarks/zett_train.py --threads 1 --seconds 2700 --out .cache/zett-smollm2 "
-        "--json bench_results/zett_train.json && python benchmarks/tokenizer_transfer.py --threads 1 "
-        "--targets gpt2,qwen3,mistral --methods zett,tokenadapt,mean --zett-hypernetwork .cache/zett-smollm2 "
-        "--no-tokensurgeon --json bench_results/tokenizer_transfer_zett.json  # lr schedule: zett_train.py ... "
-        "--seconds 4200 --schedule linear --warmup 0.05 --out .cache/zett-smollm2-sched --json "
-        "bench_results/zett_train_linear.json, then the same transfer run on it into "
-        "bench_results/tokenizer_transfer_zett_linear.json; larger vocabularies: zett_train.py --init "
-        ".cache/zett-smollm2 --seed 1 --vocab-min 16000 --vocab-max 32000 --fit-texts 400 --seconds 1800 --schedule "
-        "linear --warmup 0.05 --lr 1e-4 --out .cache/zett-smollm2-big --json bench_results/zett_train_bigvocab.json, "
-        "then the transfer run into bench_results/tokenizer_transfer_zett_bigvocab.json; continued training: python "
+        "--json bench_results/zett_train.json && python benchmarks/zett_train.py --threads 1 --init "
+        ".cache/zett-smollm2 --seed 1 --steps 150 --seconds 6000 --fit-texts 400 --vocab-min 16000 --vocab-max 32000 "
+        "--lr 1e-4 --schedule linear --warmup 0.05 --absent-tokens 8192 --out .cache/zett-smollm2-absent-pool "
+        "--json bench_results/zett_train_absent_pool.json && python benchmarks/tokenizer_transfer.py --threads 1 "
+        "--targets gpt2,qwen3,mistral,kl3m,kl3m-char --methods zett,tokenadapt,mean --zett-hypernetwork "
+        ".cache/zett-smollm2-absent-pool --no-tokensurgeon --json "
+        "bench_results/tokenizer_transfer_zett_absent_pool.json  # synthetic other-script distractors: the same two "
+        "runs with --absent-foreign 0.5 --seconds 4000, out "
+        ".cache/zett-smollm2-absent, into bench_results/zett_train_absent.json and "
+        "tokenizer_transfer_zett_absent.json; without distractors: the same zett_train.py --init "
+        "run without --absent-* and with --seconds 1800 --steps 2000 into bench_results/zett_train_bigvocab.json, "
+        "then the transfer run (--targets gpt2,qwen3,mistral) into bench_results/tokenizer_transfer_zett_bigvocab.json"
+        "; the first hypernetwork alone: the transfer run on .cache/zett-smollm2 into "
+        "bench_results/tokenizer_transfer_zett.json; continued training: python "
         "benchmarks/tokenizer_transfer.py --quick --threads 1 --targets gpt2 --methods zett,tokenadapt,mean "
         "--no-tokensurgeon --zett-hypernetwork .cache/zett-smollm2 --ct-steps 100 --ct-batch 2 --ct-chars 300 "
         "--json bench_results/tokenizer_transfer_ct.json; peers: python benchmarks/tokenizer_transfer.py --quick "
