@@ -227,7 +227,8 @@ def run_arm(
 ) -> None:
     """Transplant (or run the peer), evaluate, and continue training when the arm is in --ct-methods."""
     from hf_tokens.assets import model_folder
-    from hf_tokens.tokenizers import nll_per_char, transplant
+    from hf_tokens.tokenizers import transplant
+    from hf_tokens.tokenizers.evaluation import nll_and_chars
 
     (label, method), (name, new_tok) = arm, target
     start = time.perf_counter()
@@ -245,7 +246,9 @@ def run_arm(
         seconds = time.perf_counter() - start
         del method  # the hypernetwork / auxiliary encoder are not needed for training (memory)
         gc.collect()
-    nll = nll_per_char(new_model, eval_tok, ctx["texts"])
+    parts = nll_and_chars(new_model, eval_tok, ctx["texts"])
+    ctx["per_text"][label, name] = [n / c for n, c in parts]
+    nll = sum(n for n, _ in parts) / sum(c for _, c in parts)
     row = bench.add(
         f"{label}->{name}", "ppl_per_char", math.exp(nll), baseline="original tokenizer",
         baseline_value=ctx["base_ppl"], target=name, transplant_s=round(seconds, 1),
@@ -262,6 +265,23 @@ def run_arm(
             f"{label:>22} -> {name:<12} after {args.ct_steps} steps: ratio {row['ratio']:.4f} "
             f"(vs original@{args.ct_steps} {ppl / ctx['original_ct']:.4f}; {ct_s:.0f} s)", flush=True,
         )  # fmt: skip
+
+
+def paired_interval(bench: Benchmark, ctx: dict[str, Any], name: str) -> None:
+    """ZeTT vs TokenAdapt on ``name``: per-text ppl/char ratio (geometric mean over texts) with a 95% paired bootstrap
+    interval over the evaluation texts, when both arms ran."""
+    from hf_tokens.benchmarking import paired_bootstrap
+
+    zett, adapt = ctx["per_text"].get(("zett", name)), ctx["per_text"].get(("tokenadapt", name))
+    if zett is None or adapt is None:
+        return
+    low, high = paired_bootstrap(zett, adapt)
+    mean = sum(z - a for z, a in zip(zett, adapt)) / len(zett)
+    row = bench.add(
+        f"zett-vs-tokenadapt->{name}", "per_text_ppl_per_char_ratio", math.exp(mean), ci_low=math.exp(low),
+        ci_high=math.exp(high), n_texts=len(zett),
+    )  # fmt: skip
+    print(f"  zett / tokenadapt on {name}: {row['value']:.4f} [{row['ci_low']:.4f}, {row['ci_high']:.4f}]", flush=True)
 
 
 def main() -> None:
@@ -290,7 +310,7 @@ def main() -> None:
             "common-interpolation methods need the donor model's trained embeddings, which are not available offline "
             "for these tokenizers"
         )
-    ctx: dict[str, Any] = {"model": model, "tok": tok, "texts": texts, "surgeon": surgeon}
+    ctx: dict[str, Any] = {"model": model, "tok": tok, "texts": texts, "surgeon": surgeon, "per_text": {}}
     if "focus" in methods or args.ct_steps:
         ctx["train_docs"] = training_texts(texts, quick=False)
         ctx["ct_docs"] = [d[: args.ct_chars] for d in ctx["train_docs"] if len(d) >= args.ct_chars]
@@ -333,6 +353,7 @@ def main() -> None:
             if args.json:  # rows so far, in case a long run is stopped; finish() overwrites it
                 args.json.parent.mkdir(parents=True, exist_ok=True)
                 args.json.write_text(json.dumps({**bench.to_dict(), "partial": True}, indent=1))
+        paired_interval(bench, ctx, name)
     data = bench.finish(args.json)
     if args.plot:
         plot(data, names, args.plot)

@@ -21,6 +21,12 @@ def nll_per_char(model: Any, tokenizer: Any, texts: str | Sequence[str]) -> floa
         tokenizer: a fast tokenizer (``return_offsets_mapping`` is needed to know what the first token covers).
         texts: one text or a list of texts; each is encoded on its own without special tokens.
     """
+    parts = nll_and_chars(model, tokenizer, texts)
+    return sum(n for n, _ in parts) / sum(c for _, c in parts)
+
+
+def nll_and_chars(model: Any, tokenizer: Any, texts: str | Sequence[str]) -> list[tuple[float, int]]:
+    """Per text: (summed NLL in nats, characters scored), as :func:`nll_per_char` pools them (for intervals)."""
     import torch
 
     from hf_tokens.analysis.token_stats import token_stats
@@ -31,12 +37,11 @@ def nll_per_char(model: Any, tokenizer: Any, texts: str | Sequence[str]) -> floa
         raise TypeError("texts must be a non-empty str or a non-empty list of str")
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError(f"tokenizer must be a fast tokenizer (offsets needed), got {type(tokenizer).__name__}")
-    total = chars = 0.0
+    out = []
     for text in texts:
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         if len(enc["input_ids"]) < 2:
             raise ValueError(f"every text must encode to at least 2 tokens; {text[:40]!r} gives fewer")
         stats = token_stats(model, tokenizer, input_ids=torch.tensor([enc["input_ids"]]), entropy=False)
-        total += float(stats.nll()[0])
-        chars += len(text) - enc["offset_mapping"][0][1]
-    return total / chars
+        out.append((float(stats.nll()[0]), len(text) - enc["offset_mapping"][0][1]))
+    return out

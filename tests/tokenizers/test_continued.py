@@ -11,6 +11,7 @@ import torch
 from hf_tokens.testing import tiny_model, tiny_tokenizer
 from hf_tokens.tokenizers import ContinuedTrainingConfig, continue_training, nll_per_char, transplant
 from hf_tokens.tokenizers.continued import document_batches
+from hf_tokens.tokenizers.evaluation import nll_and_chars
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog, and the lazy dog sleeps on. " * 4,
@@ -32,6 +33,10 @@ def test_nll_per_char_matches_a_hand_computation():
     both = nll_per_char(model, tok, TEXTS)
     singles = [nll_per_char(model, tok, t) for t in TEXTS]
     assert min(singles) <= both <= max(singles)
+    parts = nll_and_chars(model, tok, TEXTS)  # per text (nats, chars), the pieces the pooled value is made of
+    assert [n / c for n, c in parts] == pytest.approx(singles, rel=1e-6)
+    assert parts[0][1] == len(text) - enc["offset_mapping"][0][1]
+    assert sum(n for n, _ in parts) / sum(c for _, c in parts) == pytest.approx(both, rel=1e-6)
 
 
 def test_nll_per_char_is_comparable_across_tokenizers():
