@@ -12,6 +12,15 @@ predicted rows take at each position of the text, split into tokens whose text i
 
     python benchmarks/zett_row_swap.py --threads 1 --targets qwen3,mistral --zett-hypernetwork .cache/zett-smollm2 \
         --json bench_results/zett_row_swap.json
+    python benchmarks/zett_row_swap.py --threads 1 --targets qwen3,mistral \
+        --zett-hypernetwork .cache/zett-smollm2-absent-pool --json bench_results/zett_row_swap_absent.json
+
+The first file is the 274-step hypernetwork, the second the one continued with absent-token distractors (see
+``hf_tokens.tokenizers.zett.absent``): with it, ZeTT's rows for tokens absent from the text beat TokenAdapt's
+(Qwen3 1.193 with TokenAdapt rows for in-text tokens, vs 1.214 all-TokenAdapt), its rows for in-text tokens are now
+worse (1.228), and non-ASCII predicted rows still take 5.2%/4.4% of the softmax (TokenAdapt 1.5%/0.7%). Both files
+predate the change that gives tokens SmolLM2 cannot spell mean initialisation's fallback rows under ZeTT: on Mistral
+most of ZeTT's non-ASCII mass was on those 27 byte tokens' random rows.
 """
 
 from __future__ import annotations
@@ -67,6 +76,7 @@ def main() -> None:
     base = math.exp(nll_per_char(model, tok, texts))
     bench = Benchmark("zett_row_swap", "SmolLM2-135M-Instruct (dequantized Q4_1)", args.device, args.quick)
     bench.note(f"{len(texts)} held-out texts ({sum(map(len, texts))} chars) of benchmarks/tokenizer_transfer.py")
+    bench.note(f"ZeTT hypernetwork: {args.zett_hypernetwork}")
     for name in args.targets.split(","):
         new_tok = load_tokenizer(name)
         zett, eval_tok = transplant(model, tok, new_tok, ZettInitializer(args.zett_hypernetwork))

@@ -275,3 +275,31 @@ def test_training_with_absent_tokens_lowers_their_probability(copy_shared):
     # measured: copy_shared 0.87 -> 0.09 (control 1.06); predicting every row, 0.87 -> 0.83 (control 0.91)
     bound = 0.5 * min(before, after_plain) if copy_shared else after_plain - 0.04
     assert after < bound, (before, after, after_plain)
+
+
+def test_tokens_the_base_vocabulary_cannot_spell_get_the_same_fallback_rows_as_mean_init():
+    """A base vocabulary without some bytes cannot decompose tokens made of them: ZeTT gives those the random fallback
+    exactly as mean initialisation does (same rows), so a comparison of methods is not a lottery over the draws."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE())  # trained without the full byte alphabet: only the bytes of its text
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=40, show_progress=False)
+    backend.train_from_iterator(["hello world, hello there"] * 4, trainer)
+    base = PreTrainedTokenizerFast(tokenizer_object=backend)
+    model = tiny_model("llama", vocab_size=len(base))
+    new_tok = tiny_tokenizer()
+    ctx = build_context(model, base, new_tok)
+    unspelled = [ctx.missing[r] for r, d in enumerate(ctx.decompositions()) if not d]
+    spelled = [ctx.missing[r] for r, d in enumerate(ctx.decompositions()) if d]
+    assert unspelled and spelled and ctx.missing.index(unspelled[0]) > 0  # the k-th unspelled is not the k-th new
+    net = _net(model, base)
+    with torch.no_grad():
+        net.head_input.weight.normal_(std=0.05)
+    zett, _ = transplant(model, base, new_tok, method="zett", hypernetwork=net)
+    mean, _ = transplant(model, base, new_tok, method="mean")
+    z, m = zett.get_input_embeddings().weight, mean.get_input_embeddings().weight
+    assert torch.equal(z[unspelled], m[unspelled])
+    assert not torch.allclose(z[spelled], m[spelled])  # the hypernetwork's own predictions elsewhere

@@ -29,7 +29,10 @@ register(
         "(32k held-out chars, TokenAdapt embedding every new token): ZeTT {zg.ratio:.3f}/{zq.ratio:.3f}/"
         "{zm.ratio:.3f}/{zk.ratio:.3f}/{zc.ratio:.2f}, TokenAdapt {tg.ratio:.3f}/{tq.ratio:.3f}/{tm.ratio:.3f}/"
         "{tk.ratio:.3f}/{tc.ratio:.2f}, mean {mg.ratio:.3f}/{mq.ratio:.3f}/{mm.ratio:.3f}/{mk.ratio:.3f}/"
-        "{mc.ratio:.2f}; hypernetwork: {h.steps} steps (45 CPU-minutes), then {ha.steps} steps on 16k-32k sampled "
+        "{mc.ratio:.2f}; ZeTT/TokenAdapt per-text ratio with 95% paired-bootstrap interval over {iq.n_texts} texts: "
+        "GPT-2 {ig.value:.3f} [{ig.ci_low:.3f}, {ig.ci_high:.3f}], Qwen3 {iq.value:.3f} [{iq.ci_low:.3f}, "
+        "{iq.ci_high:.3f}], Mistral {im.value:.3f} [{im.ci_low:.3f}, {im.ci_high:.3f}]; hypernetwork: {h.steps} "
+        "steps (45 CPU-minutes), then {ha.steps} steps on 16k-32k sampled "
         "vocabularies with 8192 absent-token distractors (tokens of earlier sampled tokenizers) per step in the "
         "softmax (72 CPU-minutes; the same tokenizers and texts without distractors, {hb.steps} steps: "
         "{bg.ratio:.3f}/{bq.ratio:.3f}/{bm.ratio:.3f}; half the distractors synthetic other-script strings, "
@@ -46,6 +49,11 @@ register(
                 f"{arm[0]}{short}": {"method": f"{arm}->{target}", "metric": "ppl_per_char"}
                 for arm in ("zett", "tokenadapt", "mean")
                 for short, target in TARGETS.items()
+            },
+            **{
+                f"i{short}": {"method": f"zett-vs-tokenadapt->{target}", "metric": "per_text_ppl_per_char_ratio"}
+                for short, target in TARGETS.items()
+                if short in "gqm"
             },
             "h": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
             "ha": {"file": "bench_results/zett_train_absent_pool.json", "method": "zett:train-lm-loss"},

@@ -27,27 +27,30 @@ from the sampled vocabulary: real tokens of earlier steps' tokenizers and, for a
 strings of other scripts; :mod:`.absent`), standing in for the many unused tokens of the paper's 32k-token sampled
 vocabularies from a large text queue; off by default.
 
-Measured (bench_results/zett_train.json, bench_results/tokenizer_transfer_zett.json, 32k held-out characters):
-274 steps (2705 s, 1 CPU thread, constant lr) take SmolLM2's zero-shot ppl/char ratio to GPT-2's tokenizer from
-1.25 (mean initialisation) to 1.136, below TokenAdapt's 1.143, but leave it behind TokenAdapt on Qwen3 (1.271 vs
-1.214) and Mistral (1.266 vs 1.248). A 673-step run (4202 s) with 5% warm-up and linear decay did not improve it
-(1.149/1.275/1.270; bench_results/zett_train_linear.json, tokenizer_transfer_zett_linear.json). Where the gap comes
-from (bench_results/zett_row_swap.json, ``benchmarks/zett_row_swap.py``): with ZeTT rows only for the tokens the
-text contains and TokenAdapt rows for the rest, Mistral reaches 1.239 (better than TokenAdapt's 1.248) and Qwen3
-1.220 (TokenAdapt 1.214); ZeTT's rows for the ~10k/112k predicted tokens absent from the text take probability mass
-(their mean norm is 2.8/2.7 vs TokenAdapt's 2.3; SmolLM2's embeddings are tied). The sampled 4k-16k vocabularies
-rarely contain such tokens, so the LM loss seldom penalises them; rows of other scripts take 6.4%/5.2% of the
-softmax on the English/code text under ZeTT vs 1.5%/0.7% under TokenAdapt (Qwen3/Mistral; non-ASCII rows:
-other scripts, typographic punctuation, symbols). Continuing the 274-step
-hypernetwork for 150 steps (1800 s) on 16k-32k vocabularies fitted to 400 texts moved Qwen3 from 1.271 to 1.246
-(GPT-2 1.135, Mistral 1.266; bench_results/zett_train_bigvocab.json, tokenizer_transfer_zett_bigvocab.json). The
-same continuation (same tokenizers and texts) with 8192 absent-token distractors per step from earlier steps'
-tokenizers (``absent_tokens=8192``; 150 steps, 4335 s) reaches 1.122/1.211/1.255 against TokenAdapt's
-1.143/1.214/1.248 (bench_results/zett_train_absent_pool.json, tokenizer_transfer_zett_absent_pool.json, which also
-has the KL3M targets); with half of the distractors synthetic other-script strings (``absent_foreign=0.5``; 144
-steps, stopped by its 4000 s budget) 1.124/1.213/1.255 (zett_train_absent.json, tokenizer_transfer_zett_absent.json):
-no gain from the synthetic strings, so they are off by default. ZeTT now beats TokenAdapt on GPT-2, is level on
-Qwen3 and still 0.5% behind on Mistral.
+Measured (bench_results/zett_train.json, bench_results/tokenizer_transfer_zett.json, 32k held-out characters): 274
+steps (2705 s, 1 CPU thread, constant lr) take SmolLM2's zero-shot ppl/char ratio to GPT-2's tokenizer from 1.25 (mean
+initialisation) to 1.136, below TokenAdapt's 1.143, but leave it behind TokenAdapt on Qwen3 (1.271 vs 1.214) and
+Mistral (1.261 vs 1.248; 1.266 before unspellable tokens got mean initialisation's fallback rows). A 673-step run (4202
+s) with 5% warm-up and linear decay did not improve it (1.149/1.275/1.270, before the fallback change;
+bench_results/zett_train_linear.json, tokenizer_transfer_zett_linear.json). Where the gap comes from
+(bench_results/zett_row_swap.json, ``benchmarks/zett_row_swap.py``): with ZeTT rows only for the tokens the text
+contains and TokenAdapt rows for the rest, Mistral reaches 1.239 (better than TokenAdapt's 1.248) and Qwen3 1.220
+(TokenAdapt 1.214); ZeTT's rows for the ~10k/112k predicted tokens absent from the text take probability mass (their
+mean norm is 2.8/2.7 vs TokenAdapt's 2.3; SmolLM2's embeddings are tied). The sampled 4k-16k vocabularies rarely
+contain such tokens, so the LM loss seldom penalises them; rows of other scripts take 6.4%/5.2% of the softmax on the
+English/code text under ZeTT vs 1.5%/0.7% under TokenAdapt (Qwen3/Mistral; non-ASCII rows: other scripts, typographic
+punctuation, symbols; the row-swap runs predate the fallback change below the table, and on Mistral most of ZeTT's
+non-ASCII mass sat on the random rows of 27 byte tokens SmolLM2 cannot spell, which ZeTT and TokenAdapt drew
+differently). Continuing the 274-step hypernetwork for 150 steps (1800 s) on 16k-32k vocabularies fitted to 400 texts
+moved Qwen3 from 1.271 to 1.246 (GPT-2 1.135, Mistral 1.261; bench_results/zett_train_bigvocab.json,
+tokenizer_transfer_zett_bigvocab.json). The same continuation (same tokenizers and texts) with 8192 absent-token
+distractors per step from earlier steps' tokenizers (``absent_tokens=8192``; 150 steps, 4335 s) reaches
+1.122/1.211/1.250 against TokenAdapt's 1.143/1.214/1.248 (bench_results/zett_train_absent_pool.json,
+tokenizer_transfer_zett_absent_pool.json, which also has the KL3M targets and per-text 95% intervals of
+ZeTT/TokenAdapt: GPT-2 0.982 [0.962, 0.995], Qwen3 0.997 [0.958, 1.025], Mistral 1.001 [0.995, 1.007], 16 texts); with
+half of the distractors synthetic other-script strings (``absent_foreign=0.5``; 144 steps, stopped by its 4000 s
+budget) no better (zett_train_absent.json, tokenizer_transfer_zett_absent.json), so they are off by default. ZeTT now
+beats TokenAdapt on GPT-2 and is level with it on Qwen3 and Mistral.
 """
 
 from __future__ import annotations
