@@ -60,15 +60,20 @@ def eval_texts(quick: bool) -> list[str]:
     return [t for name in CORPORA for t in text_chunks(name, n, chars, seed=1234)]
 
 
+def without_held_out(text: str, held_out: list[str]) -> str:
+    """``text`` with every held-out evaluation chunk replaced by a newline (no tokenizer or model trains on them)."""
+    for chunk in held_out:
+        text = text.replace(chunk, "\n")
+    return text
+
+
 def training_texts(held_out: list[str], quick: bool) -> list[str]:
     """The corpora without the held-out chunks, cut into 2000-character documents."""
     from hf_tokens.assets.text import load_text
 
     docs = []
     for name in CORPORA:
-        text = load_text(name)
-        for chunk in held_out:
-            text = text.replace(chunk, "\n")
+        text = without_held_out(load_text(name), held_out)
         limit = 700_000 if quick else len(text)
         docs += [text[i : i + 2000] for i in range(0, min(limit, len(text)), 2000)]
     return docs
@@ -108,12 +113,7 @@ def kl3m_target(name: str, held_out: list[str], quick: bool) -> Any:
     from hf_tokens.tokenizers.kl3m import KL3MConfig, train_kl3m_char_tokenizers, train_kl3m_tokenizer
 
     corpora = build_corpora(seed=0, max_file_bytes=50_000 if quick else 200_000)
-    texts = []
-    for corpus in corpora.values():
-        for text in corpus.texts("train"):
-            for chunk in held_out:
-                text = text.replace(chunk, "\n")
-            texts.append(text)
+    texts = [without_held_out(text, held_out) for corpus in corpora.values() for text in corpus.texts("train")]
     if name == "kl3m":
         return train_kl3m_tokenizer(texts, KL3MConfig(vocab_size=32768))
     return train_kl3m_char_tokenizers(texts, [8192])[8192]
@@ -228,7 +228,7 @@ def run_arm(
     """Transplant (or run the peer), evaluate, and continue training when the arm is in --ct-methods."""
     from hf_tokens.assets import model_folder
     from hf_tokens.tokenizers import transplant
-    from hf_tokens.tokenizers.evaluation import nll_and_chars
+    from hf_tokens.tokenizers.evaluation import nll_and_chars, pooled_nll_per_char
 
     (label, method), (name, new_tok) = arm, target
     start = time.perf_counter()
@@ -248,7 +248,7 @@ def run_arm(
         gc.collect()
     parts = nll_and_chars(new_model, eval_tok, ctx["texts"])
     ctx["per_text"][label, name] = [n / c for n, c in parts]
-    nll = sum(n for n, _ in parts) / sum(c for _, c in parts)
+    nll = pooled_nll_per_char(parts)
     row = bench.add(
         f"{label}->{name}", "ppl_per_char", math.exp(nll), baseline="original tokenizer",
         baseline_value=ctx["base_ppl"], target=name, transplant_s=round(seconds, 1),

@@ -21,7 +21,11 @@ def nll_per_char(model: Any, tokenizer: Any, texts: str | Sequence[str]) -> floa
         tokenizer: a fast tokenizer (``return_offsets_mapping`` is needed to know what the first token covers).
         texts: one text or a list of texts; each is encoded on its own without special tokens.
     """
-    parts = nll_and_chars(model, tokenizer, texts)
+    return pooled_nll_per_char(nll_and_chars(model, tokenizer, texts))
+
+
+def pooled_nll_per_char(parts: Sequence[tuple[float, int]]) -> float:
+    """Summed NLL over summed characters of :func:`nll_and_chars`' per-text pieces (what :func:`nll_per_char` is)."""
     return sum(n for n, _ in parts) / sum(c for _, c in parts)
 
 

@@ -142,8 +142,7 @@ class CombinationInitializer(Initializer):
         out = []
         for matrix in matrices:
             rows = torch.sparse.mm(w, matrix.detach().float().cpu())
-            if not bool(covered.all()):
-                rows[~covered] = fallback.draw(matrix, int((~covered).sum()))
+            fallback.fill(rows, ~covered, matrix)
             out.append(rows)
         return out
 
@@ -182,6 +181,12 @@ class RandomInitializer(Initializer):
         gen = torch.Generator().manual_seed(self.seed)
         noise = torch.randn(n, m.shape[1], generator=gen)
         return m.mean(0) + noise * m.std(0)
+
+    def fill(self, rows: torch.Tensor, where: torch.Tensor, matrix: torch.Tensor) -> None:
+        """Set ``rows[where]`` (a boolean mask) to draws from ``matrix``'s statistics, the k-th masked row the k-th
+        draw: every initialiser that falls back through this gives the same uncovered tokens the same rows."""
+        if bool(where.any()):
+            rows[where] = self.draw(matrix, int(where.sum()))
 
     def initialize(self, ctx: TransplantContext, matrices: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return [self.draw(m, len(ctx.missing)) for m in matrices]

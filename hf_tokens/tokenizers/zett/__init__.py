@@ -51,9 +51,11 @@ register(
                 for short, target in TARGETS.items()
             },
             **{
-                f"i{short}": {"method": f"zett-vs-tokenadapt->{target}", "metric": "per_text_ppl_per_char_ratio"}
-                for short, target in TARGETS.items()
-                if short in "gqm"
+                f"i{short}": {
+                    "method": f"zett-vs-tokenadapt->{TARGETS[short]}",
+                    "metric": "per_text_ppl_per_char_ratio",
+                }
+                for short in "gqm"
             },
             "h": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
             "ha": {"file": "bench_results/zett_train_absent_pool.json", "method": "zett:train-lm-loss"},

@@ -79,15 +79,14 @@ class ZettInitializer(Initializer):
         decomps = ctx.decompositions()
         rows = [r for r, d in enumerate(decomps) if d]
         emb_in, emb_out = net.predict([decomps[r] for r in rows], batch_size=self.batch_size)
-        # tokens the base vocabulary cannot spell (bytes it lacks) get the random fallback exactly as TokenAdapt and
-        # mean give it (the k-th such token the k-th draw), so all three methods give them the same rows
-        unspelled = torch.tensor([r for r, d in enumerate(decomps) if not d], dtype=torch.long)
+        # tokens the base vocabulary cannot spell (bytes it lacks) get the random fallback as mean initialisation
+        # gives it (TokenAdapt too, for the tokens none of its heuristics cover)
+        unspelled = torch.tensor([not d for d in decomps], dtype=torch.bool)
         fallback = RandomInitializer(seed=self.seed)
         out = []
         for k, matrix in enumerate(matrices):
             full = torch.zeros(len(decomps), matrix.shape[1])
-            if len(unspelled):
-                full[unspelled] = fallback.draw(matrix, len(unspelled))
+            fallback.fill(full, unspelled, matrix)
             if rows:
                 index = torch.tensor(rows, dtype=torch.long)
                 if k == 0:
