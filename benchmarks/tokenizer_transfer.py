@@ -8,7 +8,8 @@ tokensurgeon when it is installed in ``.venv-mergekit``) it reports the zero-sho
 on held-out English text (Debian fortunes and the Jargon File, chunks that the supertoken tokenizer never saw),
 divided by the original model's: 1.0 means nothing was lost. Per character, so tokenizers that cut the text
 differently compare fairly. It also reports compression (characters per token) of every tokenizer against SmolLM2's
-own.
+own, and the share of evaluation tokens that are new (no row copied from the model): initialisers differ only on
+those input rows and in the output softmax, so a target with few new tokens separates them little.
 
     python benchmarks/tokenizer_transfer.py --quick --json bench_results/tokenizer_transfer_quick.json
     python benchmarks/tokenizer_transfer.py --json bench_results/tokenizer_transfer.json --plot bench_results/tt.png
@@ -197,6 +198,16 @@ def make_runs(args: argparse.Namespace, name: str, new_tok: Any, ctx: dict[str, 
     return runs
 
 
+def new_token_share(model: Any, tok: Any, new_tok: Any, texts: list[str]) -> float:
+    """Fraction of the evaluation tokens (in ``new_tok``'s tokenization) whose rows no initialiser copies from the
+    model, i.e. the only input rows on which initialisers differ (all of them also differ in the output softmax)."""
+    from hf_tokens.tokenizers.transplantation import build_context
+
+    missing = set(build_context(model, tok, new_tok).missing)
+    ids = [i for text in texts for i in new_tok(text, add_special_tokens=False).input_ids]
+    return sum(i in missing for i in ids) / len(ids)
+
+
 def peer_focus(args: argparse.Namespace, new_tok: Any, ctx: dict[str, Any]) -> tuple[Any, float]:
     """FOCUS's rows from its own package (tokenizer_transfer_focus_worker.py), as an initialiser, and its seconds."""
     from tokenizer_transfer_focus_worker import focus_matrix, focus_rows_initializer
@@ -343,6 +354,7 @@ def main() -> None:
     for name, new_tok in targets(names, texts, args.quick, args.supertoken_vocab).items():
         cpt = chars_per_token(new_tok, texts)
         bench.add(f"tokenizer:{name}", "chars_per_token", cpt, baseline="smollm2 tokenizer", baseline_value=base_cpt)
+        bench.add(f"tokenizer:{name}", "new_token_share", new_token_share(model, tok, new_tok, texts))
         for label, method in make_runs(args, name, new_tok, ctx):
             try:
                 run_arm(args, bench, (label, method), (name, new_tok), ctx)

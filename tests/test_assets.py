@@ -383,3 +383,19 @@ def test_qwen_greedy_chat_answer(name):
     finally:
         del model
         gc.collect()
+
+
+def test_man_pages_render_to_plain_text(tmp_path):
+    import gzip
+    import shutil
+
+    from hf_tokens.assets.text import render_man_page
+
+    if shutil.which("man") is None or shutil.which("col") is None:
+        pytest.skip("man/col not installed")
+    page = tmp_path / "demo.1.gz"
+    source = ".TH DEMO 1\n.SH BESCHREIBUNG\n\\fBdemo\\fP zeigt  die   Größe an.\n.SH OPTIONEN\n.TP\n\\fB-v\\fR\nmehr\n"
+    page.write_bytes(gzip.compress(source.encode()))
+    text = render_man_page(page)
+    assert "BESCHREIBUNG" in text and "demo zeigt die Größe an." in text  # bold removed, blanks collapsed
+    assert "\\f" not in text and ".TH" not in text and "\b" not in text

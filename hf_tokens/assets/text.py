@@ -5,20 +5,26 @@ repetitive structured text (a change history and a package database, where a mod
 The Debian packages ``fortunes``, ``jargon-text`` and ``iso-codes`` (``iso-codes``: the ISO 639/3166/4217/15924
 code tables as JSON records) are installed by ``setup.sh``; ``dpkg-changelog`` (the release history of dpkg, one
 version entry after another) comes with ``dpkg``'s documentation on every Debian system that keeps
-``/usr/share/doc``.
+``/usr/share/doc``. ``man-de`` and ``man-fr`` are the German and French manual pages that Debian's base packages
+(dpkg, apt, man-db, procps, ...) install under ``/usr/share/man/{de,fr}``, rendered to plain text with ``man`` (the
+non-English text here, where English-centric tokenizers over-segment words).
 """
 
 from __future__ import annotations
 
 import functools
 import gzip
+import os
 import random
+import re
+import shutil
+import subprocess
 import sysconfig
 from pathlib import Path
 
 from hf_tokens.assets._cache import AssetNotInstalledError
 
-CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses", "dpkg-changelog", "iso-codes")
+CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses", "dpkg-changelog", "iso-codes", "man-de", "man-fr")
 
 
 def _read_stdlib(limit_files: int = 400) -> str:
@@ -68,6 +74,26 @@ def _read_iso_codes() -> str:
     return "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in files)
 
 
+def render_man_page(page: Path) -> str:
+    """One manual page (a roff source, gzipped or not) as plain text: ``man --local-file`` at 100 columns, overstrikes
+    removed with ``col -b``, runs of blanks collapsed."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "MANWIDTH": "100"}
+    out = subprocess.run(["man", "--local-file", str(page)], capture_output=True, text=True, env=env, check=False)
+    plain = subprocess.run(["col", "-b"], input=out.stdout, capture_output=True, text=True, check=False).stdout
+    return re.sub(r"[ \t]+", " ", plain).strip()
+
+
+def _read_man(language: str) -> str:
+    root = Path("/usr/share/man") / language
+    pages = sorted(root.glob("man*/*.gz")) if root.is_dir() else []
+    if not pages or shutil.which("man") is None or shutil.which("col") is None:
+        raise AssetNotInstalledError(
+            f"{language} manual pages need {root} (kept by Debian's base packages) and `man`/`col` "
+            "(`apt-get install man-db groff-base bsdextrautils`)"
+        )
+    return "\n\n".join(text for text in map(render_man_page, pages) if text)
+
+
 _READERS = {
     "python-stdlib": _read_stdlib,
     "fortunes": _read_fortunes,
@@ -75,6 +101,8 @@ _READERS = {
     "licenses": _read_licenses,
     "dpkg-changelog": _read_dpkg_changelog,
     "iso-codes": _read_iso_codes,
+    "man-de": functools.partial(_read_man, "de"),
+    "man-fr": functools.partial(_read_man, "fr"),
 }
 
 
