@@ -31,8 +31,9 @@ register(
         "MiniLM classification {k.value:.0%} shorter, accuracy {kn.change:+.1%}; on dpkg changelogs (text the "
         "hypernetwork never trained on), 100 merges: {z.value:.0%} shorter at {zn.change:+.1%} NLL with "
         "ZeTT-predicted embeddings vs {zm.change:+.1%} with mean-piece ones. Where the English-centric tokenizer "
-        "over-segments (the paper's multilingual setting; German / French manual pages): {d.value:.0%} / {f.value:.0%} "
-        "shorter at {dn.change:+.1%} / {fn.change:+.1%} NLL (mean pieces; ZeTT {dz.change:+.1%} / {fz.change:+.1%}), "
+        "over-segments (the paper's multilingual setting; German / French manual pages): {d.value:.0%} / "
+        "{f.value:.0%} shorter at {dn.change:+.1%} / {fn.change:+.1%} NLL (mean pieces; ZeTT {dz.change:+.1%} / "
+        "{fz.change:+.1%}), "
         "400 merges: {dc.value:.0%} / {fc.value:.0%} shorter at {dcn.change:+.1%} / {fcn.change:+.1%}. The <=2% goal "
         "at 20% is not met",
         file="bench_results/dynamic_tokenization.json",
