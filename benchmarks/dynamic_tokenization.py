@@ -52,6 +52,11 @@ def prefill_predictors(model: Any, path: str | None) -> dict[str, Any]:
     return out
 
 
+def prefill_chunks(corpus: str, n: int = 24, prefix_chars: int = 1000, seed: int = 0) -> list[str]:
+    """The prefill arms' texts (prefix + room for the continuation); the defaults are the default flags'."""
+    return text_chunks(corpus, n, prefix_chars + 400, seed=seed)
+
+
 def prefill(bench: Benchmark, args: argparse.Namespace) -> None:
     model, tok = load_model("smollm2-135m")
     model.eval()
@@ -60,7 +65,7 @@ def prefill(bench: Benchmark, args: argparse.Namespace) -> None:
         "prefill predictors: mean of pieces ('prefill:' rows)"
         + (f", ZeTT hypernetwork {args.hypernetwork} ('prefill-zett:' rows)" if args.hypernetwork else "")
     )
-    chunks = text_chunks(args.prefill_corpus, args.batches * args.batch, args.prefix_chars + 400, seed=args.seed)
+    chunks = prefill_chunks(args.prefill_corpus, args.batches * args.batch, args.prefix_chars, args.seed)
     results: dict[str, list[tuple[float, float]]] = {}
     arms = {f"merges={m}": {"merges": m} for m in args.merges} | {"target=20%": {"target_reduction": 0.2}}
     for b in range(args.batches):

@@ -54,27 +54,20 @@ TARGETS = ("gpt2", "qwen3", "mistral", "supertokens", "kl3m", "kl3m-char")
 KL3M_TARGETS = ("kl3m", "kl3m-char")  # trained here with the KL3M recipe (issue 21 item 3)
 
 
-def eval_texts(quick: bool) -> list[str]:
+def eval_texts(quick: bool, corpora: tuple[str, ...] = CORPORA) -> list[str]:
     from hf_tokens.assets.text import text_chunks
 
     n, chars = (2, 1000) if quick else (8, 2000)
-    return [t for name in CORPORA for t in text_chunks(name, n, chars, seed=1234)]
-
-
-def without_held_out(text: str, held_out: list[str]) -> str:
-    """``text`` with every held-out evaluation chunk replaced by a newline (no tokenizer or model trains on them)."""
-    for chunk in held_out:
-        text = text.replace(chunk, "\n")
-    return text
+    return [t for name in corpora for t in text_chunks(name, n, chars, seed=1234)]
 
 
 def training_texts(held_out: list[str], quick: bool) -> list[str]:
     """The corpora without the held-out chunks, cut into 2000-character documents."""
-    from hf_tokens.assets.text import load_text
+    from hf_tokens.assets.text import load_text, without
 
     docs = []
     for name in CORPORA:
-        text = without_held_out(load_text(name), held_out)
+        text = without(load_text(name), held_out)
         limit = 700_000 if quick else len(text)
         docs += [text[i : i + 2000] for i in range(0, min(limit, len(text)), 2000)]
     return docs
@@ -111,10 +104,11 @@ def kl3m_target(name: str, held_out: list[str], quick: bool) -> Any:
     """The KL3M 32k cased domain BPE ("kl3m") or 8k character BPE ("kl3m-char"), trained as
     ``benchmarks/domain_tokenizers.py`` trains them (train split of its corpora, seed 0), minus the held-out chunks."""
     from benchmarks.data.kl3m_corpora import build_corpora
+    from hf_tokens.assets.text import without
     from hf_tokens.tokenizers.kl3m import KL3MConfig, train_kl3m_char_tokenizers, train_kl3m_tokenizer
 
     corpora = build_corpora(seed=0, max_file_bytes=50_000 if quick else 200_000)
-    texts = [without_held_out(text, held_out) for corpus in corpora.values() for text in corpus.texts("train")]
+    texts = [without(text, held_out) for corpus in corpora.values() for text in corpus.texts("train")]
     if name == "kl3m":
         return train_kl3m_tokenizer(texts, KL3MConfig(vocab_size=32768))
     return train_kl3m_char_tokenizers(texts, [8192])[8192]
@@ -157,6 +151,11 @@ def parse_args() -> argparse.Namespace:
         "--zett-hypernetwork", type=Path, default=None,
         help="a ZeTT hypernetwork for SmolLM2 (benchmarks/zett_train.py --out); needed by --methods zett",
     )  # fmt: skip
+    parser.add_argument(
+        "--eval-corpora", default=",".join(CORPORA),
+        help="comma-separated hf_tokens.assets.text corpora of the held-out evaluation text (man-en: a domain no "
+        "tokenizer, FOCUS model or ZeTT hypernetwork here trains on)",
+    )  # fmt: skip
     ct = parser.add_argument_group("continued training after the transfer (0 steps = zero-shot only)")
     ct.add_argument("--ct-steps", type=int, default=0, help="N: continued-training steps, the same for every arm")
     ct.add_argument("--ct-methods", default="zett,tokenadapt,mean,focus", help="arms that get the continued training")
@@ -169,6 +168,11 @@ def parse_args() -> argparse.Namespace:
     names, methods = args.targets.split(","), args.methods.split(",")
     if bad := [n for n in names if n not in TARGETS]:
         raise SystemExit(f"--targets: unknown {bad}; choose from {', '.join(TARGETS)}")
+    from hf_tokens.assets.text import CORPORA as TEXT_CORPORA
+
+    args.eval_corpora = tuple(args.eval_corpora.split(","))
+    if bad := [c for c in args.eval_corpora if c not in TEXT_CORPORA]:
+        raise SystemExit(f"--eval-corpora: unknown {bad}; choose from {', '.join(TEXT_CORPORA)}")
     if "zett" in methods and args.zett_hypernetwork is None:
         raise SystemExit("--methods zett needs --zett-hypernetwork PATH (train one with benchmarks/zett_train.py)")
     if args.ct_steps < 0:
@@ -307,7 +311,9 @@ def main() -> None:
     bench = Benchmark("tokenizer_transfer", "SmolLM2-135M-Instruct (dequantized Q4_1)", args.device, args.quick)
     bench.note("shared 2-core machine; perplexities are deterministic (one evaluation each), times are one run")
     model, tok = load_model("smollm2-135m")
-    texts = eval_texts(args.quick)
+    texts = eval_texts(args.quick, args.eval_corpora)
+    if args.eval_corpora != CORPORA:
+        bench.note(f"evaluation text: {len(texts)} chunks of {', '.join(args.eval_corpora)}")
     base_nll = nll_per_char(model, tok, texts)
     base_ppl = math.exp(base_nll)
     base_cpt = chars_per_token(tok, texts)

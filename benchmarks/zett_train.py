@@ -13,10 +13,24 @@ into a git-ignored folder; the loss curve summary goes to ``--json``. The commit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 from pathlib import Path
 
 from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+
+
+def evaluation_chunks(corpora: tuple[str, ...]) -> list[str]:
+    """The held-out text of the benchmarks that evaluate a hypernetwork, for ``--hold-out-eval``."""
+    from dynamic_tokenization import prefill_chunks
+    from tokenizer_transfer import CORPORA, eval_texts
+
+    from hf_tokens.assets import AssetNotInstalledError
+
+    chunks = [t for quick in (False, True) for t in eval_texts(quick, CORPORA)]
+    with contextlib.suppress(AssetNotInstalledError):  # English manual pages: evaluated where the machine has them
+        chunks += [t for quick in (False, True) for t in eval_texts(quick, ("man-en",))]
+    return chunks + [t for name in corpora for t in prefill_chunks(name)]
 
 
 def main() -> None:
@@ -47,6 +61,15 @@ def main() -> None:
     parser.add_argument(
         "--init", type=Path, default=None, help="continue training this saved hypernetwork (use another --seed)"
     )
+    parser.add_argument(
+        "--corpora", default="python-stdlib,fortunes,jargon,licenses",
+        help="comma-separated hf_tokens.assets.text corpora the texts are drawn from",
+    )  # fmt: skip
+    parser.add_argument(
+        "--hold-out-eval", action="store_true",
+        help="cut the evaluation chunks of tokenizer_transfer.py (full and --quick, default corpora and man-en) and "
+        "of dynamic_tokenization.py's prefill arms (default flags) out of the training corpora",
+    )  # fmt: skip
     args = parser.parse_args()
     setup_torch(args)
     if args.quick:
@@ -55,6 +78,7 @@ def main() -> None:
     from hf_tokens.assets import load_model
     from hf_tokens.hub import save_for_hub
     from hf_tokens.tokenizers.zett import ZettHypernetwork, ZettTrainingConfig, load_hypernetwork, train_hypernetwork
+    from hf_tokens.tokenizers.zett.training import text_stream
 
     model, tok = load_model("smollm2-135m")
     if args.init is not None:
@@ -68,7 +92,7 @@ def main() -> None:
         steps=args.steps, seconds=args.seconds, seed=args.seed, fit_texts=args.fit_texts, vocab_min=args.vocab_min,
         vocab_max=args.vocab_max, copy_shared=not args.predict_shared, aux_tokens=args.aux_tokens, lr=args.lr,
         schedule=args.schedule, warmup=args.warmup, absent_tokens=args.absent_tokens,
-        absent_foreign=args.absent_foreign,
+        absent_foreign=args.absent_foreign, corpora=tuple(args.corpora.split(",")),
     )  # fmt: skip
 
     def log(row: dict[str, float]) -> None:
@@ -80,7 +104,9 @@ def main() -> None:
                 flush=True,
             )
 
-    history = train_hypernetwork(net, model, tok, config, log=log)
+    held_out = evaluation_chunks(config.corpora) if args.hold_out_eval else []
+    stream = text_stream(config, config.seed, held_out)
+    history = train_hypernetwork(net, model, tok, config, texts=stream, log=log)
     k = max(1, min(20, len(history) // 4))
     first = statistics.median(r["lm"] for r in history[:k])
     last = statistics.median(r["lm"] for r in history[-k:])

@@ -399,3 +399,13 @@ def test_man_pages_render_to_plain_text(tmp_path):
     text = render_man_page(page)
     assert "BESCHREIBUNG" in text and "demo zeigt die Größe an." in text  # bold removed, blanks collapsed
     assert "\\f" not in text and ".TH" not in text and "\b" not in text
+
+
+def test_without_cuts_every_and_overlapping_held_out_chunk():
+    from hf_tokens.assets.text import without
+
+    text = "abcdefghij abcdefghij xyz"
+    assert without(text, ["cde"]) == "ab\nfghij ab\nfghij xyz"  # every occurrence, as str.replace would
+    assert without(text, ["cdef", "efgh"]) == "ab\nij ab\nij xyz"  # overlapping chunks go together
+    assert without(text, ["ab", "cd"]) == "\n\nefghij \n\nefghij xyz"  # adjacent ones: one newline each
+    assert without(text, []) == text and without(text, [""]) == text

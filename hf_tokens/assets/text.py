@@ -7,7 +7,8 @@ code tables as JSON records) are installed by ``setup.sh``; ``dpkg-changelog`` (
 version entry after another) comes with ``dpkg``'s documentation on every Debian system that keeps
 ``/usr/share/doc``. ``man-de`` and ``man-fr`` are the German and French manual pages that Debian's base packages
 (dpkg, apt, man-db, procps, ...) install under ``/usr/share/man/{de,fr}``, rendered to plain text with ``man`` (the
-non-English text here, where English-centric tokenizers over-segment words).
+non-English text here, where English-centric tokenizers over-segment words); ``man-en`` are the English originals of
+the German pages (technical English that no training run here reads: a held-out domain).
 """
 
 from __future__ import annotations
@@ -20,11 +21,22 @@ import re
 import shutil
 import subprocess
 import sysconfig
+from collections.abc import Sequence
 from pathlib import Path
 
 from hf_tokens.assets._cache import AssetNotInstalledError
 
-CORPORA = ("python-stdlib", "fortunes", "jargon", "licenses", "dpkg-changelog", "iso-codes", "man-de", "man-fr")
+CORPORA = (
+    "python-stdlib",
+    "fortunes",
+    "jargon",
+    "licenses",
+    "dpkg-changelog",
+    "iso-codes",
+    "man-de",
+    "man-fr",
+    "man-en",
+)
 
 
 def _read_stdlib(limit_files: int = 400) -> str:
@@ -83,13 +95,25 @@ def render_man_page(page: Path) -> str:
     return re.sub(r"[ \t]+", " ", plain).strip()
 
 
+def _man_pages(language: str) -> list[Path]:
+    """The gzipped pages of ``language``; for ``en`` the English originals of the German pages (the same base
+    packages install both, so the two corpora cover the same programs)."""
+    root = Path("/usr/share/man")
+    if language != "en":
+        return sorted((root / language).glob("man*/*.gz"))
+    return [
+        root / page.parent.name / page.name
+        for page in _man_pages("de")
+        if (root / page.parent.name / page.name).is_file()
+    ]
+
+
 def _read_man(language: str) -> str:
-    root = Path("/usr/share/man") / language
-    pages = sorted(root.glob("man*/*.gz")) if root.is_dir() else []
+    pages = _man_pages(language)
     if not pages or shutil.which("man") is None or shutil.which("col") is None:
         raise AssetNotInstalledError(
-            f"{language} manual pages need {root} (kept by Debian's base packages) and `man`/`col` "
-            "(`apt-get install man-db groff-base bsdextrautils`)"
+            f"{language} manual pages need /usr/share/man (German pages kept by Debian's base packages) and "
+            "`man`/`col` (`apt-get install man-db groff-base bsdextrautils`)"
         )
     return "\n\n".join(text for text in map(render_man_page, pages) if text)
 
@@ -103,6 +127,7 @@ _READERS = {
     "iso-codes": _read_iso_codes,
     "man-de": functools.partial(_read_man, "de"),
     "man-fr": functools.partial(_read_man, "fr"),
+    "man-en": functools.partial(_read_man, "en"),
 }
 
 
@@ -131,3 +156,25 @@ def text_chunks(name: str, n: int, chars: int, *, seed: int = 0, start_at_line: 
             begin = nl + 1 if nl >= 0 else begin
         out.append(text[begin : begin + chars])
     return out
+
+
+def without(text: str, held_out: Sequence[str]) -> str:
+    """``text`` with every occurrence of each ``held_out`` chunk cut out and replaced by a newline (overlapping
+    occurrences are cut as one): evaluation text that no tokenizer, model or hypernetwork may train on."""
+    spans: list[list[int]] = []
+    for chunk in held_out:
+        start = text.find(chunk) if chunk else -1
+        while start >= 0:
+            spans.append([start, start + len(chunk)])
+            start = text.find(chunk, start + 1)
+    merged: list[list[int]] = []
+    for span in sorted(spans):
+        if merged and span[0] < merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], span[1])
+        else:
+            merged.append(span)
+    out, pos = [], 0
+    for start, end in merged:
+        out += [text[pos:start], "\n"]
+        pos = end
+    return "".join(out) + text[pos:]

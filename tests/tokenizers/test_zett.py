@@ -84,6 +84,21 @@ def test_training_reduces_loss_and_keeps_original_embeddings(copy_shared):
     assert rel < 0.6, float(rel)
 
 
+def test_text_stream_never_draws_held_out_text():
+    from hf_tokens.assets.text import load_text, text_chunks
+
+    cfg = ZettTrainingConfig(batch_texts=2, fit_texts=200, text_chars=1200, corpora=("fortunes",))
+    held_out = text_chunks("fortunes", 40, 2000, seed=5)
+    corpus = load_text("fortunes")  # 60-character pieces of the chunks that occur nowhere else (fortunes repeat)
+    probes = [p for chunk in held_out for i in range(200, 1800, 400) if corpus.count(p := chunk[i : i + 60]) == 1]
+    seen = [text for _ in range(3) for text in text_stream(cfg, seed=0)()]
+    assert sum(probe in text for probe in probes for text in seen) > 0  # without held_out they are drawn
+    kept = [text for _ in range(3) for text in text_stream(cfg, seed=0, held_out=held_out)()]
+    assert not [probe for probe in probes for text in kept if probe in text]
+    with pytest.raises(TypeError, match="held_out"):
+        text_stream(cfg, seed=0, held_out="one string")
+
+
 def test_sampled_tokenizers_differ_and_cover_bytes():
     texts = text_stream(ZettTrainingConfig(batch_texts=2, fit_texts=2, text_chars=400), seed=0)()
     a = sample_tokenizer(texts, "unigram", 350, noise_std=1.0, seed=1)

@@ -59,7 +59,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -325,11 +325,14 @@ def _relative_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pred - target).pow(2).sum(-1).mean() / target.pow(2).sum(-1).mean().clamp(min=1e-12)
 
 
-def text_stream(config: ZettTrainingConfig, seed: int) -> Callable[[], list[str]]:
-    """A deterministic source of batches of ``fit_texts`` texts, each from a randomly chosen corpus."""
-    from hf_tokens.assets.text import load_text
+def text_stream(config: ZettTrainingConfig, seed: int, held_out: Sequence[str] = ()) -> Callable[[], list[str]]:
+    """A deterministic source of batches of ``fit_texts`` texts, each from a randomly chosen corpus; ``held_out``
+    chunks (evaluation text) are cut out of the corpora first, so no text drawn contains one."""
+    from hf_tokens.assets.text import load_text, without
 
-    corpora = {name: load_text(name) for name in config.corpora}
+    if isinstance(held_out, str) or not all(isinstance(chunk, str) for chunk in held_out):
+        raise TypeError("held_out must be a sequence of strings (the evaluation chunks to leave out)")
+    corpora = {name: without(load_text(name), held_out) for name in config.corpora}
     rng = random.Random(seed)
 
     def draw() -> list[str]:
