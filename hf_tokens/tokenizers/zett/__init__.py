@@ -13,6 +13,7 @@ FIRST = "bench_results/tokenizer_transfer_zett.json"  # the first hypernetwork (
 BIGVOCAB = "bench_results/tokenizer_transfer_zett_bigvocab.json"  # continued on larger sampled vocabularies
 ABSENT = "bench_results/tokenizer_transfer_zett_absent_pool.json"  # ... with absent-token distractors (headline)
 FOREIGN = "bench_results/tokenizer_transfer_zett_absent.json"  # ... half of them synthetic other-script strings
+MAN_EN = "bench_results/tokenizer_transfer_zett_man_en.json"  # a held-out domain: English manual pages
 TARGETS = {"g": "gpt2", "q": "qwen3", "m": "mistral", "k": "kl3m", "c": "kl3m-char"}
 
 register(
@@ -39,10 +40,17 @@ register(
         "{hf.steps} steps: {xg.ratio:.3f}/{xq.ratio:.3f}/{xm.ratio:.3f}; the {h.steps}-step one alone: "
         "{og.ratio:.3f}/{oq.ratio:.3f}/{om.ratio:.3f}). Peers (quick eval, 4k chars): "
         "FOCUS (deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/"
-        "{fm.ratio:.2f}, mergekit tokensurgeon (subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. GPT-2 after "
-        "{o.ct_steps} continued-training steps ({h.steps}-step hypernetwork, quick eval; same text and budget for "
+        "{fm.ratio:.2f}, mergekit tokensurgeon (subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. Initialisers "
+        "differ only on new tokens (no row to copy: {ng.value:.1%}/{nq.value:.1%}/{nm.value:.1%} of the evaluation "
+        "tokens) and in the softmax. The hypernetworks' LM loss read part of this fortunes/Jargon evaluation text "
+        "(trained before zett_train.py --hold-out-eval); on English manual pages, a domain no training "
+        "step read ({eg.n_texts} texts, {eng.value:.1%}/{enq.value:.1%}/{enm.value:.1%} new tokens), ZeTT/TokenAdapt: "
+        "GPT-2 {eg.value:.3f} [{eg.ci_low:.3f}, {eg.ci_high:.3f}], Qwen3 {eq.value:.3f} [{eq.ci_low:.3f}, "
+        "{eq.ci_high:.3f}] (ZeTT worse), Mistral {em.value:.3f} [{em.ci_low:.3f}, {em.ci_high:.3f}]. GPT-2 after "
+        "{o.ct_steps} continued-training steps (the headline hypernetwork, quick eval; same text and budget for "
         "every arm): ZeTT {z0.ratio:.3f} -> {z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean "
-        "{m0.ratio:.3f} -> {m4.ratio:.3f}; the original trained the same way {o.ratio:.3f}",
+        "{m0.ratio:.3f} -> {m4.ratio:.3f}; the original trained the same way {o.ratio:.3f} (ZeTT "
+        "x{z4.vs_original_ct:.3f} of it, TokenAdapt x{t4.vs_original_ct:.3f})",
         file=ABSENT,
         rows={
             **{
@@ -76,6 +84,19 @@ register(
             "sq": {"file": BASELINES, "method": "tokensurgeon-subword->qwen3"},
             "sg": {"file": BASELINES, "method": "tokensurgeon-subword->gpt2"},
             "sm": {"file": BASELINES, "method": "tokensurgeon-subword->mistral"},
+            **{f"n{short}": {"method": f"tokenizer:{TARGETS[short]}", "metric": "new_token_share"} for short in "gqm"},
+            **{
+                f"en{short}": {"file": MAN_EN, "method": f"tokenizer:{TARGETS[short]}", "metric": "new_token_share"}
+                for short in "gqm"
+            },
+            **{
+                f"e{short}": {
+                    "file": MAN_EN,
+                    "method": f"zett-vs-tokenadapt->{TARGETS[short]}",
+                    "metric": "per_text_ppl_per_char_ratio",
+                }
+                for short in "gqm"
+            },
             "o": {"file": CT, "method": "original@100"},
             "z0": {"file": CT, "method": "zett->gpt2"},
             "z4": {"file": CT, "method": "zett->gpt2@100"},
@@ -102,8 +123,10 @@ register(
         "; the first hypernetwork alone: the transfer run on .cache/zett-smollm2 into "
         "bench_results/tokenizer_transfer_zett.json; continued training: python "
         "benchmarks/tokenizer_transfer.py --quick --threads 1 --targets gpt2 --methods zett,tokenadapt,mean "
-        "--no-tokensurgeon --zett-hypernetwork .cache/zett-smollm2 --ct-steps 100 --ct-batch 2 --ct-chars 300 "
-        "--json bench_results/tokenizer_transfer_ct.json; peers: python benchmarks/tokenizer_transfer.py --quick "
+        "--no-tokensurgeon --zett-hypernetwork .cache/zett-smollm2-absent-pool --ct-steps 100 --ct-batch 2 "
+        "--ct-chars 300 --json bench_results/tokenizer_transfer_ct.json; held-out domain: the headline transfer run "
+        "with --eval-corpora man-en --targets gpt2,qwen3,mistral --json "
+        "bench_results/tokenizer_transfer_zett_man_en.json; peers: python benchmarks/tokenizer_transfer.py --quick "
         "--targets gpt2,mistral,qwen3 --methods mean,tokensurgeon,focus --tokensurgeon-targets gpt2,mistral,qwen3 "
         "--json bench_results/tokenizer_transfer_baselines.json"
     ),
