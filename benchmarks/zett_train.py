@@ -66,6 +66,10 @@ def main() -> None:
         help="comma-separated hf_tokens.assets.text corpora the texts are drawn from",
     )  # fmt: skip
     parser.add_argument(
+        "--pretokenizers", default="gpt2",
+        help="comma-separated pre-tokenizations sampled tokenizers draw from: gpt2, llama3 (Llama 3 / Qwen's pattern)",
+    )  # fmt: skip
+    parser.add_argument(
         "--hold-out-eval", action="store_true",
         help="cut the evaluation chunks of tokenizer_transfer.py (full and --quick, default corpora and man-en) and "
         "of dynamic_tokenization.py's prefill arms (default flags) out of the training corpora",
@@ -93,6 +97,7 @@ def main() -> None:
         vocab_max=args.vocab_max, copy_shared=not args.predict_shared, aux_tokens=args.aux_tokens, lr=args.lr,
         schedule=args.schedule, warmup=args.warmup, absent_tokens=args.absent_tokens,
         absent_foreign=args.absent_foreign, corpora=tuple(args.corpora.split(",")),
+        pretokenizers=tuple(args.pretokenizers.split(",")),
     )  # fmt: skip
 
     def log(row: dict[str, float]) -> None:

@@ -99,6 +99,25 @@ def test_text_stream_never_draws_held_out_text():
         text_stream(cfg, seed=0, held_out="one string")
 
 
+def test_llama3_pretokenizer_splits_like_qwen3(real_tokenizer):
+    from hf_tokens.tokenizers.zett.training import PRETOKENIZERS
+
+    text = "The value_MAX is /usr/lib 12345.\n\nDone;\n  x = 1"
+    tok = sample_tokenizer([text] * 30, "bpe", 400, pretokenizer="llama3")
+    qwen = real_tokenizer("qwen3").backend_tokenizer.pre_tokenizer
+    assert tok.backend_tokenizer.pre_tokenizer.pre_tokenize_str(text) == qwen.pre_tokenize_str(text)
+    pieces = tok.convert_ids_to_tokens(tok(text).input_ids)
+    assert "_MAX" in pieces and ".ĊĊ" in pieces and tok.decode(tok(text).input_ids) == text
+    gpt2 = sample_tokenizer([text] * 30, "bpe", 400)  # the default: no token joins punctuation and a newline
+    pieces = gpt2.convert_ids_to_tokens(gpt2(text).input_ids)
+    assert not [p for p in pieces if "Ċ" in p and p.replace("Ċ", "").replace("Ġ", "")]
+    assert set(PRETOKENIZERS) == {"gpt2", "llama3"}
+    with pytest.raises(ValueError, match="pretokenizer"):
+        sample_tokenizer([text], "bpe", 400, pretokenizer="sentencepiece")
+    with pytest.raises(ValueError, match="pretokenizers"):
+        ZettTrainingConfig(pretokenizers=("gpt2", "bert"))
+
+
 def test_sampled_tokenizers_differ_and_cover_bytes():
     texts = text_stream(ZettTrainingConfig(batch_texts=2, fit_texts=2, text_chars=400), seed=0)()
     a = sample_tokenizer(texts, "unigram", 350, noise_std=1.0, seed=1)

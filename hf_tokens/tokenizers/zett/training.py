@@ -74,6 +74,17 @@ from typing import Any
 import torch
 
 KINDS = ("unigram", "bpe")
+# Pre-tokenization of sampled tokenizers. "gpt2": byte-level BPE's GPT-2 pattern (letters, digits and punctuation runs
+# are separate pre-tokens). "llama3": the split pattern Llama 3, Qwen2 and Qwen3 publish in their tokenizer.json (one
+# non-letter may lead a word, digits one by one, punctuation runs may end in newlines: tokens such as "_MAX", "/lib",
+# ".\n\n" that a GPT-2-pattern tokenizer can never hold).
+PRETOKENIZERS = {
+    "gpt2": None,
+    "llama3": (
+        r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+        r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+    ),
+}
 SCHEDULES = ("constant", "linear", "cosine")
 
 
@@ -99,6 +110,10 @@ class ZettTrainingConfig:
     vocab_min: int = field(default=4000, metadata={"help": "smallest sampled vocabulary"})
     vocab_max: int = field(default=16000, metadata={"help": "largest sampled vocabulary"})
     kinds: tuple[str, ...] = field(default=KINDS, metadata={"help": f"tokenizer models to sample from, of {KINDS}"})
+    pretokenizers: tuple[str, ...] = field(
+        default=("gpt2",),
+        metadata={"help": f"pre-tokenizations to sample from, of {tuple(PRETOKENIZERS)} (see PRETOKENIZERS)"},
+    )
     noise_std: float = field(default=1.0, metadata={"help": "std of the Gaussian noise on UnigramLM log-scores"})
     aux_weight: float = field(default=0.5, metadata={"help": "weight of the auxiliary embedding loss"})
     absent_tokens: int = field(
@@ -142,6 +157,11 @@ class ZettTrainingConfig:
             raise ValueError(f"need 300 <= vocab_min <= vocab_max, got {self.vocab_min!r}, {self.vocab_max!r}")
         if not self.kinds or any(k not in KINDS for k in self.kinds):
             raise ValueError(f"kinds must be a non-empty subset of {KINDS}, got {self.kinds!r}")
+        self.pretokenizers = tuple(self.pretokenizers)
+        if not self.pretokenizers or any(k not in PRETOKENIZERS for k in self.pretokenizers):
+            raise ValueError(
+                f"pretokenizers must be a non-empty subset of {tuple(PRETOKENIZERS)}, got {self.pretokenizers!r}"
+            )
         if self.noise_std < 0 or self.aux_weight < 0 or not self.lr > 0:
             raise ValueError("noise_std and aux_weight must be >= 0 and lr > 0")
         if self.schedule not in SCHEDULES:
@@ -155,16 +175,21 @@ class ZettTrainingConfig:
         return asdict(self)
 
 
-def sample_tokenizer(texts: list[str], kind: str, vocab_size: int, *, noise_std: float = 0.0, seed: int = 0) -> Any:
+def sample_tokenizer(
+    texts: list[str], kind: str, vocab_size: int, *, noise_std: float = 0.0, seed: int = 0, pretokenizer: str = "gpt2"
+) -> Any:
     """A byte-level ``PreTrainedTokenizerFast`` of ``kind`` ("unigram" or "bpe") fitted to ``texts``.
 
-    UnigramLM piece scores get ``N(0, noise_std)`` noise (the paper's way to diversify sampled tokenizers).
+    UnigramLM piece scores get ``N(0, noise_std)`` noise (the paper's way to diversify sampled tokenizers);
+    ``pretokenizer`` is a key of :data:`PRETOKENIZERS`.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if pretokenizer not in PRETOKENIZERS:
+        raise ValueError(f"pretokenizer must be one of {tuple(PRETOKENIZERS)}, got {pretokenizer!r}")
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     if kind == "bpe":
         tok = Tokenizer(models.BPE())
@@ -174,7 +199,16 @@ def sample_tokenizer(texts: list[str], kind: str, vocab_size: int, *, noise_std:
         trainer = trainers.UnigramTrainer(
             vocab_size=vocab_size, initial_alphabet=alphabet, show_progress=False, max_piece_length=12
         )
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    pattern = PRETOKENIZERS[pretokenizer]
+    if pattern is None:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    else:
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(texts, trainer=trainer)
     if kind == "unigram" and noise_std > 0:
@@ -408,7 +442,10 @@ def train_hypernetwork(
             batch = draw()
             kind = rng.choice(config.kinds)
             size = rng.randint(config.vocab_min, config.vocab_max)
-            tok = sample_tokenizer(batch, kind, size, noise_std=config.noise_std, seed=rng.randrange(2**31))
+            seed = rng.randrange(2**31)
+            # drawn only when there is a choice, so single-pattern runs keep the random stream of earlier versions
+            pretok = rng.choice(config.pretokenizers) if len(config.pretokenizers) > 1 else config.pretokenizers[0]
+            tok = sample_tokenizer(batch, kind, size, noise_std=config.noise_std, seed=seed, pretokenizer=pretok)
             absent = sampler.draw(config.absent_tokens, tok) if sampler is not None else None
             loss, stats = zett_loss(
                 hypernetwork, model, base_tokenizer, tok, batch[: config.batch_texts], config, absent=absent
