@@ -25,7 +25,9 @@ the schedule's clock is the larger of the step fraction and the wall-time fracti
 still ends its decay near zero. ``absent_tokens`` adds distractor tokens to each step's output softmax (tokens absent
 from the sampled vocabulary: real tokens of earlier steps' tokenizers and, for an ``absent_foreign`` share, synthetic
 strings of other scripts; :mod:`.absent`), standing in for the many unused tokens of the paper's 32k-token sampled
-vocabularies from a large text queue; off by default.
+vocabularies from a large text queue; off by default. ``pretokenizers`` lets sampled tokenizers also use the Llama 3 /
+Qwen split pattern (:data:`PRETOKENIZERS`), whose token shapes (a leading symbol glued to a word, punctuation glued
+to newlines) a GPT-2-pattern tokenizer never produces; the default samples the GPT-2 pattern only, as before.
 
 Measured (bench_results/zett_train.json, bench_results/tokenizer_transfer_zett.json, 32k held-out characters): 274
 steps (2705 s, 1 CPU thread, constant lr) take SmolLM2's zero-shot ppl/char ratio to GPT-2's tokenizer from 1.25 (mean
