@@ -119,6 +119,10 @@ def main() -> None:
     bench.note(f"{len(history)} steps in {history[-1]['seconds']:.0f} s at {args.threads} thread(s); budget flags")
     if args.init is not None:
         bench.note(f"continued from the hypernetwork in {args.init} (sampling seed {args.seed})")
+    bench.note(
+        f"corpora {', '.join(config.corpora)}; pre-tokenizations {', '.join(config.pretokenizers)}; "
+        + (f"{len(held_out)} evaluation chunks held out" if held_out else "no text held out")
+    )
     bench.note("LM loss per token of sampled tokenizers (each step a different one): medians of the first/last steps")
     shared = "shared tokens copied (as transplant does)" if config.copy_shared else "shared tokens predicted"
     bench.note(

@@ -15,6 +15,10 @@ BIGVOCAB = "bench_results/tokenizer_transfer_zett_bigvocab.json"  # continued on
 ABSENT = "bench_results/tokenizer_transfer_zett_absent_pool.json"  # ... with absent-token distractors (headline)
 FOREIGN = "bench_results/tokenizer_transfer_zett_absent.json"  # ... half of them synthetic other-script strings
 MAN_EN = "bench_results/tokenizer_transfer_zett_man_en.json"  # a held-out domain: English manual pages
+LLAMA3 = "bench_results/tokenizer_transfer_zett_llama3.json"  # + sampled Llama 3 / Qwen pre-tokenization
+LLAMA3_EN = "bench_results/tokenizer_transfer_zett_llama3_man_en.json"
+CONTROL = "bench_results/tokenizer_transfer_zett_ctl.json"  # its control: the same steps, GPT-2 pattern only
+CONTROL_EN = "bench_results/tokenizer_transfer_zett_ctl_man_en.json"
 TARGETS = {"g": "gpt2", "q": "qwen3", "m": "mistral", "k": "kl3m", "c": "kl3m-char"}
 
 register(
@@ -47,7 +51,13 @@ register(
         "(trained before zett_train.py --hold-out-eval); on English manual pages, a domain no training "
         "step read ({eg.n_texts} texts, {eng.value:.1%}/{enq.value:.1%}/{enm.value:.1%} new tokens), ZeTT/TokenAdapt: "
         "GPT-2 {eg.value:.3f} [{eg.ci_low:.3f}, {eg.ci_high:.3f}], Qwen3 {eq.value:.3f} [{eq.ci_low:.3f}, "
-        "{eq.ci_high:.3f}] (ZeTT worse), Mistral {em.value:.3f} [{em.ci_low:.3f}, {em.ci_high:.3f}]. GPT-2 after "
+        "{eq.ci_high:.3f}] (ZeTT worse), Mistral {em.value:.3f} [{em.ci_low:.3f}, {em.ci_high:.3f}]. Sampling the "
+        "Llama 3 / Qwen pre-tokenization as well ({l3.steps} more steps from that hypernetwork, evaluation text held "
+        "out; control: the same steps with the GPT-2 pattern only), ZeTT on Qwen3: {lq.ratio:.3f} vs control "
+        "{cq.ratio:.3f} (TokenAdapt {lt.ratio:.3f}; per text x{li.value:.3f} [{li.ci_low:.3f}, {li.ci_high:.3f}] of "
+        "TokenAdapt), on the man pages {leq.ratio:.3f} vs {ceq.ratio:.3f} (TokenAdapt {let.ratio:.3f}; "
+        "x{lei.value:.3f} [{lei.ci_low:.3f}, {lei.ci_high:.3f}]); GPT-2 {lg.ratio:.3f} vs {cg.ratio:.3f}, Mistral "
+        "{lm.ratio:.3f} vs {cm.ratio:.3f}. GPT-2 after "
         "{o.ct_steps} continued-training steps (the headline hypernetwork, quick eval; same text and budget for "
         "every arm): ZeTT {z0.ratio:.3f} -> {z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean "
         "{m0.ratio:.3f} -> {m4.ratio:.3f}; the original trained the same way {o.ratio:.3f} (ZeTT "
@@ -100,6 +110,23 @@ register(
                 }
                 for short in "gqm"
             },
+            "l3": {"file": "bench_results/zett_train_llama3.json", "method": "zett:train-lm-loss"},
+            "lq": {"file": LLAMA3, "method": "zett->qwen3", "metric": "ppl_per_char"},
+            "lt": {"file": LLAMA3, "method": "tokenadapt->qwen3", "metric": "ppl_per_char"},
+            "li": {"file": LLAMA3, "method": "zett-vs-tokenadapt->qwen3", "metric": "per_text_ppl_per_char_ratio"},
+            "lg": {"file": LLAMA3, "method": "zett->gpt2", "metric": "ppl_per_char"},
+            "lm": {"file": LLAMA3, "method": "zett->mistral", "metric": "ppl_per_char"},
+            "cq": {"file": CONTROL, "method": "zett->qwen3", "metric": "ppl_per_char"},
+            "cg": {"file": CONTROL, "method": "zett->gpt2", "metric": "ppl_per_char"},
+            "cm": {"file": CONTROL, "method": "zett->mistral", "metric": "ppl_per_char"},
+            "leq": {"file": LLAMA3_EN, "method": "zett->qwen3", "metric": "ppl_per_char"},
+            "let": {"file": LLAMA3_EN, "method": "tokenadapt->qwen3", "metric": "ppl_per_char"},
+            "lei": {
+                "file": LLAMA3_EN,
+                "method": "zett-vs-tokenadapt->qwen3",
+                "metric": "per_text_ppl_per_char_ratio",
+            },
+            "ceq": {"file": CONTROL_EN, "method": "zett->qwen3", "metric": "ppl_per_char"},
             "p": {"file": CT300, "method": "original@300"},
             "pz": {"file": CT300, "method": "zett->gpt2@300"},
             "pt": {"file": CT300, "method": "tokenadapt->gpt2@300"},
@@ -131,7 +158,14 @@ register(
         "benchmarks/tokenizer_transfer.py --quick --threads 1 --targets gpt2 --methods zett,tokenadapt,mean "
         "--no-tokensurgeon --zett-hypernetwork .cache/zett-smollm2-absent-pool --ct-steps 100 --ct-batch 2 "
         "--ct-chars 300 --json bench_results/tokenizer_transfer_ct.json (300 steps: --methods zett,tokenadapt "
-        "--ct-steps 300 --json bench_results/tokenizer_transfer_ct300.json); held-out domain: the headline "
+        "--ct-steps 300 --json bench_results/tokenizer_transfer_ct300.json); Llama 3 / Qwen pre-tokenization: "
+        "python benchmarks/zett_train.py --threads 1 --init .cache/zett-smollm2-absent-pool --seed 2 --pretokenizers "
+        "gpt2,llama3 --hold-out-eval --steps 60 --seconds 10000 --fit-texts 400 --vocab-min 16000 --vocab-max 32000 "
+        "--lr 1e-4 --schedule linear --warmup 0.05 --absent-tokens 8192 --out .cache/zett-smollm2-llama3 --json "
+        "bench_results/zett_train_llama3.json (control: --pretokenizers gpt2, out .cache/zett-smollm2-ctl, "
+        "zett_train_ctl.json), then the transfer run with --targets qwen3,gpt2,mistral --methods zett,tokenadapt on "
+        "each, with and without --eval-corpora man-en, into tokenizer_transfer_zett_{llama3,ctl}[_man_en].json; "
+        "held-out domain: the headline "
         "transfer run with --eval-corpora man-en --targets gpt2,qwen3,mistral --json "
         "bench_results/tokenizer_transfer_zett_man_en.json; peers: python benchmarks/tokenizer_transfer.py --quick "
         "--targets gpt2,mistral,qwen3 --methods mean,tokensurgeon,focus --tokensurgeon-targets gpt2,mistral,qwen3 "
