@@ -61,6 +61,12 @@ characters (the tokenizer-fitting texts covered all of them, which only shapes t
 ``text_stream(..., held_out=...)`` (``zett_train.py --hold-out-eval``) cuts such chunks out. On English manual pages,
 which no step read (bench_results/tokenizer_transfer_zett_man_en.json, 8 texts), ZeTT/TokenAdapt is 0.978 on GPT-2,
 0.991 on Mistral and 1.025 on Qwen3 (ZeTT worse there; 14.7% of Qwen3's tokens of that text are new).
+
+Qwen3's most frequent new tokens there ('.\n\n', ';\n', '_MAX', '/group') have shapes only the Llama 3 / Qwen split
+pattern produces. 60 more steps with ``pretokenizers=("gpt2", "llama3")`` (evaluation text held out) against a
+control of the same 60 steps with the GPT-2 pattern only: Qwen3 1.156 vs 1.208 on the headline text (TokenAdapt
+1.214) and 1.269 vs 1.334 on the man pages (TokenAdapt 1.307); GPT-2 and Mistral unchanged
+(bench_results/tokenizer_transfer_zett_llama3*.json, tokenizer_transfer_zett_ctl*.json).
 """
 
 from __future__ import annotations
