@@ -22,6 +22,15 @@ CONTROL = "bench_results/tokenizer_transfer_zett_ctl.json"  # its control: the s
 CONTROL_EN = "bench_results/tokenizer_transfer_zett_ctl_man_en.json"
 TARGETS = {"g": "gpt2", "q": "qwen3", "m": "mistral", "k": "kl3m", "c": "kl3m-char"}
 
+
+def _zett_rows(prefix: str, file: str, shorts: str = "gqm") -> dict[str, dict[str, str]]:
+    """Headline aliases ``prefix + target letter`` for ZeTT's ppl/char rows of ``file``."""
+    return {
+        f"{prefix}{short}": {"file": file, "method": f"zett->{TARGETS[short]}", "metric": "ppl_per_char"}
+        for short in shorts
+    }
+
+
 register(
     "zett",
     status="experimental",
@@ -83,16 +92,7 @@ register(
             "h": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
             "ha": {"file": "bench_results/zett_train_absent_pool.json", "method": "zett:train-lm-loss"},
             "hf": {"file": "bench_results/zett_train_absent.json", "method": "zett:train-lm-loss"},
-            "xg": {"file": FOREIGN, "method": "zett->gpt2", "metric": "ppl_per_char"},
-            "xq": {"file": FOREIGN, "method": "zett->qwen3", "metric": "ppl_per_char"},
-            "xm": {"file": FOREIGN, "method": "zett->mistral", "metric": "ppl_per_char"},
             "hb": {"file": "bench_results/zett_train_bigvocab.json", "method": "zett:train-lm-loss"},
-            "bg": {"file": BIGVOCAB, "method": "zett->gpt2", "metric": "ppl_per_char"},
-            "bq": {"file": BIGVOCAB, "method": "zett->qwen3", "metric": "ppl_per_char"},
-            "bm": {"file": BIGVOCAB, "method": "zett->mistral", "metric": "ppl_per_char"},
-            "og": {"file": FIRST, "method": "zett->gpt2", "metric": "ppl_per_char"},
-            "oq": {"file": FIRST, "method": "zett->qwen3", "metric": "ppl_per_char"},
-            "om": {"file": FIRST, "method": "zett->mistral", "metric": "ppl_per_char"},
             "fg": {"file": BASELINES, "method": "focus->gpt2"},
             "fq": {"file": BASELINES, "method": "focus->qwen3"},
             "fm": {"file": BASELINES, "method": "focus->mistral"},
@@ -113,14 +113,13 @@ register(
                 for short in "gqm"
             },
             "l3": {"file": "bench_results/zett_train_llama3.json", "method": "zett:train-lm-loss"},
-            "lq": {"file": LLAMA3, "method": "zett->qwen3", "metric": "ppl_per_char"},
+            **_zett_rows("x", FOREIGN),
+            **_zett_rows("b", BIGVOCAB),
+            **_zett_rows("o", FIRST),
+            **_zett_rows("c", CONTROL),
+            **_zett_rows("l", LLAMA3),
             "lt": {"file": LLAMA3, "method": "tokenadapt->qwen3", "metric": "ppl_per_char"},
             "li": {"file": LLAMA3, "method": "zett-vs-tokenadapt->qwen3", "metric": "per_text_ppl_per_char_ratio"},
-            "lg": {"file": LLAMA3, "method": "zett->gpt2", "metric": "ppl_per_char"},
-            "lm": {"file": LLAMA3, "method": "zett->mistral", "metric": "ppl_per_char"},
-            "cq": {"file": CONTROL, "method": "zett->qwen3", "metric": "ppl_per_char"},
-            "cg": {"file": CONTROL, "method": "zett->gpt2", "metric": "ppl_per_char"},
-            "cm": {"file": CONTROL, "method": "zett->mistral", "metric": "ppl_per_char"},
             "leq": {"file": LLAMA3_EN, "method": "zett->qwen3", "metric": "ppl_per_char"},
             "let": {"file": LLAMA3_EN, "method": "tokenadapt->qwen3", "metric": "ppl_per_char"},
             "lei": {
