@@ -101,11 +101,7 @@ def _man_pages(language: str) -> list[Path]:
     root = Path("/usr/share/man")
     if language != "en":
         return sorted((root / language).glob("man*/*.gz"))
-    return [
-        root / page.parent.name / page.name
-        for page in _man_pages("de")
-        if (root / page.parent.name / page.name).is_file()
-    ]
+    return [english for page in _man_pages("de") if (english := root / page.parent.name / page.name).is_file()]
 
 
 def _read_man(language: str) -> str:
