@@ -3,7 +3,9 @@
 1. SmolLM2 prefilling (the paper's decoder setting 1): each batch of texts is split into a prefix (``--prefix-chars``)
    and a continuation (``--cont-tokens`` original tokens); the prefix is tokenised with batch-level BPE at each merge
    budget, the continuation's mean NLL is measured after it. Rows: median over ``--batches`` of the length reduction
-   and of the NLL ratio to the unmerged prefix (same texts, same run).
+   and of the NLL ratio to the unmerged prefix (same texts, same run); ``per_text_nll_ratio`` rows: the geometric
+   mean over texts of each text's NLL ratio with a 95% paired-bootstrap interval over the texts (with
+   ``--hypernetwork``, also ZeTT's NLL over mean pieces', ``zett-vs-mean:`` rows).
 2. MiniLM classification: which corpus a ``--clf-chars`` passage comes from (4 offline corpora); mean-pooled frozen
    encoder features, a linear head trained ``--clf-steps`` full-batch Adam steps on the training features of each arm
    (same budget and seed), test accuracy with and without dynamic tokens (batch-level BPE per batch of
@@ -26,6 +28,7 @@ paper's >20% figure is for XLM-R over 14 languages, which the German and French 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from typing import Any
 
@@ -34,7 +37,7 @@ import torch
 from hf_tokens.assets import load_encoder, load_model
 from hf_tokens.assets.text import CORPORA as TEXT_CORPORA
 from hf_tokens.assets.text import text_chunks
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, setup_torch
 from hf_tokens.tokenizers.dynamic.apply import continuation_nll, mean_pooled
 from hf_tokens.tokenizers.dynamic.merges import batch_bpe
 from hf_tokens.tokenizers.dynamic.predictor import MeanPiecesPredictor
@@ -67,24 +70,42 @@ def prefill(bench: Benchmark, args: argparse.Namespace) -> None:
     )
     chunks = prefill_chunks(args.prefill_corpus, args.batches * args.batch, args.prefix_chars, args.seed)
     results: dict[str, list[tuple[float, float]]] = {}
+    log_ratios: dict[str, list[float]] = {}  # per text: log(NLL with dynamic tokens / NLL unmerged)
     arms = {f"merges={m}": {"merges": m} for m in args.merges} | {"target=20%": {"target_reduction": 0.2}}
     for b in range(args.batches):
         batch = chunks[b * args.batch : (b + 1) * args.batch]
         prefixes = [c[: args.prefix_chars] for c in batch]
         conts = [tok(c[args.prefix_chars :], add_special_tokens=False).input_ids[: args.cont_tokens] for c in batch]
         unmerged = batch_bpe(tok, prefixes, merges=0)
-        base = statistics.mean(continuation_nll(model, unmerged, conts, predictors["prefill"]))
+        base_texts = continuation_nll(model, unmerged, conts, predictors["prefill"])
+        base = statistics.mean(base_texts)
         for arm, kwargs in arms.items():
             dyn = batch_bpe(tok, prefixes, **kwargs)
             for prefix, predictor in predictors.items():
-                nll = statistics.mean(continuation_nll(model, dyn, conts, predictor))
+                texts = continuation_nll(model, dyn, conts, predictor)
+                nll = statistics.mean(texts)
                 results.setdefault(f"{prefix}:{arm}", []).append((dyn.length_reduction, nll / base))
+                log_ratios.setdefault(f"{prefix}:{arm}", []).extend(math.log(a / b) for a, b in zip(texts, base_texts))
                 print(f"batch {b} {prefix}:{arm}: {dyn.length_reduction:.3f} shorter, nll ratio {nll / base:.4f}")
     for arm, vals in results.items():
         red = statistics.median(v[0] for v in vals)
         ratio = statistics.median(v[1] for v in vals)
         bench.add(arm, "length_reduction", red)
         bench.add(arm, "continuation_nll", ratio, baseline="original tokenization", baseline_value=1.0)
+    for arm, logs in log_ratios.items():
+        add_ratio_interval(bench, arm, logs, [0.0] * len(logs))
+        prefix, budget = arm.split(":", 1)
+        if prefix == "prefill-zett":
+            add_ratio_interval(bench, f"zett-vs-mean:{budget}", logs, log_ratios[f"prefill:{budget}"])
+
+
+def add_ratio_interval(bench: Benchmark, method: str, logs: list[float], base_logs: list[float]) -> None:
+    """A ``per_text_nll_ratio`` row: exp(mean(logs - base_logs)) with its 95% paired-bootstrap interval."""
+    low, high = paired_bootstrap(logs, base_logs)
+    mean = statistics.fmean(logs) - statistics.fmean(base_logs)
+    bench.add(
+        method, "per_text_nll_ratio", math.exp(mean), ci_low=math.exp(low), ci_high=math.exp(high), n_texts=len(logs)
+    )
 
 
 def classification(bench: Benchmark, args: argparse.Namespace) -> None:
