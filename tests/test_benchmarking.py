@@ -29,6 +29,26 @@ def test_paired_bootstrap_interval():
         paired_bootstrap([1.0], [1.0, 2.0])
 
 
+def test_dynamic_tokenization_ratio_rows_are_geometric_means_with_paired_intervals(monkeypatch):
+    import importlib.util
+    import math
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(
+        "dynamic_tokenization_bench", ROOT / "benchmarks" / "dynamic_tokenization.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bench = Benchmark("demo", "tiny")
+    logs = [math.log(1.1), math.log(1.3), math.log(1.0), math.log(1.2)]
+    module.add_ratio_interval(bench, "prefill-zett:merges=1", logs, [0.0] * 4)
+    module.add_ratio_interval(bench, "zett-vs-mean:merges=1", logs, logs)
+    row, same = bench.rows
+    assert row["value"] == pytest.approx((1.1 * 1.3 * 1.0 * 1.2) ** 0.25) and row["n_texts"] == 4
+    assert 1.0 <= row["ci_low"] < row["value"] < row["ci_high"] <= 1.3  # inside the extreme resamples
+    assert same["value"] == same["ci_low"] == same["ci_high"] == 1.0  # identical arms: a point interval at 1
+
+
 def test_json_schema_and_ratio(tmp_path):
     b = Benchmark("demo", "tiny")
     b.add("base", "tokens/s", 10.0, baseline="base", baseline_value=10.0)
