@@ -8,18 +8,18 @@ from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
 
 BASELINES = "bench_results/tokenizer_transfer_baselines.json"  # FOCUS and tokensurgeon (peers)
-CT = "bench_results/tokenizer_transfer_ct.json"  # continued training after the transfer
+CT = "bench_results/tokenizer_transfer_ct.json"  # continued training after the transfer (earlier hypernetwork)
 CT300 = "bench_results/tokenizer_transfer_ct300.json"  # ... for 300 steps
 CT500 = "bench_results/tokenizer_transfer_ct500.json"  # ... for 500 steps (ZeTT and the original only)
-FIRST = "bench_results/tokenizer_transfer_zett.json"  # the first hypernetwork (274 steps), alone
+HEADLINE = "bench_results/tokenizer_transfer_zett_ho.json"  # evaluation text held out, GPT-2 + Llama 3 patterns
+HEADLINE_EN = "bench_results/tokenizer_transfer_zett_ho_man_en.json"  # ... on a held-out domain (man pages)
+# earlier hypernetworks (GPT-2 pattern; their LM loss read part of the evaluation text), as ablations
+FIRST = "bench_results/tokenizer_transfer_zett.json"  # the first 274 steps, alone
 BIGVOCAB = "bench_results/tokenizer_transfer_zett_bigvocab.json"  # continued on larger sampled vocabularies
-ABSENT = "bench_results/tokenizer_transfer_zett_absent_pool.json"  # ... with absent-token distractors (headline)
+ABSENT = "bench_results/tokenizer_transfer_zett_absent_pool.json"  # ... with absent-token distractors
 FOREIGN = "bench_results/tokenizer_transfer_zett_absent.json"  # ... half of them synthetic other-script strings
-MAN_EN = "bench_results/tokenizer_transfer_zett_man_en.json"  # a held-out domain: English manual pages
 LLAMA3 = "bench_results/tokenizer_transfer_zett_llama3.json"  # + sampled Llama 3 / Qwen pre-tokenization
-LLAMA3_EN = "bench_results/tokenizer_transfer_zett_llama3_man_en.json"
 CONTROL = "bench_results/tokenizer_transfer_zett_ctl.json"  # its control: the same steps, GPT-2 pattern only
-CONTROL_EN = "bench_results/tokenizer_transfer_zett_ctl_man_en.json"
 TARGETS = {"g": "gpt2", "q": "qwen3", "m": "mistral", "k": "kl3m", "c": "kl3m-char"}
 
 
@@ -29,6 +29,22 @@ def _zett_rows(prefix: str, file: str, shorts: str = "gqm") -> dict[str, dict[st
         f"{prefix}{short}": {"file": file, "method": f"zett->{TARGETS[short]}", "metric": "ppl_per_char"}
         for short in shorts
     }
+
+
+def _interval_rows(prefix: str, file: str, shorts: str) -> dict[str, dict[str, str]]:
+    """Aliases for the ZeTT/TokenAdapt per-text ratio rows (value, ci_low, ci_high, n_texts) of ``file``."""
+    return {
+        f"{prefix}{short}": {
+            "file": file,
+            "method": f"zett-vs-tokenadapt->{TARGETS[short]}",
+            "metric": "per_text_ppl_per_char_ratio",
+        }
+        for short in shorts
+    }
+
+
+def _ci(alias: str) -> str:
+    return f"{{{alias}.value:.3f}} [{{{alias}.ci_low:.3f}}, {{{alias}.ci_high:.3f}}]"
 
 
 register(
@@ -42,92 +58,76 @@ register(
     package="hf_tokens.tokenizers.zett",
     headline=Headline(
         "zero-shot ppl/char ratio vs original, SmolLM2 -> GPT-2/Qwen3/Mistral/KL3M-32k/KL3M-char-8k tokenizers "
-        "(32k held-out chars, TokenAdapt embedding every new token): ZeTT {zg.ratio:.3f}/{zq.ratio:.3f}/"
-        "{zm.ratio:.3f}/{zk.ratio:.3f}/{zc.ratio:.2f}, TokenAdapt {tg.ratio:.3f}/{tq.ratio:.3f}/{tm.ratio:.3f}/"
-        "{tk.ratio:.3f}/{tc.ratio:.2f}, mean {mg.ratio:.3f}/{mq.ratio:.3f}/{mm.ratio:.3f}/{mk.ratio:.3f}/"
-        "{mc.ratio:.2f}; ZeTT/TokenAdapt per-text ratio with 95% paired-bootstrap interval over {iq.n_texts} texts: "
-        "GPT-2 {ig.value:.3f} [{ig.ci_low:.3f}, {ig.ci_high:.3f}], Qwen3 {iq.value:.3f} [{iq.ci_low:.3f}, "
-        "{iq.ci_high:.3f}], Mistral {im.value:.3f} [{im.ci_low:.3f}, {im.ci_high:.3f}]; hypernetwork: {h.steps} "
-        "steps (45 CPU-minutes), then {ha.steps} steps on 16k-32k sampled "
-        "vocabularies with 8192 absent-token distractors (tokens of earlier sampled tokenizers) per step in the "
-        "softmax (72 CPU-minutes; the same tokenizers and texts without distractors, {hb.steps} steps: "
-        "{bg.ratio:.3f}/{bq.ratio:.3f}/{bm.ratio:.3f}; half the distractors synthetic other-script strings, "
-        "{hf.steps} steps: {xg.ratio:.3f}/{xq.ratio:.3f}/{xm.ratio:.3f}; the {h.steps}-step one alone: "
-        "{og.ratio:.3f}/{oq.ratio:.3f}/{om.ratio:.3f}). Peers (quick eval, 4k chars): "
-        "FOCUS (deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/"
-        "{fm.ratio:.2f}, mergekit tokensurgeon (subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. Initialisers "
-        "differ only on new tokens (no row to copy: {ng.value:.1%}/{nq.value:.1%}/{nm.value:.1%} of the evaluation "
-        "tokens) and in the softmax. The hypernetworks' LM loss read part of this fortunes/Jargon evaluation text "
-        "(trained before zett_train.py --hold-out-eval); on English manual pages, a domain no training "
-        "step read ({eg.n_texts} texts, {eng.value:.1%}/{enq.value:.1%}/{enm.value:.1%} new tokens), ZeTT/TokenAdapt: "
-        "GPT-2 {eg.value:.3f} [{eg.ci_low:.3f}, {eg.ci_high:.3f}], Qwen3 {eq.value:.3f} [{eq.ci_low:.3f}, "
-        "{eq.ci_high:.3f}] (ZeTT worse), Mistral {em.value:.3f} [{em.ci_low:.3f}, {em.ci_high:.3f}]. Sampling the "
-        "Llama 3 / Qwen pre-tokenization as well ({l3.steps} more steps from that hypernetwork, evaluation text held "
-        "out; control: the same steps with the GPT-2 pattern only), ZeTT on Qwen3: {lq.ratio:.3f} vs control "
-        "{cq.ratio:.3f} (TokenAdapt {lt.ratio:.3f}; per text x{li.value:.3f} [{li.ci_low:.3f}, {li.ci_high:.3f}] of "
-        "TokenAdapt), on the man pages {leq.ratio:.3f} vs {ceq.ratio:.3f} (TokenAdapt {let.ratio:.3f}; "
-        "x{lei.value:.3f} [{lei.ci_low:.3f}, {lei.ci_high:.3f}]); GPT-2 {lg.ratio:.3f} vs {cg.ratio:.3f}, Mistral "
-        "{lm.ratio:.3f} vs {cm.ratio:.3f}. GPT-2 after "
-        "{o.ct_steps} continued-training steps (the headline hypernetwork, quick eval; same text and budget for "
-        "every arm): ZeTT {z0.ratio:.3f} -> {z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean "
-        "{m0.ratio:.3f} -> {m4.ratio:.3f}; the original trained the same way {o.ratio:.3f} (ZeTT "
-        "x{z4.vs_original_ct:.3f} of it, TokenAdapt x{t4.vs_original_ct:.3f}); after {p.ct_steps} steps ZeTT "
-        "{pz.ratio:.3f}, TokenAdapt {pt.ratio:.3f}, the original {p.ratio:.3f} (ZeTT x{pz.vs_original_ct:.4f} of it, "
-        "TokenAdapt x{pt.vs_original_ct:.4f}); after {q.ct_steps} steps ZeTT {qz.ratio:.3f}, the original "
-        "{q.ratio:.3f}: ZeTT x{qz.vs_original_ct:.4f} of it, within 5% (4 quick-eval texts: a small sample)",
-        file=ABSENT,
+        "(32k chars of fortunes/Jargon File text that no training step of the hypernetwork read; TokenAdapt "
+        "embedding every new token): ZeTT {zg.ratio:.3f}/{zq.ratio:.3f}/{zm.ratio:.3f}/{zk.ratio:.3f}/{zc.ratio:.2f}, "
+        "TokenAdapt {tg.ratio:.3f}/{tq.ratio:.3f}/{tm.ratio:.3f}/{tk.ratio:.3f}/{tc.ratio:.2f}, mean "
+        "{mg.ratio:.3f}/{mq.ratio:.3f}/{mm.ratio:.3f}/{mk.ratio:.3f}/{mc.ratio:.2f}; ZeTT/TokenAdapt per-text ratio "
+        "with 95% paired-bootstrap interval over {ig.n_texts} texts: "
+        f"GPT-2 {_ci('ig')}, Qwen3 {_ci('iq')}, Mistral {_ci('im')}, KL3M-32k {_ci('ik')}, KL3M-char {_ci('ic')}; "
+        "on English manual pages, a domain no training step read ({eg.n_texts} texts, "
+        "{eng.value:.1%}/{enq.value:.1%}/{enm.value:.1%} new tokens): "
+        f"GPT-2 {_ci('eg')}, Qwen3 {_ci('eq')}, Mistral {_ci('em')}. "
+        "Initialisers differ only on new tokens (no row to copy: {ng.value:.1%}/{nq.value:.1%}/{nm.value:.1%}/"
+        "{nk.value:.1%}/{nc.value:.1%} of the evaluation tokens) and in the softmax. Hypernetwork: {h.steps} steps "
+        "from scratch on sampled tokenizers with GPT-2 or Llama 3 pre-tokenization, then {ha.steps} steps on "
+        "16k-32k vocabularies with 8192 absent-token distractors (tokens of earlier sampled tokenizers) per step in "
+        "the softmax ({h.threads}, then {ha.threads} CPU threads; budget in bench_results/zett_train_ho*.json). "
+        "Ablations on earlier hypernetworks (GPT-2 pattern only; their LM loss read ~12% of the evaluation text; "
+        "GPT-2/Qwen3/Mistral): {o0.steps} + {a0.steps} steps with distractors {ag.ratio:.3f}/{aq.ratio:.3f}/"
+        "{am.ratio:.3f}, the same tokenizers and texts without them ({hb.steps} steps) {bg.ratio:.3f}/"
+        "{bq.ratio:.3f}/{bm.ratio:.3f}, half of them synthetic other-script strings ({hf.steps} steps) "
+        "{xg.ratio:.3f}/{xq.ratio:.3f}/{xm.ratio:.3f}, the first {o0.steps} steps alone {og.ratio:.3f}/"
+        "{oq.ratio:.3f}/{om.ratio:.3f}; {l3.steps} more steps sampling the Llama 3 pattern too: Qwen3 "
+        "{lq.ratio:.3f} vs {cq.ratio:.3f} with the GPT-2 pattern only. Peers (quick eval, 4k chars): FOCUS "
+        "(deepfocus, fastText on 4.2M chars) {fg.ratio:.2f}/{fq.ratio:.2f}/{fm.ratio:.2f}, mergekit tokensurgeon "
+        "(subword) {sg.ratio:.2f}/{sq.ratio:.2f}/{sm.ratio:.2f}. GPT-2 after {o.ct_steps} continued-training "
+        "steps (the earlier hypernetwork with distractors, quick eval; same text and budget for every arm): ZeTT "
+        "{z0.ratio:.3f} -> {z4.ratio:.3f}, TokenAdapt {t0.ratio:.3f} -> {t4.ratio:.3f}, mean {m0.ratio:.3f} -> "
+        "{m4.ratio:.3f}; the original trained the same way {o.ratio:.3f} (ZeTT x{z4.vs_original_ct:.3f} of it, "
+        "TokenAdapt x{t4.vs_original_ct:.3f}); after {p.ct_steps} steps ZeTT {pz.ratio:.3f}, TokenAdapt "
+        "{pt.ratio:.3f}, the original {p.ratio:.3f} (ZeTT x{pz.vs_original_ct:.4f} of it, TokenAdapt "
+        "x{pt.vs_original_ct:.4f}); after {q.ct_steps} steps ZeTT {qz.ratio:.3f}, the original {q.ratio:.3f}: ZeTT "
+        "x{qz.vs_original_ct:.4f} of it, within 5% (4 quick-eval texts: a small sample)",
+        file=HEADLINE,
         rows={
             **{
                 f"{arm[0]}{short}": {"method": f"{arm}->{target}", "metric": "ppl_per_char"}
                 for arm in ("zett", "tokenadapt", "mean")
                 for short, target in TARGETS.items()
             },
+            **_interval_rows("i", HEADLINE, "gqmkc"),
+            **_interval_rows("e", HEADLINE_EN, "gqm"),
             **{
-                f"i{short}": {
-                    "method": f"zett-vs-tokenadapt->{TARGETS[short]}",
-                    "metric": "per_text_ppl_per_char_ratio",
+                f"n{short}": {"method": f"tokenizer:{target}", "metric": "new_token_share"}
+                for short, target in TARGETS.items()
+            },
+            **{
+                f"en{short}": {
+                    "file": HEADLINE_EN,
+                    "method": f"tokenizer:{TARGETS[short]}",
+                    "metric": "new_token_share",
                 }
                 for short in "gqm"
             },
-            "h": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
-            "ha": {"file": "bench_results/zett_train_absent_pool.json", "method": "zett:train-lm-loss"},
+            "h": {"file": "bench_results/zett_train_ho.json", "method": "zett:train-lm-loss"},
+            "ha": {"file": "bench_results/zett_train_ho_pool.json", "method": "zett:train-lm-loss"},
+            "o0": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
+            "a0": {"file": "bench_results/zett_train_absent_pool.json", "method": "zett:train-lm-loss"},
             "hf": {"file": "bench_results/zett_train_absent.json", "method": "zett:train-lm-loss"},
             "hb": {"file": "bench_results/zett_train_bigvocab.json", "method": "zett:train-lm-loss"},
+            "l3": {"file": "bench_results/zett_train_llama3.json", "method": "zett:train-lm-loss"},
             "fg": {"file": BASELINES, "method": "focus->gpt2"},
             "fq": {"file": BASELINES, "method": "focus->qwen3"},
             "fm": {"file": BASELINES, "method": "focus->mistral"},
             "sq": {"file": BASELINES, "method": "tokensurgeon-subword->qwen3"},
             "sg": {"file": BASELINES, "method": "tokensurgeon-subword->gpt2"},
             "sm": {"file": BASELINES, "method": "tokensurgeon-subword->mistral"},
-            **{f"n{short}": {"method": f"tokenizer:{TARGETS[short]}", "metric": "new_token_share"} for short in "gqm"},
-            **{
-                f"en{short}": {"file": MAN_EN, "method": f"tokenizer:{TARGETS[short]}", "metric": "new_token_share"}
-                for short in "gqm"
-            },
-            **{
-                f"e{short}": {
-                    "file": MAN_EN,
-                    "method": f"zett-vs-tokenadapt->{TARGETS[short]}",
-                    "metric": "per_text_ppl_per_char_ratio",
-                }
-                for short in "gqm"
-            },
-            "l3": {"file": "bench_results/zett_train_llama3.json", "method": "zett:train-lm-loss"},
+            **_zett_rows("a", ABSENT),
             **_zett_rows("x", FOREIGN),
             **_zett_rows("b", BIGVOCAB),
             **_zett_rows("o", FIRST),
-            **_zett_rows("c", CONTROL),
-            **_zett_rows("l", LLAMA3),
-            "lt": {"file": LLAMA3, "method": "tokenadapt->qwen3", "metric": "ppl_per_char"},
-            "li": {"file": LLAMA3, "method": "zett-vs-tokenadapt->qwen3", "metric": "per_text_ppl_per_char_ratio"},
-            "leq": {"file": LLAMA3_EN, "method": "zett->qwen3", "metric": "ppl_per_char"},
-            "let": {"file": LLAMA3_EN, "method": "tokenadapt->qwen3", "metric": "ppl_per_char"},
-            "lei": {
-                "file": LLAMA3_EN,
-                "method": "zett-vs-tokenadapt->qwen3",
-                "metric": "per_text_ppl_per_char_ratio",
-            },
-            "ceq": {"file": CONTROL_EN, "method": "zett->qwen3", "metric": "ppl_per_char"},
+            **_zett_rows("c", CONTROL, "q"),
+            **_zett_rows("l", LLAMA3, "q"),
             "q": {"file": CT500, "method": "original@500"},
             "qz": {"file": CT500, "method": "zett->gpt2@500"},
             "p": {"file": CT300, "method": "original@300"},
@@ -143,6 +143,17 @@ register(
         },
     ),
     benchmark=(
+        "python benchmarks/zett_train.py --threads 1 --steps 274 --seconds 6000 --hold-out-eval --pretokenizers "
+        "gpt2,llama3 --out .cache/zett-smollm2-ho --json bench_results/zett_train_ho.json && python "
+        "benchmarks/zett_train.py --threads 2 --init .cache/zett-smollm2-ho --seed 1 --steps 150 --seconds 8000 "
+        "--fit-texts 400 --vocab-min 16000 --vocab-max 32000 --lr 1e-4 --schedule linear --warmup 0.05 "
+        "--absent-tokens 8192 --hold-out-eval --pretokenizers gpt2,llama3 --out .cache/zett-smollm2-ho-pool --json "
+        "bench_results/zett_train_ho_pool.json && python benchmarks/tokenizer_transfer.py --threads 1 --targets "
+        "gpt2,qwen3,mistral,kl3m,kl3m-char --methods zett,tokenadapt,mean --zett-hypernetwork "
+        f".cache/zett-smollm2-ho-pool --no-tokensurgeon --json {HEADLINE} && python benchmarks/tokenizer_transfer.py "
+        "--threads 1 --targets gpt2,qwen3,mistral --methods zett,tokenadapt --eval-corpora man-en "
+        f"--zett-hypernetwork .cache/zett-smollm2-ho-pool --no-tokensurgeon --json {HEADLINE_EN}  # earlier "
+        "hypernetworks (ablations): "
         "python benchmarks/zett_train.py --threads 1 --seconds 2700 --out .cache/zett-smollm2 "
         "--json bench_results/zett_train.json && python benchmarks/zett_train.py --threads 1 --init "
         ".cache/zett-smollm2 --seed 1 --steps 150 --seconds 6000 --fit-texts 400 --vocab-min 16000 --vocab-max 32000 "
@@ -170,7 +181,7 @@ register(
         "zett_train_ctl.json), then the transfer run with --targets qwen3,gpt2,mistral --methods zett,tokenadapt on "
         "each, with and without --eval-corpora man-en, into tokenizer_transfer_zett_{llama3,ctl}[_man_en].json "
         "(KL3M targets: --targets kl3m,kl3m-char into tokenizer_transfer_zett_llama3_kl3m.json); "
-        "held-out domain: the headline "
+        "held-out domain: the earlier "
         "transfer run with --eval-corpora man-en --targets gpt2,qwen3,mistral --json "
         "bench_results/tokenizer_transfer_zett_man_en.json; peers: python benchmarks/tokenizer_transfer.py --quick "
         "--targets gpt2,mistral,qwen3 --methods mean,tokensurgeon,focus --tokensurgeon-targets gpt2,mistral,qwen3 "
