@@ -85,7 +85,7 @@ def prefill(bench: Benchmark, args: argparse.Namespace) -> None:
                 texts = continuation_nll(model, dyn, conts, predictor)
                 nll = statistics.mean(texts)
                 results.setdefault(f"{prefix}:{arm}", []).append((dyn.length_reduction, nll / base))
-                log_ratios.setdefault(f"{prefix}:{arm}", []).extend(math.log(a / b) for a, b in zip(texts, base_texts))
+                log_ratios.setdefault(f"{prefix}:{arm}", []).extend(math.log(x / y) for x, y in zip(texts, base_texts))
                 print(f"batch {b} {prefix}:{arm}: {dyn.length_reduction:.3f} shorter, nll ratio {nll / base:.4f}")
     for arm, vals in results.items():
         red = statistics.median(v[0] for v in vals)
