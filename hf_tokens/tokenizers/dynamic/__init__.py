@@ -37,7 +37,9 @@ register(
         "(100 merges/batch); word-boundary ceiling {c.value:.0%} at {cn.change:+.1%}; "
         "MiniLM classification {k.value:.0%} shorter, accuracy {kn.change:+.1%}; on dpkg changelogs (text the "
         "hypernetwork never trained on), 100 merges: {z.value:.0%} shorter at {zn.change:+.1%} NLL with "
-        "ZeTT-predicted embeddings vs {zm.change:+.1%} with mean-piece ones. Where the English-centric tokenizer "
+        "ZeTT-predicted embeddings (the zett headline hypernetwork) vs {zm.change:+.1%} with mean-piece ones "
+        "(per text ZeTT/mean x{zi.value:.3f} [{zi.ci_low:.3f}, {zi.ci_high:.3f}], {zi.n_texts} texts). Where the "
+        "English-centric tokenizer "
         "over-segments (the paper's multilingual setting; German / French manual pages): {d.value:.0%} / "
         "{f.value:.0%} shorter at {dn.change:+.1%} / {fn.change:+.1%} NLL (mean pieces; ZeTT {dz.change:+.1%} / "
         "{fz.change:+.1%}), "
@@ -57,6 +59,7 @@ register(
             "z": {"file": ZETT, "method": "prefill-zett:merges=100", "metric": "length_reduction"},
             "zn": {"file": ZETT, "method": "prefill-zett:merges=100", "metric": "continuation_nll"},
             "zm": {"file": ZETT, "method": "prefill:merges=100", "metric": "continuation_nll"},
+            "zi": {"file": ZETT, "method": "zett-vs-mean:merges=100", "metric": "per_text_nll_ratio"},
             "d": {"file": MAN_DE, "method": "prefill:target=20%", "metric": "length_reduction"},
             "dn": {"file": MAN_DE, "method": "prefill:target=20%", "metric": "continuation_nll"},
             "dz": {"file": MAN_DE, "method": "prefill-zett:target=20%", "metric": "continuation_nll"},
@@ -77,7 +80,7 @@ register(
     benchmark=(
         "python benchmarks/dynamic_tokenization.py --json bench_results/dynamic_tokenization.json  # ZeTT rows, "
         "after benchmarks/zett_train.py (see zett): python benchmarks/dynamic_tokenization.py --threads 1 "
-        "--hypernetwork .cache/zett-smollm2-absent-pool --prefill-corpus dpkg-changelog --skip-classification "
+        "--hypernetwork .cache/zett-smollm2-ho-pool --prefill-corpus dpkg-changelog --skip-classification "
         f"--json {ZETT}; German / French: the same with --prefill-corpus man-de / man-fr --json {MAN_DE} / {MAN_FR}; "
         "hypernetworks by language: python benchmarks/zett_train.py --threads 1 --steps 274 --seconds 8000 "
         "--hold-out-eval --pretokenizers gpt2,llama3 --out .cache/zett-smollm2-ho --json "
