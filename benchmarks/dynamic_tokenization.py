@@ -37,7 +37,7 @@ import torch
 from hf_tokens.assets import load_encoder, load_model
 from hf_tokens.assets.text import CORPORA as TEXT_CORPORA
 from hf_tokens.assets.text import text_chunks
-from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, paired_log_ratio, setup_torch
 from hf_tokens.tokenizers.dynamic.apply import continuation_nll, mean_pooled
 from hf_tokens.tokenizers.dynamic.merges import batch_bpe
 from hf_tokens.tokenizers.dynamic.predictor import MeanPiecesPredictor
@@ -101,11 +101,8 @@ def prefill(bench: Benchmark, args: argparse.Namespace) -> None:
 
 def add_ratio_interval(bench: Benchmark, method: str, logs: list[float], base_logs: list[float]) -> None:
     """A ``per_text_nll_ratio`` row: exp(mean(logs - base_logs)) with its 95% paired-bootstrap interval."""
-    low, high = paired_bootstrap(logs, base_logs)
-    mean = statistics.fmean(logs) - statistics.fmean(base_logs)
-    bench.add(
-        method, "per_text_nll_ratio", math.exp(mean), ci_low=math.exp(low), ci_high=math.exp(high), n_texts=len(logs)
-    )
+    ratio, low, high = paired_log_ratio(logs, base_logs)
+    bench.add(method, "per_text_nll_ratio", ratio, ci_low=low, ci_high=high, n_texts=len(logs))
 
 
 def classification(bench: Benchmark, args: argparse.Namespace) -> None:

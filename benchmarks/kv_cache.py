@@ -64,7 +64,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from _kv_eval import continuation_nll, greedy_answer
 from _kv_speed import FULL, add_rows, attended_fraction, measure_speed
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, plot_lines, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, paired_log_ratio, plot_lines, setup_torch
 from hf_tokens.cache.base import BudgetedLayer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -472,12 +472,9 @@ def paired_ratio(a: dict[str, Any], b: dict[str, Any], name: str) -> str:
     mean per-text log-perplexity difference; the texts are resampled in pairs.
     """
     la, lb = [math.log(p) for p in a["text_ppl"]], [math.log(p) for p in b["text_ppl"]]
-    lo, hi = paired_bootstrap(la, lb)
+    ratio, lo, hi = paired_log_ratio(la, lb)
     wins = sum(x <= y for x, y in zip(la, lb))
-    return (
-        f"ratio {math.exp(statistics.mean(la) - statistics.mean(lb)):.4f}, 95% CI over texts "
-        f"{math.exp(lo):.3f}-{math.exp(hi):.3f}; {name} lower on {wins} of {len(la)} texts"
-    )
+    return f"ratio {ratio:.4f}, 95% CI over texts {lo:.3f}-{hi:.3f}; {name} lower on {wins} of {len(la)} texts"
 
 
 if __name__ == "__main__":

@@ -285,16 +285,15 @@ def run_arm(
 def paired_interval(bench: Benchmark, ctx: dict[str, Any], name: str) -> None:
     """ZeTT vs TokenAdapt on ``name``: per-text ppl/char ratio (geometric mean over texts) with a 95% paired bootstrap
     interval over the evaluation texts, when both arms ran."""
-    from hf_tokens.benchmarking import paired_bootstrap
+    from hf_tokens.benchmarking import paired_log_ratio
 
     zett, adapt = ctx["per_text"].get(("zett", name)), ctx["per_text"].get(("tokenadapt", name))
     if zett is None or adapt is None:
         return
-    low, high = paired_bootstrap(zett, adapt)
-    mean = sum(z - a for z, a in zip(zett, adapt)) / len(zett)
+    ratio, low, high = paired_log_ratio(zett, adapt)
     row = bench.add(
-        f"zett-vs-tokenadapt->{name}", "per_text_ppl_per_char_ratio", math.exp(mean), ci_low=math.exp(low),
-        ci_high=math.exp(high), n_texts=len(zett),
+        f"zett-vs-tokenadapt->{name}", "per_text_ppl_per_char_ratio", ratio, ci_low=low, ci_high=high,
+        n_texts=len(zett),
     )  # fmt: skip
     print(f"  zett / tokenadapt on {name}: {row['value']:.4f} [{row['ci_low']:.4f}, {row['ci_high']:.4f}]", flush=True)
 

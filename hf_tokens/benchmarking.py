@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import random
@@ -158,6 +159,15 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], reps: int = 10000, 
     n = len(diffs)
     means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(reps))
     return (means[int(0.025 * reps)], means[int(0.975 * reps) - 1])
+
+
+def paired_log_ratio(
+    log_a: Sequence[float], log_b: Sequence[float], reps: int = 10000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Geometric-mean ratio of a over b from paired log values (perplexities, NLLs), with its 95% paired-bootstrap
+    interval: ``exp`` of the mean difference and of :func:`paired_bootstrap`'s bounds."""
+    low, high = paired_bootstrap(log_a, log_b, reps, seed)
+    return math.exp(statistics.fmean(x - y for x, y in zip(log_a, log_b))), math.exp(low), math.exp(high)
 
 
 def hardware() -> str:

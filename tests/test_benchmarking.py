@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from hf_tokens.benchmarking import Benchmark, PartialRun, digest, json_digest, measure, paired_bootstrap
+from hf_tokens.benchmarking import (
+    Benchmark,
+    PartialRun,
+    digest,
+    json_digest,
+    measure,
+    paired_bootstrap,
+    paired_log_ratio,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +35,16 @@ def test_paired_bootstrap_interval():
     assert 0.0 <= lo < 0.6 < hi <= 1.0  # the mean difference 0.6 lies inside, bounded by the extreme resamples
     with pytest.raises(ValueError, match="equal length"):
         paired_bootstrap([1.0], [1.0, 2.0])
+
+
+def test_paired_log_ratio_is_the_geometric_mean_ratio_with_exponentiated_bounds():
+    import math
+
+    a, b = [math.log(2.0), math.log(3.0), math.log(5.0)], [math.log(1.0), math.log(1.5), math.log(4.0)]
+    ratio, low, high = paired_log_ratio(a, b, reps=500)
+    assert ratio == pytest.approx((2.0 * 2.0 * 1.25) ** (1 / 3))
+    assert (low, high) == pytest.approx(tuple(math.exp(x) for x in paired_bootstrap(a, b, reps=500)))
+    assert 1.25 <= low <= ratio <= high <= 2.0
 
 
 def test_dynamic_tokenization_ratio_rows_are_geometric_means_with_paired_intervals(monkeypatch):
