@@ -23,24 +23,17 @@ CONTROL = "bench_results/tokenizer_transfer_zett_ctl.json"  # its control: the s
 TARGETS = {"g": "gpt2", "q": "qwen3", "m": "mistral", "k": "kl3m", "c": "kl3m-char"}
 
 
+def _per_target(prefix: str, method: str, metric: str, file: str, shorts: str = "gqm") -> dict[str, dict[str, str]]:
+    """Headline aliases ``prefix + target letter`` for the rows ``method.format(target)`` / ``metric`` of ``file``."""
+    return {
+        f"{prefix}{short}": {"file": file, "method": method.format(TARGETS[short]), "metric": metric}
+        for short in shorts
+    }
+
+
 def _zett_rows(prefix: str, file: str, shorts: str = "gqm") -> dict[str, dict[str, str]]:
-    """Headline aliases ``prefix + target letter`` for ZeTT's ppl/char rows of ``file``."""
-    return {
-        f"{prefix}{short}": {"file": file, "method": f"zett->{TARGETS[short]}", "metric": "ppl_per_char"}
-        for short in shorts
-    }
-
-
-def _interval_rows(prefix: str, file: str, shorts: str) -> dict[str, dict[str, str]]:
-    """Aliases for the ZeTT/TokenAdapt per-text ratio rows (value, ci_low, ci_high, n_texts) of ``file``."""
-    return {
-        f"{prefix}{short}": {
-            "file": file,
-            "method": f"zett-vs-tokenadapt->{TARGETS[short]}",
-            "metric": "per_text_ppl_per_char_ratio",
-        }
-        for short in shorts
-    }
+    """ZeTT's ppl/char rows of ``file``."""
+    return _per_target(prefix, "zett->{}", "ppl_per_char", file, shorts)
 
 
 def _ci(alias: str) -> str:
@@ -90,25 +83,13 @@ register(
         "x{qz.vs_original_ct:.4f} of it, within 5% (4 quick-eval texts: a small sample)",
         file=HEADLINE,
         rows={
-            **{
-                f"{arm[0]}{short}": {"method": f"{arm}->{target}", "metric": "ppl_per_char"}
-                for arm in ("zett", "tokenadapt", "mean")
-                for short, target in TARGETS.items()
-            },
-            **_interval_rows("i", HEADLINE, "gqmkc"),
-            **_interval_rows("e", HEADLINE_EN, "gqm"),
-            **{
-                f"n{short}": {"method": f"tokenizer:{target}", "metric": "new_token_share"}
-                for short, target in TARGETS.items()
-            },
-            **{
-                f"en{short}": {
-                    "file": HEADLINE_EN,
-                    "method": f"tokenizer:{TARGETS[short]}",
-                    "metric": "new_token_share",
-                }
-                for short in "gqm"
-            },
+            **_per_target("z", "zett->{}", "ppl_per_char", HEADLINE, "gqmkc"),
+            **_per_target("t", "tokenadapt->{}", "ppl_per_char", HEADLINE, "gqmkc"),
+            **_per_target("m", "mean->{}", "ppl_per_char", HEADLINE, "gqmkc"),
+            **_per_target("i", "zett-vs-tokenadapt->{}", "per_text_ppl_per_char_ratio", HEADLINE, "gqmkc"),
+            **_per_target("e", "zett-vs-tokenadapt->{}", "per_text_ppl_per_char_ratio", HEADLINE_EN),
+            **_per_target("n", "tokenizer:{}", "new_token_share", HEADLINE, "gqmkc"),
+            **_per_target("en", "tokenizer:{}", "new_token_share", HEADLINE_EN),
             "h": {"file": "bench_results/zett_train_ho.json", "method": "zett:train-lm-loss"},
             "ha": {"file": "bench_results/zett_train_ho_pool.json", "method": "zett:train-lm-loss"},
             "o0": {"file": "bench_results/zett_train.json", "method": "zett:train-lm-loss"},
