@@ -2,22 +2,30 @@
 schedules on a fine-tuned SmolLM2 (``skipdecode``).
 
 ``ead``: arithmetic problems from ``reasoning-gym`` (``chain_sum`` and ``basic_arithmetic``, small settings, seeded),
-asked through the chat template for the final number only (short answers: the CPU budget); greedy decoding, batch
-size 1. Arms, each run on every problem in the same process, back to back per problem (same load for all arms):
+asked through the chat template either for the final number only (``--prompt answer``: a few tokens) or for a brief
+worked solution ending in an ``Answer:`` line (``--prompt steps``: the paper's setting, a reasoning chain in which
+most tokens are easy and a few carry the arithmetic); greedy decoding, batch size 1. Arms, each run on every
+problem in the same process, back to back per problem (same load for all arms):
 
 * large only (plain ``generate`` of the 1.5B) — the baseline of every ratio; small only (plain ``generate`` of the
   0.5B); EAD at each ``--thresholds`` value (``window`` fixed); transformers' assisted decoding of the 1.5B with the
   0.5B as assistant (lossless: same answers as large only, measured for its wall-clock).
 * Every arm runs inside ``onednn_linears(large, small)``: multi-token forwards (prompts, EAD's catch-ups, assisted
   decoding's verification) on oneDNN, one-token steps on PyTorch's stock kernel, the same for all arms.
-* Reported per arm: accuracy (reasoning-gym's ``score_answer`` on the last number of the answer), agreement with
+* Reported per arm: accuracy (reasoning-gym's ``score_answer`` on the number after the last ``Answer:``, else the
+  last number of the output; it gives partial credit to near misses such as a wrong sign), with a 95% paired-bootstrap
+  interval over problems of its difference to large only, agreement with
   large-only output (identical token sequences), the large model's share of generated tokens, wall-clock seconds
   summed over problems and tokens/s, and an estimated compute ratio: parameters (input embeddings excluded) x tokens
-  forwarded by each model (prompt and catch-up included) over the large-only run's.
+  forwarded by each model (prompt and catch-up included) over the large-only run's; and each arm's time against
+  assisted decoding's per problem (geometric mean with a 95% paired-bootstrap interval over problems).
 
 One repetition per problem (the 1.5B in fp32 takes ~0.45 s per token on one thread here): the wall-clock ratios
-are over the sum of all problems, not medians of repeated runs. The result JSON is rewritten after every problem,
-so a run cut short keeps what it finished.
+are over the sum of all problems, not medians of repeated runs. The JSON keeps each problem's record (score, tokens,
+seconds per arm and the decoded text) and is rewritten to ``<json>.partial`` after every problem, so a run cut short
+keeps what it finished. ``--shard K/N`` runs problems K, K+N, ... of the same seeded list, so N one-thread
+processes share the cores; ``--merge`` builds the rows of the whole set from their JSON files (same settings, no
+problem twice).
 
 ``skipdecode``: two schedules (``SCHEDULES``: mild 30 -> 18 and aggressive 24 -> 12 active layers over 64
 positions, one warm-up layer). For each, SmolLM2 is fine-tuned with the schedule (``SkipDecodeSFTTrainer``,
@@ -28,8 +36,10 @@ schedule without and with fine-tuning, fine-tuned model at full depth); greedy g
 under the original model and token agreement with plain greedy, and transformers' ``assistant_early_exit``
 (LayerSkip self-speculation, lossless) on the same prompts.
 
-    OMP_NUM_THREADS=1 python benchmarks/generation2.py ead --problems 20 --thresholds 0.5,1.5 \
-        --json bench_results/generation2_ead.json
+    for k in 0 1; do OMP_NUM_THREADS=1 python benchmarks/generation2.py ead --problems 100 \
+        --thresholds 0.5,1.0,1.5 --shard $k/2 --json .cache/ead_s$k.json & done; wait
+    python benchmarks/generation2.py ead --problems 100 --thresholds 0.5,1.0,1.5 \
+        --merge .cache/ead_s0.json .cache/ead_s1.json --json bench_results/generation2_ead.json
     python benchmarks/generation2.py ead --quick          # 4 problems, 8 tokens
     OMP_NUM_THREADS=1 python benchmarks/generation2.py skipdecode --train-steps 40 \
         --json bench_results/generation2_skipdecode.json
@@ -39,6 +49,8 @@ under the original model and token agreement with plain greedy, and transformers
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import re
 import sys
 import time
@@ -47,9 +59,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import (
+    Benchmark,
+    add_common_args,
+    paired_bootstrap,
+    paired_log_ratio,
+    setup_torch,
+    write_json_atomic,
+)
 
-INSTRUCTION = "Reply with the final number only."
+INSTRUCTIONS = {  # --prompt: the short answer-only format, or a worked solution ending in an "Answer:" line
+    "answer": "Reply with the final number only.",
+    "steps": "Work it out step by step, briefly, then give the result on a last line of the form 'Answer: <number>'.",
+}
 
 
 def arithmetic_problems(n: int, seed: int) -> list[tuple[str, dict, Any]]:
@@ -73,8 +95,11 @@ def arithmetic_problems(n: int, seed: int) -> list[tuple[str, dict, Any]]:
 
 
 def score(text: str, entry: dict, dataset: Any) -> float:
-    """reasoning-gym's score of the last number in ``text`` (0 when there is none)."""
-    numbers = re.findall(r"-?\d+(?:\.\d+)?", text.replace(",", ""))
+    """reasoning-gym's score of the number after the last "Answer:" in ``text``, else of its last number (0 when
+    there is none)."""
+    text = text.replace(",", "")
+    number = r"-?\d+(?:\.\d+)?"
+    numbers = re.findall(rf"Answer:\s*\**\s*({number})", text) or re.findall(number, text)
     return float(dataset.score_answer(numbers[-1], entry)) if numbers else 0.0
 
 
@@ -85,6 +110,71 @@ def compute_params(model: Any) -> int:
 
 
 def run_ead(args: argparse.Namespace) -> None:
+    """Run this shard's problems (or merge shard files with ``--merge``) and write the rows."""
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    arms = ["large only", "small only", *[f"ead t={t:g}" for t in thresholds], "assisted (0.5B draft)"]
+    settings = {
+        "problems": args.problems,
+        "seed": args.seed,
+        "max_new_tokens": args.max_new_tokens,
+        "window": args.window,
+        "prompt": args.prompt,
+        "arms": arms,
+    }
+    bench = Benchmark("generation2-ead", "Qwen2.5-Coder-1.5B-Instruct + 0.5B (fp32)", args.device, args.quick)
+    if args.merge:
+        records, seconds = merge_shards(args.merge, settings)
+        bench.note(
+            f"merged from {len(args.merge)} shard files run in parallel processes, one thread each; their wall-clock: "
+            + ", ".join(f"{s:.0f} s" for s in seconds)
+        )
+    else:
+        records = _solve_ead(args, arms, settings, bench)
+    ead_rows(bench, records, arms)
+    bench.note(
+        f"{len(records)} problems (reasoning-gym chain_sum + basic_arithmetic, seed {args.seed}), greedy, "
+        f"max_new_tokens={args.max_new_tokens}, EAD window={args.window}; one run per problem"
+    )
+    bench.note(
+        "compute: parameters x tokens forwarded (prompt and catch-up included) / large-only's; assisted "
+        "decoding's compute counts target tokens only; accuracy rows' diff_ci_low/high: 95% paired-bootstrap "
+        "interval of the accuracy minus large-only's over problems; per_problem_time_vs_assisted: geometric mean "
+        "over problems of the arm's seconds over assisted decoding's, with its 95% paired-bootstrap interval "
+        "(ci_low/high)"
+    )
+    data = bench.finish()
+    if args.json is not None:
+        write_json_atomic(Path(args.json), {**data, "settings": settings, "records": records}, indent=1)
+        print(f"wrote {args.json}")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` -> (K, N) with 0 <= K < N: this process runs problems K, K+N, K+2N, ..."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text)
+    if match is None or not 0 <= int(match[1]) < int(match[2]):
+        raise argparse.ArgumentTypeError(f"--shard must be K/N with 0 <= K < N, got {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def merge_shards(paths: list[Path], settings: dict) -> tuple[list[dict], list[float]]:
+    """The records of shard files written with the same settings, in problem order (each problem exactly once), and
+    each file's wall-clock seconds."""
+    records: list[dict] = []
+    seconds: list[float] = []
+    for path in paths:
+        data = json.loads(Path(path).read_text())
+        if data.get("settings") != settings:
+            raise ValueError(f"{path} was run with other settings ({data.get('settings')} != {settings})")
+        records += data["records"]
+        seconds.append(float(data.get("seconds", 0.0)))
+    records.sort(key=lambda r: r["index"])
+    indices = [r["index"] for r in records]
+    if len(set(indices)) != len(indices):
+        raise ValueError(f"the shard files overlap: problem indices {indices}")
+    return records, seconds
+
+
+def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict, bench: Benchmark) -> list[dict]:
     import torch
 
     from hf_tokens.assets import load_model
@@ -95,12 +185,7 @@ def run_ead(args: argparse.Namespace) -> None:
     small, _ = load_model("qwen2.5-coder-0.5b")
     p_large, p_small = compute_params(large), compute_params(small)
     problems = arithmetic_problems(args.problems, args.seed)
-    thresholds = [float(t) for t in args.thresholds.split(",")]
-    arms = ["large only", "small only", *[f"ead t={t:g}" for t in thresholds], "assisted (0.5B draft)"]
-    acc: dict[str, dict[str, float]] = {a: {} for a in arms}
-    for key in ("correct", "agree", "seconds", "new", "large_tokens", "compute"):
-        for a in arms:
-            acc[a][key] = 0.0
+    shard, shards = args.shard
 
     def run(arm: str, ids: torch.Tensor) -> tuple[list[int], dict, float]:
         stats: dict = {}
@@ -119,59 +204,72 @@ def run_ead(args: argparse.Namespace) -> None:
             out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
         return out[0, ids.shape[1] :].tolist(), stats, time.perf_counter() - start
 
-    bench = Benchmark("generation2-ead", "Qwen2.5-Coder-1.5B-Instruct + 0.5B (fp32)", args.device, args.quick)
-    for i, (question, entry, dataset) in enumerate(problems):
-        messages = [{"role": "user", "content": f"{question}\n{INSTRUCTION}"}]
+    records: list[dict] = []
+    for i in range(shard, len(problems), shards):
+        question, entry, dataset = problems[i]
+        messages = [{"role": "user", "content": f"{question}\n{INSTRUCTIONS[args.prompt]}"}]
         chat = tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
         ids = chat["input_ids"].to(args.device)
+        prompt = ids.shape[1]
+        record: dict[str, Any] = {"index": i, "answer": str(entry["answer"]), "arms": {}}
         reference: list[int] = []
         for arm in arms:
             new, stats, seconds = run(arm, ids)
             if arm == "large only":
                 reference = new
             text = tokenizer.decode(new, skip_special_tokens=True)
-            a = acc[arm]
-            a["correct"] += score(text, entry, dataset)
-            a["agree"] += float(new == reference)
-            a["seconds"] += seconds
-            a["new"] += len(new)
-            prompt = ids.shape[1]
             if arm.startswith("ead"):
-                a["large_tokens"] += stats["large_tokens"]
-                a["compute"] += p_small * stats["small_forwarded_tokens"] + p_large * stats["large_forwarded_tokens"]
+                large_tokens = stats["large_tokens"]
+                compute = p_small * stats["small_forwarded_tokens"] + p_large * stats["large_forwarded_tokens"]
             elif arm == "small only":
-                a["compute"] += p_small * (prompt + len(new) - 1)
-            else:
-                a["large_tokens"] += len(new)
-                a["compute"] += p_large * (prompt + len(new) - 1)  # assisted: target tokens only (draft not counted)
+                large_tokens, compute = 0, p_small * (prompt + len(new) - 1)
+            else:  # assisted: target tokens only (draft not counted)
+                large_tokens, compute = len(new), p_large * (prompt + len(new) - 1)
+            record["arms"][arm] = {
+                "score": score(text, entry, dataset),
+                "agree": float(new == reference),
+                "seconds": seconds,
+                "new": len(new),
+                "large_tokens": large_tokens,
+                "compute": compute,
+                "text": text,
+            }
             shown = {k: stats[k] for k in ("large_tokens", "switches", "large_forwarded_tokens") if k in stats}
-            right = score(text, entry, dataset)
+            right = record["arms"][arm]["score"]
             print(f"[{i + 1}/{len(problems)}] {arm}: {seconds:.1f}s {len(new)} tokens, score {right} {shown}")
             print(f"    {text!r} (answer {entry['answer']})")
-        _write(bench, acc, arms, i + 1, args)
-    bench.note(
-        f"{len(problems)} problems (reasoning-gym chain_sum + basic_arithmetic, seed {args.seed}), greedy, "
-        f"max_new_tokens={args.max_new_tokens}, EAD window={args.window}; one run per problem"
-    )
-    bench.note(
-        "compute: parameters x tokens forwarded (prompt and catch-up included) / large-only's; assisted "
-        "decoding's compute counts target tokens only"
-    )
-    bench.finish(args.json)
+        records.append(record)
+        if args.json is not None:  # a run cut short keeps what it finished
+            bench.rows.clear()
+            ead_rows(bench, records, arms)
+            partial = {**bench.to_dict(), "settings": settings, "records": records}
+            write_json_atomic(Path(f"{args.json}.partial"), partial, indent=1)
+    return records
 
 
-def _write(bench: Benchmark, acc: dict, arms: list[str], done: int, args: argparse.Namespace) -> None:
-    bench.rows.clear()
-    base = acc["large only"]
+def ead_rows(bench: Benchmark, records: list[dict], arms: list[str]) -> None:
+    """Rows per arm from the per-problem records: sums over problems, ratios to large only, paired intervals."""
+    n = len(records)
+    total = {arm: {k: sum(r["arms"][arm][k] for r in records) for k in _SUMMED} for arm in arms}
+    base = total["large only"]
+    per = {arm: {k: [r["arms"][arm][k] for r in records] for k in ("score", "seconds")} for arm in arms}
+    assisted = next(a for a in arms if a.startswith("assisted"))
     for arm in arms:
-        a = acc[arm]
-        extra = {"problems": done}
+        a, extra = total[arm], {"problems": n}
+        low, high = paired_bootstrap(per[arm]["score"], per["large only"]["score"])
         bench.add(
-            arm, "accuracy", a["correct"] / done, baseline="large only", baseline_value=base["correct"] / done, **extra
+            arm,
+            "accuracy",
+            a["score"] / n,
+            baseline="large only",
+            baseline_value=base["score"] / n,
+            diff_ci_low=low,
+            diff_ci_high=high,
+            **extra,
         )
-        bench.add(arm, "agreement with large only", a["agree"] / done, **extra)
+        bench.add(arm, "agreement with large only", a["agree"] / n, **extra)
         bench.add(arm, "large-model token share", a["large_tokens"] / max(a["new"], 1), **extra)
         bench.add(arm, "seconds", a["seconds"], baseline="large only", baseline_value=base["seconds"], **extra)
         bench.add(
@@ -183,12 +281,12 @@ def _write(bench: Benchmark, acc: dict, arms: list[str], done: int, args: argpar
             **extra,
         )
         bench.add(arm, "estimated compute", a["compute"] / base["compute"], **extra)
-    if args.json is not None:
-        data = bench.to_dict()
-        import json
+        logs = [math.log(s) for s in per[arm]["seconds"]]
+        ratio, low, high = paired_log_ratio(logs, [math.log(s) for s in per[assisted]["seconds"]])
+        bench.add(arm, "per_problem_time_vs_assisted", ratio, ci_low=low, ci_high=high, **extra)
 
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(str(args.json) + ".partial").write_text(json.dumps(data, indent=1))
+
+_SUMMED = ("score", "agree", "seconds", "new", "large_tokens", "compute")
 
 
 SCHEDULES = {  # SmolLM2-135M has 30 layers
@@ -370,6 +468,9 @@ def main() -> None:
     ead.add_argument("--thresholds", default="0.5,1.0", help="comma-separated EAD thresholds (nats)")
     ead.add_argument("--window", type=int, default=4)
     ead.add_argument("--seed", type=int, default=0)
+    ead.add_argument("--prompt", choices=sorted(INSTRUCTIONS), default="answer", help="answer format asked for")
+    ead.add_argument("--shard", type=parse_shard, default=(0, 1), help="K/N: run problems K, K+N, ... (default 0/1)")
+    ead.add_argument("--merge", type=Path, nargs="+", help="merge these shard JSON files instead of running")
     skip = add_common_args(sub.add_parser("skipdecode", help="SkipDecode schedules, fine-tuned SmolLM2"))
     skip.add_argument("--train-steps", type=int, default=40, help="fine-tuning steps per schedule (the CPU budget)")
     skip.add_argument("--batch-size", type=int, default=4)

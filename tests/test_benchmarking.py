@@ -47,16 +47,21 @@ def test_paired_log_ratio_is_the_geometric_mean_ratio_with_exponentiated_bounds(
     assert 1.25 <= low <= ratio <= high <= 2.0
 
 
-def test_dynamic_tokenization_ratio_rows_are_geometric_means_with_paired_intervals(monkeypatch):
+def _bench_module(monkeypatch, name):
+    """A script under benchmarks/ imported as a module (its sibling helpers importable)."""
     import importlib.util
-    import math
 
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location(
-        "dynamic_tokenization_bench", ROOT / "benchmarks" / "dynamic_tokenization.py"
-    )
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_dynamic_tokenization_ratio_rows_are_geometric_means_with_paired_intervals(monkeypatch):
+    import math
+
+    module = _bench_module(monkeypatch, "dynamic_tokenization")
     bench = Benchmark("demo", "tiny")
     logs = [math.log(1.1), math.log(1.3), math.log(1.0), math.log(1.2)]
     module.add_ratio_interval(bench, "prefill-zett:merges=1", logs, [0.0] * 4)
@@ -65,6 +70,58 @@ def test_dynamic_tokenization_ratio_rows_are_geometric_means_with_paired_interva
     assert row["value"] == pytest.approx((1.1 * 1.3 * 1.0 * 1.2) ** 0.25) and row["n_texts"] == 4
     assert 1.0 <= row["ci_low"] < row["value"] < row["ci_high"] <= 1.3  # inside the extreme resamples
     assert same["value"] == same["ci_low"] == same["ci_high"] == 1.0  # identical arms: a point interval at 1
+
+
+def test_ead_shards_merge_into_the_rows_of_one_run(monkeypatch, tmp_path):
+    import argparse
+
+    module = _bench_module(monkeypatch, "generation2")
+    arms = ["large only", "small only", "ead t=1", "assisted (0.5B draft)"]
+    settings = {"problems": 4, "seed": 0, "max_new_tokens": 8, "window": 4, "prompt": "answer", "arms": arms}
+
+    def record(i):
+        arm = lambda score, seconds, large: {  # noqa: E731
+            "score": score,
+            "agree": 1.0,
+            "seconds": seconds,
+            "new": 4,
+            "large_tokens": large,
+            "compute": 10.0 * large,
+        }
+        return {
+            "index": i,
+            "answer": str(i),
+            "arms": {
+                "large only": arm(1.0, 2.0, 4),
+                "small only": arm(float(i % 2), 1.0, 0),
+                "ead t=1": arm(1.0 if i else 0.0, 1.5 + i, 2),
+                "assisted (0.5B draft)": arm(1.0, 3.0, 4),
+            },
+        }
+
+    for k in (0, 1):
+        (tmp_path / f"s{k}.json").write_text(json.dumps({"settings": settings, "records": [record(k), record(k + 2)]}))
+    records, seconds = module.merge_shards([tmp_path / "s1.json", tmp_path / "s0.json"], settings)
+    assert [r["index"] for r in records] == [0, 1, 2, 3] and seconds == [0.0, 0.0]
+    bench = Benchmark("generation2-ead", "tiny")
+    module.ead_rows(bench, records, arms)
+    rows = {(r["method"], r["metric"]): r for r in bench.rows}
+    acc = rows["ead t=1", "accuracy"]
+    assert acc["value"] == 0.75 and acc["ratio"] == 0.75 and acc["problems"] == 4
+    assert -1.0 <= acc["diff_ci_low"] <= -0.25 <= acc["diff_ci_high"] <= 0.0
+    assert rows["ead t=1", "large-model token share"]["value"] == 0.5
+    assert rows["ead t=1", "seconds"]["ratio"] == pytest.approx((1.5 + 2.5 + 3.5 + 4.5) / 8.0)
+    assert rows["ead t=1", "estimated compute"]["value"] == 0.5
+    assert rows["small only", "accuracy"]["value"] == 0.5
+    timing = rows["large only", "per_problem_time_vs_assisted"]
+    assert timing["value"] == timing["ci_low"] == timing["ci_high"] == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="overlap"):
+        module.merge_shards([tmp_path / "s0.json", tmp_path / "s0.json"], settings)
+    with pytest.raises(ValueError, match="other settings"):
+        module.merge_shards([tmp_path / "s0.json"], {**settings, "window": 2})
+    assert module.parse_shard("1/3") == (1, 3)
+    with pytest.raises(argparse.ArgumentTypeError, match="--shard"):
+        module.parse_shard("3/3")
 
 
 def test_json_schema_and_ratio(tmp_path):
