@@ -25,7 +25,8 @@ are over the sum of all problems, not medians of repeated runs. The JSON keeps e
 seconds per arm and the decoded text) and is rewritten to ``<json>.partial`` after every problem, so a run cut short
 keeps what it finished. ``--shard K/N`` runs problems K, K+N, ... of the same seeded list, so N one-thread
 processes share the cores; ``--merge`` builds the rows of the whole set from their JSON files (same settings, no
-problem twice).
+problem twice). The seeded list's first n problems do not depend on ``--problems``, so ``--problems 100 --start 64``
+extends a 64-problem run and the two merge.
 
 ``skipdecode``: two schedules (``SCHEDULES``: mild 30 -> 18 and aggressive 24 -> 12 active layers over 64
 positions, one warm-up layer). For each, SmolLM2 is fine-tuned with the schedule (``SkipDecodeSFTTrainer``,
@@ -113,8 +114,7 @@ def run_ead(args: argparse.Namespace) -> None:
     """Run this shard's problems (or merge shard files with ``--merge``) and write the rows."""
     thresholds = [float(t) for t in args.thresholds.split(",")]
     arms = ["large only", "small only", *[f"ead t={t:g}" for t in thresholds], "assisted (0.5B draft)"]
-    settings = {
-        "problems": args.problems,
+    settings = {  # what every record of a merged set must share (a problem is its index in the seeded list)
         "seed": args.seed,
         "max_new_tokens": args.max_new_tokens,
         "window": args.window,
@@ -205,7 +205,7 @@ def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict, bench:
         return out[0, ids.shape[1] :].tolist(), stats, time.perf_counter() - start
 
     records: list[dict] = []
-    for i in range(shard, len(problems), shards):
+    for i in range(args.start + shard, len(problems), shards):
         question, entry, dataset = problems[i]
         messages = [{"role": "user", "content": f"{question}\n{INSTRUCTIONS[args.prompt]}"}]
         chat = tokenizer.apply_chat_template(
@@ -213,7 +213,7 @@ def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict, bench:
         )
         ids = chat["input_ids"].to(args.device)
         prompt = ids.shape[1]
-        record: dict[str, Any] = {"index": i, "answer": str(entry["answer"]), "arms": {}}
+        record: dict[str, Any] = {"index": i, "question": question, "answer": str(entry["answer"]), "arms": {}}
         reference: list[int] = []
         for arm in arms:
             new, stats, seconds = run(arm, ids)
@@ -469,6 +469,7 @@ def main() -> None:
     ead.add_argument("--window", type=int, default=4)
     ead.add_argument("--seed", type=int, default=0)
     ead.add_argument("--prompt", choices=sorted(INSTRUCTIONS), default="answer", help="answer format asked for")
+    ead.add_argument("--start", type=int, default=0, help="first problem index to run (extends an earlier run)")
     ead.add_argument("--shard", type=parse_shard, default=(0, 1), help="K/N: run problems K, K+N, ... (default 0/1)")
     ead.add_argument("--merge", type=Path, nargs="+", help="merge these shard JSON files instead of running")
     skip = add_common_args(sub.add_parser("skipdecode", help="SkipDecode schedules, fine-tuned SmolLM2"))
@@ -491,6 +492,8 @@ def main() -> None:
     if args.part == "ead":
         if args.quick:
             args.problems, args.max_new_tokens = 4, 8
+        if not args.merge and not 0 <= args.start < args.problems:
+            parser.error(f"--start must be in [0, --problems) = [0, {args.problems}), got {args.start}")
         run_ead(args)
     else:
         if args.quick:

@@ -77,7 +77,7 @@ def test_ead_shards_merge_into_the_rows_of_one_run(monkeypatch, tmp_path):
 
     module = _bench_module(monkeypatch, "generation2")
     arms = ["large only", "small only", "ead t=1", "assisted (0.5B draft)"]
-    settings = {"problems": 4, "seed": 0, "max_new_tokens": 8, "window": 4, "prompt": "answer", "arms": arms}
+    settings = {"seed": 0, "max_new_tokens": 8, "window": 4, "prompt": "answer", "arms": arms}
 
     def record(i):
         arm = lambda score, seconds, large: {  # noqa: E731
