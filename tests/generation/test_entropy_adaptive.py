@@ -164,10 +164,98 @@ def test_bad_inputs_are_refused(pair):
         EntropyAdaptiveConfig(window=0)
     with pytest.raises(TypeError, match="no field"):
         generate(large, input_ids=ids, small_model=small, entropy_adaptive_config={"thresh": 1.0})
-    with pytest.raises(ValueError, match="batch size 1"):
+    two = torch.tensor([PROMPTS[1], PROMPTS[1]])
+    right = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    with pytest.raises(ValueError, match="left padding"):
+        large.generate(two, attention_mask=right, max_new_tokens=2, custom_generate=generate, small_model=small)
+    with pytest.raises(ValueError, match="output_scores/output_logits need batch size 1"):
         large.generate(
-            torch.tensor([PROMPTS[1], PROMPTS[1]]), max_new_tokens=2, custom_generate=generate, small_model=small
+            two,
+            max_new_tokens=2,
+            custom_generate=generate,
+            small_model=small,
+            return_dict_in_generate=True,
+            output_scores=True,
         )
+
+
+def _left_padded(prompts, pad=0):
+    width = max(len(p) for p in prompts)
+    ids = torch.tensor([[pad] * (width - len(p)) + list(p) for p in prompts])
+    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])
+    return ids, mask
+
+
+@torch.no_grad()
+def test_a_left_padded_batch_decodes_each_row_as_on_its_own(pair):
+    """Each row switches on its own schedule: the batch gives every row exactly what a batch-size-1 call gives it,
+    padding and all, and rows that stop early are filled with pad_token_id."""
+    large, small = pair
+    seq, _ = reference_ead(large, small, PROMPTS[0], 12, threshold=math.inf, window=1)
+    ents = sorted(entropy(small(torch.tensor([seq[:i]])).logits[0, -1]) for i in range(len(PROMPTS[0]), len(seq)))
+    config = {"threshold": ents[len(ents) // 2], "window": 2}  # inside the entropies seen: rows switch both ways
+    alone, alone_stats = [], []
+    for prompt in PROMPTS:
+        stats: dict = {}
+        out = large.generate(
+            _ids(prompt),
+            max_new_tokens=12,
+            do_sample=False,
+            custom_generate=generate,
+            small_model=small,
+            entropy_adaptive_config=config,
+            decoding_stats=stats,
+        )
+        alone.append(out[0, len(prompt) :].tolist())
+        alone_stats.append(stats)
+    eos = alone[0][3]  # row 0 stops after 4 tokens (the others run on unless they produce it too)
+    want = [new[: new.index(eos) + 1] if eos in new else new for new in alone]
+    ids, mask = _left_padded(PROMPTS)
+    stats = {}
+    out = large.generate(
+        ids,
+        attention_mask=mask,
+        max_new_tokens=12,
+        do_sample=False,
+        eos_token_id=eos,
+        pad_token_id=0,
+        custom_generate=generate,
+        small_model=small,
+        entropy_adaptive_config=config,
+        decoding_stats=stats,
+    )
+    width = ids.shape[1]
+    assert out.shape == (3, width + max(len(w) for w in want))
+    for b, w in enumerate(want):
+        assert torch.equal(out[b, :width], ids[b])
+        assert out[b, width:].tolist() == w + [0] * (out.shape[1] - width - len(w))
+    assert len(stats["row_large_fractions"]) == 3 and stats["new_tokens"] == sum(len(w) for w in want)
+    assert stats["large_tokens"] + stats["small_tokens"] == sum(len(w) for w in want)
+    if want == alone:  # no row stopped early besides row 0: the per-row counts add up to the batch's
+        assert stats["switches"] == sum(s["switches"] for s in alone_stats)
+    assert 0 < stats["large_fraction"] < 1
+
+
+@torch.no_grad()
+def test_padding_is_never_forwarded(pair):
+    """A row's left padding is outside both caches: at threshold 0 a padded row is the unpadded large-only greedy."""
+    large, small = pair
+    ids, mask = _left_padded([PROMPTS[1], PROMPTS[2]], pad=7)
+    stats: dict = {}
+    out = large.generate(
+        ids,
+        attention_mask=mask,
+        max_new_tokens=8,
+        do_sample=False,
+        custom_generate=generate,
+        small_model=small,
+        entropy_adaptive_config={"threshold": 0.0},
+        decoding_stats=stats,
+    )
+    plain = large.generate(_ids(PROMPTS[1]), max_new_tokens=8, do_sample=False)
+    assert out[0, ids.shape[1] :].tolist() == plain[0, len(PROMPTS[1]) :].tolist()
+    # the large model forwarded each prompt's real tokens once, then one token per step: no padding
+    assert stats["large_forwarded_tokens"] == len(PROMPTS[1]) + len(PROMPTS[2]) + 2 * 7
 
 
 def test_registered_and_exported_names():

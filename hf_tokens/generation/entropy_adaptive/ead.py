@@ -27,7 +27,12 @@ Deviations from the paper, named:
   emits a token the small one was unsure of), which is what makes ``threshold=0`` equal to large-only decoding.
 * The window holds the last ``window`` emitted positions' entropies (the paper's rolling mean); positions of the
   prompt do not enter it, and the first position is judged on its own entropy.
-* Batch size 1 only (each row would need its own switching schedule and cache lengths).
+* Batch size > 1 (left padding): each row is decoded on its own, one row after another, with its own switching
+  schedule and its own pair of caches (the paper's per-sequence rule; rows never wait for each other's switches). The
+  forwards are not batched across rows, so a batch takes as long as its rows one by one. Rows that stop early are
+  padded with ``pad_token_id`` as ``generate`` does. ``output_scores`` / ``output_logits`` and a streamer need
+  batch size 1, and no cache is returned for a batch; logits processors and stopping criteria see one row at a time
+  (its padded ids), so a ``prefix_allowed_tokens_fn`` is always called with batch id 0.
 """
 
 from __future__ import annotations
@@ -86,12 +91,13 @@ def check_small_model(model: Any, small: Any) -> None:
 
 
 class _Lane:
-    """One model with its own KV cache, and how far into the token sequence that cache reaches."""
+    """One model with its own KV cache, and how far into the token sequence that cache reaches. ``offset`` left
+    padding positions of the sequence are never forwarded: the cache starts at the first real token (position 0)."""
 
-    def __init__(self, model: Any, cache: Any = None) -> None:
+    def __init__(self, model: Any, cache: Any = None, offset: int = 0) -> None:
         self.model = model
         self.cache = cache if cache is not None else DynamicCache(config=model.config)
-        self.seen = 0  # tokens in the cache
+        self.seen = offset  # positions behind the cache: the padding plus the cached tokens
         self.logits: torch.Tensor | None = None  # next-token logits after the last cached token
         self.forwards = 0
         self.forwarded_tokens = 0
@@ -119,6 +125,89 @@ def entropy(logits: torch.Tensor) -> float:
     return float(torch.special.entr(torch.softmax(logits.float(), dim=-1)).sum())
 
 
+def left_padding(input_ids: torch.Tensor, attention_mask: Any) -> list[int]:
+    """Padding positions at the start of each row; ``ValueError`` for padding anywhere else (right padding)."""
+    if attention_mask is None:
+        return [0] * input_ids.shape[0]
+    mask = attention_mask.to(torch.long)
+    if mask.shape != input_ids.shape or not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError(f"attention_mask must be 0/1 of the shape of input_ids {tuple(input_ids.shape)}")
+    pads = [int(input_ids.shape[1] - row.sum()) for row in mask]
+    for row, pad in zip(mask, pads):
+        if pad == input_ids.shape[1] or bool(row[:pad].any()) or not bool(row[pad:].all()):
+            raise ValueError(
+                "entropy-adaptive decoding needs left padding (each row's attention_mask: zeros, then ones, at "
+                "least one); tokenize with padding_side='left'"
+            )
+    return pads
+
+
+@dataclass
+class _Row:
+    """One row's decoding: its ids (padding included), tokens per model, switches, the two lanes, scores/logits."""
+
+    ids: torch.Tensor
+    produced: dict[str, int]
+    switches: int
+    small: _Lane
+    large: _Lane
+    scores: list[torch.Tensor]
+    logits: list[torch.Tensor]
+
+
+def _decode_row(
+    large_model: Any,
+    small_model: Any,
+    prompt: torch.Tensor,
+    pad: int,
+    cfg: EntropyAdaptiveConfig,
+    generation_config: GenerationConfig,
+    logits_processor: LogitsProcessorList,
+    stopping_criteria: StoppingCriteriaList,
+    streamer: Any,
+    cache: Any,
+) -> _Row:
+    large = _Lane(large_model, cache, pad)
+    small = _Lane(small_model, None, pad)
+    do_sample = bool(generation_config.do_sample)
+    want_scores = bool(generation_config.return_dict_in_generate and generation_config.output_scores)
+    want_logits = bool(generation_config.return_dict_in_generate and generation_config.output_logits)
+    max_length = int(generation_config.max_length)
+    seq = torch.empty((1, max_length), dtype=torch.long, device=prompt.device)
+    length = prompt.shape[1]
+    seq[:, :length] = prompt
+    window: deque[float] = deque(maxlen=cfg.window)
+    row = _Row(seq, {"small": 0, "large": 0}, 0, small, large, [], [])
+    current = small
+    while length < max_length:
+        logits = current.next_logits(seq, length)
+        window.append(entropy(logits))
+        if current is small and sum(window) / len(window) > cfg.threshold:
+            current, row.switches = large, row.switches + 1
+            logits = current.next_logits(seq, length)
+            window[-1] = entropy(logits)  # the position keeps the entropy of the model that decodes it
+        scores = logits_processor(seq[:, :length], logits.view(1, -1).clone())  # type: ignore[arg-type]
+        if do_sample:
+            token = torch.multinomial(torch.softmax(scores, dim=-1)[0], 1)
+        else:
+            token = scores[0].argmax().view(1)
+        seq[0, length] = token
+        length += 1
+        row.produced["large" if current is large else "small"] += 1
+        if want_scores:
+            row.scores.append(scores)
+        if want_logits:
+            row.logits.append(logits.view(1, -1).clone())
+        if streamer is not None:
+            streamer.put(token.cpu())
+        if bool(stopping_criteria(seq[:, :length], scores).all()):
+            break
+        if current is large and sum(window) / len(window) < cfg.threshold:
+            current, row.switches = small, row.switches + 1
+    row.ids = seq[:, :length]
+    return row
+
+
 def _decode(
     model: Any,
     input_ids: torch.LongTensor,
@@ -135,72 +224,87 @@ def _decode(
 ) -> torch.Tensor | GenerateDecoderOnlyOutput:
     cfg = entropy_adaptive_config
     check_small_model(model, small_model)
-    check_inputs(model, input_ids, generation_config, {**model_kwargs, "synced_gpus": synced_gpus})
+    check_inputs(model, input_ids, generation_config, {**model_kwargs, "synced_gpus": synced_gpus}, rows=True)
+    pads = left_padding(input_ids, model_kwargs.get("attention_mask"))
     if streamer is None:
         streamer = streamer_from_generate()
-    start_time = time.perf_counter()
-    large = _Lane(model, model_kwargs.get("cache"))
-    small = _Lane(small_model)
-    if large.cache.get_seq_length() != 0:
+    cache = model_kwargs.get("cache")
+    if cache is not None and cache.get_seq_length() != 0:
         raise ValueError("entropy-adaptive decoding needs an empty cache for the large model")
-    do_sample = bool(generation_config.do_sample)
-    want_scores = bool(generation_config.return_dict_in_generate and generation_config.output_scores)
-    want_logits = bool(generation_config.return_dict_in_generate and generation_config.output_logits)
-    max_length = int(generation_config.max_length)
-    seq = torch.empty((1, max_length), dtype=torch.long, device=input_ids.device)
-    length = input_ids.shape[1]
-    prompt_len = length
-    seq[:, :length] = input_ids
-    window: deque[float] = deque(maxlen=cfg.window)
-    current, produced, switches = small, {"small": 0, "large": 0}, 0
-    scores_out: list[torch.Tensor] = []
-    logits_out: list[torch.Tensor] = []
-
-    while length < max_length:
-        logits = current.next_logits(seq, length)
-        window.append(entropy(logits))
-        if current is small and sum(window) / len(window) > cfg.threshold:
-            current, switches = large, switches + 1
-            logits = current.next_logits(seq, length)
-            window[-1] = entropy(logits)  # the position keeps the entropy of the model that decodes it
-        scores = logits_processor(seq[:, :length], logits.view(1, -1).clone())  # type: ignore[arg-type]
-        if do_sample:
-            token = torch.multinomial(torch.softmax(scores, dim=-1)[0], 1)
-        else:
-            token = scores[0].argmax().view(1)
-        seq[0, length] = token
-        length += 1
-        produced["large" if current is large else "small"] += 1
-        if want_scores:
-            scores_out.append(scores)
-        if want_logits:
-            logits_out.append(logits.view(1, -1).clone())
-        if streamer is not None:
-            streamer.put(token.cpu())
-        if bool(stopping_criteria(seq[:, :length], scores).all()):
-            break
-        if current is large and sum(window) / len(window) < cfg.threshold:
-            current, switches = small, switches + 1
-
+    if input_ids.shape[0] > 1:
+        _check_batch(generation_config, streamer)
+        cache = None  # each row keeps its own pair of caches (none is returned)
+    start_time = time.perf_counter()
+    rows = [
+        _decode_row(
+            model,
+            small_model,
+            input_ids[b : b + 1],
+            pads[b],
+            cfg,
+            generation_config,
+            logits_processor,
+            stopping_criteria,
+            streamer,
+            cache,
+        )
+        for b in range(input_ids.shape[0])
+    ]
     if streamer is not None:
         streamer.end()
     if decoding_stats is not None:
-        total = max(produced["small"] + produced["large"], 1)
-        decoding_stats.update(
-            new_tokens=length - prompt_len,
-            small_tokens=produced["small"],
-            large_tokens=produced["large"],
-            large_fraction=produced["large"] / total,
-            small_fraction=produced["small"] / total,
-            switches=switches,
-            small_forwards=small.forwards,
-            large_forwards=large.forwards,
-            small_forwarded_tokens=small.forwarded_tokens,
-            large_forwarded_tokens=large.forwarded_tokens,
-            seconds=time.perf_counter() - start_time,
-        )
-    sequences = seq[:, :length].clone()
-    return decoder_only_output(generation_config, sequences, scores_out, logits_out, large.cache)
+        decoding_stats.update(_stats(rows, input_ids.shape[1]), seconds=time.perf_counter() - start_time)
+    if len(rows) == 1:
+        only = rows[0]
+        return decoder_only_output(generation_config, only.ids.clone(), only.scores, only.logits, only.large.cache)
+    width = max(r.ids.shape[1] for r in rows)
+    sequences = torch.full((len(rows), width), _pad_id(generation_config), dtype=torch.long, device=input_ids.device)
+    for b, r in enumerate(rows):
+        sequences[b, : r.ids.shape[1]] = r.ids[0]
+    return decoder_only_output(generation_config, sequences, [], [], None)
+
+
+def _check_batch(generation_config: GenerationConfig, streamer: Any) -> None:
+    if generation_config.return_dict_in_generate and (
+        generation_config.output_scores or generation_config.output_logits
+    ):
+        raise ValueError("output_scores/output_logits need batch size 1 with entropy-adaptive decoding")
+    if streamer is not None:
+        raise ValueError("a streamer needs batch size 1 with entropy-adaptive decoding")
+
+
+def _pad_id(generation_config: GenerationConfig) -> int:
+    """The id that fills rows that stopped early: the pad token, else the first end-of-sequence token."""
+    for value in (generation_config._pad_token_tensor, generation_config.pad_token_id, generation_config.eos_token_id):
+        if value is None:
+            continue
+        flat = value.flatten().tolist() if isinstance(value, torch.Tensor) else value
+        if isinstance(flat, list):
+            if flat:
+                return int(flat[0])
+            continue
+        return int(flat)
+    raise ValueError("rows stopped at different lengths and the generation config has no pad_token_id to fill them")
+
+
+def _stats(rows: list[_Row], prompt_len: int) -> dict[str, Any]:
+    """``decoding_stats``: sums over rows, shares over all generated tokens, and each row's large-model share."""
+    small = sum(r.produced["small"] for r in rows)
+    large = sum(r.produced["large"] for r in rows)
+    total = max(small + large, 1)
+    return {
+        "new_tokens": sum(r.ids.shape[1] - prompt_len for r in rows),
+        "small_tokens": small,
+        "large_tokens": large,
+        "large_fraction": large / total,
+        "small_fraction": small / total,
+        "row_large_fractions": [r.produced["large"] / max(sum(r.produced.values()), 1) for r in rows],
+        "switches": sum(r.switches for r in rows),
+        "small_forwards": sum(r.small.forwards for r in rows),
+        "large_forwards": sum(r.large.forwards for r in rows),
+        "small_forwarded_tokens": sum(r.small.forwarded_tokens for r in rows),
+        "large_forwarded_tokens": sum(r.large.forwarded_tokens for r in rows),
+    }
 
 
 generate = make_custom_generate(
@@ -216,7 +320,8 @@ generate = make_custom_generate(
     next-token distributions is above ``threshold`` (nats), and back below it. ``entropy_adaptive_config`` is an
     :class:`EntropyAdaptiveConfig` or dict; ``decoding_stats`` a dict filled with the tokens each model produced
     (``large_fraction``), the tokens each forwarded and the number of switches. Approximate (not lossless) unless
-    ``threshold=0`` (large model only). Greedy and sampling; batch size 1.""",
+    ``threshold=0`` (large model only). Greedy and sampling; a left-padded batch is decoded row by row, each row
+    switching on its own.""",
 )
 
 

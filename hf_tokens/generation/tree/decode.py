@@ -48,8 +48,11 @@ def streamer_from_generate() -> Any:
     return None
 
 
-def check_inputs(model: Any, input_ids: Any, generation_config: GenerationConfig, model_kwargs: dict) -> None:
-    """Refuse what tree decoding cannot do, before any forward."""
+def check_inputs(
+    model: Any, input_ids: Any, generation_config: GenerationConfig, model_kwargs: dict, *, rows: bool = False
+) -> None:
+    """Refuse what tree decoding cannot do, before any forward. ``rows=True``: the caller decodes a batch row by
+    row and checks its padding itself, so several rows and an attention mask with padding pass here."""
     if getattr(model.config, "is_encoder_decoder", False):
         raise ValueError("tree speculative decoding supports decoder-only models; got an encoder-decoder model")
     if generation_config.num_beams != 1:
@@ -58,13 +61,13 @@ def check_inputs(model: Any, input_ids: Any, generation_config: GenerationConfig
         raise ValueError(f"num_return_sequences must be 1, got {generation_config.num_return_sequences}")
     if not isinstance(input_ids, torch.Tensor) or input_ids.dim() != 2 or input_ids.shape[1] == 0:
         raise ValueError("input_ids must be a non-empty LongTensor of shape [batch, length]")
-    if input_ids.shape[0] != 1:
+    if input_ids.shape[0] != 1 and not rows:
         raise ValueError(
             f"tree speculative decoding supports batch size 1 (got {input_ids.shape[0]} rows): acceptance lengths "
             "differ per row; call generate once per prompt"
         )
     mask = model_kwargs.get("attention_mask")
-    if mask is not None and not bool((mask == 1).all()):
+    if mask is not None and not rows and not bool((mask == 1).all()):
         raise ValueError("attention_mask with padding is not supported (batch size 1 needs no padding)")
     if model_kwargs.get("inputs_embeds") is not None:
         raise ValueError("inputs_embeds is not supported; pass input_ids")
