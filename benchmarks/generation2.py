@@ -123,7 +123,7 @@ def run_ead(args: argparse.Namespace) -> None:
     }
     bench = Benchmark("generation2-ead", "Qwen2.5-Coder-1.5B-Instruct + 0.5B (fp32)", args.device, args.quick)
     if args.merge:
-        records, seconds = merge_shards(args.merge, settings)
+        records, seconds = merge_shards(args.merge, settings, args.problems)
         bench.note(
             f"merged from {len(args.merge)} shard files run in parallel processes, one thread each; their wall-clock: "
             + ", ".join(f"{s:.0f} s" for s in seconds)
@@ -156,9 +156,10 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
-def merge_shards(paths: list[Path], settings: dict) -> tuple[list[dict], list[float]]:
-    """The records of shard files written with the same settings, in problem order (each problem exactly once), and
-    each file's wall-clock seconds."""
+def merge_shards(paths: list[Path], settings: dict, problems: int) -> tuple[list[dict], list[float]]:
+    """Problems 0 .. ``problems - 1`` from shard files written with the same settings (each exactly once, in order;
+    later problems in the files are left out, so shards of a longer run cut short merge into its first problems),
+    and each file's wall-clock seconds."""
     records: list[dict] = []
     seconds: list[float] = []
     for path in paths:
@@ -171,6 +172,10 @@ def merge_shards(paths: list[Path], settings: dict) -> tuple[list[dict], list[fl
     indices = [r["index"] for r in records]
     if len(set(indices)) != len(indices):
         raise ValueError(f"the shard files overlap: problem indices {indices}")
+    records = [r for r in records if r["index"] < problems]
+    missing = sorted(set(range(problems)) - {r["index"] for r in records})
+    if missing:
+        raise ValueError(f"the shard files lack problems {missing} of the first {problems} (--problems)")
     return records, seconds
 
 
@@ -463,7 +468,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="part", required=True)
     ead = add_common_args(sub.add_parser("ead", help="Entropy Adaptive Decoding on the Qwen pair"))
-    ead.add_argument("--problems", type=int, default=20)
+    ead.add_argument(
+        "--problems", type=int, default=20, help="problems in the seeded list (with --merge: the first N)"
+    )
     ead.add_argument("--max-new-tokens", type=int, default=16)
     ead.add_argument("--thresholds", default="0.5,1.0", help="comma-separated EAD thresholds (nats)")
     ead.add_argument("--window", type=int, default=4)

@@ -101,8 +101,12 @@ def test_ead_shards_merge_into_the_rows_of_one_run(monkeypatch, tmp_path):
 
     for k in (0, 1):
         (tmp_path / f"s{k}.json").write_text(json.dumps({"settings": settings, "records": [record(k), record(k + 2)]}))
-    records, seconds = module.merge_shards([tmp_path / "s1.json", tmp_path / "s0.json"], settings)
+    records, seconds = module.merge_shards([tmp_path / "s1.json", tmp_path / "s0.json"], settings, 4)
     assert [r["index"] for r in records] == [0, 1, 2, 3] and seconds == [0.0, 0.0]
+    first, _ = module.merge_shards([tmp_path / "s1.json", tmp_path / "s0.json"], settings, 3)
+    assert [r["index"] for r in first] == [0, 1, 2]  # shards of a run cut short: its first problems
+    with pytest.raises(ValueError, match=r"lack problems \[1, 3\]"):
+        module.merge_shards([tmp_path / "s0.json"], settings, 4)
     bench = Benchmark("generation2-ead", "tiny")
     module.ead_rows(bench, records, arms)
     rows = {(r["method"], r["metric"]): r for r in bench.rows}
@@ -116,9 +120,9 @@ def test_ead_shards_merge_into_the_rows_of_one_run(monkeypatch, tmp_path):
     timing = rows["large only", "per_problem_time_vs_assisted"]
     assert timing["value"] == timing["ci_low"] == timing["ci_high"] == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="overlap"):
-        module.merge_shards([tmp_path / "s0.json", tmp_path / "s0.json"], settings)
+        module.merge_shards([tmp_path / "s0.json", tmp_path / "s0.json"], settings, 4)
     with pytest.raises(ValueError, match="other settings"):
-        module.merge_shards([tmp_path / "s0.json"], {**settings, "window": 2})
+        module.merge_shards([tmp_path / "s0.json"], {**settings, "window": 2}, 4)
     assert module.parse_shard("1/3") == (1, 3)
     with pytest.raises(argparse.ArgumentTypeError, match="--shard"):
         module.parse_shard("3/3")
