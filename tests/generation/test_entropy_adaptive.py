@@ -45,6 +45,14 @@ def reference_ead(large, small, prompt, max_new_tokens, threshold, window):
     return seq, owners
 
 
+def median_entropy(small, large, prompt, max_new_tokens):
+    """The median entropy of the small model's greedy continuation of ``prompt``: a threshold inside the range of
+    entropies seen, so that both directions of switching happen."""
+    seq, _ = reference_ead(large, small, prompt, max_new_tokens, threshold=math.inf, window=1)
+    ents = sorted(entropy(small(torch.tensor([seq[:i]])).logits[0, -1]) for i in range(len(prompt), len(seq)))
+    return ents[len(ents) // 2]
+
+
 @torch.no_grad()
 def test_threshold_zero_is_large_only_greedy(pair):
     large, small = pair
@@ -89,10 +97,7 @@ def test_threshold_inf_is_small_only_greedy(pair):
 def test_switching_matches_a_cacheless_reference_and_switches_both_ways(pair):
     large, small = pair
     prompt = PROMPTS[0]
-    # a threshold inside the range of entropies seen, so that both directions of switching happen
-    seq, _ = reference_ead(large, small, prompt, 24, threshold=math.inf, window=1)
-    ents = [entropy(small(torch.tensor([seq[:i]])).logits[0, -1]) for i in range(len(prompt), len(seq))]
-    threshold = sorted(ents)[len(ents) // 2]
+    threshold = median_entropy(small, large, prompt, 24)
     want, owners = reference_ead(large, small, prompt, 24, threshold=threshold, window=2)
     stats: dict = {}
     out = large.generate(
@@ -191,9 +196,7 @@ def test_a_left_padded_batch_decodes_each_row_as_on_its_own(pair):
     """Each row switches on its own schedule: the batch gives every row exactly what a batch-size-1 call gives it,
     padding and all, and rows that stop early are filled with pad_token_id."""
     large, small = pair
-    seq, _ = reference_ead(large, small, PROMPTS[0], 12, threshold=math.inf, window=1)
-    ents = sorted(entropy(small(torch.tensor([seq[:i]])).logits[0, -1]) for i in range(len(PROMPTS[0]), len(seq)))
-    config = {"threshold": ents[len(ents) // 2], "window": 2}  # inside the entropies seen: rows switch both ways
+    config = {"threshold": median_entropy(small, large, PROMPTS[0], 12), "window": 2}
     alone, alone_stats = [], []
     for prompt in PROMPTS:
         stats: dict = {}
