@@ -10,6 +10,9 @@ problem in the same process, back to back per problem (same load for all arms):
 * large only (plain ``generate`` of the 1.5B) — the baseline of every ratio; small only (plain ``generate`` of the
   0.5B); EAD at each ``--thresholds`` value (``window`` fixed); transformers' assisted decoding of the 1.5B with the
   0.5B as assistant (lossless: same answers as large only, measured for its wall-clock).
+* ``--assistant-tokens N`` makes the assistant draft exactly N tokens per step (constant schedule, no confidence
+  stop): on 3 worked-solution problems (a diagnostic, not a committed result) N=5 took 0.70x the time of
+  transformers' default assistant settings, so the default arm is not the strongest assisted baseline.
 * Every arm runs inside ``onednn_linears(large, small)``: multi-token forwards (prompts, EAD's catch-ups, assisted
   decoding's verification) on oneDNN, one-token steps on PyTorch's stock kernel, the same for all arms.
 * Reported per arm: accuracy (reasoning-gym's ``score_answer`` on the number after the last ``Answer:``, else the
@@ -50,11 +53,13 @@ under the original model and token agreement with plain greedy, and transformers
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +118,10 @@ def compute_params(model: Any) -> int:
 def run_ead(args: argparse.Namespace) -> None:
     """Run this shard's problems (or merge shard files with ``--merge``) and write the rows."""
     thresholds = [float(t) for t in args.thresholds.split(",")]
-    arms = ["large only", "small only", *[f"ead t={t:g}" for t in thresholds], "assisted (0.5B draft)"]
+    assisted = (
+        "assisted (0.5B draft)" if args.assistant_tokens is None else f"assisted (0.5B draft, {args.assistant_tokens})"
+    )
+    arms = ["large only", "small only", *[f"ead t={t:g}" for t in thresholds], assisted]
     settings = {  # what every record of a merged set must share (a problem is its index in the seeded list)
         "seed": args.seed,
         "max_new_tokens": args.max_new_tokens,
@@ -146,6 +154,29 @@ def run_ead(args: argparse.Namespace) -> None:
     if args.json is not None:
         write_json_atomic(Path(args.json), {**data, "settings": settings, "records": records}, indent=1)
         print(f"wrote {args.json}")
+
+
+@contextlib.contextmanager
+def assistant_settings(small: Any, tokens: int | None) -> Iterator[None]:
+    """With ``tokens``: the assistant drafts exactly ``tokens`` tokens per step (constant schedule, no confidence
+    stop) instead of transformers' defaults (20, heuristic schedule, confidence threshold 0.4); restored after."""
+    if tokens is None:
+        yield
+        return
+    config = small.generation_config
+    wanted = {
+        "num_assistant_tokens": tokens,
+        "num_assistant_tokens_schedule": "constant",
+        "assistant_confidence_threshold": 0.0,
+    }
+    saved = {k: getattr(config, k, None) for k in wanted}
+    for k, v in wanted.items():
+        setattr(config, k, v)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(config, k, v)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -205,8 +236,8 @@ def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict, bench:
         elif arm.startswith("assisted"):
             kwargs["assistant_model"] = small
         start = time.perf_counter()
-        with torch.no_grad(), onednn_linears(large, small):  # every arm: multi-token forwards on oneDNN
-            out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)
+        with torch.no_grad(), onednn_linears(large, small), assistant_settings(small, args.assistant_tokens):
+            out = model.generate(ids, attention_mask=torch.ones_like(ids), **kwargs)  # oneDNN: multi-token forwards
         return out[0, ids.shape[1] :].tolist(), stats, time.perf_counter() - start
 
     records: list[dict] = []
@@ -476,6 +507,11 @@ def main() -> None:
     ead.add_argument("--window", type=int, default=4)
     ead.add_argument("--seed", type=int, default=0)
     ead.add_argument("--prompt", choices=sorted(INSTRUCTIONS), default="answer", help="answer format asked for")
+    ead.add_argument(
+        "--assistant-tokens",
+        type=int,
+        help="assisted decoding drafts this many tokens per step (constant schedule); default: transformers' defaults",
+    )
     ead.add_argument("--start", type=int, default=0, help="first problem index to run (extends an earlier run)")
     ead.add_argument("--shard", type=parse_shard, default=(0, 1), help="K/N: run problems K, K+N, ... (default 0/1)")
     ead.add_argument("--merge", type=Path, nargs="+", help="merge these shard JSON files instead of running")
