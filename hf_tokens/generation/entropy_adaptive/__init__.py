@@ -27,12 +27,12 @@ register(
         "(95% CI {mp.ci_low:.2f}-{mp.ci_high:.2f}); threshold 0.6: {n.ratio:.0%} ({n.pct.diff_ci_low:.0f} to "
         "{n.pct.diff_ci_high:+.0f} points) on {ns.pct.value:.0f}% at {nt.ratio:.2f}x ({np.value:.2f}x assisted's, "
         "{np.ci_low:.2f}-{np.ci_high:.2f}), the paper's operating point (>= 90% on <= 50%) at the point estimate "
-        "only; thresholds from a 2-problem pilot; small only {o.ratio:.0%}; assisted decoding (lossless, 0.5B draft) "
-        "{oy.ratio:.2f}x the 1.5B's time. Final number only (<= 16 tokens, {a.problems} problems): threshold 1.0 "
-        "keeps {a.ratio:.0%} ({a.pct.diff_ci_low:.0f} to {a.pct.diff_ci_high:+.0f} points) on {s.pct.value:.0f}% at "
-        "{t.ratio:.2f}x ({p.value:.2f}x assisted's, {p.ci_low:.2f}-{p.ci_high:.2f}); threshold 0.5: {b.ratio:.0%} on "
-        "{u.pct.value:.0f}% ({v.ratio:.2f}x); threshold 1.5: {c.ratio:.0%} on {w.pct.value:.0f}% ({x.ratio:.2f}x); "
-        "assisted {y.ratio:.2f}x",
+        "only; thresholds picked on a pilot of 2 of these problems; small only {o.ratio:.0%}; assisted decoding "
+        "(lossless, 0.5B draft) {oy.ratio:.2f}x the 1.5B's time. Final number only (<= 16 tokens, {a.problems} "
+        "problems): threshold 1.0 keeps {a.ratio:.0%} ({a.pct.diff_ci_low:.0f} to {a.pct.diff_ci_high:+.0f} points) "
+        "on {s.pct.value:.0f}% at {t.ratio:.2f}x ({p.value:.2f}x assisted's, {p.ci_low:.2f}-{p.ci_high:.2f}); "
+        "threshold 0.5: {b.ratio:.0%} on {u.pct.value:.0f}% ({v.ratio:.2f}x); threshold 1.5: {c.ratio:.0%} on "
+        "{w.pct.value:.0f}% ({x.ratio:.2f}x); assisted {y.ratio:.2f}x",
         file="bench_results/generation2_ead.json",
         rows={
             "m": {**_S03, "metric": "accuracy"},
