@@ -82,7 +82,8 @@ INSTRUCTIONS = {  # --prompt: the short answer-only format, or a worked solution
 
 
 def arithmetic_problems(n: int, seed: int) -> list[tuple[str, dict, Any]]:
-    """``n`` seeded problems, alternating chain_sum and basic_arithmetic: (question, entry, dataset)."""
+    """``n`` seeded problems, alternating chain_sum and basic_arithmetic: (question, entry, dataset). reasoning-gym's
+    item i of seed s + 1 is item i + 1 of seed s, so a pilot (e.g. to pick thresholds) needs a distant seed."""
     import reasoning_gym as rg
 
     half = (n + 1) // 2
