@@ -45,6 +45,19 @@ def reference_ead(large, small, prompt, max_new_tokens, threshold, window):
     return seq, owners
 
 
+def _ead(large, small, ids, config, stats=None, **kwargs):
+    """Greedy ``large.generate`` with entropy-adaptive decoding and ``small`` as the small model."""
+    return large.generate(
+        ids,
+        do_sample=False,
+        custom_generate=generate,
+        small_model=small,
+        entropy_adaptive_config=config,
+        decoding_stats=stats,
+        **kwargs,
+    )
+
+
 def median_entropy(small, large, prompt, max_new_tokens):
     """The median entropy of the small model's greedy continuation of ``prompt``: a threshold inside the range of
     entropies seen, so that both directions of switching happen."""
@@ -59,15 +72,7 @@ def test_threshold_zero_is_large_only_greedy(pair):
     for prompt in PROMPTS:
         stats: dict = {}
         plain = large.generate(_ids(prompt), max_new_tokens=16, do_sample=False)
-        ours = large.generate(
-            _ids(prompt),
-            max_new_tokens=16,
-            do_sample=False,
-            custom_generate=generate,
-            small_model=small,
-            entropy_adaptive_config={"threshold": 0.0},
-            decoding_stats=stats,
-        )
+        ours = _ead(large, small, _ids(prompt), {"threshold": 0.0}, stats, max_new_tokens=16)
         assert torch.equal(ours, plain)
         assert stats["large_fraction"] == 1.0 and stats["small_tokens"] == 0 and stats["switches"] == 1
         # the small model looked once at the first position; the large model forwarded the prompt, then one token
@@ -100,15 +105,7 @@ def test_switching_matches_a_cacheless_reference_and_switches_both_ways(pair):
     threshold = median_entropy(small, large, prompt, 24)
     want, owners = reference_ead(large, small, prompt, 24, threshold=threshold, window=2)
     stats: dict = {}
-    out = large.generate(
-        _ids(prompt),
-        max_new_tokens=24,
-        do_sample=False,
-        custom_generate=generate,
-        small_model=small,
-        entropy_adaptive_config={"threshold": threshold, "window": 2},
-        decoding_stats=stats,
-    )
+    out = _ead(large, small, _ids(prompt), {"threshold": threshold, "window": 2}, stats, max_new_tokens=24)
     assert out[0].tolist() == want
     assert stats["large_tokens"] == owners.count("large") and stats["small_tokens"] == owners.count("small")
     assert 0 < stats["large_fraction"] < 1 and stats["switches"] >= 2
@@ -200,32 +197,15 @@ def test_a_left_padded_batch_decodes_each_row_as_on_its_own(pair):
     alone, alone_stats = [], []
     for prompt in PROMPTS:
         stats: dict = {}
-        out = large.generate(
-            _ids(prompt),
-            max_new_tokens=12,
-            do_sample=False,
-            custom_generate=generate,
-            small_model=small,
-            entropy_adaptive_config=config,
-            decoding_stats=stats,
-        )
+        out = _ead(large, small, _ids(prompt), config, stats, max_new_tokens=12)
         alone.append(out[0, len(prompt) :].tolist())
         alone_stats.append(stats)
     eos = alone[0][3]  # row 0 stops after 4 tokens (the others run on unless they produce it too)
     want = [new[: new.index(eos) + 1] if eos in new else new for new in alone]
     ids, mask = _left_padded(PROMPTS)
     stats = {}
-    out = large.generate(
-        ids,
-        attention_mask=mask,
-        max_new_tokens=12,
-        do_sample=False,
-        eos_token_id=eos,
-        pad_token_id=0,
-        custom_generate=generate,
-        small_model=small,
-        entropy_adaptive_config=config,
-        decoding_stats=stats,
+    out = _ead(
+        large, small, ids, config, stats, attention_mask=mask, max_new_tokens=12, eos_token_id=eos, pad_token_id=0
     )
     width = ids.shape[1]
     assert out.shape == (3, width + max(len(w) for w in want))
@@ -234,8 +214,9 @@ def test_a_left_padded_batch_decodes_each_row_as_on_its_own(pair):
         assert out[b, width:].tolist() == w + [0] * (out.shape[1] - width - len(w))
     assert len(stats["row_large_fractions"]) == 3 and stats["new_tokens"] == sum(len(w) for w in want)
     assert stats["large_tokens"] + stats["small_tokens"] == sum(len(w) for w in want)
-    if want == alone:  # no row stopped early besides row 0: the per-row counts add up to the batch's
-        assert stats["switches"] == sum(s["switches"] for s in alone_stats)
+    for b in range(1, 3):
+        if want[b] == alone[b]:  # a row that ran its full length switched exactly as it does alone
+            assert stats["row_large_fractions"][b] == alone_stats[b]["large_fraction"]
     assert 0 < stats["large_fraction"] < 1
 
 
@@ -245,16 +226,7 @@ def test_padding_is_never_forwarded(pair):
     large, small = pair
     ids, mask = _left_padded([PROMPTS[1], PROMPTS[2]], pad=7)
     stats: dict = {}
-    out = large.generate(
-        ids,
-        attention_mask=mask,
-        max_new_tokens=8,
-        do_sample=False,
-        custom_generate=generate,
-        small_model=small,
-        entropy_adaptive_config={"threshold": 0.0},
-        decoding_stats=stats,
-    )
+    out = _ead(large, small, ids, {"threshold": 0.0}, stats, attention_mask=mask, max_new_tokens=8)
     plain = large.generate(_ids(PROMPTS[1]), max_new_tokens=8, do_sample=False)
     assert out[0, ids.shape[1] :].tolist() == plain[0, len(PROMPTS[1]) :].tolist()
     # the large model forwarded each prompt's real tokens once, then one token per step: no padding
