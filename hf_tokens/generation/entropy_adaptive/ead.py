@@ -258,7 +258,9 @@ def _decode(
         only = rows[0]
         return decoder_only_output(generation_config, only.ids.clone(), only.scores, only.logits, only.large.cache)
     width = max(r.ids.shape[1] for r in rows)
-    sequences = torch.full((len(rows), width), _pad_id(generation_config), dtype=torch.long, device=input_ids.device)
+    ragged = any(r.ids.shape[1] < width for r in rows)  # only rows that stopped early need a pad id
+    fill = _pad_id(generation_config) if ragged else 0
+    sequences = torch.full((len(rows), width), fill, dtype=torch.long, device=input_ids.device)
     for b, r in enumerate(rows):
         sequences[b, : r.ids.shape[1]] = r.ids[0]
     return decoder_only_output(generation_config, sequences, [], [], None)
