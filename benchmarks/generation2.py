@@ -26,8 +26,9 @@ problem in the same process, back to back per problem (same load for all arms):
 
 One repetition per problem (the 1.5B in fp32 takes ~0.45 s per token on one thread here): the wall-clock ratios
 are over the sum of all problems, not medians of repeated runs. The JSON keeps each problem's record (score, tokens,
-seconds per arm and the decoded text) and is rewritten to ``<json>.partial`` after every problem, so a run cut short
-keeps what it finished. ``--shard K/N`` runs problems K, K+N, ... of the same seeded list, so N one-thread
+seconds per arm and the decoded text). Finished problems are kept in ``<json>.partial`` (``PartialRun``): the
+same command, stopped part-way, resumes without measuring them again, and ``--merge`` reads a ``.partial`` file as
+the problems it finished. ``--shard K/N`` runs problems K, K+N, ... of the same seeded list, so N one-thread
 processes share the cores; ``--merge`` builds the rows of the whole set from their JSON files (same settings, no
 problem twice). The seeded list's first n problems do not depend on ``--problems``, so ``--problems 100 --start 64``
 extends a 64-problem run and the two merge.
@@ -68,6 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hf_tokens.benchmarking import (
     Benchmark,
+    PartialRun,
     add_common_args,
     paired_bootstrap,
     paired_log_ratio,
@@ -139,7 +141,7 @@ def run_ead(args: argparse.Namespace) -> None:
             + ", ".join(f"{s:.0f} s" for s in seconds)
         )
     else:
-        records = _solve_ead(args, arms, settings, bench)
+        records = _solve_ead(args, arms, settings)
     ead_rows(bench, records, arms)
     bench.note(
         f"{len(records)} problems (reasoning-gym chain_sum + basic_arithmetic, seed {args.seed}), greedy, "
@@ -197,6 +199,10 @@ def merge_shards(paths: list[Path], settings: dict, problems: int) -> tuple[list
     seconds: list[float] = []
     for path in paths:
         data = json.loads(Path(path).read_text())
+        if "units" in data:  # a shard's PartialRun file (still running or cut short): the problems it finished
+            done = list(data["units"].values())
+            spent = sum(arm["seconds"] for r in done for arm in r["arms"].values())
+            data = {"settings": data["key"], "records": done, "seconds": spent}
         if data.get("settings") != settings:
             raise ValueError(f"{path} was run with other settings ({data.get('settings')} != {settings})")
         records += data["records"]
@@ -212,7 +218,7 @@ def merge_shards(paths: list[Path], settings: dict, problems: int) -> tuple[list
     return records, seconds
 
 
-def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict, bench: Benchmark) -> list[dict]:
+def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict) -> list[dict]:
     import torch
 
     from hf_tokens.assets import load_model
@@ -243,7 +249,12 @@ def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict, bench:
         return out[0, ids.shape[1] :].tolist(), stats, time.perf_counter() - start
 
     records: list[dict] = []
+    partial = PartialRun(args.json, settings)  # units: finished problems by index
     for i in range(args.start + shard, len(problems), shards):
+        if (saved := partial.get(str(i))) is not None:
+            print(f"[{i + 1}/{len(problems)}] resumed from {partial.path}")
+            records.append(saved)
+            continue
         question, entry, dataset = problems[i]
         messages = [{"role": "user", "content": f"{question}\n{INSTRUCTIONS[args.prompt]}"}]
         chat = tokenizer.apply_chat_template(
@@ -279,11 +290,7 @@ def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict, bench:
             print(f"[{i + 1}/{len(problems)}] {arm}: {seconds:.1f}s {len(new)} tokens, score {right} {shown}")
             print(f"    {text!r} (answer {entry['answer']})")
         records.append(record)
-        if args.json is not None:  # a run cut short keeps what it finished
-            bench.rows.clear()
-            ead_rows(bench, records, arms)
-            partial = {**bench.to_dict(), "settings": settings, "records": records}
-            write_json_atomic(Path(f"{args.json}.partial"), partial, indent=1)
+        partial.put(str(i), record)
     return records
 
 

@@ -121,6 +121,14 @@ def test_ead_shards_merge_into_the_rows_of_one_run(monkeypatch, tmp_path):
     assert timing["value"] == timing["ci_low"] == timing["ci_high"] == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="overlap"):
         module.merge_shards([tmp_path / "s0.json", tmp_path / "s0.json"], settings, 4)
+    running = PartialRun(tmp_path / "s1-running.json", settings)  # shard 1 still running: its problem 1 is done
+    running.put("1", record(1))
+    merged, spent = module.merge_shards([tmp_path / "s0.json", running.path], settings, 3)
+    assert [r["index"] for r in merged] == [0, 1, 2] and spent == [0.0, 2.0 + 1.0 + 2.5 + 3.0]
+    other = PartialRun(tmp_path / "w.json", {**settings, "window": 2})
+    other.put("0", record(0))
+    with pytest.raises(ValueError, match="other settings"):
+        module.merge_shards([other.path], settings, 1)
     with pytest.raises(ValueError, match="other settings"):
         module.merge_shards([tmp_path / "s0.json"], {**settings, "window": 2}, 4)
     assert module.parse_shard("1/3") == (1, 3)
