@@ -46,6 +46,12 @@ under the original model and token agreement with plain greedy, and transformers
         --thresholds 0.5,1.0,1.5 --shard $k/2 --json .cache/ead_s$k.json & done; wait
     python benchmarks/generation2.py ead --problems 100 --thresholds 0.5,1.0,1.5 \
         --merge .cache/ead_s0.json .cache/ead_s1.json --json bench_results/generation2_ead.json
+    # worked solutions on seed 1000 (held out: thresholds 0.3 / 0.6 were picked on seed 0's problems)
+    STEPS="--problems 100 --seed 1000 --prompt steps --max-new-tokens 128 --thresholds 0.3,0.6 --assistant-tokens 5"
+    for k in 0 1; do OMP_NUM_THREADS=1 python benchmarks/generation2.py ead $STEPS --shard $k/2 \
+        --json .cache/ead_steps_s$k.json & done; wait
+    python benchmarks/generation2.py ead $STEPS --merge .cache/ead_steps_s0.json .cache/ead_steps_s1.json \
+        --json bench_results/generation2_ead_steps.json
     python benchmarks/generation2.py ead --quick          # 4 problems, 8 tokens
     OMP_NUM_THREADS=1 python benchmarks/generation2.py skipdecode --train-steps 40 \
         --json bench_results/generation2_skipdecode.json
