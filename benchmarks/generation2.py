@@ -13,7 +13,7 @@ problem in the same process, back to back per problem (same load for all arms):
 * ``--assistant-tokens N`` makes the assistant draft exactly N tokens per step (constant schedule, no confidence
   stop): on 4 worked-solution problems (a diagnostic on a loaded machine, not a committed result) N=5 took 0.78x
   large-only's time and 0.49x that of transformers' default assistant settings, so the default arm is not the
-  strongest assisted baseline.
+  strongest assisted baseline; the committed worked-solution run uses N=5.
 * Every arm runs inside ``onednn_linears(large, small)``: multi-token forwards (prompts, EAD's catch-ups, assisted
   decoding's verification) on oneDNN, one-token steps on PyTorch's stock kernel, the same for all arms.
 * Reported per arm: accuracy (reasoning-gym's ``score_answer`` on the number after the last ``Answer:``, else the
