@@ -52,6 +52,9 @@ under the original model and token agreement with plain greedy, and transformers
         --json .cache/ead_steps_s$k.json & done; wait
     python benchmarks/generation2.py ead $STEPS --merge .cache/ead_steps_s0.json .cache/ead_steps_s1.json \
         --json bench_results/generation2_ead_steps.json
+    # threshold 0.4 (picked on seed 1000's results) on fresh problems: the same with HELD in place of STEPS
+    HELD="--problems 100 --seed 3000 --prompt steps --max-new-tokens 128 --thresholds 0.4 --assistant-tokens 5"
+    # shards .cache/ead_held_s$k.json, merged into bench_results/generation2_ead_steps_heldout.json
     python benchmarks/generation2.py ead --quick          # 4 problems, 8 tokens
     OMP_NUM_THREADS=1 python benchmarks/generation2.py skipdecode --train-steps 40 \
         --json bench_results/generation2_skipdecode.json
