@@ -9,6 +9,13 @@ _ASSISTED = {"method": "assisted (0.5B draft)"}
 _STEPS = "bench_results/generation2_ead_steps.json"  # worked solutions (reasoning chains)
 _S03, _S06 = ({"file": _STEPS, "method": f"ead t={t}"} for t in ("0.3", "0.6"))
 _HELD = {"file": "bench_results/generation2_ead_steps_heldout.json", "method": "ead t=0.4"}  # picked on seed 1000
+_ARM_METRICS = {"": "accuracy", "s": "large-model token share", "t": "seconds", "p": "per_problem_time_vs_assisted"}
+
+
+def _arm_rows(key: str, select: dict) -> dict:
+    """Headline rows ``key``, ``key + "s"``, ``key + "t"``, ``key + "p"``: one worked-solution arm's four metrics."""
+    return {key + suffix: {**select, "metric": metric} for suffix, metric in _ARM_METRICS.items()}
+
 
 register(
     "entropy-adaptive-decoding",
@@ -40,19 +47,10 @@ register(
         "assisted {y.ratio:.2f}x",
         file="bench_results/generation2_ead.json",
         rows={
-            "m": {**_S03, "metric": "accuracy"},
-            "ms": {**_S03, "metric": "large-model token share"},
-            "mt": {**_S03, "metric": "seconds"},
-            "mp": {**_S03, "metric": "per_problem_time_vs_assisted"},
-            "n": {**_S06, "metric": "accuracy"},
-            "ns": {**_S06, "metric": "large-model token share"},
-            "nt": {**_S06, "metric": "seconds"},
-            "np": {**_S06, "metric": "per_problem_time_vs_assisted"},
+            **_arm_rows("m", _S03),
+            **_arm_rows("n", _S06),
+            **_arm_rows("h", _HELD),
             "o": {"file": _STEPS, "method": "small only", "metric": "accuracy"},
-            "h": {**_HELD, "metric": "accuracy"},
-            "hs": {**_HELD, "metric": "large-model token share"},
-            "ht": {**_HELD, "metric": "seconds"},
-            "hp": {**_HELD, "metric": "per_problem_time_vs_assisted"},
             "oy": {"file": _STEPS, "method": "assisted (0.5B draft, 5)", "metric": "seconds"},
             "a": {**_T10, "metric": "accuracy"},
             "s": {**_T10, "metric": "large-model token share"},
