@@ -146,8 +146,8 @@ def run_ead(args: argparse.Namespace) -> None:
     if args.merge:
         records, seconds = merge_shards(args.merge, settings, args.problems)
         bench.note(
-            f"merged from {len(args.merge)} shard files run in parallel processes, one thread each; their wall-clock: "
-            + ", ".join(f"{s:.0f} s" for s in seconds)
+            f"merged from {len(args.merge)} shard files run in parallel processes, one thread each; their measured "
+            "seconds (all arms, all problems): " + ", ".join(f"{s:.0f} s" for s in seconds)
         )
     else:
         records = _solve_ead(args, arms, settings)
@@ -203,19 +203,19 @@ def parse_shard(text: str) -> tuple[int, int]:
 def merge_shards(paths: list[Path], settings: dict, problems: int) -> tuple[list[dict], list[float]]:
     """Problems 0 .. ``problems - 1`` from shard files written with the same settings (each exactly once, in order;
     later problems in the files are left out, so shards of a longer run cut short merge into its first problems),
-    and each file's wall-clock seconds."""
+    and each file's measured seconds: the sum of its problems' arm seconds, which counts a resumed shard's earlier
+    problems too (a process's wall-clock would not) and reads the same from a ``.partial`` file."""
     records: list[dict] = []
     seconds: list[float] = []
     for path in paths:
         data = json.loads(Path(path).read_text())
-        if "units" in data:  # a shard's PartialRun file (still running or cut short): the problems it finished
-            done = list(data["units"].values())
-            spent = sum(arm["seconds"] for r in done for arm in r["arms"].values())
-            data = {"settings": data["key"], "records": done, "seconds": spent}
+        if PartialRun.is_partial(data):  # a shard still running or cut short: the problems it finished
+            key, units = PartialRun.read(path)
+            data = {"settings": key, "records": list(units.values())}
         if data.get("settings") != settings:
             raise ValueError(f"{path} was run with other settings ({data.get('settings')} != {settings})")
         records += data["records"]
-        seconds.append(float(data.get("seconds", 0.0)))
+        seconds.append(sum(arm["seconds"] for r in data["records"] for arm in r["arms"].values()))
     records.sort(key=lambda r: r["index"])
     indices = [r["index"] for r in records]
     if len(set(indices)) != len(indices):

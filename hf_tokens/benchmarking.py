@@ -374,13 +374,23 @@ class PartialRun:
         self.key = json.loads(json.dumps(key))  # as it will read back from disk
         self.units: dict[str, Any] = {}
         if self.path is not None and self.path.exists():
-            saved = json.loads(self.path.read_text())
-            if saved.get("key") != self.key:
+            key, self.units = self.read(self.path)
+            if key != self.key:
                 raise ValueError(
-                    f"{self.path} was written by a run with other settings ({saved.get('key')} != {self.key}): "
+                    f"{self.path} was written by a run with other settings ({key} != {self.key}): "
                     "delete it to start over, or rerun with its settings"
                 )
-            self.units = saved["units"]
+
+    @staticmethod
+    def read(path: Path) -> tuple[Any, dict[str, Any]]:
+        """The key and the finished units of the ``.partial`` file at ``path`` (e.g. a run still going)."""
+        saved = json.loads(Path(path).read_text())
+        return saved.get("key"), saved["units"]
+
+    @staticmethod
+    def is_partial(data: Any) -> bool:
+        """Whether ``data`` (a JSON file's content) is what :meth:`put` writes, not a finished result."""
+        return isinstance(data, dict) and set(data) == {"key", "units"}
 
     def get(self, name: str) -> Any:
         """The saved result of unit ``name``, or ``None``."""

@@ -102,7 +102,8 @@ def test_ead_shards_merge_into_the_rows_of_one_run(monkeypatch, tmp_path):
     for k in (0, 1):
         (tmp_path / f"s{k}.json").write_text(json.dumps({"settings": settings, "records": [record(k), record(k + 2)]}))
     records, seconds = module.merge_shards([tmp_path / "s1.json", tmp_path / "s0.json"], settings, 4)
-    assert [r["index"] for r in records] == [0, 1, 2, 3] and seconds == [0.0, 0.0]
+    assert [r["index"] for r in records] == [0, 1, 2, 3]
+    assert seconds == [2 * (2.0 + 3.0) + 1.0 + 1.0 + 2.5 + 4.5, 2 * (2.0 + 3.0) + 1.0 + 1.0 + 1.5 + 3.5]
     first, _ = module.merge_shards([tmp_path / "s1.json", tmp_path / "s0.json"], settings, 3)
     assert [r["index"] for r in first] == [0, 1, 2]  # shards of a run cut short: its first problems
     with pytest.raises(ValueError, match=r"lack problems \[1, 3\]"):
@@ -124,7 +125,7 @@ def test_ead_shards_merge_into_the_rows_of_one_run(monkeypatch, tmp_path):
     running = PartialRun(tmp_path / "s1-running.json", settings)  # shard 1 still running: its problem 1 is done
     running.put("1", record(1))
     merged, spent = module.merge_shards([tmp_path / "s0.json", running.path], settings, 3)
-    assert [r["index"] for r in merged] == [0, 1, 2] and spent == [0.0, 2.0 + 1.0 + 2.5 + 3.0]
+    assert [r["index"] for r in merged] == [0, 1, 2] and spent == [17.0, 2.0 + 1.0 + 2.5 + 3.0]
     other = PartialRun(tmp_path / "w.json", {**settings, "window": 2})
     other.put("0", record(0))
     with pytest.raises(ValueError, match="other settings"):
