@@ -17,6 +17,18 @@ tokens the other model produced), never a re-prefill of the whole sequence. ``th
 large-only greedy decoding exactly (the large model predicts every token, one cached step at a time as plain
 ``generate``), and ``threshold=inf`` small-only greedy decoding.
 
+Choosing ``window`` and ``threshold`` (measured on the Qwen2.5-Coder 0.5B/1.5B pair, worked arithmetic solutions;
+numbers in the README row): a window of 1 judges each position on its own entropy, so the large model decodes
+exactly the positions the small one is unsure of (a digit of a sum) and hands back at the next confident one. A
+longer window averages a lone uncertain position away with its confident neighbours (the small model emits it) and
+then keeps the large model on for the easy positions after it: at window 4, thresholds that kept the accuracy used
+the large model for half the tokens, and those that used it less lost accuracy (on the same 24 problems, window 4
+at threshold 0.3 kept 90% of the large model's accuracy on 53% of tokens; window 1 at 0.8 kept all of it on 28%).
+The defaults (window 1, threshold 0.8 nats) are that setting; on 100 fresh problems it kept 88% of the accuracy on
+a third of the tokens, faster than assisted decoding. The threshold's scale depends on the pair's entropies: retune
+it for another pair. Errors the small model makes *confidently* (low entropy, wrong digit) are out of this method's
+reach at any setting.
+
 Reported (``decoding_stats``): tokens produced by each model and the large model's share, tokens each model
 forwarded (catch-up included), forwards per model and the number of switches.
 
@@ -26,7 +38,8 @@ Deviations from the paper, named:
   switch *up* applies to the position that triggered it (one small-model forward is wasted, the large model never
   emits a token the small one was unsure of), which is what makes ``threshold=0`` equal to large-only decoding.
 * The window holds the last ``window`` emitted positions' entropies (the paper's rolling mean); positions of the
-  prompt do not enter it, and the first position is judged on its own entropy.
+  prompt do not enter it, and the first position is judged on its own entropy. The default window is 1 (no
+  smoothing), the setting measured best here (see above); pass ``window > 1`` for the paper's rolling mean.
 * Batch size > 1 (left padding): each row is decoded on its own, one row after another, with its own switching
   schedule and its own pair of caches (the paper's per-sequence rule; rows never wait for each other's switches). The
   forwards are not batched across rows, so a batch takes as long as its rows one by one. Rows that stop early are
@@ -59,12 +72,12 @@ class EntropyAdaptiveConfig:
     """Settings of Entropy Adaptive Decoding (arXiv:2502.06833)."""
 
     threshold: float = field(
-        default=1.0,
+        default=0.8,
         metadata={
             "help": "rolling mean entropy (nats) above which the large model decodes; 0 = always large, inf = never"
         },
     )
-    window: int = field(default=4, metadata={"help": "number of most recent positions in the rolling entropy mean"})
+    window: int = field(default=1, metadata={"help": "number of most recent positions in the rolling entropy mean"})
 
     def __post_init__(self) -> None:
         require_ints(self, ("window",))
