@@ -55,6 +55,11 @@ under the original model and token agreement with plain greedy, and transformers
     # threshold 0.4 (picked on seed 1000's results) on fresh problems: the same with HELD in place of STEPS
     HELD="--problems 100 --seed 3000 --prompt steps --max-new-tokens 128 --thresholds 0.4 --assistant-tokens 5"
     # shards .cache/ead_held_s$k.json, merged into bench_results/generation2_ead_steps_heldout.json
+    # window 1, threshold 0.8 (picked on a 24-problem pilot of seed 1000: --problems 24 --thresholds 0.6,0.8,1.0
+    # --window 1 into bench_results/generation2_ead_window1_pilot.json) on fresh problems: the same with W1 in place
+    # of STEPS, W1="--problems 100 --seed 4000 --prompt steps --max-new-tokens 128 --thresholds 0.8 --window 1
+    # --assistant-tokens 5",
+    # shards .cache/ead_w1_s$k.json, merged into bench_results/generation2_ead_window1_heldout.json
     python benchmarks/generation2.py ead --quick          # 4 problems, 8 tokens
     OMP_NUM_THREADS=1 python benchmarks/generation2.py skipdecode --train-steps 40 \
         --json bench_results/generation2_skipdecode.json
@@ -209,8 +214,8 @@ def merge_shards(paths: list[Path], settings: dict, problems: int) -> tuple[list
     seconds: list[float] = []
     for path in paths:
         data = json.loads(Path(path).read_text())
-        if PartialRun.is_partial(data):  # a shard still running or cut short: the problems it finished
-            key, units = PartialRun.read(path)
+        if (saved := PartialRun.unpack(data)) is not None:  # a shard still running or cut short: its finished ones
+            key, units = saved
             data = {"settings": key, "records": list(units.values())}
         if data.get("settings") != settings:
             raise ValueError(f"{path} was run with other settings ({data.get('settings')} != {settings})")

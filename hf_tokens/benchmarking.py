@@ -374,7 +374,10 @@ class PartialRun:
         self.key = json.loads(json.dumps(key))  # as it will read back from disk
         self.units: dict[str, Any] = {}
         if self.path is not None and self.path.exists():
-            key, self.units = self.read(self.path)
+            saved = self.unpack(json.loads(self.path.read_text()))
+            if saved is None:
+                raise ValueError(f"{self.path} is not a partial-run file (keys 'key' and 'units'): delete it")
+            key, self.units = saved
             if key != self.key:
                 raise ValueError(
                     f"{self.path} was written by a run with other settings ({key} != {self.key}): "
@@ -382,15 +385,12 @@ class PartialRun:
                 )
 
     @staticmethod
-    def read(path: Path) -> tuple[Any, dict[str, Any]]:
-        """The key and the finished units of the ``.partial`` file at ``path`` (e.g. a run still going)."""
-        saved = json.loads(Path(path).read_text())
-        return saved.get("key"), saved["units"]
-
-    @staticmethod
-    def is_partial(data: Any) -> bool:
-        """Whether ``data`` (a JSON file's content) is what :meth:`put` writes, not a finished result."""
-        return isinstance(data, dict) and set(data) == {"key", "units"}
+    def unpack(data: Any) -> tuple[Any, dict[str, Any]] | None:
+        """The key and finished units if ``data`` (a JSON file's content) is what :meth:`put` writes (e.g. a run
+        still going), else ``None`` (a finished result)."""
+        if not (isinstance(data, dict) and set(data) == {"key", "units"}):
+            return None
+        return data["key"], data["units"]
 
     def get(self, name: str) -> Any:
         """The saved result of unit ``name``, or ``None``."""
