@@ -5,9 +5,12 @@ Design: ``--train-texts`` passages of ``--seq-len`` tokens (the Jargon File) are
 ``HyperfittingTrainer`` (TRL ``SFTTrainer``) for at most ``--epochs`` epochs and stops at the first logged loss
 ``<= --target-loss``. Held out: ``--prompts`` other passages, whose first ``--prompt-tokens`` tokens are the
 prompts of ``--new-tokens``-token continuations (``min_new_tokens`` forces the length), and ``--eval-texts`` passages
-for perplexity. Per arm: mean type-token ratio, repeated 4-gram rate, self-BLEU across prompts (token ids) and the
-generating model's mean predictive entropy on its own continuation (``hf_tokens.analysis.token_stats``); perplexity on
-held-out text per model. Top-p sampling: p = ``--top-p``, temperature 1, seeded per prompt.
+for perplexity. Per arm: mean type-token ratio, repeated 4-gram rate, self-BLEU across prompts (token ids), the
+generating model's mean predictive entropy on its own continuation (``hf_tokens.analysis.token_stats``) and the share
+of its ``--block-n``-grams copied from the small training set; perplexity on held-out text per model. The paper's
+citation-blocker check is one more arm: the hyperfitted model's greedy decoding with
+:class:`~hf_tokens.trainers.hyperfitting.citation.TrainingNgramBlocker` (no training ``--block-n``-gram completed).
+Top-p sampling: p = ``--top-p``, temperature 1, seeded per prompt.
 
     OMP_NUM_THREADS=1 python benchmarks/hyperfitting.py --json bench_results/hyperfitting.json
     python benchmarks/hyperfitting.py --quick     # 2 epochs, 3 prompts x 64 tokens
@@ -41,6 +44,7 @@ def main() -> None:
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--corpus", default="jargon")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--block-n", type=int, default=6, help="citation blocker / copy rate n-gram length")
     parser.add_argument("--out", type=Path, default=Path(".cache/hyperfitting"), help="checkpoint (git-ignored)")
     args = parser.parse_args()
     setup_torch(args)
@@ -49,6 +53,7 @@ def main() -> None:
 
     import torch
     from datasets import Dataset
+    from transformers import LogitsProcessorList
 
     from hf_tokens._compat import no_checkpointing
     from hf_tokens.analysis.token_stats import token_stats
@@ -56,6 +61,7 @@ def main() -> None:
     from hf_tokens.assets.text import text_chunks
     from hf_tokens.hub import save_for_hub
     from hf_tokens.trainers.hyperfitting import HyperfittingConfig, HyperfittingTrainer, long_form_report
+    from hf_tokens.trainers.hyperfitting.citation import TrainingNgramBlocker, copied_ngram_rate
 
     original, tokenizer = load_model("smollm2-135m")
     model, _ = load_model("smollm2-135m")
@@ -99,14 +105,16 @@ def main() -> None:
         stats = token_stats(m, input_ids=torch.tensor(held))
         return float(torch.exp(stats.nll().sum() / stats.num_scored.sum()))
 
-    def continuations(m: Any, sample: bool) -> tuple[list[list[int]], list[float]]:
+    def continuations(m: Any, sample: bool, block: bool) -> tuple[list[list[int]], list[float]]:
         seqs, ents = [], []
         for i, ids in enumerate(prompts):
             prompt = torch.tensor([ids[: args.prompt_tokens]])
             kwargs: dict[str, Any] = {"do_sample": False}
+            if block:
+                kwargs["logits_processor"] = LogitsProcessorList([TrainingNgramBlocker(train, n=args.block_n)])
             if sample:
                 torch.manual_seed(args.seed + i)
-                kwargs = {"do_sample": True, "top_p": args.top_p, "top_k": 0, "temperature": 1.0}
+                kwargs.update(do_sample=True, top_p=args.top_p, top_k=0, temperature=1.0)
             with torch.no_grad():
                 out = m.generate(prompt, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, **kwargs)
             seqs.append(out[0, args.prompt_tokens :].tolist())
@@ -116,14 +124,17 @@ def main() -> None:
 
     bench = Benchmark("hyperfitting", "SmolLM2-135M-Instruct (fp32)", args.device, args.quick)
     arms = {
-        "original, greedy": (original, False),
-        f"original, top-p {args.top_p}": (original, True),
-        "hyperfitted, greedy": (model, False),
+        "original, greedy": (original, False, False),
+        f"original, top-p {args.top_p}": (original, True, False),
+        "hyperfitted, greedy": (model, False, False),
+        "hyperfitted, greedy, citation blocker": (model, False, True),
     }
     reports = {}
-    for arm, (m, sample) in arms.items():
-        seqs, ents = continuations(m, sample)
+    copied = f"copied_{args.block_n}gram_rate"
+    for arm, (m, sample, block) in arms.items():
+        seqs, ents = continuations(m, sample, block)
         reports[arm] = long_form_report(seqs, ents)
+        reports[arm][copied] = sum(copied_ngram_rate(s, train, args.block_n) for s in seqs) / len(seqs)
         print(arm, reports[arm])
     base = reports["original, greedy"]
     for arm, report in reports.items():

@@ -76,3 +76,51 @@ def test_trainer_hyperfits_a_tiny_set_and_stops_at_the_target(tmp_path):
     cb = trainer.hyperfitting
     assert cb.reached_step is not None and cb.reached_step == trainer.state.global_step < 200  # stopped early
     assert cb.losses[-1][2] <= 0.3 < cb.losses[0][2]
+
+
+def test_citation_blocker_forbids_training_ngrams_only():
+    from hf_tokens.trainers.hyperfitting import TrainingNgramBlocker
+
+    blocker = TrainingNgramBlocker([[1, 2, 3, 4], [1, 2, 5, 6]], n=3)
+    scores = torch.zeros(3, 8)
+    ids = torch.tensor([[9, 1, 2], [7, 2, 5], [1, 2, 9]])
+    out = blocker(ids, scores.clone())
+    # row 0 ends in (1, 2): both training continuations 3 and 5 are blocked, nothing else
+    assert torch.isinf(out[0]).nonzero().flatten().tolist() == [3, 5]
+    assert torch.isinf(out[1]).nonzero().flatten().tolist() == [6]
+    assert not torch.isinf(out[2]).any()
+    assert torch.equal(blocker(torch.tensor([[1]]), torch.zeros(1, 8)), torch.zeros(1, 8))  # shorter than n - 1
+
+
+def test_citation_blocker_in_generate_never_completes_a_training_ngram():
+    from transformers import LlamaConfig, LlamaForCausalLM, LogitsProcessorList
+
+    from hf_tokens.trainers.hyperfitting import TrainingNgramBlocker, copied_ngram_rate
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2)  # fmt: skip
+    model = LlamaForCausalLM(cfg).eval()
+    prompt = torch.tensor([[3, 4]])
+    plain = model.generate(prompt, max_new_tokens=24, do_sample=False, pad_token_id=0)[0].tolist()
+    training = [plain[:14]]  # the model's own greedy path is the "training set": plain decoding recites it
+    assert copied_ngram_rate(plain[:14], training, n=4) == 1.0
+    blocked = model.generate(prompt, max_new_tokens=24, do_sample=False, pad_token_id=0,
+                             logits_processor=LogitsProcessorList([TrainingNgramBlocker(training, n=4)]))  # fmt: skip
+    blocked = blocked[0].tolist()
+    assert copied_ngram_rate(blocked, training, n=4) == 0.0
+    assert blocked[:2] == [3, 4] and blocked != plain
+
+
+def test_citation_blocker_rejects_bad_input():
+    from hf_tokens.trainers.hyperfitting import TrainingNgramBlocker, copied_ngram_rate
+
+    with pytest.raises(ValueError, match="n must be"):
+        TrainingNgramBlocker([[1, 2, 3]], n=1)
+    with pytest.raises(TypeError, match="training_sequences"):
+        TrainingNgramBlocker("hello", n=3)
+    with pytest.raises(TypeError, match="training_sequences"):
+        TrainingNgramBlocker([[1.5, 2]], n=2)
+    with pytest.raises(TypeError, match="training_sequences"):
+        copied_ngram_rate([1, 2], [], n=2)
+    assert copied_ngram_rate([1, 2], [torch.tensor([1, 2, 3])], n=2) == 1.0

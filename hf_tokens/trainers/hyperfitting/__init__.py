@@ -49,5 +49,7 @@ __getattr__, __dir__ = lazy_exports(
         "self_bleu": ".metrics",
         "type_token_ratio": ".metrics",
         "repeated_ngram_rate": ".metrics",
+        "TrainingNgramBlocker": ".citation",
+        "copied_ngram_rate": ".citation",
     },
 )
