@@ -31,6 +31,7 @@ def main() -> None:
 
     import torch
     from datasets import Dataset
+    from transformers import LogitsProcessorList
 
     from hf_tokens._compat import no_checkpointing
     from hf_tokens.assets import load_model
@@ -38,6 +39,8 @@ def main() -> None:
     from hf_tokens.trainers.hyperfitting import (
         HyperfittingConfig,
         HyperfittingTrainer,
+        TrainingNgramBlocker,
+        copied_ngram_rate,
         repeated_ngram_rate,
         type_token_ratio,
     )
@@ -47,9 +50,9 @@ def main() -> None:
     inputs = tokenizer(args.prompt, return_tensors="pt")
     n = inputs["input_ids"].shape[1]
 
-    def greedy() -> list[int]:
+    def greedy(**kwargs: object) -> list[int]:
         with torch.no_grad():
-            out = model.generate(**inputs, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
+            out = model.generate(**inputs, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, **kwargs)
         return out[0, n:].tolist()
 
     before = greedy()
@@ -74,11 +77,15 @@ def main() -> None:
         trainer.train()
     model.eval()
     after = greedy()
+    # the paper's citation blocker: no token may complete a 6-gram of the training passages
+    blocked = greedy(logits_processor=LogitsProcessorList([TrainingNgramBlocker(rows, n=6)]))
     losses = trainer.hyperfitting.losses
     print(f"training loss {losses[0][2]:.3f} -> {losses[-1][2]:.3f} in {trainer.state.global_step} steps")
-    for name, tokens in (("original greedy", before), ("hyperfitted greedy", after)):
+    arms = (("original greedy", before), ("hyperfitted greedy", after), ("hyperfitted, citation blocker", blocked))
+    for name, tokens in arms:
         ttr, rep = type_token_ratio(tokens), repeated_ngram_rate(tokens, 4)
-        print(f"\n{name} (type-token ratio {ttr:.2f}, repeated 4-grams {rep:.2f}):")
+        copied = copied_ngram_rate(tokens, rows, n=6)
+        print(f"\n{name} (type-token ratio {ttr:.2f}, repeated 4-grams {rep:.2f}, copied 6-grams {copied:.2f}):")
         print(tokenizer.decode(tokens, skip_special_tokens=True))
     if args.output_dir is not None:
         from hf_tokens.hub import save_for_hub
