@@ -19,6 +19,7 @@ Top-p sampling: p = ``--top-p``, temperature 1, seeded per prompt.
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, setup_torch
 
 
 def main() -> None:
@@ -62,6 +63,7 @@ def main() -> None:
     from hf_tokens.hub import save_for_hub
     from hf_tokens.trainers.hyperfitting import HyperfittingConfig, HyperfittingTrainer, long_form_report
     from hf_tokens.trainers.hyperfitting.citation import TrainingNgramBlocker, copied_ngram_rate
+    from hf_tokens.trainers.hyperfitting.metrics import repeated_ngram_rate, type_token_ratio
 
     original, tokenizer = load_model("smollm2-135m")
     model, _ = load_model("smollm2-135m")
@@ -129,17 +131,28 @@ def main() -> None:
         "hyperfitted, greedy": (model, False, False),
         "hyperfitted, greedy, citation blocker": (model, False, True),
     }
-    reports = {}
+    reports, per_prompt = {}, {}
     copied = f"copied_{args.block_n}gram_rate"
     for arm, (m, sample, block) in arms.items():
         seqs, ents = continuations(m, sample, block)
         reports[arm] = long_form_report(seqs, ents)
         reports[arm][copied] = sum(copied_ngram_rate(s, train, args.block_n) for s in seqs) / len(seqs)
+        per_prompt[arm] = {"repeated_4gram_rate": [repeated_ngram_rate(s, 4) for s in seqs],
+                           "type_token_ratio": [type_token_ratio(s) for s in seqs]}  # fmt: skip
         print(arm, reports[arm])
     base = reports["original, greedy"]
     for arm, report in reports.items():
         for metric, value in report.items():
             bench.add(arm, metric, value, baseline="original, greedy", baseline_value=base[metric])
+    sampled = f"original, top-p {args.top_p}"
+    for arm in ("hyperfitted, greedy", "hyperfitted, greedy, citation blocker"):
+        for metric, values in per_prompt[arm].items():  # the paper's claim: greedy hyperfitted vs top-p original
+            other = per_prompt[sampled][metric]
+            low, high = paired_bootstrap(values, other)
+            diff = statistics.fmean(values) - statistics.fmean(other)
+            bench.add(f"{arm} minus {sampled}", f"{metric} difference", diff,
+                      ci95=[low, high], n=len(values), per_prompt=[round(v, 4) for v in values],
+                      baseline_per_prompt=[round(v, 4) for v in other])  # fmt: skip
     ppl_orig = perplexity(original)
     bench.add("original", "held-out perplexity", ppl_orig, baseline="original", baseline_value=ppl_orig)
     bench.add("hyperfitted", "held-out perplexity", perplexity(model), baseline="original", baseline_value=ppl_orig)

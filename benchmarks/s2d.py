@@ -28,7 +28,8 @@ import torch
 
 from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
 
-GRID = ([0.95, 0.9, 0.8], [0.9, 0.7, 0.5], [0.7, 0.5, 0.3])
+# from "escalate unless sure" to "let the 4-layer draft propose whenever it is fairly confident"
+GRID = ([0.95, 0.9, 0.8], [0.9, 0.7, 0.5], [0.7, 0.5, 0.3], [0.5, 0.4, 0.3], [0.3, 0.3, 0.3])
 DRAFT_DEPTHS = [4, 8, 12]
 
 
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{name} | {target_name}", "tokens/s", statistics.median(values), baseline="plain greedy",
                 baseline_value=statistics.median(greedy), n=len(values),
                 median_speedup=statistics.median(ratios), identical_to_greedy=f"{identical[name]}/{len(values)}",
+                speedups=[round(r, 4) for r in ratios],
             )  # fmt: skip
             if name in steps:
                 bench.add(f"{name} | {target_name}", "tokens/step", statistics.median(steps[name]), n=len(values))
