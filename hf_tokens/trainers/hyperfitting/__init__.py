@@ -47,10 +47,13 @@ register(
     "--seq-len 48 --batch-size 4 --epochs 10 --lr 5e-4 --prompts 4 --prompt-tokens 24 --eval-texts 8 "
     "--json bench_results/hyperfitting.json",
     usage=(
-        "from hf_tokens.trainers.hyperfitting import HyperfittingConfig, HyperfittingTrainer\n"
+        "from hf_tokens.trainers.hyperfitting import HyperfittingConfig, HyperfittingTrainer, TrainingNgramBlocker\n"
         'args = HyperfittingConfig(output_dir="out", target_loss=0.05, bf16=False)  # 20 epochs, lr 1e-6 (paper)\n'
         "trainer = HyperfittingTrainer(model=model, args=args, train_dataset=small_set, processing_class=tokenizer)\n"
-        "trainer.train()  # stops at the first logged loss <= 0.05"
+        "trainer.train()  # stops at the first logged loss <= 0.05\n"
+        "from transformers import LogitsProcessorList\n"
+        "blocker = TrainingNgramBlocker(small_set['input_ids'], n=6)  # the paper's citation blocker\n"
+        "out = model.generate(**inputs, logits_processor=LogitsProcessorList([blocker]), max_new_tokens=256)"
     ),
 )
 
