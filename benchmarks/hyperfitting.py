@@ -12,7 +12,9 @@ citation-blocker check is one more arm: the hyperfitted model's greedy decoding 
 :class:`~hf_tokens.trainers.hyperfitting.citation.TrainingNgramBlocker` (no training ``--block-n``-gram completed).
 Top-p sampling: p = ``--top-p``, temperature 1, seeded per prompt.
 
-    OMP_NUM_THREADS=1 python benchmarks/hyperfitting.py --json bench_results/hyperfitting.json
+    OMP_NUM_THREADS=1 python benchmarks/hyperfitting.py --train-texts 64 --seq-len 128 --batch-size 8 --lr 1e-4 \
+        --target-loss 0.1 --prompts 32 --eval-texts 16 --out .cache/hyperfitting64 \
+        --json bench_results/hyperfitting_64.json          # the headline (+ --seed 1: hyperfitting_64_seed1.json)
     python benchmarks/hyperfitting.py --quick     # 2 epochs, 3 prompts x 64 tokens
 """
 
