@@ -64,7 +64,7 @@ def main() -> None:
     from hf_tokens.assets.text import text_chunks
     from hf_tokens.hub import save_for_hub
     from hf_tokens.trainers.hyperfitting import HyperfittingConfig, HyperfittingTrainer, long_form_report
-    from hf_tokens.trainers.hyperfitting.citation import TrainingNgramBlocker, copied_ngram_rate
+    from hf_tokens.trainers.hyperfitting.citation import TrainingNgramBlocker
     from hf_tokens.trainers.hyperfitting.metrics import repeated_ngram_rate, type_token_ratio
 
     original, tokenizer = load_model("smollm2-135m")
@@ -109,13 +109,15 @@ def main() -> None:
         stats = token_stats(m, input_ids=torch.tensor(held))
         return float(torch.exp(stats.nll().sum() / stats.num_scored.sum()))
 
+    blocker = TrainingNgramBlocker(train, n=args.block_n)  # the blocked arm's processor; scores every arm's copying
+
     def continuations(m: Any, sample: bool, block: bool) -> tuple[list[list[int]], list[float]]:
         seqs, ents = [], []
         for i, ids in enumerate(prompts):
             prompt = torch.tensor([ids[: args.prompt_tokens]])
             kwargs: dict[str, Any] = {"do_sample": False}
             if block:
-                kwargs["logits_processor"] = LogitsProcessorList([TrainingNgramBlocker(train, n=args.block_n)])
+                kwargs["logits_processor"] = LogitsProcessorList([blocker])
             if sample:
                 torch.manual_seed(args.seed + i)
                 kwargs.update(do_sample=True, top_p=args.top_p, top_k=0, temperature=1.0)
@@ -138,7 +140,7 @@ def main() -> None:
     for arm, (m, sample, block) in arms.items():
         seqs, ents = continuations(m, sample, block)
         reports[arm] = long_form_report(seqs, ents)
-        reports[arm][copied] = sum(copied_ngram_rate(s, train, args.block_n) for s in seqs) / len(seqs)
+        reports[arm][copied] = sum(blocker.copied_rate(s) for s in seqs) / len(seqs)
         per_prompt[arm] = {"repeated_4gram_rate": [repeated_ngram_rate(s, 4) for s in seqs],
                            "type_token_ratio": [type_token_ratio(s) for s in seqs]}  # fmt: skip
         print(arm, reports[arm])

@@ -10,31 +10,28 @@ separate banned sequence, checked one by one at each step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import torch
 from transformers import LogitsProcessor
 
-
-def _ngrams(tokens: Sequence[int], n: int) -> Iterable[tuple[int, ...]]:
-    return (tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+from hf_tokens.trainers.hyperfitting.metrics import ngrams
 
 
-def _check(sequences: Sequence[Sequence[int]], n: object) -> int:
+def _token_lists(sequences: Sequence[Sequence[int]], n: object) -> list[list[int]]:
+    """``sequences`` as lists of int token ids (tensors converted), after checking them and ``n``."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
         raise ValueError(f"n must be an int >= 2 (a blocked n-gram needs a prefix), got {n!r}")
     if isinstance(sequences, (str, bytes)) or not isinstance(sequences, Sequence) or not sequences:
         raise TypeError("training_sequences must be a non-empty list of token-id lists")
+    lists = []
     for seq in sequences:
         if isinstance(seq, torch.Tensor):
             seq = seq.tolist()
         if not isinstance(seq, Sequence) or not all(isinstance(t, int) and not isinstance(t, bool) for t in seq):
             raise TypeError("training_sequences must hold lists of int token ids")
-    return n
-
-
-def _as_lists(sequences: Sequence[Sequence[int]]) -> list[list[int]]:
-    return [s.tolist() if isinstance(s, torch.Tensor) else list(s) for s in sequences]
+        lists.append(list(seq))
+    return lists
 
 
 class TrainingNgramBlocker(LogitsProcessor):
@@ -43,11 +40,17 @@ class TrainingNgramBlocker(LogitsProcessor):
     starts in the prompt is blocked too). Pass it in ``logits_processor=[...]`` to ``generate``."""
 
     def __init__(self, training_sequences: Sequence[Sequence[int]], n: int = 6) -> None:
-        self.n = _check(training_sequences, n)
         self.next_tokens: dict[tuple[int, ...], set[int]] = {}
-        for seq in _as_lists(training_sequences):
-            for gram in _ngrams(seq, n):
+        for seq in _token_lists(training_sequences, n):
+            for gram in ngrams(seq, n):
                 self.next_tokens.setdefault(gram[:-1], set()).add(gram[-1])
+        self.n = n
+
+    def copied_rate(self, sequence: Sequence[int]) -> float:
+        """Share of ``sequence``'s ``n``-grams that occur in the training sequences (0.0 = nothing recited; a
+        sequence shorter than ``n`` has none)."""
+        grams = list(ngrams(list(sequence), self.n))
+        return sum(g[-1] in self.next_tokens.get(g[:-1], ()) for g in grams) / len(grams) if grams else 0.0
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         if input_ids.shape[1] < self.n - 1:
@@ -61,9 +64,6 @@ class TrainingNgramBlocker(LogitsProcessor):
 
 
 def copied_ngram_rate(sequence: Sequence[int], training_sequences: Sequence[Sequence[int]], n: int = 6) -> float:
-    """Share of ``sequence``'s ``n``-grams that occur in ``training_sequences`` (0.0 = nothing recited; a
-    sequence shorter than ``n`` has none)."""
-    n = _check(training_sequences, n)
-    seen = {gram for seq in _as_lists(training_sequences) for gram in _ngrams(seq, n)}
-    grams = list(_ngrams(list(sequence), n))
-    return sum(g in seen for g in grams) / len(grams) if grams else 0.0
+    """Share of ``sequence``'s ``n``-grams that occur in ``training_sequences`` (see
+    :meth:`TrainingNgramBlocker.copied_rate`; build the blocker once to score many sequences)."""
+    return TrainingNgramBlocker(training_sequences, n).copied_rate(sequence)

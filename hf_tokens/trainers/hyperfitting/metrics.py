@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+
+def ngrams(tokens: Sequence[int], n: int) -> Iterator[tuple[int, ...]]:
+    """The ``n``-grams of ``tokens`` in order, as tuples (none when ``tokens`` is shorter than ``n``)."""
+    return (tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 def type_token_ratio(tokens: Sequence[int]) -> float:
@@ -21,7 +26,7 @@ def repeated_ngram_rate(tokens: Sequence[int], n: int = 4) -> float:
     """Share of the sequence's ``n``-grams that already occurred earlier in it (0.0 = no repetition)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    grams = list(ngrams(tokens, n))
     if not grams:
         return 0.0
     return 1.0 - len(set(grams)) / len(grams)
@@ -34,10 +39,10 @@ def bleu(candidate: Sequence[int], references: Sequence[Sequence[int]], max_n: i
         raise ValueError("candidate and references must not be empty")
     log_p = 0.0
     for n in range(1, max_n + 1):
-        cand = Counter(tuple(candidate[i : i + n]) for i in range(len(candidate) - n + 1))
+        cand = Counter(ngrams(candidate, n))
         most: Counter = Counter()
         for ref in references:
-            for gram, c in Counter(tuple(ref[i : i + n]) for i in range(len(ref) - n + 1)).items():
+            for gram, c in Counter(ngrams(ref, n)).items():
                 most[gram] = max(most[gram], c)
         matched = sum(min(c, most[g]) for g, c in cand.items())
         total = max(sum(cand.values()), 0)
