@@ -1,20 +1,26 @@
-"""Masked diffusion LM decoding: plain iterative unmasking vs FreeCache vs Guided Diffusion (SmolLM2 guide) vs both.
+"""Masked diffusion LM decoding: plain iterative unmasking vs FreeCache vs Guided Diffusion (SmolLM2 guide) vs both,
+with SmolLM2's own greedy decoding as the autoregressive reference.
 
-    PYTHONPATH=. python benchmarks/diffusion_lm.py --quick --json bench_results/diffusion_lm.json
+    # the headline: SmolLM2-135M adapted to masked diffusion (hf_tokens/models/diffusion_lm/train.py --init smollm2)
+    PYTHONPATH=. python benchmarks/diffusion_lm.py --model .cache/diffusion_lm_smollm2 --prompts 16 --prompt-len 192 \
+        --threads 2 --json bench_results/diffusion_lm_smollm2.json
 
-Model: the small LLaDA-style model trained by ``python -m hf_tokens.models.diffusion_lm.train`` (``--model``, default
-``.cache/diffusion_lm``). Prompts: ``--prompts`` windows of ``--prompt-len`` tokens from the held-out 10% of the
-training corpus (CPython stdlib source); each arm writes ``--new-tokens`` tokens after each prompt. Per arm, medians
-over prompts of: denoising steps (denoiser forwards), wall-clock seconds per prompt (guide included), SmolLM2
-perplexity of the generated continuation given the prompt, exact match of the first ``--match-tokens`` tokens with
-the held-out true continuation, token accuracy, and agreement with the plain sampler's tokens (FreeCache's drift).
-The baseline is the plain sampler at one token per step (``steps = new_tokens``), run in the same process; the
-"plain, 1/4 steps" arm shows what cutting steps costs without a guide.
+Model: a diffusion LM trained by ``python -m hf_tokens.models.diffusion_lm.train`` (``--model``). Prompts:
+``--prompts`` windows of ``--prompt-len`` tokens from the held-out 10% of the training corpus (CPython stdlib source);
+each arm writes ``--new-tokens`` tokens after each prompt. Per arm: denoising steps (denoiser forwards; AR forwards
+for the AR reference), wall-clock seconds per prompt (guide included), SmolLM2 perplexity of the generated
+continuation given the prompt, exact match of the first ``--match-tokens`` tokens with the held-out true
+continuation, token accuracy against it, and agreement with the plain sampler's tokens (FreeCache's drift); medians
+over prompts for steps, seconds and perplexity, means for the rest. The baseline is the plain sampler at one token per
+step (``steps = new_tokens``), run in the same process on the same prompts; the "plain, 1/4 steps" arm shows what
+cutting steps costs without a guide. Speed-ups are geometric means of per-prompt time ratios with 95% paired-bootstrap
+intervals; token accuracy minus the plain sampler's carries its paired-bootstrap interval too (equal quality).
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -25,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
+from hf_tokens.benchmarking import Benchmark, add_common_args, paired_bootstrap, paired_log_ratio, setup_torch
 
 
 def arms(n: int, block: int) -> dict[str, dict[str, Any]]:
@@ -35,6 +41,7 @@ def arms(n: int, block: int) -> dict[str, dict[str, Any]]:
         "freecache": {"steps": n, "block_length": block, "freecache": True},
         "guided": {"block_length": block, "guide": True},
         "guided+freecache": {"block_length": block, "guide": True, "freecache": True},
+        "smollm2-greedy (AR)": {"ar": True},
     }
 
 
@@ -83,7 +90,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             for i, w in enumerate(windows):
                 ids = w[None, : args.prompt_len]
                 t0 = time.perf_counter()
-                out, stats = diffusion_generate(dlm, ids, max_new_tokens=args.new_tokens, **kw)
+                if kw.get("ar"):  # SmolLM2's own greedy decoding (KV cache): the autoregressive reference
+                    out = guide.generate(ids, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
+                                         do_sample=False, pad_token_id=tok.eos_token_id)  # fmt: skip
+                    stats = {"denoiser_forwards": args.new_tokens}
+                else:
+                    out, stats = diffusion_generate(dlm, ids, max_new_tokens=args.new_tokens, **kw)
                 res["seconds"].append(time.perf_counter() - t0)
                 res["steps"].append(stats["denoiser_forwards"])
                 gen_ids = out[0, args.prompt_len :]
@@ -100,6 +112,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{name}: {statistics.median(res['seconds']):.3f} s, {statistics.median(res['steps'])} steps",
                 flush=True,
             )
+    for name, res in results.items():  # the guided arms must reproduce the AR reference (lossless guidance)
+        ar = outputs["smollm2-greedy (AR)"]
+        res["agree_ar"] = [float((a == b).float().mean()) for a, b in zip(outputs[name], ar)]
     base = results["plain"]
     med = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in results.items()}
     mean = {name: {k: statistics.fmean(v) for k, v in r.items()} for name, r in results.items()}
@@ -112,15 +127,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             (f"exact_match_first_{args.match_tokens}", "exact", mean),
             ("token_accuracy", "accuracy", mean),
             ("agreement_with_plain", "agree", mean),
+            ("agreement_with_ar_greedy", "agree_ar", mean),
         ):
             bv = agg["plain"][key] if name != "plain" else None
             bench.add(name, metric, agg[name][key], baseline_value=bv, **kwargs)
-        speed = statistics.median(base["seconds"]) / max(1e-9, statistics.median(results[name]["seconds"]))
-        bench.add(name, "speedup_vs_plain", speed, baseline="plain" if name != "plain" else None)
+        if name == "plain":
+            bench.add(name, "speedup_vs_plain", 1.0)
+            continue
+        logs = [[math.log(t) for t in results[arm]["seconds"]] for arm in ("plain", name)]
+        speed, low, high = paired_log_ratio(*logs)
+        bench.add(name, "speedup_vs_plain", speed, baseline="plain", ci95=[low, high], n=len(windows),
+                  per_prompt=[round(a / b, 3) for a, b in zip(base["seconds"], results[name]["seconds"])])  # fmt: skip
+        acc, acc_base = results[name]["accuracy"], base["accuracy"]
+        low, high = paired_bootstrap(acc, acc_base)
+        diff = statistics.fmean(acc) - statistics.fmean(acc_base)
+        bench.add(name, "token_accuracy_minus_plain", diff, baseline="plain", ci95=[low, high], n=len(windows))
     bench.note(
         f"{len(windows)} held-out prompts of {args.prompt_len} tokens, {args.new_tokens} new tokens, block "
-        f"{args.block_length}; medians over prompts (exact match, accuracy and agreement: means); {args.threads} "
-        "thread(s); guided arms include the SmolLM2 guide's time and equal SmolLM2's greedy continuation"
+        f"{args.block_length}; medians over prompts (exact match, accuracy and agreement: means); speed-ups: "
+        f"geometric means of per-prompt ratios; {args.threads} thread(s); guided arms include the SmolLM2 guide's "
+        "time and equal SmolLM2's greedy continuation (the AR reference arm)"
     )
     return bench.finish(args.json)
 

@@ -3,8 +3,10 @@
     python examples/diffusion_lm.py                                   # CPU: trains a tiny one for 20 steps
     python examples/diffusion_lm.py --model .cache/diffusion_lm       # the model trained by the training script
     python examples/diffusion_lm.py --steps 5 --out /tmp/dlm          # also save it (card included) into /tmp/dlm
+    python examples/diffusion_lm.py --from-smollm2 --steps 10         # start from SmolLM2's weights (Dream-style)
 
-1. builds ``DiffusionLMForMaskedLM`` on SmolLM2's tokenizer + a mask token, or loads a trained one;
+1. builds ``DiffusionLMForMaskedLM`` on SmolLM2's tokenizer + a mask token (new, or a copy of SmolLM2-135M with
+   bidirectional attention and shifted logits: ``diffusion_lm_from_causal_lm``), or loads a trained one;
 2. trains it ``--steps`` steps with LLaDA's loss (random mask ratio t, 1/t-weighted cross-entropy) on offline text;
 3. generates after a prompt with the plain sampler, with FreeCache (frozen keys/values outside the current block) and
    with Guided Diffusion (SmolLM2 verifies the draft left to right), printing the denoising steps each took.
@@ -20,6 +22,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import torch
 
 from hf_tokens.assets import load_model
+from hf_tokens.models.diffusion_lm.convert import diffusion_lm_from_causal_lm
 from hf_tokens.models.diffusion_lm.modeling import DiffusionLMConfig, DiffusionLMForMaskedLM, masked_diffusion_loss
 from hf_tokens.models.diffusion_lm.sampling import diffusion_generate
 from hf_tokens.models.diffusion_lm.train import token_stream, tokenizer_with_mask
@@ -31,12 +34,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default=None, help="a trained diffusion LM folder (skips training)")
     parser.add_argument("--steps", type=int, default=20, help="training steps of the tiny model")
+    parser.add_argument("--from-smollm2", action="store_true", help="adapt a copy of SmolLM2-135M instead")
     parser.add_argument("--new-tokens", type=int, default=16)
     parser.add_argument("--out", default=None, help="save the model and its card into this folder")
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     tok = tokenizer_with_mask()
+    guide, _ = load_model("smollm2-135m")
     if args.model:
         model = DiffusionLMForMaskedLM.from_pretrained(args.model)
     else:
@@ -45,8 +50,11 @@ def main() -> None:
             mask_token_id=tok.mask_token_id,
         )  # fmt: skip
         model = DiffusionLMForMaskedLM(config)
+        lr = 3e-3
+        if args.from_smollm2:  # the AR model's weights; the loss below adapts them to unmasking
+            model, lr = diffusion_lm_from_causal_lm(guide, mask_token_id=tok.mask_token_id).train(), 1e-4
         data, _ = token_stream(tok, 200_000)
-        opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        opt = torch.optim.AdamW(model.parameters(), lr=lr)
         gen = torch.Generator().manual_seed(0)
         for step in range(args.steps):
             starts = torch.randint(0, data.numel() - 64, (8,), generator=gen)
@@ -59,7 +67,6 @@ def main() -> None:
             if step % 5 == 0 or step == args.steps - 1:
                 print(f"step {step}: LLaDA loss {loss.item():.3f}")
     model.eval()
-    guide, _ = load_model("smollm2-135m")
     ids = torch.tensor([tok(PROMPT, add_special_tokens=False)["input_ids"]])
     n = args.new_tokens
     for name, kwargs in (

@@ -41,7 +41,7 @@ ARGS = {
     "context_compression": ["--rate", "0.5", "--crag-tokens", "16"],
     "llmlingua2": ["--docs", "1", "--epochs", "1"],
     "long_text": ["--train", "6", "--steps", "2", "--length", "32"],
-    "diffusion_lm": ["--steps", "2", "--new-tokens", "8"],
+    "diffusion_lm": ["--from-smollm2", "--steps", "1", "--new-tokens", "8"],
     "dynamic_tokenization": ["--texts", "2", "--chars", "300", "--merges", "20"],
     "pawn": ["--texts", "2", "--tokens", "16", "--epochs", "2"],
     "zett_transfer": ["--steps", "1", "--batch-texts", "1", "--seq-len", "32"],

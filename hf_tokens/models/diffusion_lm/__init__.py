@@ -1,5 +1,6 @@
-"""A small LLaDA-style masked diffusion LM with FlashDLM's FreeCache and Guided Diffusion (arXiv:2505.21467). See
-:mod:`.modeling` (the model class and training loss) and :mod:`.sampling` (iterative unmasking, FreeCache, guide)."""
+"""A LLaDA-style masked diffusion LM with FlashDLM's FreeCache and Guided Diffusion (arXiv:2505.21467). See
+:mod:`.modeling` (the model class and training loss), :mod:`.convert` (start one from a pretrained AR model, as
+Dream 7B does) and :mod:`.sampling` (iterative unmasking, FreeCache, guide)."""
 
 from hf_tokens.registry import lazy_exports, register
 from hf_tokens.results import Headline
@@ -40,5 +41,6 @@ __getattr__, __dir__ = lazy_exports(
         "DiffusionLMForMaskedLM": ".modeling",
         "masked_diffusion_loss": ".modeling",
         "diffusion_generate": ".sampling",
+        "diffusion_lm_from_causal_lm": ".convert",
     },
 )

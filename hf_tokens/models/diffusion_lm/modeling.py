@@ -51,8 +51,11 @@ class DiffusionLMConfig(PretrainedConfig):
         rms_norm_eps: float = 1e-5,
         mask_token_id: int | None = 49152,
         initializer_range: float = 0.02,
+        num_key_value_heads: int | None = None,
+        shift_logits: bool = False,
         **kwargs: Any,
     ) -> None:
+        num_key_value_heads = num_attention_heads if num_key_value_heads is None else num_key_value_heads
         for name, value in (
             ("vocab_size", vocab_size),
             ("hidden_size", hidden_size),
@@ -60,11 +63,19 @@ class DiffusionLMConfig(PretrainedConfig):
             ("num_hidden_layers", num_hidden_layers),
             ("num_attention_heads", num_attention_heads),
             ("max_position_embeddings", max_position_embeddings),
+            ("num_key_value_heads", num_key_value_heads),
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if hidden_size % num_attention_heads or (hidden_size // num_attention_heads) % 2:
             raise ValueError("hidden_size must be a multiple of num_attention_heads with an even head dimension")
+        if num_attention_heads % num_key_value_heads:
+            raise ValueError(
+                f"num_attention_heads ({num_attention_heads}) must be a multiple of num_key_value_heads "
+                f"({num_key_value_heads})"
+            )
+        if not isinstance(shift_logits, bool):
+            raise TypeError(f"shift_logits must be a bool, got {shift_logits!r}")
         if mask_token_id is not None and not (isinstance(mask_token_id, int) and 0 <= mask_token_id < vocab_size):
             raise ValueError(f"mask_token_id must be an int in [0, vocab_size={vocab_size}), got {mask_token_id!r}")
         self.vocab_size, self.hidden_size, self.intermediate_size = vocab_size, hidden_size, intermediate_size
@@ -75,6 +86,7 @@ class DiffusionLMConfig(PretrainedConfig):
             rms_norm_eps,
         )
         self.mask_token_id, self.initializer_range = mask_token_id, initializer_range
+        self.num_key_value_heads, self.shift_logits = num_key_value_heads, shift_logits
         kwargs["tie_word_embeddings"] = False  # the output projection reuses embed_tokens.weight directly
         super().__init__(**kwargs)
 
@@ -87,9 +99,10 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
 class _Block(nn.Module):
     def __init__(self, config: DiffusionLMConfig) -> None:
         super().__init__()
-        d, self.heads = config.hidden_size, config.num_attention_heads
+        d, self.heads, self.kv_heads = config.hidden_size, config.num_attention_heads, config.num_key_value_heads
+        self.head_dim = d // self.heads
         self.attn_norm = nn.RMSNorm(d, eps=config.rms_norm_eps)
-        self.qkv = nn.Linear(d, 3 * d, bias=False)
+        self.qkv = nn.Linear(d, (self.heads + 2 * self.kv_heads) * self.head_dim, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
         self.mlp_norm = nn.RMSNorm(d, eps=config.rms_norm_eps)
         self.gate_up = nn.Linear(d, 2 * config.intermediate_size, bias=False)
@@ -104,14 +117,19 @@ class _Block(nn.Module):
         active: torch.Tensor | None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         B, A, d = x.shape
-        q, k, v = self.qkv(self.attn_norm(x)).view(B, A, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        heads = (self.heads, self.kv_heads, self.kv_heads)
+        q, k, v = (
+            t.view(B, A, n, self.head_dim).transpose(1, 2)
+            for t, n in zip(self.qkv(self.attn_norm(x)).split([n * self.head_dim for n in heads], -1), heads)
+        )
         q, k = _rotate(q, *rope), _rotate(k, *rope)
         if frozen is not None and active is not None:  # FreeCache: fresh k/v at the active positions only
             k_all, v_all = frozen[0].clone(), frozen[1].clone()
             k_all[:, :, active], v_all[:, :, active] = k, v
         else:
             k_all, v_all = k, v
-        att = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=key_mask)
+        gqa = self.heads != self.kv_heads  # grouped-query attention (SmolLM2: 9 query heads, 3 key/value heads)
+        att = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=key_mask, enable_gqa=gqa)
         x = x + self.o_proj(att.transpose(1, 2).reshape(B, A, d))
         gate, up = self.gate_up(self.mlp_norm(x)).chunk(2, dim=-1)
         return x + self.down(F.silu(gate) * up), (k_all, v_all)
@@ -194,6 +212,8 @@ class DiffusionLMForMaskedLM(PreTrainedModel):
         scored positions (for a ``1/t``-weighted LLaDA loss use :func:`masked_diffusion_loss`)."""
         hidden, _ = self.hidden(input_ids, attention_mask)
         logits = self.project(hidden)
+        if self.config.shift_logits:  # position i's prediction comes from hidden state i-1 (position 0 repeats it)
+            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
         loss = None
         if labels is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100)
@@ -214,7 +234,9 @@ def masked_diffusion_loss(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """LLaDA's pre-training loss on clean ``input_ids[B, L]``: ``-E_t[1/t * sum_{masked i} log p(x_i | x_t)] / L``
-    with ``t ~ U(eps, 1)`` per row and every token masked independently with probability ``t``."""
+    with ``t ~ U(eps, 1)`` per row and every token masked independently with probability ``t``. With
+    ``config.shift_logits`` (Dream's shifted prediction) the first token is never masked and token ``i`` is scored
+    from hidden state ``i-1``."""
     mask_id = model.config.mask_token_id
     if mask_id is None:
         raise ValueError("the model's config has no mask_token_id; a masked diffusion LM needs one")
@@ -224,11 +246,14 @@ def masked_diffusion_loss(
     device = input_ids.device
     t = eps + (1 - eps) * torch.rand(B, 1, generator=generator).to(device)
     masked = torch.rand(B, L, generator=generator).to(device) < t
+    shift = int(model.config.shift_logits)
+    masked[:, :shift] = False  # shifted models read token i from hidden state i-1: position 0 stays clean
     noisy = torch.where(masked, torch.full_like(input_ids, mask_id), input_ids)
     hidden, _ = model.hidden(noisy)
-    logits = model.project(hidden[masked]).float()  # only the masked positions are scored
-    nll = F.cross_entropy(logits, input_ids[masked], reduction="none")
-    weights = (1.0 / t).expand(B, L)[masked]
+    scored = masked[:, shift:]
+    logits = model.project(hidden[:, : L - shift][scored]).float()  # only the masked positions are scored
+    nll = F.cross_entropy(logits, input_ids[:, shift:][scored], reduction="none")
+    weights = (1.0 / t).expand(B, L - shift)[scored]
     return (nll * weights).sum() / (B * L) if nll.numel() else logits.sum() * 0.0
 
 

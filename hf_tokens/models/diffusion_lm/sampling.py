@@ -21,9 +21,14 @@ to right while it equals the guide's greedy token; at the first disagreement the
 and the step ends. So a step commits at least one token, and a block finishes in as few steps as the two models agree.
 Our reading of the paper's rule (the AR model supervises which tokens get unmasked, left to right); named here.
 A consequence (tested): every committed token is the guide's greedy choice after the committed prefix, so the output
-equals the guide's own greedy continuation; the denoiser decides how many tokens each step commits. The speed-up
-therefore needs a guide much cheaper than the denoiser (the paper: a 0.5B guide for 7-8B diffusion LMs); with
-SmolLM2-135M guiding a toy 4-layer denoiser, as in ``benchmarks/diffusion_lm.py``, the guide's forwards dominate.
+equals the guide's own greedy continuation; the denoiser decides how many tokens each step commits. Against the plain
+sampler a guided step pays one guide forward over the block's remaining tokens (cached prefix) instead of nothing; the
+paper's guides are much smaller than the denoiser (0.5B for 7-8B diffusion LMs). ``benchmarks/diffusion_lm.py`` uses
+SmolLM2-135M to guide SmolLM2-135M adapted to diffusion (:mod:`.convert`): the guide is as large as the denoiser but
+reads only the block (with its KV cache), while every plain step reads the whole sequence.
+
+Models with ``config.shift_logits`` (adapted from AR models, :mod:`.convert`) read position ``i``'s prediction from
+hidden state ``i-1``; the sampler then also recomputes position ``s-1`` in FreeCache steps (``s``: the block start).
 """
 
 from __future__ import annotations
@@ -122,6 +127,9 @@ def diffusion_generate(
     if attention_mask is not None and not bool(attention_mask.bool().all()):
         raise ValueError("padded prompts are not supported: pass prompts of one length (attention_mask all ones)")
     B, P = input_ids.shape
+    shift = int(getattr(model.config, "shift_logits", False))
+    if shift and P < 1:
+        raise ValueError("input_ids must hold at least one prompt token: the model reads token i from position i-1")
     if guide is not None:
         _check_guide(model, guide, B, P)
     N = max_new_tokens
@@ -140,15 +148,16 @@ def diffusion_generate(
         size = e - s
         k = min(per_block, size)
         schedule = [size // k + (1 if i < size % k else 0) for i in range(k)]
-        active = torch.arange(s, e, device=device)
+        active = torch.arange(s - shift, e, device=device)  # shifted models also need hidden state s-1
         kv = None
         step = 0
         while bool((x[:, s:e] == mask_id).any()):
             if freecache and kv is not None and not (refresh_every and step % refresh_every == 0):
                 hidden, _ = model.hidden(x, active=active, kv=kv)
+                hidden = hidden[:, :size]
             else:
                 hidden, full_kv = model.hidden(x)
-                hidden = hidden[:, s:e]
+                hidden = hidden[:, s - shift : e - shift]
                 kv = full_kv if freecache else None
                 stats["full_forwards"] += 1
             stats["denoiser_forwards"] += 1

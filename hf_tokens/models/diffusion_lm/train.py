@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> Path:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--chars", type=int, default=3_000_000, help="characters of the corpus to read")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--init",
+        choices=("scratch", "smollm2"),
+        default="scratch",
+        help="scratch: a new model of --hidden/--layers; smollm2: copy SmolLM2-135M's weights (AR-to-diffusion "
+        "adaptation as in Dream 7B: bidirectional attention, shifted logits; --hidden/--layers ignored)",
+    )
     args = p.parse_args(argv)
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be > 0, got {args.minutes}")
@@ -77,7 +84,14 @@ def main(argv: list[str] | None = None) -> Path:
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
-    model = DiffusionLMForMaskedLM(config)
+    if args.init == "smollm2":
+        from hf_tokens.assets import load_model
+        from hf_tokens.models.diffusion_lm.convert import diffusion_lm_from_causal_lm
+
+        model = diffusion_lm_from_causal_lm(load_model("smollm2-135m")[0], mask_token_id=tok.mask_token_id).train()
+        config = model.config
+    else:
+        model = DiffusionLMForMaskedLM(config)
     gen = torch.Generator().manual_seed(args.seed)
 
     def loss_fn(m: Any, windows: torch.Tensor) -> torch.Tensor:
