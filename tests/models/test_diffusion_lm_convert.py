@@ -128,3 +128,19 @@ def test_models_that_cannot_be_copied_are_refused():
         diffusion_lm_from_causal_lm(tiny_llama(), mask_token_id=VOCAB + 5)
     with pytest.raises(ValueError, match="num_key_value_heads"):
         modeling.DiffusionLMConfig(num_attention_heads=4, num_key_value_heads=3)
+
+
+def test_training_script_saves_a_reloadable_model_with_its_card(tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    from hf_tokens.models.diffusion_lm.train import main
+
+    args = ["--minutes", "0.001", "--hidden", "64", "--layers", "1", "--batch-size", "2", "--seq-len", "16"]
+    folder = main([*args, "--chars", "20000", "--out", str(tmp_path / "dlm")])
+    card = (folder / "README.md").read_text()
+    assert "10 steps x 2 x 16 tokens of python-stdlib" in card and "--minutes 0.001" in card
+    model = AutoModelForMaskedLM.from_pretrained(folder)
+    assert model.config.mask_token_id == 49152 and not model.config.shift_logits
+    with pytest.raises(ValueError, match="--minutes"):
+        main(["--minutes", "0", "--out", str(tmp_path / "never")])
+    assert not (tmp_path / "never").exists()
