@@ -14,9 +14,10 @@ The forward can also run only some positions (``active``) against keys/values of
 frozen per-layer cache (``kv``): FreeCache's approximation (see :mod:`.sampling`). With a cache computed from the same
 sequence the result equals the full forward up to float rounding (tested).
 
-Deviations (named): rotary positions and SwiGLU as in LLaDA (a Llama-like backbone) but tiny; the mask token is a new
-vocabulary row appended after SmolLM2's vocabulary; the denoiser never predicts the mask token (its logit is -inf in
-generation).
+Deviations (named): rotary positions and SwiGLU as in LLaDA (a Llama-like backbone) but small (default 4 layers of
+256), or a copy of SmolLM2-135M adapted to diffusion (:mod:`.convert`: grouped key/value heads,
+``config.shift_logits`` as in Dream 7B); the mask token is a new vocabulary row appended after SmolLM2's vocabulary;
+the denoiser never predicts the mask token (its logit is -inf in generation).
 """
 
 from __future__ import annotations
@@ -280,7 +281,8 @@ def contract() -> dict[str, Any]:
         "config_cls": DiffusionLMConfig,
         "model_cls": DiffusionLMForMaskedLM,
         "auto_class": "AutoModelForMaskedLM",
-        "make_config": lambda: DiffusionLMConfig(**TINY),
+        # grouped key/value heads and shifted logits: the variant adapted from AR models (.convert) is the harder one
+        "make_config": lambda: DiffusionLMConfig(**TINY, num_key_value_heads=2, shift_logits=True),
         "make_inputs": make_inputs,
         "generative": "custom",
         "generate_kwargs": {"block_length": 3, "steps": 4},
