@@ -91,6 +91,7 @@ from hf_tokens.benchmarking import (
     write_json_atomic,
 )
 
+TRIGGER_SUFFIX = " +trigger"  # arm name of an EAD threshold run with --large-after's content trigger
 INSTRUCTIONS = {  # --prompt: the short answer-only format, or a worked solution ending in an "Answer:" line
     "answer": "Reply with the final number only.",
     "steps": "Work it out step by step, briefly, then give the result on a last line of the form 'Answer: <number>'.",
@@ -139,13 +140,17 @@ def run_ead(args: argparse.Namespace) -> None:
     assisted = (
         "assisted (0.5B draft)" if args.assistant_tokens is None else f"assisted (0.5B draft, {args.assistant_tokens})"
     )
-    arms = ["large only", "small only", *[f"ead t={t:g}" for t in thresholds], assisted]
+    eads = [f"ead t={t:g}" for t in thresholds]
+    if args.large_after:  # each threshold also with the content trigger (an extension outside the paper)
+        eads += [f"{arm}{TRIGGER_SUFFIX}" for arm in eads]
+    arms = ["large only", "small only", *eads, assisted]
     settings = {  # what every record of a merged set must share (a problem is its index in the seeded list)
         "seed": args.seed,
         "max_new_tokens": args.max_new_tokens,
         "window": args.window,
         "prompt": args.prompt,
         "arms": arms,
+        **({"large_after": args.large_after} if args.large_after else {}),
     }
     bench = Benchmark("generation2-ead", "Qwen2.5-Coder-1.5B-Instruct + 0.5B (fp32)", args.device, args.quick)
     if args.merge:
@@ -238,12 +243,14 @@ def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict) -> lis
     from hf_tokens.assets import load_model
     from hf_tokens.generation import onednn_linears
     from hf_tokens.generation.entropy_adaptive import generate as ead_generate
+    from hf_tokens.generation.entropy_adaptive import regex_trigger
 
     large, tokenizer = load_model("qwen2.5-coder-1.5b")
     small, _ = load_model("qwen2.5-coder-0.5b")
     p_large, p_small = compute_params(large), compute_params(small)
     problems = arithmetic_problems(args.problems, args.seed)
     shard, shards = args.shard
+    trigger = regex_trigger(tokenizer, args.large_after) if args.large_after else None
 
     def run(arm: str, ids: torch.Tensor) -> tuple[list[int], dict, float]:
         stats: dict = {}
@@ -252,9 +259,11 @@ def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict) -> lis
         if arm == "small only":
             model = small
         elif arm.startswith("ead"):
-            t = float(arm.split("=")[1])
+            t = float(arm.removesuffix(TRIGGER_SUFFIX).split("=")[1])
             kwargs.update(custom_generate=ead_generate, small_model=small, decoding_stats=stats)
             kwargs["entropy_adaptive_config"] = {"threshold": t, "window": args.window}
+            if arm.endswith(TRIGGER_SUFFIX):
+                kwargs["force_large"] = trigger
         elif arm.startswith("assisted"):
             kwargs["assistant_model"] = small
         start = time.perf_counter()
@@ -299,7 +308,8 @@ def _solve_ead(args: argparse.Namespace, arms: list[str], settings: dict) -> lis
                 "compute": compute,
                 "text": text,
             }
-            shown = {k: stats[k] for k in ("large_tokens", "switches", "large_forwarded_tokens") if k in stats}
+            keys = ("large_tokens", "switches", "forced_large", "large_forwarded_tokens")
+            shown = {k: stats[k] for k in keys if k in stats}
             right = record["arms"][arm]["score"]
             print(f"[{i + 1}/{len(problems)}] {arm}: {seconds:.1f}s {len(new)} tokens, score {right} {shown}")
             print(f"    {text!r} (answer {entry['answer']})")
@@ -528,6 +538,12 @@ def main() -> None:
     ead.add_argument("--max-new-tokens", type=int, default=16)
     ead.add_argument("--thresholds", default="0.5,1.0", help="comma-separated EAD thresholds (nats)")
     ead.add_argument("--window", type=int, default=4)
+    ead.add_argument(
+        "--large-after",
+        default=None,
+        help="also run each threshold with a content trigger: the large model decodes every position where the "
+        "recent text matches this regex (e.g. '=\\s*-?\\d*$': results after '='; an extension outside the paper)",
+    )
     ead.add_argument("--seed", type=int, default=0)
     ead.add_argument("--prompt", choices=sorted(INSTRUCTIONS), default="answer", help="answer format asked for")
     ead.add_argument(

@@ -233,6 +233,49 @@ def test_padding_is_never_forwarded(pair):
     assert stats["large_forwarded_tokens"] == len(PROMPTS[1]) + len(PROMPTS[2]) + 2 * 7
 
 
+@torch.no_grad()
+def test_force_large_trigger_hands_exactly_the_claimed_positions_to_the_large_model(pair):
+    """With the small model trusted everywhere (threshold inf), the trigger alone picks the large model's positions:
+    each position decoded with the large model's greedy choice exactly where the trigger fired on the ids so far."""
+    large, small = pair
+    prompt = PROMPTS[0]
+    fire = lambda ids: int(ids[-1]) % 3 == 0  # noqa: E731  (after any token id divisible by 3)
+    seq = list(prompt)
+    owners = []
+    for _ in range(20):  # the rule by hand, no cache
+        model = large if fire(torch.tensor(seq)) else small
+        seq.append(int(model(torch.tensor([seq])).logits[0, -1].argmax()))
+        owners.append(model is large)
+    stats: dict = {}
+    out = _ead(large, small, _ids(prompt), {"threshold": math.inf}, stats, max_new_tokens=20, force_large=fire)
+    assert out[0].tolist() == seq
+    assert stats["forced_large"] == stats["large_tokens"] == sum(owners) > 0
+    assert stats["small_forwards"] + stats["large_forwards"] < 2 * 20  # no small forward spent on forced positions
+
+
+def test_regex_trigger_reads_the_recent_text():
+    class Chars:  # a tokenizer whose ids are character codes
+        def decode(self, ids):
+            return "".join(chr(i) for i in ids)
+
+    trigger = ead.regex_trigger(Chars(), r"=\s*-?\d*$", lookback=4)
+    ids = lambda text: torch.tensor([ord(c) for c in text])  # noqa: E731
+    assert trigger(ids("12 + 3 = ")) and trigger(ids("3 = 1")) and trigger(ids("=-15"))
+    assert not trigger(ids("3 = 15.")) and not trigger(ids("12 + 3")) and not trigger(ids("a = 12345"))  # lookback
+    with pytest.raises(ValueError, match="pattern"):
+        ead.regex_trigger(Chars(), "(")
+    with pytest.raises(ValueError, match="lookback"):
+        ead.regex_trigger(Chars(), "=", lookback=0)
+    with pytest.raises(TypeError, match="tokenizer"):
+        ead.regex_trigger(object(), "=")
+
+
+def test_force_large_must_be_callable(pair):
+    large, small = pair
+    with pytest.raises(TypeError, match="force_large"):
+        _ead(large, small, _ids(PROMPTS[0]), {}, max_new_tokens=2, force_large="=")
+
+
 def test_registered_and_exported_names():
     from hf_tokens.registry import get
 

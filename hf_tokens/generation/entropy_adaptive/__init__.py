@@ -106,5 +106,6 @@ __getattr__, __dir__ = lazy_exports(
         "EntropyAdaptiveConfig": ".ead",
         "check_small_model": ".ead",
         "entropy": ".ead",
+        "regex_trigger": ".ead",
     },
 )

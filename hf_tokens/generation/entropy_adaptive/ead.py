@@ -29,8 +29,15 @@ a third of the tokens, faster than assisted decoding. The threshold's scale depe
 it for another pair. Errors the small model makes *confidently* (low entropy, wrong digit) are out of this method's
 reach at any setting.
 
+Content trigger (``force_large``, an extension outside the paper, off by default): a callable that sees the
+row's tokens so far and returns True where the large model must decode the next position whatever the entropy.
+Errors the small model makes confidently are out of reach of any entropy rule (above); in worked arithmetic they sit
+in the results after "=", where the small model is often sure and wrong. :func:`regex_trigger` builds one from a
+tokenizer and a regular expression matched against the end of the recent text (e.g. ``r"=\\s*-?\\d*$"``: right after
+"=" and inside the number that follows). A forced position counts as a large-model token (``forced_large``).
+
 Reported (``decoding_stats``): tokens produced by each model and the large model's share, tokens each model
-forwarded (catch-up included), forwards per model and the number of switches.
+forwarded (catch-up included), forwards per model, the number of switches and of forced positions.
 
 Deviations from the paper, named:
 
@@ -51,8 +58,10 @@ Deviations from the paper, named:
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -133,6 +142,24 @@ class _Lane:
         return self.logits
 
 
+def regex_trigger(tokenizer: Any, pattern: str, lookback: int = 8) -> Callable[[torch.Tensor], bool]:
+    """A ``force_large`` trigger: True when the text of the last ``lookback`` tokens matches ``pattern``
+    (``re.search``; anchor it with ``$`` to mean "the text so far ends with")."""
+    try:
+        compiled = re.compile(pattern)
+    except (re.error, TypeError) as exc:
+        raise ValueError(f"pattern must be a valid regular expression, got {pattern!r}: {exc}") from None
+    if not isinstance(lookback, int) or isinstance(lookback, bool) or lookback < 1:
+        raise ValueError(f"lookback must be an int >= 1 (tokens of recent text), got {lookback!r}")
+    if not callable(getattr(tokenizer, "decode", None)):
+        raise TypeError(f"tokenizer must have a decode method, got {type(tokenizer).__name__}")
+
+    def trigger(ids: torch.Tensor) -> bool:
+        return compiled.search(tokenizer.decode(ids[-lookback:].tolist())) is not None
+
+    return trigger
+
+
 def entropy(logits: torch.Tensor) -> float:
     """Shannon entropy (nats) of softmax(``logits``) for one row."""
     return float(torch.special.entr(torch.softmax(logits.float(), dim=-1)).sum())
@@ -162,6 +189,7 @@ class _Row:
     ids: torch.Tensor
     produced: dict[str, int]
     switches: int
+    forced: int
     small: _Lane
     large: _Lane
     scores: list[torch.Tensor]
@@ -179,6 +207,7 @@ def _decode_row(
     stopping_criteria: StoppingCriteriaList,
     streamer: Any,
     cache: Any,
+    force_large: Callable[[torch.Tensor], bool] | None = None,
 ) -> _Row:
     large = _Lane(large_model, cache, pad)
     small = _Lane(small_model, None, pad)
@@ -190,9 +219,13 @@ def _decode_row(
     length = prompt.shape[1]
     seq[:, :length] = prompt
     window: deque[float] = deque(maxlen=cfg.window)
-    row = _Row(seq, {"small": 0, "large": 0}, 0, small, large, [], [])
+    row = _Row(seq, {"small": 0, "large": 0}, 0, 0, small, large, [], [])
     current = small
     while length < max_length:
+        if force_large is not None and bool(force_large(seq[0, pad:length])):
+            row.forced += 1
+            if current is small:  # no small-model forward is spent on a position the trigger claims
+                current, row.switches = large, row.switches + 1
         logits = current.next_logits(seq, length)
         window.append(entropy(logits))
         if current is small and sum(window) / len(window) > cfg.threshold:
@@ -231,12 +264,17 @@ def _decode(
     generation_config: GenerationConfig,
     small_model: Any = None,
     decoding_stats: dict | None = None,
+    force_large: Callable[[torch.Tensor], bool] | None = None,
     streamer: Any = None,
     synced_gpus: Any = False,
     **model_kwargs: Any,
 ) -> torch.Tensor | GenerateDecoderOnlyOutput:
     cfg = entropy_adaptive_config
     check_small_model(model, small_model)
+    if force_large is not None and not callable(force_large):
+        raise TypeError(
+            f"force_large must be a callable (ids so far -> bool) or None, got {type(force_large).__name__}"
+        )
     check_inputs(model, input_ids, generation_config, {**model_kwargs, "synced_gpus": synced_gpus}, rows=True)
     pads = left_padding(input_ids, model_kwargs.get("attention_mask"))
     if streamer is None:
@@ -260,6 +298,7 @@ def _decode(
             stopping_criteria,
             streamer,
             cache,
+            force_large,
         )
         for b in range(input_ids.shape[0])
     ]
@@ -315,6 +354,7 @@ def _stats(rows: list[_Row], prompt_len: int) -> dict[str, Any]:
         "small_fraction": small / total,
         "row_large_fractions": [r.produced["large"] / max(sum(r.produced.values()), 1) for r in rows],
         "switches": sum(r.switches for r in rows),
+        "forced_large": sum(r.forced for r in rows),
         "small_forwards": sum(r.small.forwards for r in rows),
         "large_forwards": sum(r.large.forwards for r in rows),
         "small_forwarded_tokens": sum(r.small.forwarded_tokens for r in rows),
@@ -326,7 +366,7 @@ generate = make_custom_generate(
     _decode,
     EntropyAdaptiveConfig,
     "entropy_adaptive_config",
-    options={"small_model": None, "decoding_stats": None},
+    options={"small_model": None, "decoding_stats": None, "force_large": None},
     check=lambda model, kwargs: check_small_model(model, kwargs.get("small_model")),
     doc="""Entropy Adaptive Decoding: ``large.generate(**inputs, custom_generate=generate, small_model=small)``.
 
@@ -334,7 +374,9 @@ generate = make_custom_generate(
     the large model (the one ``generate`` is called on) while the rolling mean entropy of the last ``window``
     next-token distributions is above ``threshold`` (nats), and back below it. ``entropy_adaptive_config`` is an
     :class:`EntropyAdaptiveConfig` or dict; ``decoding_stats`` a dict filled with the tokens each model produced
-    (``large_fraction``), the tokens each forwarded and the number of switches. Approximate (not lossless) unless
+    (``large_fraction``), the tokens each forwarded and the number of switches. ``force_large`` (optional, an
+    extension outside the paper) is a callable ``ids_so_far -> bool`` that makes the large model decode the next
+    position (see ``regex_trigger``). Approximate (not lossless) unless
     ``threshold=0`` (large model only). Greedy and sampling; a left-padded batch is decoded row by row, each row
     switching on its own.""",
 )
