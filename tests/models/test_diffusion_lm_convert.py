@@ -6,33 +6,20 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaForCausalLM
 
 import hf_tokens.models.diffusion_lm.modeling as modeling
 from hf_tokens.models.diffusion_lm.convert import diffusion_lm_from_causal_lm
 from hf_tokens.models.diffusion_lm.modeling import masked_diffusion_loss
 from hf_tokens.models.diffusion_lm.sampling import diffusion_generate
+from hf_tokens.testing import tiny_model
 
 VOCAB = 96
 
 
 def tiny_llama(seed: int = 0, **overrides) -> LlamaForCausalLM:
-    torch.manual_seed(seed)
-    settings = dict(
-        vocab_size=VOCAB,
-        hidden_size=48,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=6,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        rope_theta=500.0,
-        tie_word_embeddings=True,
-        bos_token_id=None,
-        eos_token_id=None,
-        pad_token_id=None,
-    )
-    model = LlamaForCausalLM(LlamaConfig(**{**settings, **overrides})).eval()
+    settings = {"rope_theta": 500.0, "tie_word_embeddings": True, "max_position_embeddings": 64, "eos_token_id": None}
+    model = tiny_model("llama", seed=seed, vocab_size=VOCAB, **{**settings, "num_attention_heads": 8, **overrides})
     with torch.no_grad():  # non-trivial norms, so a norm copied to the wrong place shows
         for name, p in model.named_parameters():
             if "norm" in name:
