@@ -95,13 +95,18 @@ def test_shifted_sampler_freecache_refreshed_every_step_equals_plain_and_fills_e
     assert torch.equal(one_step[:, 6], first.argmax(-1))
 
 
-def test_guided_with_its_own_ar_source_as_guide_takes_fewer_steps_than_tokens():
+def test_guided_by_its_ar_source_equals_its_greedy_with_and_without_freecache():
     ar = tiny_llama()
     dlm = diffusion_lm_from_causal_lm(ar)
-    out, stats = diffusion_generate(dlm, ids(6, 1), max_new_tokens=8, block_length=8, guide=ar)
     greedy = ar.generate(ids(6, 1), max_new_tokens=8, do_sample=False)
-    assert torch.equal(out, greedy)
-    assert 1 <= stats["denoiser_forwards"] <= 8
+    for freecache in (False, True):
+        out, stats = diffusion_generate(
+            dlm, ids(6, 1), max_new_tokens=8, block_length=4, guide=ar, freecache=freecache
+        )
+        assert torch.equal(out, greedy)
+        assert 2 <= stats["denoiser_forwards"] <= 8 and stats["full_forwards"] == (
+            2 if freecache else stats["denoiser_forwards"]
+        )
 
 
 def test_models_that_cannot_be_copied_are_refused():
