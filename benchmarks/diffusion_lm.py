@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{name}: {statistics.median(res['seconds']):.3f} s, {statistics.median(res['steps'])} steps",
                 flush=True,
             )
+    ar = outputs["smollm2-greedy (AR)"]
     for name, res in results.items():  # the guided arms must reproduce the AR reference (lossless guidance)
-        ar = outputs["smollm2-greedy (AR)"]
         res["agree_ar"] = [float((a == b).float().mean()) for a, b in zip(outputs[name], ar)]
     base = results["plain"]
     med = {name: {k: statistics.median(v) for k, v in r.items()} for name, r in results.items()}

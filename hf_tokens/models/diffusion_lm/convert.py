@@ -70,6 +70,8 @@ def diffusion_lm_from_causal_lm(
         raise ValueError(f"mask_token_id must be an int in [0, {vocab}] (the AR vocabulary or one new id)")
     if not isinstance(max_position_embeddings, int) or max_position_embeddings < 1:
         raise ValueError(f"max_position_embeddings must be a positive int, got {max_position_embeddings!r}")
+    if getattr(src, "head_dim", None) not in (None, src.hidden_size // src.num_attention_heads):
+        raise ValueError("causal_lm's head_dim differs from hidden_size / num_attention_heads; not supported")
     config = DiffusionLMConfig(
         vocab_size=max(vocab, mask_id + 1),
         hidden_size=src.hidden_size,
@@ -85,10 +87,6 @@ def diffusion_lm_from_causal_lm(
         eos_token_id=getattr(src, "eos_token_id", None),
         pad_token_id=getattr(src, "pad_token_id", None),
     )
-    if config.hidden_size // config.num_attention_heads != getattr(
-        src, "head_dim", config.hidden_size // config.num_attention_heads
-    ):
-        raise ValueError("causal_lm's head_dim differs from hidden_size / num_attention_heads; not supported")
     dlm = DiffusionLMForMaskedLM(config).to(causal_lm.model.embed_tokens.weight.dtype)
     embed = causal_lm.model.embed_tokens.weight
     dlm.embed_tokens.weight[:vocab] = embed
