@@ -62,7 +62,8 @@ under the original model and token agreement with plain greedy, and transformers
     # shards .cache/ead_w1_s$k.json, merged into bench_results/generation2_ead_window1_heldout.json
     # content trigger pilot (--large-after adds "ead t=0.8 +trigger" arms): W1 with --problems 40 --seed 7000
     # --large-after '=\\s*-?\\d*$' into .cache/ead_trig_s$k.json, merged into
-    # bench_results/generation2_ead_trigger_pilot.json
+    # bench_results/generation2_ead_trigger_pilot.json; confirmed with --problems 100 --seed 8000 into
+    # .cache/ead_trig8k_s$k.json, merged into bench_results/generation2_ead_trigger_100.json
     python benchmarks/generation2.py ead --quick          # 4 problems, 8 tokens
     OMP_NUM_THREADS=1 python benchmarks/generation2.py skipdecode --train-steps 40 \
         --json bench_results/generation2_skipdecode.json
