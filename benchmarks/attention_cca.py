@@ -5,11 +5,17 @@ Three arms on the same weights and the same held-out texts: full causal ``sdpa``
 continued training: every weight but the tied embeddings trained with CCA attention for ``--steps`` steps of
 ``--train-tokens`` tokens; the CPU budget, stated in the output). With ``--sdpa-finetune`` the full-attention model
 is fine-tuned the same way (same data, steps, seed): the adapted CCA against a baseline that saw the same text.
+``--init-from`` continues the training of a model an earlier ``--save`` wrote (a second cycle of the same schedule;
+``--train-seed`` draws other training chunks, the evaluation texts stay those of ``--seed``); its rows count the steps
+of both runs.
 
 Training text: ``--train-corpora`` (Debian licences, CPython source, dpkg changelog by default); evaluation text:
 ``--eval-corpus`` (the Jargon File), a corpus the training never sees. Rows per length L: perplexity of each arm
 (mean token NLL over ``--texts`` texts of L tokens, ratio to sdpa's), and prefill tokens/s (the transformer's forward
-over L tokens, no cache, the LM head excluded; median over the texts, each arm timed on text i in turn).
+over L tokens, no cache, the LM head excluded; median over the texts, each arm timed on text i in turn), and
+decoding tokens/s at context L (a cached prefill of the first L - n tokens, then the text's last
+n = ``--decode-tokens`` tokens fed one step at a time, teacher-forced, through the same ``DynamicCache``; a whole
+step, LM head included; median step over the steps of all the texts).
 
     PYTHONPATH=. python benchmarks/attention_cca.py --json bench_results/attention_cca.json
 """
@@ -59,6 +65,22 @@ def nll_and_seconds(model: Any, ids: torch.Tensor, head_chunk: int = 1024) -> tu
     return total / (ids.numel() - 1), seconds
 
 
+@torch.no_grad()
+def decode_step_seconds(model: Any, ids: torch.Tensor, steps: int) -> list[float]:
+    """Seconds of each cached decoding step over the last ``steps`` tokens of ``ids`` (teacher-forced: a cached
+    prefill of the rest, then one token a step through the same cache; the whole forward, LM head included)."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache(config=model.config)
+    model(input_ids=ids[None, :-steps], past_key_values=cache, use_cache=True, logits_to_keep=1)
+    seconds = []
+    for i in range(ids.numel() - steps, ids.numel()):
+        start = time.perf_counter()
+        model(input_ids=ids[None, i : i + 1], past_key_values=cache, use_cache=True)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
 def train(model: Any, batches: list[torch.Tensor], lr: float, seconds: float) -> dict[str, Any]:
     """Fine-tune every weight but the (tied) embeddings (AdamW, linear decay, gradient checkpointing, to fit in a
     few GB) on ``batches`` of token ids; stops early at ``seconds``."""
@@ -89,6 +111,22 @@ def train(model: Any, batches: list[torch.Tensor], lr: float, seconds: float) ->
             "final_loss": statistics.mean(tail)}  # fmt: skip
 
 
+def load_adapted(folder: str, key: str, cca: CCAConfig, device: str) -> tuple[Any, str, int | None, int | None]:
+    """The model an earlier ``--save`` wrote, set to this run's CCA config, with the training its card states:
+    (model, description, steps, tokens per step)."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation=key).to(device).eval()
+    cca.apply(model.config)  # this run's g and s, not the ones saved with the model
+    card = (Path(folder) / "README.md").read_text() if (Path(folder) / "README.md").is_file() else ""
+    lines = [ln.rstrip(".") for ln in card.splitlines() if ln.startswith("`benchmarks/attention_cca.py`")]
+    trained_line = lines[0] if lines else ""
+    description = f"{folder}, trained by {trained_line or 'this script (see its card)'}"
+    steps = [int(n) for n in re.findall(r"(\d+) steps x \d+ tokens \(batch", trained_line)]
+    tokens = re.search(r"steps x (\d+) tokens", trained_line)
+    return model, description, sum(steps) if steps else None, int(tokens.group(1)) if tokens else None
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__))
     parser.add_argument("--lengths", type=int, nargs="+", default=[2048, 4096, 8192])
@@ -102,16 +140,28 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--train-corpora", nargs="+", default=["licenses", "python-stdlib", "dpkg-changelog"])
     parser.add_argument("--eval-corpus", default="jargon")
     parser.add_argument("--sdpa-finetune", action="store_true", help="also fine-tune the sdpa model the same way")
+    parser.add_argument("--decode-tokens", type=int, default=32, help="cached decoding steps timed per text (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--save", default=None, help="save the adapted model + card here (save_for_hub; .cache/)")
     parser.add_argument("--adapted", default=None, help="load the adapted model from this --save folder (no training)")
+    parser.add_argument("--init-from", default=None, help="continue training the model of this --save folder")
+    parser.add_argument("--train-seed", type=int, default=None, help="seed of the training chunks (default: --seed)")
     args = parser.parse_args(argv)
-    if args.adapted and args.sdpa_finetune:
-        parser.error("--sdpa-finetune trains on the data of a training run; it cannot be combined with --adapted")
+    if args.adapted and (args.sdpa_finetune or args.init_from):
+        parser.error("--adapted loads a trained model; it cannot be combined with --sdpa-finetune or --init-from")
+    if args.init_from and args.sdpa_finetune:
+        parser.error("--sdpa-finetune trains from the base weights; it cannot be combined with --init-from")
+    for flag in ("adapted", "init_from"):
+        folder = getattr(args, flag)
+        if folder and not (Path(folder) / "config.json").is_file():
+            parser.error(f"--{flag.replace('_', '-')} {folder!r} is not a saved model folder (no config.json)")
+    seed = args.seed if args.train_seed is None else args.train_seed
+    if args.decode_tokens < 0 or args.decode_tokens >= min(args.lengths):
+        parser.error(f"--decode-tokens must be in [0, {min(args.lengths)}) (shorter than every --lengths value)")
     setup_torch(args)
     if args.quick:
         args.lengths, args.texts, args.steps, args.train_tokens = [512, 1024], 2, 3, 256
-        args.local_window, args.group_size = 128, 8
+        args.local_window, args.group_size, args.decode_tokens = 128, 8, min(args.decode_tokens, 8)
     from hf_tokens.assets import load_model
 
     torch.manual_seed(args.seed)
@@ -124,31 +174,29 @@ def main(argv: list[str] | None = None) -> dict:
     bench = Benchmark("attention_cca", "SmolLM2-135M-Instruct", args.device, args.quick)
     arms: dict[str, tuple[Any, str]] = {"sdpa": (base, "sdpa"), "cca-zero-shot": (base, key)}
     if args.adapted:
-        from transformers import AutoModelForCausalLM
-
-        adapted = AutoModelForCausalLM.from_pretrained(args.adapted, attn_implementation=key).to(args.device).eval()
-        cca.apply(adapted.config)  # evaluate at this run's g and s, not the ones saved with the adapted model
-        card = (Path(args.adapted) / "README.md").read_text() if (Path(args.adapted) / "README.md").is_file() else ""
-        trained_line = next((ln for ln in card.splitlines() if ln.startswith("`benchmarks/attention_cca.py`")), "")
-        budget = f"loaded from {args.adapted}, trained by {trained_line or 'this script (see its card)'}"
-        spent = re.search(r"(\d+) steps x (\d+) tokens", trained_line)
-        adapt_steps, adapt_tokens = (int(spent.group(1)), int(spent.group(2))) if spent else (None, None)
+        adapted, loaded, adapt_steps, adapt_tokens = load_adapted(args.adapted, key, cca, args.device)
+        budget = f"loaded from {loaded}"
     else:
         per = -(-args.steps // len(args.train_corpora))
-        batches = [t for c in args.train_corpora for t in token_texts(tokenizer, c, per, args.train_tokens, args.seed)]
+        batches = [t for c in args.train_corpora for t in token_texts(tokenizer, c, per, args.train_tokens, seed)]
         batches = [batches[i] for i in torch.randperm(len(batches), generator=torch.Generator().manual_seed(0))]
         batches = [b.to(args.device) for b in batches[: args.steps]]
-        adapted = copy.deepcopy(base)
-        adapted.set_attn_implementation(key)
+        if args.init_from:
+            adapted, before, prior_steps, _ = load_adapted(args.init_from, key, cca, args.device)
+        else:
+            adapted, before, prior_steps = copy.deepcopy(base), "", 0
+            adapted.set_attn_implementation(key)
         trained = train(adapted, batches, args.lr, args.seconds)
-        adapt_steps, adapt_tokens = trained["steps"], args.train_tokens
+        adapt_steps, adapt_tokens = (prior_steps or 0) + trained["steps"], args.train_tokens
         budget = (
             f"{trained['steps']} steps x {args.train_tokens} tokens (batch 1, AdamW lr {args.lr}, every weight but "
             f"the tied embeddings) in "
             f"{trained['seconds']:.0f} s at {args.threads} thread(s) on {args.device} (budget {args.steps} steps / "
             f"{args.seconds:.0f} s); train loss {trained['first_loss']:.3f} -> {trained['final_loss']:.3f}; "
-            f"train text: {', '.join(args.train_corpora)}; eval text: {args.eval_corpus}"
+            f"train text: {', '.join(args.train_corpora)} (chunk seed {seed}); eval text: {args.eval_corpus}"
         )
+        if args.init_from:
+            budget = f"{budget}; continued from {before}"
         if args.save:
             from hf_tokens.hub import save_for_hub
 
@@ -171,15 +219,18 @@ def main(argv: list[str] | None = None) -> dict:
         texts = token_texts(tokenizer, args.eval_corpus, args.texts, length, args.seed + 1)
         nll: dict[str, list[float]] = {a: [] for a in arms}
         secs: dict[str, list[float]] = {a: [] for a in arms}
-        for model, impl in arms.values():  # warm-up at this length (one short forward per arm)
+        for model, impl in arms.values():  # warm-up: one untimed forward per arm at this length (buffers, pages)
             model.set_attn_implementation(impl)
-            nll_and_seconds(model, texts[0][: min(length, 256)].to(args.device))
+            nll_and_seconds(model, texts[0].to(args.device))
+        steps: dict[str, list[float]] = {a: [] for a in arms}
         for ids in texts:
             for arm, (model, impl) in arms.items():
                 model.set_attn_implementation(impl)
                 value, seconds = nll_and_seconds(model, ids.to(args.device))
                 nll[arm].append(value)
                 secs[arm].append(seconds)
+                if args.decode_tokens:
+                    steps[arm] += decode_step_seconds(model, ids.to(args.device), args.decode_tokens)
         extra = {"length": length, "texts": args.texts, "group_size": args.group_size,
                  "local_window": args.local_window, "adapt_steps": adapt_steps,
                  "adapt_tokens": adapt_tokens}  # fmt: skip
@@ -190,6 +241,10 @@ def main(argv: list[str] | None = None) -> dict:
             spread = (max(secs[arm]) - min(secs[arm])) / 2
             bench.add(arm, f"prefill_tokens_per_s@{length}", tps[arm], baseline="sdpa", baseline_value=tps["sdpa"],
                       spread=spread, **extra)  # fmt: skip
+            if args.decode_tokens:
+                dps = {a: 1 / statistics.median(v) for a, v in steps.items()}
+                bench.add(arm, f"decode_tokens_per_s@{length}", dps[arm], baseline="sdpa", baseline_value=dps["sdpa"],
+                          decode_steps=len(steps[arm]), **extra)  # fmt: skip
         keys = min(length, args.local_window) + max(0, length - args.local_window) // args.group_size
         bench.add("cca", f"keys_last_query@{length}", keys, baseline="sdpa", baseline_value=length, **extra)
         print(f"L={length}: " + ", ".join(f"{a} ppl {ppl[a]:.3f} {tps[a]:.0f} tok/s" for a in arms), flush=True)

@@ -112,6 +112,24 @@ def test_continuing_with_the_previous_cores_equals_one_call():
     torch.testing.assert_close(torch.cat(outs, 2), whole, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("q_len", (1, 4, 16))
+@pytest.mark.parametrize("group_size, window", [(3, 4), (2, 9), (4, 30)])
+def test_a_decoding_step_of_few_queries_equals_the_oracle(q_len, group_size, window):
+    from hf_tokens.attention.cca.reference import FEW_QUERIES, cca_attention_few_queries, cca_attention_reference
+
+    assert q_len <= FEW_QUERIES  # the chunked path takes the few-queries path for these
+    q, k, v, mask = _qkv(seed=7, s_len=33, pad=6)
+    pad = torch.tensor([0, 6])
+    cores = pool_cores(q, k, v, pad, None, group_size=group_size, scaling=8**-0.5)  # what the prefix's calls kept
+    q, mask = q[:, :, -q_len:], mask[:, :, -q_len:]
+    settings = {"scaling": 8**-0.5, "group_size": group_size, "local_window": window}
+    want = cca_attention_reference(q, k, v, mask, cores, pad, **settings)
+    torch.testing.assert_close(cca_attention_few_queries(q, k, v, mask, cores, pad, **settings), want, rtol=1e-5,
+                               atol=1e-6)  # fmt: skip
+    got = cca_attention_op(q, k, v, mask, impl="chunked", past=cores, **settings)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_gradients_flow_through_the_chunked_path():
     q, k, v, mask = _qkv()
     for t in (q, k, v):

@@ -10,9 +10,9 @@ at long context it touches ``~ t / g + s`` keys instead of ``t`` (prefill O(L (L
 causal attention. The paper adapts a pretrained model by a short continued training (plug-and-play).
 
 Files: ``config.py`` (:class:`CCAConfig`, ``cca_*`` model-config attributes), ``reference.py`` (pooling, the
-materialised oracle, the chunked sdpa path that trains and runs long prefills), ``triton.py`` (forward kernel of the
-fused core + local softmax), ``attention.py`` (the transformers attention function with its decoding state, the op,
-the contract).
+materialised oracle, the chunked sdpa path that trains and runs long prefills, the few-queries path of a decoding
+step), ``triton.py`` (forward kernel of the fused core + local softmax), ``attention.py`` (the transformers attention
+function with its decoding state, the op, the contract).
 
 Deviations from the paper: the core keys/values pool the keys/values after the rotary embedding (the paper pools
 the hidden states before the projections: the same up to the rotation, which is not linear in position); a
@@ -28,6 +28,7 @@ from hf_tokens.results import Headline
 
 _S2048 = "bench_results/attention_cca_8k_s2048.json"  # the same adapted model with a local window of 2048
 _L1024, _L2048 = (f"bench_results/attention_cca_4k_8k{s}.json" for s in ("", "_s2048"))  # adapted at 4096 tokens
+_N1024, _N2048 = (f"bench_results/attention_cca_4k2_8k{s}.json" for s in ("", "_s2048"))  # + 77 steps at 4096
 
 register(
     "cca-attention",
@@ -44,8 +45,11 @@ register(
         "local window of {w8.local_window} at 8k (same weights): x{w8.ratio:.2f} adapted / x{wz8.ratio:.2f} "
         "zero-shot at x{wt8.ratio:.2f} sdpa's tokens/s. Adapted instead at {l8.adapt_tokens} tokens with "
         "s={l8.local_window} ({l8.adapt_steps} steps, 2 threads): at 8k x{l8.ratio:.2f} at x{lt8.ratio:.2f} sdpa's "
-        "tokens/s, with s={m8.local_window} x{m8.ratio:.2f} at x{mt8.ratio:.2f}. The 5% goal is not met; "
-        "{a4.texts} texts per length",
+        "tokens/s, with s={m8.local_window} x{m8.ratio:.2f} at x{mt8.ratio:.2f}; after {n8.adapt_steps} steps "
+        "x{n8.ratio:.3f} at x{nt8.ratio:.2f}, with s={o8.local_window} x{o8.ratio:.3f} at x{ot8.ratio:.2f} "
+        "(prefill within 5% and faster: the goal, against the pretrained model; no sdpa model fine-tuned on the same "
+        "text measured); cached decoding at 8k level with sdpa: x{od8.ratio:.2f} (zero-shot, the same cost: "
+        "x{ozd8.ratio:.2f}; s={n8.local_window}: x{nd8.ratio:.2f}); {a4.texts} texts per length",
         file="bench_results/attention_cca.json",
         rows={
             "a4": {"method": "cca-adapted", "metric": "ppl@4096"},
@@ -68,6 +72,13 @@ register(
             "lt8": {"file": _L1024, "method": "cca-adapted", "metric": "prefill_tokens_per_s@8192"},
             "m8": {"file": _L2048, "method": "cca-adapted", "metric": "ppl@8192"},
             "mt8": {"file": _L2048, "method": "cca-adapted", "metric": "prefill_tokens_per_s@8192"},
+            "n8": {"file": _N1024, "method": "cca-adapted", "metric": "ppl@8192"},
+            "nt8": {"file": _N1024, "method": "cca-adapted", "metric": "prefill_tokens_per_s@8192"},
+            "nd8": {"file": _N1024, "method": "cca-adapted", "metric": "decode_tokens_per_s@8192"},
+            "o8": {"file": _N2048, "method": "cca-adapted", "metric": "ppl@8192"},
+            "ot8": {"file": _N2048, "method": "cca-adapted", "metric": "prefill_tokens_per_s@8192"},
+            "od8": {"file": _N2048, "method": "cca-adapted", "metric": "decode_tokens_per_s@8192"},
+            "ozd8": {"file": _N2048, "method": "cca-zero-shot", "metric": "decode_tokens_per_s@8192"},
         },
     ),
     benchmark=(
@@ -82,6 +93,11 @@ register(
         "fortunes --lengths 8192 --texts 2 --save .cache/cca-smollm2-4k --json bench_results/attention_cca_4k_8k.json "
         "&& python benchmarks/attention_cca.py --threads 2 --adapted .cache/cca-smollm2-4k --lengths 8192 --texts 2 "
         "--local-window 2048 --json bench_results/attention_cca_4k_8k_s2048.json"
+        "; continued: python benchmarks/attention_cca.py --threads 2 --init-from .cache/cca-smollm2-4k --train-seed 1 "
+        "--train-corpora python-stdlib man-en fortunes --steps 80 --seconds 3300 --train-tokens 4096 "
+        "--local-window 1024 --lr 5e-5 --lengths 8192 --texts 2 --save .cache/cca-smollm2-4k2, then --adapted "
+        ".cache/cca-smollm2-4k2 --lengths 8192 --texts 2 with --local-window 1024 / 2048 --json "
+        "bench_results/attention_cca_4k2_8k.json / bench_results/attention_cca_4k2_8k_s2048.json"
         "  # first command: the continued training, 2512 s on 1 thread (+ a 2k check); 147 steps: the most "
         "distinct 1024-token chunks the licences corpus gives"
     ),

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from hf_tokens.attention.landmark.retrieval import left_padding
 
 TINY = 1e-30
+FEW_QUERIES = 16  # up to this many queries the chunked path materialises the logits (no per-head key copies)
 
 
 def row_padding(mask: torch.Tensor | None, batch: int, s_len: int, device: torch.device) -> torch.Tensor:
@@ -166,10 +167,14 @@ def cca_attention_chunked(
 ) -> torch.Tensor:
     """Same result as :func:`cca_attention_reference`, at O(q (G + s)) cost: blocks of ``chunk`` queries (default
     ``max(s // 2, 64)``), each one ``scaled_dot_product_attention`` over the core tokens its queries may see and the
-    keys of its local windows (a bool mask selects each query's part). Differentiable (the training path)."""
+    keys of its local windows (a bool mask selects each query's part). Differentiable (the training path). At most
+    ``FEW_QUERIES`` queries (cached decoding) take :func:`cca_attention_few_queries` instead."""
     heads, q_len = query.shape[1], query.shape[2]
     s_len = key.shape[2]
     rep = heads // key.shape[1]
+    if q_len <= FEW_QUERIES:
+        settings = {"scaling": scaling, "group_size": group_size, "local_window": local_window}
+        return cca_attention_few_queries(query, key, value, mask, cores, pad, **settings)
     chunk = max(local_window // 2, 64) if chunk is None else chunk
     core_k, core_v = (t.to(query.dtype) for t in cores)
     min_pad = int(pad.min())
@@ -193,3 +198,41 @@ def cca_attention_chunked(
         out = F.scaled_dot_product_attention(query[:, :, a : a + c], k, v, attn_mask=vis, scale=scaling)
         outs.append(out * seen[:, None].to(out.dtype))
     return torch.cat(outs, dim=2) if outs else query.new_zeros(query.shape)
+
+
+def cca_attention_few_queries(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    mask: torch.Tensor | None,
+    cores: tuple[torch.Tensor, torch.Tensor],
+    pad: torch.Tensor,
+    *,
+    scaling: float,
+    group_size: int,
+    local_window: int,
+) -> torch.Tensor:
+    """Same result as :func:`cca_attention_reference` for a few queries (a decoding step): the logits over the
+    visible core tokens and the keys of the queries' windows, materialised in float32 with the query heads grouped
+    per key/value head, so the window's keys and values are read in place, never repeated per query head."""
+    batch, heads, q_len, dim = query.shape
+    n_kv, s_len = key.shape[1], key.shape[2]
+    lo = max(0, s_len - q_len - local_window + 1)
+    n_core = min(cores[0].shape[2], max(0, (s_len - 1 - int(pad.min()) - local_window + 1) // group_size))
+    core_k, core_v = (t[:, :, :n_core].float() for t in cores)
+    core_vis, local_vis = visibility(
+        pad, q_len, s_len, n_core, group_size=group_size, local_window=local_window, k_start=lo
+    )
+    if mask is not None:
+        local_vis = local_vis & mask[:, 0, :, lo:]
+    vis = torch.cat([core_vis, local_vis], dim=-1)[:, None]
+    q = query.float()
+    grouped = q.reshape(batch, n_kv, -1, dim)  # query head h = kv head h // rep, as repeat_interleave pairs them
+    local = (grouped @ key[:, :, lo:].float().transpose(-1, -2)).view(batch, heads, q_len, -1)
+    logits = torch.cat([q @ core_k.transpose(-1, -2), local], dim=-1) * scaling
+    logits = logits.masked_fill(~vis, torch.finfo(logits.dtype).min)
+    w = torch.exp(logits - logits.amax(-1, keepdim=True)).masked_fill(~vis, 0.0)
+    w = w / w.sum(-1, keepdim=True).clamp_min(TINY)
+    w_local = w[..., n_core:].reshape(batch, n_kv, -1, s_len - lo)
+    out = w[..., :n_core] @ core_v + (w_local @ value[:, :, lo:].float()).view(batch, heads, q_len, dim)
+    return out.to(query.dtype)
