@@ -120,6 +120,14 @@ def visibility(
     return core & (t >= 0)[:, :, None], local
 
 
+def masked_softmax(logits: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+    """Softmax of ``logits`` over the last dim restricted to ``vis`` (broadcast); a row that sees nothing gives
+    zeros."""
+    logits = logits.masked_fill(~vis, torch.finfo(logits.dtype).min)
+    w = torch.exp(logits - logits.amax(-1, keepdim=True)).masked_fill(~vis, 0.0)
+    return w / w.sum(-1, keepdim=True).clamp_min(TINY)
+
+
 def cca_attention_reference(
     query: torch.Tensor,
     key: torch.Tensor,
@@ -145,10 +153,7 @@ def cca_attention_reference(
         local_vis = local_vis & mask[:, 0]
     vis = torch.cat([core_vis, local_vis], dim=-1)[:, None]
     q = query.float()
-    logits = torch.cat([q @ core_k.transpose(-1, -2), q @ key.transpose(-1, -2)], dim=-1) * scaling
-    logits = logits.masked_fill(~vis, torch.finfo(logits.dtype).min)
-    w = torch.exp(logits - logits.amax(-1, keepdim=True)).masked_fill(~vis, 0.0)
-    w = w / w.sum(-1, keepdim=True).clamp_min(TINY)
+    w = masked_softmax(torch.cat([q @ core_k.transpose(-1, -2), q @ key.transpose(-1, -2)], dim=-1) * scaling, vis)
     return (w @ torch.cat([core_v, value], dim=2)).to(query.dtype)
 
 
@@ -229,10 +234,7 @@ def cca_attention_few_queries(
     q = query.float()
     grouped = q.reshape(batch, n_kv, -1, dim)  # query head h = kv head h // rep, as repeat_interleave pairs them
     local = (grouped @ key[:, :, lo:].float().transpose(-1, -2)).view(batch, heads, q_len, -1)
-    logits = torch.cat([q @ core_k.transpose(-1, -2), local], dim=-1) * scaling
-    logits = logits.masked_fill(~vis, torch.finfo(logits.dtype).min)
-    w = torch.exp(logits - logits.amax(-1, keepdim=True)).masked_fill(~vis, 0.0)
-    w = w / w.sum(-1, keepdim=True).clamp_min(TINY)
+    w = masked_softmax(torch.cat([q @ core_k.transpose(-1, -2), local], dim=-1) * scaling, vis)
     w_local = w[..., n_core:].reshape(batch, n_kv, -1, s_len - lo)
     out = w[..., :n_core] @ core_v + (w_local @ value[:, :, lo:].float()).view(batch, heads, q_len, dim)
     return out.to(query.dtype)
