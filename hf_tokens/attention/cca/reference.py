@@ -120,6 +120,15 @@ def visibility(
     return core & (t >= 0)[:, :, None], local
 
 
+def key_span(
+    first: int, end: int, min_pad: int, n_cores: int, *, group_size: int, local_window: int
+) -> tuple[int, int]:
+    """``(lo, n_core)`` for the queries at keys ``first .. end - 1``: the first key of their windows, and how many of
+    the ``n_cores`` core tokens the last query of the least-padded row (``min_pad``) may see."""
+    lo = max(0, first - local_window + 1)
+    return lo, min(n_cores, max(0, (end - 1 - min_pad - local_window + 1) // group_size))
+
+
 def masked_softmax(logits: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
     """Softmax of ``logits`` over the last dim restricted to ``vis`` (broadcast); a row that sees nothing gives
     zeros."""
@@ -183,13 +192,12 @@ def cca_attention_chunked(
     chunk = max(local_window // 2, 64) if chunk is None else chunk
     core_k, core_v = (t.to(query.dtype) for t in cores)
     min_pad = int(pad.min())
+    span = {"group_size": group_size, "local_window": local_window}
     outs = []
     for a in range(0, q_len, chunk):
         c = min(chunk, q_len - a)
         hi = s_len - q_len + a + c
-        lo = max(0, s_len - q_len + a - local_window + 1)
-        t_max = hi - 1 - min_pad
-        n_core = min(core_k.shape[2], max(0, (t_max - local_window + 1) // group_size))
+        lo, n_core = key_span(s_len - q_len + a, hi, min_pad, core_k.shape[2], **span)
         core_vis, local_vis = visibility(
             pad, c, hi, n_core, group_size=group_size, local_window=local_window, k_start=lo
         )
@@ -222,8 +230,8 @@ def cca_attention_few_queries(
     per key/value head, so the window's keys and values are read in place, never repeated per query head."""
     batch, heads, q_len, dim = query.shape
     n_kv, s_len = key.shape[1], key.shape[2]
-    lo = max(0, s_len - q_len - local_window + 1)
-    n_core = min(cores[0].shape[2], max(0, (s_len - 1 - int(pad.min()) - local_window + 1) // group_size))
+    lo, n_core = key_span(s_len - q_len, s_len, int(pad.min()), cores[0].shape[2], group_size=group_size,
+                          local_window=local_window)  # fmt: skip
     core_k, core_v = (t[:, :, :n_core].float() for t in cores)
     core_vis, local_vis = visibility(
         pad, q_len, s_len, n_core, group_size=group_size, local_window=local_window, k_start=lo
