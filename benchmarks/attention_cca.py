@@ -7,7 +7,10 @@ continued training: every weight but the tied embeddings trained with CCA attent
 is fine-tuned the same way (same data, steps, seed): the adapted CCA against a baseline that saw the same text.
 ``--init-from`` continues the training of a model an earlier ``--save`` wrote (a second cycle of the same schedule;
 ``--train-seed`` draws other training chunks, the evaluation texts stay those of ``--seed``); its rows count the steps
-of both runs.
+of both runs. ``--train-attn sdpa`` trains (and ``--save``s) the full-attention control instead of the CCA model, in
+the same one or two runs; ``--finetuned-sdpa DIR`` then loads that control next to ``--adapted`` as the arm
+``sdpa-finetuned``, and the adapted CCA arm gets rows against it too (``baseline: sdpa-finetuned``): CCA against an
+sdpa model that saw the same text for as many steps.
 
 Training text: ``--train-corpora`` (Debian licences, CPython source, dpkg changelog by default); evaluation text:
 ``--eval-corpus`` (the Jargon File), a corpus the training never sees. Rows per length L: perplexity of each arm
@@ -146,12 +149,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--adapted", default=None, help="load the adapted model from this --save folder (no training)")
     parser.add_argument("--init-from", default=None, help="continue training the model of this --save folder")
     parser.add_argument("--train-seed", type=int, default=None, help="seed of the training chunks (default: --seed)")
+    parser.add_argument(
+        "--train-attn",
+        choices=["cca", "sdpa"],
+        default="cca",
+        help="attention of the trained model: cca (the adapted arm) or sdpa (the fine-tuned control)",
+    )
+    parser.add_argument(
+        "--finetuned-sdpa",
+        default=None,
+        help="load a --train-attn sdpa --save folder as the arm sdpa-finetuned (with --adapted)",
+    )
     args = parser.parse_args(argv)
+    if args.train_attn == "sdpa" and (args.adapted or args.sdpa_finetune):
+        parser.error("--train-attn sdpa trains the control; it cannot be combined with --adapted or --sdpa-finetune")
+    if args.finetuned_sdpa and not args.adapted:
+        parser.error("--finetuned-sdpa is an evaluation arm: use it with --adapted (no training in the same run)")
     if args.adapted and (args.sdpa_finetune or args.init_from):
         parser.error("--adapted loads a trained model; it cannot be combined with --sdpa-finetune or --init-from")
     if args.init_from and args.sdpa_finetune:
         parser.error("--sdpa-finetune trains from the base weights; it cannot be combined with --init-from")
-    for flag in ("adapted", "init_from"):
+    for flag in ("adapted", "init_from", "finetuned_sdpa"):
         folder = getattr(args, flag)
         if folder and not (Path(folder) / "config.json").is_file():
             parser.error(f"--{flag.replace('_', '-')} {folder!r} is not a saved model folder (no config.json)")
@@ -173,6 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     bench = Benchmark("attention_cca", "SmolLM2-135M-Instruct", args.device, args.quick)
     arms: dict[str, tuple[Any, str]] = {"sdpa": (base, "sdpa"), "cca-zero-shot": (base, key)}
+    trained_arm, trained_impl = ("cca-adapted", key) if args.train_attn == "cca" else ("sdpa-finetuned", "sdpa")
     if args.adapted:
         adapted, loaded, adapt_steps, adapt_tokens = load_adapted(args.adapted, key, cca, args.device)
         budget = f"loaded from {loaded}"
@@ -182,13 +201,14 @@ def main(argv: list[str] | None = None) -> dict:
         batches = [batches[i] for i in torch.randperm(len(batches), generator=torch.Generator().manual_seed(0))]
         batches = [b.to(args.device) for b in batches[: args.steps]]
         if args.init_from:
-            adapted, before, prior_steps, _ = load_adapted(args.init_from, key, cca, args.device)
+            adapted, before, prior_steps, _ = load_adapted(args.init_from, trained_impl, cca, args.device)
         else:
             adapted, before, prior_steps = copy.deepcopy(base), "", 0
-            adapted.set_attn_implementation(key)
+            adapted.set_attn_implementation(trained_impl)
         trained = train(adapted, batches, args.lr, args.seconds)
         adapt_steps, adapt_tokens = (prior_steps or 0) + trained["steps"], args.train_tokens
         budget = (
+            f"{'CCA' if args.train_attn == 'cca' else 'full attention (sdpa)'}: "
             f"{trained['steps']} steps x {args.train_tokens} tokens (batch 1, AdamW lr {args.lr}, every weight but "
             f"the tied embeddings) in "
             f"{trained['seconds']:.0f} s at {args.threads} thread(s) on {args.device} (budget {args.steps} steps / "
@@ -200,11 +220,21 @@ def main(argv: list[str] | None = None) -> dict:
         if args.save:
             from hf_tokens.hub import save_for_hub
 
-            save_for_hub(adapted, args.save, method_id="cca-attention", tokenizer=tokenizer, config=cca,
-                         overwrite=True, training=f"`benchmarks/attention_cca.py`: {budget}.")  # fmt: skip
-            print(f"saved the adapted model to {args.save}", flush=True)
-    bench.note(f"CCA g={args.group_size}, s={args.local_window} (chunked sdpa path); adapted: {budget}")
-    arms["cca-adapted"] = (adapted, key)
+            control = {} if args.train_attn == "cca" else {
+                "name": "SmolLM2-135M fine-tuned with full attention (the control arm of the CCA benchmark)",
+                "description": "Not a CCA model: full causal attention (sdpa), fine-tuned on the text the CCA "
+                               "model was adapted on, for the same steps, so that CCA is compared with a model "
+                               "that saw the same text."}  # fmt: skip
+            save_for_hub(adapted, args.save, method_id="cca-attention", tokenizer=tokenizer,
+                         config=cca if args.train_attn == "cca" else None, overwrite=True,
+                         training=f"`benchmarks/attention_cca.py`: {budget}.", **control)  # fmt: skip
+            print(f"saved the {trained_arm} model to {args.save}", flush=True)
+    bench.note(f"CCA g={args.group_size}, s={args.local_window} (chunked sdpa path); {trained_arm}: {budget}")
+    arms[trained_arm] = (adapted, trained_impl)
+    if args.finetuned_sdpa:
+        control_model, loaded, control_steps, _ = load_adapted(args.finetuned_sdpa, "sdpa", cca, args.device)
+        bench.note(f"sdpa-finetuned: loaded from {loaded}")
+        arms["sdpa-finetuned"] = (control_model, "sdpa")
     if args.sdpa_finetune:
         tuned = copy.deepcopy(base)
         tuned.set_attn_implementation("sdpa")
@@ -212,6 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
         bench.note(f"sdpa-finetuned: same data, {done['steps']} steps, loss {done['first_loss']:.3f} -> "
                    f"{done['final_loss']:.3f}")  # fmt: skip
         arms["sdpa-finetuned"] = (tuned, "sdpa")
+        control_steps = done["steps"]
 
     bench.note("prefill tokens/s: the transformer's forward over L tokens (no cache, LM head excluded), median over "
                "the texts; each arm timed on text i in turn; ppl: exp(mean token NLL over the texts)")  # fmt: skip
@@ -245,6 +276,11 @@ def main(argv: list[str] | None = None) -> dict:
                 dps = {a: 1 / statistics.median(v) for a, v in steps.items()}
                 bench.add(arm, f"decode_tokens_per_s@{length}", dps[arm], baseline="sdpa", baseline_value=dps["sdpa"],
                           decode_steps=len(steps[arm]), **extra)  # fmt: skip
+        if "sdpa-finetuned" in arms and "cca-adapted" in arms:  # CCA against the control that saw the same text
+            vs = {"baseline": "sdpa-finetuned", **extra, "finetuned_steps": control_steps}
+            bench.add("cca-adapted", f"ppl@{length}", ppl["cca-adapted"], baseline_value=ppl["sdpa-finetuned"], **vs)
+            bench.add("cca-adapted", f"prefill_tokens_per_s@{length}", tps["cca-adapted"],
+                      baseline_value=tps["sdpa-finetuned"], **vs)  # fmt: skip
         keys = min(length, args.local_window) + max(0, length - args.local_window) // args.group_size
         bench.add("cca", f"keys_last_query@{length}", keys, baseline="sdpa", baseline_value=length, **extra)
         print(f"L={length}: " + ", ".join(f"{a} ppl {ppl[a]:.3f} {tps[a]:.0f} tok/s" for a in arms), flush=True)
