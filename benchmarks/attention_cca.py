@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> dict:
         extra = {"length": length, "texts": args.texts, "group_size": args.group_size,
                  "local_window": args.local_window, "adapt_steps": adapt_steps,
                  "adapt_tokens": adapt_tokens}  # fmt: skip
+        if "sdpa-finetuned" in arms and "cca-adapted" in arms:
+            extra["finetuned_steps"] = control_steps  # the control's training steps (adapt_steps: the CCA model's)
         ppl = {a: math.exp(statistics.mean(v)) for a, v in nll.items()}
         tps = {a: length / statistics.median(v) for a, v in secs.items()}
         for arm in arms:
@@ -277,7 +279,7 @@ def main(argv: list[str] | None = None) -> dict:
                 bench.add(arm, f"decode_tokens_per_s@{length}", dps[arm], baseline="sdpa", baseline_value=dps["sdpa"],
                           decode_steps=len(steps[arm]), **extra)  # fmt: skip
         if "sdpa-finetuned" in arms and "cca-adapted" in arms:  # CCA against the control that saw the same text
-            vs = {"baseline": "sdpa-finetuned", **extra, "finetuned_steps": control_steps}
+            vs = {"baseline": "sdpa-finetuned", **extra}
             bench.add("cca-adapted", f"ppl@{length}", ppl["cca-adapted"], baseline_value=ppl["sdpa-finetuned"], **vs)
             bench.add("cca-adapted", f"prefill_tokens_per_s@{length}", tps["cca-adapted"],
                       baseline_value=tps["sdpa-finetuned"], **vs)  # fmt: skip
