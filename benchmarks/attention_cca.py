@@ -224,7 +224,8 @@ def main(argv: list[str] | None = None) -> dict:
                 "name": "SmolLM2-135M fine-tuned with full attention (the control arm of the CCA benchmark)",
                 "description": "Not a CCA model: full causal attention (sdpa), fine-tuned on the text the CCA "
                                "model was adapted on, for the same steps, so that CCA is compared with a model "
-                               "that saw the same text."}  # fmt: skip
+                               "that saw the same text. Load it as it is (sdpa); the CCA usage and results below are "
+                               "those of the method it is the baseline for."}  # fmt: skip
             save_for_hub(adapted, args.save, method_id="cca-attention", tokenizer=tokenizer,
                          config=cca if args.train_attn == "cca" else None, overwrite=True,
                          training=f"`benchmarks/attention_cca.py`: {budget}.", **control)  # fmt: skip
