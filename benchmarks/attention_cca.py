@@ -247,6 +247,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     bench.note("prefill tokens/s: the transformer's forward over L tokens (no cache, LM head excluded), median over "
                "the texts; each arm timed on text i in turn; ppl: exp(mean token NLL over the texts)")  # fmt: skip
+    against_control = "sdpa-finetuned" in arms and "cca-adapted" in arms
     for length in args.lengths:
         texts = token_texts(tokenizer, args.eval_corpus, args.texts, length, args.seed + 1)
         nll: dict[str, list[float]] = {a: [] for a in arms}
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
         extra = {"length": length, "texts": args.texts, "group_size": args.group_size,
                  "local_window": args.local_window, "adapt_steps": adapt_steps,
                  "adapt_tokens": adapt_tokens}  # fmt: skip
-        if "sdpa-finetuned" in arms and "cca-adapted" in arms:
+        if against_control:
             extra["finetuned_steps"] = control_steps  # the control's training steps (adapt_steps: the CCA model's)
         ppl = {a: math.exp(statistics.mean(v)) for a, v in nll.items()}
         tps = {a: length / statistics.median(v) for a, v in secs.items()}
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
                 dps = {a: 1 / statistics.median(v) for a, v in steps.items()}
                 bench.add(arm, f"decode_tokens_per_s@{length}", dps[arm], baseline="sdpa", baseline_value=dps["sdpa"],
                           decode_steps=len(steps[arm]), **extra)  # fmt: skip
-        if "sdpa-finetuned" in arms and "cca-adapted" in arms:  # CCA against the control that saw the same text
+        if against_control:  # CCA against the control that saw the same text
             vs = {"baseline": "sdpa-finetuned", **extra}
             bench.add("cca-adapted", f"ppl@{length}", ppl["cca-adapted"], baseline_value=ppl["sdpa-finetuned"], **vs)
             bench.add("cca-adapted", f"prefill_tokens_per_s@{length}", tps["cca-adapted"],
