@@ -4,7 +4,8 @@
 the merged tokens' embeddings (:class:`MeanPiecesPredictor`, or ZeTT's hypernetwork through the same
 ``predict(decompositions)`` protocol); :mod:`.apply` feeds them to a decoder (prefilling, the paper's setting 1) or an
 encoder; :mod:`.generate` decodes over the original + dynamic vocabulary through an approximate nearest-neighbour
-index (setting 2). The model is never changed, so the registry's ``convert`` contract returns it as it is (see
+index (setting 2); :mod:`.training` trains a hypernetwork on the prefilling objective itself (an extension). The
+model is never changed, so the registry's ``convert`` contract returns it as it is (see
 :func:`.apply.contract`).
 """
 
@@ -128,5 +129,8 @@ __getattr__, __dir__ = lazy_exports(
         "predicted_rows": ".apply",
         "generate_dynamic": ".generate",
         "OutputIndex": ".generate",
+        "DynamicPrefillTrainingConfig": ".training",
+        "train_for_prefill": ".training",
+        "prefill_loss": ".training",
     },
 )

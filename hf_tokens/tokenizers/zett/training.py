@@ -281,7 +281,7 @@ def zett_loss(
     lm, n_tokens = _lm_loss(model, new_tokenizer, texts, config, row_of, emb_in, emb_out)
     rows = torch.tensor([r for r, i in enumerate(ids) if i in shared], dtype=torch.long)
     old_ids = torch.tensor([shared[ids[int(r)]] for r in rows], dtype=torch.long)
-    aux = _aux_loss(hypernetwork, emb_in[rows], emb_out[rows], old_ids)
+    aux = aux_loss(hypernetwork, emb_in[rows], emb_out[rows], old_ids)
     total = lm + config.aux_weight * aux
     stats = {"lm": lm.item(), "aux": aux.item(), "vocab": float(len(ids)), "tokens": n_tokens}
     stats["absent"] = float(len(absent))
@@ -349,7 +349,7 @@ def _zett_loss_copy_shared(
     lm, n_tokens = _lm_loss(model, new_tokenizer, texts, config, row_of, emb_in, emb_out)
     aux_old = torch.tensor([shared[ids[r]] for r in aux_rows], dtype=torch.long)
     aux_slice = slice(n_new, n_new + n_aux)
-    aux = _aux_loss(hypernetwork, pred_in[aux_slice], pred_out[aux_slice], aux_old)
+    aux = aux_loss(hypernetwork, pred_in[aux_slice], pred_out[aux_slice], aux_old)
     total = lm + config.aux_weight * aux
     stats = {
         "lm": lm.item(),
@@ -362,7 +362,7 @@ def _zett_loss_copy_shared(
     return total, stats
 
 
-def _aux_loss(hypernetwork: Any, pred_in: torch.Tensor, pred_out: torch.Tensor, old_ids: torch.Tensor) -> torch.Tensor:
+def aux_loss(hypernetwork: Any, pred_in: torch.Tensor, pred_out: torch.Tensor, old_ids: torch.Tensor) -> torch.Tensor:
     """The auxiliary loss: predicted vs original embeddings of shared tokens (zero when there are none)."""
     if not len(old_ids):
         return torch.zeros(())
@@ -378,21 +378,31 @@ def _relative_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def text_stream(config: ZettTrainingConfig, seed: int, held_out: Sequence[str] = ()) -> Callable[[], list[str]]:
-    """A deterministic source of batches of ``fit_texts`` texts, each from a randomly chosen corpus; ``held_out``
-    chunks (evaluation text) are cut out of the corpora first, so no text drawn contains one."""
+    """A deterministic source of batches of ``config.fit_texts`` texts of ``config.text_chars`` characters from
+    ``config.corpora`` (see :func:`corpus_stream`)."""
+    return corpus_stream(config.corpora, config.fit_texts, config.text_chars, seed, held_out)
+
+
+def corpus_stream(
+    corpora: Sequence[str], texts: int, chars: int, seed: int, held_out: Sequence[str] = ()
+) -> Callable[[], list[str]]:
+    """A deterministic source of batches of ``texts`` texts of ``chars`` characters, each from a randomly chosen
+    corpus of ``corpora``; ``held_out`` chunks (evaluation text) are cut out of the corpora first, so no text drawn
+    contains one."""
     from hf_tokens.assets.text import load_text, without
 
     if isinstance(held_out, str) or not all(isinstance(chunk, str) for chunk in held_out):
         raise TypeError("held_out must be a sequence of strings (the evaluation chunks to leave out)")
-    corpora = {name: without(load_text(name), held_out) for name in config.corpora}
+    names = tuple(corpora)
+    loaded = {name: without(load_text(name), held_out) for name in names}
     rng = random.Random(seed)
 
     def draw() -> list[str]:
         out = []
-        for _ in range(config.fit_texts):
-            text = corpora[rng.choice(config.corpora)]
-            start = rng.randrange(0, max(len(text) - config.text_chars, 1))
-            out.append(text[start : start + config.text_chars])
+        for _ in range(texts):
+            text = loaded[rng.choice(names)]
+            start = rng.randrange(0, max(len(text) - chars, 1))
+            out.append(text[start : start + chars])
         return out
 
     return draw
@@ -431,6 +441,40 @@ def train_hypernetwork(
         from hf_tokens.tokenizers.zett.absent import AbsentTokenSampler
 
         sampler = AbsentTokenSampler(base_tokenizer, foreign=config.absent_foreign, seed=config.seed + 1)
+
+    def step_loss() -> tuple[torch.Tensor, dict[str, float]]:
+        batch = draw()
+        kind = rng.choice(config.kinds)
+        size = rng.randint(config.vocab_min, config.vocab_max)
+        seed = rng.randrange(2**31)
+        # drawn only when there is a choice, so single-pattern runs keep the random stream of earlier versions
+        pretok = rng.choice(config.pretokenizers) if len(config.pretokenizers) > 1 else config.pretokenizers[0]
+        tok = sample_tokenizer(batch, kind, size, noise_std=config.noise_std, seed=seed, pretokenizer=pretok)
+        absent = sampler.draw(config.absent_tokens, tok) if sampler is not None else None
+        loss, stats = zett_loss(
+            hypernetwork, model, base_tokenizer, tok, batch[: config.batch_texts], config, absent=absent
+        )
+        if sampler is not None:
+            sampler.remember(tok)
+        return loss, stats
+
+    return optimise(hypernetwork, model, config, step_loss, log)
+
+
+def optimise(
+    hypernetwork: Any,
+    model: Any,
+    config: Any,
+    step_loss: Callable[[], tuple[torch.Tensor, dict[str, float]]],
+    log: Callable[[dict[str, float]], None] | None = None,
+) -> list[dict[str, float]]:
+    """The training loop shared by hypernetwork objectives: ``step_loss()`` gives each step's loss and stats.
+
+    AdamW on the hypernetwork's trainable parameters (its source embeddings stay frozen), gradient clipping at 1,
+    ``config.steps`` steps or ``config.seconds`` of wall time, learning rate ``config.lr`` shaped by
+    :func:`lr_factor`; ``model`` is frozen during the run and gets its ``requires_grad`` flags and mode back after it,
+    also on error. Returns one log row per step.
+    """
     flags = [p.requires_grad for p in model.parameters()]
     was_training = model.training
     model.eval().requires_grad_(False)
@@ -449,19 +493,7 @@ def train_hypernetwork(
             lr = config.lr * lr_factor(config, progress)
             for group in opt.param_groups:
                 group["lr"] = lr
-            batch = draw()
-            kind = rng.choice(config.kinds)
-            size = rng.randint(config.vocab_min, config.vocab_max)
-            seed = rng.randrange(2**31)
-            # drawn only when there is a choice, so single-pattern runs keep the random stream of earlier versions
-            pretok = rng.choice(config.pretokenizers) if len(config.pretokenizers) > 1 else config.pretokenizers[0]
-            tok = sample_tokenizer(batch, kind, size, noise_std=config.noise_std, seed=seed, pretokenizer=pretok)
-            absent = sampler.draw(config.absent_tokens, tok) if sampler is not None else None
-            loss, stats = zett_loss(
-                hypernetwork, model, base_tokenizer, tok, batch[: config.batch_texts], config, absent=absent
-            )
-            if sampler is not None:
-                sampler.remember(tok)
+            loss, stats = step_loss()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
