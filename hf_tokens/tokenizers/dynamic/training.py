@@ -55,7 +55,7 @@ class DynamicPrefillTrainingConfig:
     seed: int = field(default=0, metadata={"help": "seed of text and reduction sampling"})
 
     def __post_init__(self) -> None:
-        from hf_tokens.tokenizers.zett.training import SCHEDULES
+        from hf_tokens.tokenizers.zett.training import check_run_fields
 
         self.corpora = tuple(self.corpora)
         for name in ("steps", "batch_texts", "loss_texts", "prefix_chars", "cont_tokens"):
@@ -70,16 +70,7 @@ class DynamicPrefillTrainingConfig:
             )
         if isinstance(self.aux_tokens, bool) or not isinstance(self.aux_tokens, int) or self.aux_tokens < 0:
             raise ValueError(f"aux_tokens must be an int >= 0, got {self.aux_tokens!r}")
-        if self.seconds is not None and not self.seconds > 0:
-            raise ValueError(f"seconds must be None or > 0, got {self.seconds!r}")
-        if self.aux_weight < 0 or not self.lr > 0:
-            raise ValueError(f"aux_weight must be >= 0 and lr > 0, got {self.aux_weight!r}, {self.lr!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}")
-        if not self.corpora:
-            raise ValueError("corpora must name at least one hf_tokens.assets.text corpus")
+        check_run_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

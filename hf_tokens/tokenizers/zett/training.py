@@ -161,8 +161,6 @@ class ZettTrainingConfig:
                 raise ValueError(f"{name} must be an int >= 0, got {value!r}")
         if not isinstance(self.absent_foreign, (int, float)) or not 0 <= self.absent_foreign <= 1:
             raise ValueError(f"absent_foreign must be a fraction in [0, 1], got {self.absent_foreign!r}")
-        if self.seconds is not None and not self.seconds > 0:
-            raise ValueError(f"seconds must be None or > 0, got {self.seconds!r}")
         if not isinstance(self.vocab_min, int) or not 300 <= self.vocab_min <= self.vocab_max:
             raise ValueError(f"need 300 <= vocab_min <= vocab_max, got {self.vocab_min!r}, {self.vocab_max!r}")
         if not self.kinds or any(k not in KINDS for k in self.kinds):
@@ -172,17 +170,29 @@ class ZettTrainingConfig:
             raise ValueError(
                 f"pretokenizers must be a non-empty subset of {tuple(PRETOKENIZERS)}, got {self.pretokenizers!r}"
             )
-        if self.noise_std < 0 or self.aux_weight < 0 or not self.lr > 0:
-            raise ValueError("noise_std and aux_weight must be >= 0 and lr > 0")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not isinstance(self.warmup, (int, float)) or not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}")
-        if not self.corpora:
-            raise ValueError("corpora must name at least one hf_tokens.assets.text corpus")
+        if self.noise_std < 0:
+            raise ValueError(f"noise_std must be >= 0, got {self.noise_std!r}")
+        check_run_fields(self)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def check_run_fields(config: Any) -> None:
+    """Validate the fields every hypernetwork training config shares: ``seconds``, ``lr``, ``schedule``, ``warmup``,
+    ``aux_weight`` and ``corpora`` (a ``ValueError`` naming the field)."""
+    if config.seconds is not None and not config.seconds > 0:
+        raise ValueError(f"seconds must be None or > 0, got {config.seconds!r}")
+    if not config.lr > 0:
+        raise ValueError(f"lr must be > 0, got {config.lr!r}")
+    if config.aux_weight < 0:
+        raise ValueError(f"aux_weight must be >= 0, got {config.aux_weight!r}")
+    if config.schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {config.schedule!r}")
+    if not isinstance(config.warmup, (int, float)) or not 0 <= config.warmup < 1:
+        raise ValueError(f"warmup must be a fraction in [0, 1), got {config.warmup!r}")
+    if not config.corpora:
+        raise ValueError("corpora must name at least one hf_tokens.assets.text corpus")
 
 
 def sample_tokenizer(
