@@ -36,7 +36,9 @@ def main() -> None:
     parser.add_argument("--loss-texts", type=int, default=4, help="texts of each batch in the loss")
     parser.add_argument("--reductions", default="0.1,0.3", help="range of the per-step target length reduction")
     parser.add_argument("--no-prefix-loss", action="store_true", help="train on the continuation tokens only")
-    parser.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate")
+    parser.add_argument("--lr", type=float, default=3e-4, help="AdamW (peak) learning rate")
+    parser.add_argument("--schedule", default="constant", help="lr after warm-up: constant, linear or cosine decay")
+    parser.add_argument("--warmup", type=float, default=0.0, help="fraction of the run with linear lr warm-up")
     parser.add_argument(
         "--corpora", default="python-stdlib,fortunes,jargon,licenses",
         help="comma-separated hf_tokens.assets.text corpora the texts are drawn from",
@@ -63,6 +65,7 @@ def main() -> None:
     config = DynamicPrefillTrainingConfig(
         steps=args.steps, seconds=args.seconds, batch_texts=args.batch_texts, loss_texts=args.loss_texts,
         reduction_min=low, reduction_max=high, prefix_loss=not args.no_prefix_loss, lr=args.lr,
+        schedule=args.schedule, warmup=args.warmup,
         corpora=tuple(args.corpora.split(",")), seed=args.seed,
     )  # fmt: skip
     held_out = evaluation_chunks(config.corpora)
