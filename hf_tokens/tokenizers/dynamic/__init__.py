@@ -28,6 +28,7 @@ MULTI2_FR = "bench_results/dynamic_tokenization_man_fr_zett_multi2.json"
 DYN_DE, DYN_FR = (f"bench_results/dynamic_tokenization_man_{lang}_dyn.json" for lang in ("de", "fr"))
 DYN = "bench_results/dynamic_tokenization_dyn.json"  # dpkg changelogs
 DYN2_DE, DYN2_FR = (f"bench_results/dynamic_tokenization_man_{lang}_dyn2.json" for lang in ("de", "fr"))  # continued
+DYN3_DE, DYN3_FR = (f"bench_results/dynamic_tokenization_man_{lang}_dyn3.json" for lang in ("de", "fr"))  # lr decayed
 
 register(
     "dynamic-tokenization",
@@ -64,8 +65,9 @@ register(
         "dpkg changelogs, 100 merges: {yz.change:+.1%} (mean pieces {yzm.change:+.1%}, the ZeTT headline one "
         "{zn.change:+.1%}). {yt2.steps} more steps (sampling seed 1) did not improve it: {y2d.change:+.1%} / "
         "{y2f.change:+.1%} at 20% (per text x{y2di.value:.3f} / x{y2fi.value:.3f}), 400 merges {y24d.change:+.1%} / "
-        "{y24f.change:+.1%}. The <=2% goal at 20% is met on German at the median after 274 steps only (its per-text "
-        "interval reaches x{ydi.ci_high:.3f}) and missed on French",
+        "{y24f.change:+.1%}; nor did {yt3.steps} from the first with lr 1e-4 decaying linearly (seed 2): "
+        "{y3d.change:+.1%} / {y3f.change:+.1%} (per text x{y3di.value:.3f} / x{y3fi.value:.3f}). The <=2% goal at "
+        "20% is met on German at the median (per-text intervals reach x{ydi.ci_high:.3f}) and missed on French",
         file="bench_results/dynamic_tokenization.json",
         rows={
             "a": {"method": "prefill:merges=100", "metric": "length_reduction"},
@@ -119,6 +121,11 @@ register(
             "y2fi": {"file": DYN2_FR, "method": "prefill-zett:target=20%", "metric": "per_text_nll_ratio"},
             "y24d": {"file": DYN2_DE, "method": "prefill-zett:merges=400", "metric": "continuation_nll"},
             "y24f": {"file": DYN2_FR, "method": "prefill-zett:merges=400", "metric": "continuation_nll"},
+            "yt3": {"file": "bench_results/dynamic_tokenization_train3.json", "method": "dynamic:train-lm-loss"},
+            "y3d": {"file": DYN3_DE, "method": "prefill-zett:target=20%", "metric": "continuation_nll"},
+            "y3f": {"file": DYN3_FR, "method": "prefill-zett:target=20%", "metric": "continuation_nll"},
+            "y3di": {"file": DYN3_DE, "method": "prefill-zett:target=20%", "metric": "per_text_nll_ratio"},
+            "y3fi": {"file": DYN3_FR, "method": "prefill-zett:target=20%", "metric": "per_text_nll_ratio"},
         },
     ),
     benchmark=(
@@ -141,7 +148,10 @@ register(
         "bench_results/dynamic_tokenization_train.json, then the man-de / man-fr / dpkg-changelog runs with "
         f"--hypernetwork .cache/dyn-prefill-smollm2 --json {DYN_DE} / {DYN_FR} / {DYN}; continued: the same training "
         "with --init .cache/dyn-prefill-smollm2 --seed 1 --out .cache/dyn-prefill-smollm2-2 --json "
-        f"bench_results/dynamic_tokenization_train2.json, then man-de / man-fr into {DYN2_DE} / {DYN2_FR}"
+        f"bench_results/dynamic_tokenization_train2.json, then man-de / man-fr into {DYN2_DE} / {DYN2_FR}; decayed: "
+        "--init .cache/dyn-prefill-smollm2 --seed 2 --seconds 1900 --lr 1e-4 --schedule linear --out "
+        f".cache/dyn-prefill-smollm2-3 --json bench_results/dynamic_tokenization_train3.json, into {DYN3_DE} / "
+        f"{DYN3_FR}"
     ),
     usage=(
         "from hf_tokens.tokenizers.dynamic import batch_bpe, MeanPiecesPredictor, continuation_nll\n"
