@@ -14,10 +14,11 @@
 Embeddings of merged tokens: :class:`MeanPiecesPredictor` (``prefill:`` and ``classify:`` rows); with
 ``--hypernetwork PATH`` (SmolLM2's ZeTT hypernetwork from ``benchmarks/zett_train.py``, or one trained on prefilling
 by ``benchmarks/dynamic_tokenization_train.py``; the notes name it) the prefill arms are also measured with its
-predictions (``prefill-zett:`` rows, whichever way it was trained; same texts and merges in the same run). ``--prefill-corpus``
-picks the prefill text (default the Jargon File; ``dpkg-changelog`` is a corpus the hypernetwork never trains on;
-``man-de`` / ``man-fr``, German / French manual pages, are the paper's multilingual regime, where SmolLM2's tokenizer
-splits words into many pieces and merges within words can shorten the prompt by 30% and more).
+predictions (``prefill-zett:`` rows, whichever way it was trained; same texts and merges in the same run).
+``--prefill-corpus`` picks the prefill text (default the Jargon File; ``dpkg-changelog`` is a corpus the
+hypernetwork never trains on; ``man-de`` / ``man-fr``, German / French manual pages, are the paper's multilingual
+regime, where SmolLM2's tokenizer splits words into many pieces and merges within words can shorten the prompt by 30%
+and more).
 Setting 2 (generation through a nearest-neighbour index over predicted output embeddings) is not measured here
 (tested in tests/tokenizers/test_dynamic.py only).
 
