@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from hf_tokens.testing import tiny_model, tiny_tokenizer
-from hf_tokens.tokenizers.dynamic.apply import continuation_nll, predicted_rows
+from hf_tokens.tokenizers.dynamic.apply import continuation_nll, predicted_rows, prefill_loss
 from hf_tokens.tokenizers.dynamic.merges import batch_bpe
-from hf_tokens.tokenizers.dynamic.training import DynamicPrefillTrainingConfig, prefill_loss, train_for_prefill
+from hf_tokens.tokenizers.dynamic.training import DynamicPrefillTrainingConfig, train_for_prefill
 from hf_tokens.tokenizers.zett import ZettHypernetwork
 from hf_tokens.tokenizers.zett.training import corpus_stream
 

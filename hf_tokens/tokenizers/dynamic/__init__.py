@@ -175,6 +175,6 @@ __getattr__, __dir__ = lazy_exports(
         "OutputIndex": ".generate",
         "DynamicPrefillTrainingConfig": ".training",
         "train_for_prefill": ".training",
-        "prefill_loss": ".training",
+        "prefill_loss": ".apply",
     },
 )

@@ -7,9 +7,12 @@ predictor's rows for merged tokens).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
+from torch.nn.utils.rnn import pad_sequence
 
 from hf_tokens.tokenizers.dynamic.merges import DynamicBatch
 from hf_tokens.tokenizers.dynamic.predictor import EmbeddingPredictor
@@ -56,21 +59,50 @@ def continuation_nll(
     Setting 1 of the paper: the prompt is prefilled in dynamic tokens, the continuation is scored in the original
     vocabulary (the output layer is unchanged).
     """
+    _check_continuations(batch, continuations)
+    rows, _ = predicted_rows(model, batch, predictor)
+    return [
+        float(prefill_loss(model, replace(batch, sequences=[seq], original=[]), [cont], rows, prefix_loss=False))
+        for seq, cont in zip(batch.sequences, continuations, strict=True)
+    ]
+
+
+def prefill_loss(
+    model: Any,
+    batch: DynamicBatch,
+    continuations: Sequence[Sequence[int]],
+    rows: torch.Tensor,
+    *,
+    prefix_loss: bool = True,
+) -> torch.Tensor:
+    """Mean next-token loss on original ids of the dynamic prefixes of ``batch`` followed by ``continuations``.
+
+    ``rows`` are the merged tokens' input embeddings (gradients flow into them). Targets: every continuation token
+    and, with ``prefix_loss``, the first original piece of each next prefix token (what the unmerged model predicts
+    there); all texts are one right-padded forward.
+    """
+    _check_continuations(batch, continuations)
+    seqs, targets = [], []
+    for seq, cont in zip(batch.sequences, continuations, strict=True):
+        inside = [batch.expand([t])[0] for t in seq[1:]] if prefix_loss else [-100] * (len(seq) - 1)
+        targets.append(torch.as_tensor(inside + list(cont) + [-100], dtype=torch.long))
+        seqs.append(torch.cat([embed(model, batch, rows, seq), embed(model, batch, rows, list(cont))]))
+    inputs = pad_sequence(seqs, batch_first=True)
+    labels = pad_sequence(targets, batch_first=True, padding_value=-100).to(inputs.device)
+    mask = torch.zeros(labels.shape, dtype=torch.long, device=inputs.device)
+    for r, s in enumerate(seqs):
+        mask[r, : len(s)] = 1
+    logits = model(inputs_embeds=inputs, attention_mask=mask).logits.float()
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+
+
+def _check_continuations(batch: DynamicBatch, continuations: Sequence[Sequence[int]]) -> None:
     if len(continuations) != len(batch.sequences):
         raise ValueError(
             f"continuations must have one entry per text ({len(batch.sequences)}), got {len(continuations)}"
         )
-    rows, _ = predicted_rows(model, batch, predictor)
-    weight = model.get_input_embeddings().weight
-    out = []
-    for seq, cont in zip(batch.sequences, continuations, strict=True):
-        if not seq or not cont:
-            raise ValueError("every prefix and continuation must hold at least one token")
-        cont_ids = torch.as_tensor(cont, dtype=torch.long, device=weight.device)
-        embeds = torch.cat([embed(model, batch, rows, seq), embed(model, batch, rows, cont)], dim=0)
-        logits = model(inputs_embeds=embeds[None]).logits[0, len(seq) - 1 : -1].float()
-        out.append(float(torch.nn.functional.cross_entropy(logits, cont_ids)))
-    return out
+    if not all(batch.sequences) or not all(continuations):
+        raise ValueError("every prefix and continuation must hold at least one token")
 
 
 @torch.no_grad()

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 
-from hf_tokens.tokenizers.dynamic.apply import embed, predicted_rows
-from hf_tokens.tokenizers.dynamic.merges import DynamicBatch, batch_bpe
+from hf_tokens.tokenizers.dynamic.apply import predicted_rows, prefill_loss
+from hf_tokens.tokenizers.dynamic.merges import batch_bpe
 
 
 @dataclass
@@ -76,45 +76,6 @@ class DynamicPrefillTrainingConfig:
         return asdict(self)
 
 
-def prefill_loss(
-    model: Any,
-    batch: DynamicBatch,
-    continuations: Sequence[Sequence[int]],
-    rows: torch.Tensor,
-    *,
-    prefix_loss: bool = True,
-) -> torch.Tensor:
-    """Mean next-token loss on original ids of the dynamic prefixes of ``batch`` followed by ``continuations``.
-
-    ``rows`` are the merged tokens' input embeddings (gradients flow into them). Targets: every continuation token
-    and, with ``prefix_loss``, the first original piece of each next prefix token; all texts are one right-padded
-    forward.
-    """
-    if len(continuations) != len(batch.sequences):
-        raise ValueError(
-            f"continuations must have one entry per text ({len(batch.sequences)}), got {len(continuations)}"
-        )
-    seqs, targets = [], []
-    for seq, cont in zip(batch.sequences, continuations, strict=True):
-        if not seq or not cont:
-            raise ValueError("every prefix and continuation must hold at least one token")
-        firsts = [batch.expand([t])[0] for t in seq[1:]]
-        ignored = [-100] * (len(seq) - 1)
-        targets.append((firsts if prefix_loss else ignored) + list(cont) + [-100])
-        seqs.append(torch.cat([embed(model, batch, rows, seq), embed(model, batch, rows, list(cont))]))
-    width = max(len(s) for s in seqs)
-    weight = model.get_input_embeddings().weight
-    inputs = weight.new_zeros(len(seqs), width, weight.shape[1]).to(rows.dtype)
-    mask = torch.zeros(len(seqs), width, dtype=torch.long, device=weight.device)
-    labels = torch.full((len(seqs), width), -100, dtype=torch.long, device=weight.device)
-    for r, (s, t) in enumerate(zip(seqs, targets, strict=True)):
-        inputs[r, : len(s)] = s
-        mask[r, : len(s)] = 1
-        labels[r, : len(t)] = torch.as_tensor(t, dtype=torch.long)
-    logits = model(inputs_embeds=inputs, attention_mask=mask).logits.float()
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-
-
 def train_for_prefill(
     hypernetwork: Any,
     model: Any,
@@ -154,7 +115,7 @@ def train_for_prefill(
         keep = [k for k in range(len(batch)) if conts[k] and prefixes[k].strip()]
         target = rng.uniform(config.reduction_min, config.reduction_max)
         dyn = batch_bpe(tokenizer, [prefixes[k] for k in keep], target_reduction=target)
-        head = DynamicBatch(dyn.sequences[: config.loss_texts], dyn.decompositions, dyn.base_vocab_size, [])
+        head = replace(dyn, sequences=dyn.sequences[: config.loss_texts], original=dyn.original[: config.loss_texts])
         rows, _ = predicted_rows(model, dyn, hypernetwork)
         head_conts = [conts[k] for k in keep[: config.loss_texts]]
         lm = prefill_loss(model, head, head_conts, rows, prefix_loss=config.prefix_loss)
