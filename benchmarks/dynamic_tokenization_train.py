@@ -18,7 +18,6 @@ the multilingual ZeTT hypernetwork, ``bench_results/zett_train_multi.json``):
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 
 from hf_tokens.benchmarking import Benchmark, add_common_args, setup_torch
@@ -47,9 +46,12 @@ def main() -> None:
     setup_torch(args)
     if args.quick:
         args.steps, args.seconds = min(args.steps, 4), min(args.seconds, 120.0)
-    low, high = (float(x) for x in args.reductions.split(","))
+    try:
+        low, high = (float(x) for x in args.reductions.split(","))
+    except ValueError:
+        parser.error(f"--reductions must be two numbers 'low,high', got {args.reductions!r}")
 
-    from zett_train import evaluation_chunks
+    from zett_train import evaluation_chunks, loss_ends
 
     from hf_tokens.assets import load_model
     from hf_tokens.hub import save_for_hub
@@ -79,9 +81,7 @@ def main() -> None:
             )
 
     history = train_for_prefill(net, model, tok, config, held_out=held_out, log=log)
-    k = max(1, min(20, len(history) // 4))
-    first = statistics.median(r["lm"] for r in history[:k])
-    last = statistics.median(r["lm"] for r in history[-k:])
+    k, first, last = loss_ends(history)
     name = "SmolLM2-135M-Instruct (dequantized Q4_1)"
     bench = Benchmark("dynamic_tokenization_train", name, args.device, args.quick)
     bench.note(f"{len(history)} steps in {history[-1]['seconds']:.0f} s at {args.threads} thread(s); budget flags")

@@ -33,6 +33,12 @@ def evaluation_chunks(corpora: tuple[str, ...]) -> list[str]:
     return chunks + [t for name in corpora for t in prefill_chunks(name)]
 
 
+def loss_ends(history: list[dict[str, float]], key: str = "lm") -> tuple[int, float, float]:
+    """``(k, first, last)``: medians of ``key`` over the first and the last ``k`` steps of a run (k <= 20)."""
+    k = max(1, min(20, len(history) // 4))
+    return k, statistics.median(r[key] for r in history[:k]), statistics.median(r[key] for r in history[-k:])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
@@ -112,9 +118,7 @@ def main() -> None:
     held_out = evaluation_chunks(config.corpora) if args.hold_out_eval else []
     stream = text_stream(config, config.seed, held_out)
     history = train_hypernetwork(net, model, tok, config, texts=stream, log=log)
-    k = max(1, min(20, len(history) // 4))
-    first = statistics.median(r["lm"] for r in history[:k])
-    last = statistics.median(r["lm"] for r in history[-k:])
+    k, first, last = loss_ends(history)
     bench = Benchmark("zett_train", "SmolLM2-135M-Instruct (dequantized Q4_1)", args.device, args.quick)
     bench.note(f"{len(history)} steps in {history[-1]['seconds']:.0f} s at {args.threads} thread(s); budget flags")
     if args.init is not None:
