@@ -9,12 +9,14 @@ ones are the in-distribution test set; the Qwen file's prefixes not used in trai
 set (train on SmolLM2 texts, test on Qwen's).
 
 Arms, all reading the continuation text alone: PAWN (head on SmolLM2-135M's cached features, ``--epochs`` epochs or
-``--train-seconds`` CPU seconds); ``minilm-finetuned`` (all-MiniLM-L6-v2 with a 2-label sequence-classification
-head, every weight fine-tuned on the same training texts, ``--minilm-epochs`` or ``--minilm-seconds`` CPU seconds;
-:mod:`hf_tokens.pipelines.pawn.baseline`); and from one SmolLM2 forward: log-likelihood, log-rank, entropy (lower =
-machine), Fast-DetectGPT (analytical), the zero-shot test's ``-|log-PPL - entropy|``. Reported per split: AUROC and
-TPR at 1% FPR of every arm, and PAWN's AUROC minus the best zero-shot arm's and minus MiniLM's with a 95% bootstrap
-interval over prefixes (``auroc-vs-best-zero-shot``, ``auroc-vs-minilm``).
+``--train-seconds`` CPU seconds); ``pawn-mean-pooling`` (the same head, training and selection with every token
+weighted equally: the aggregation PAWN replaces); ``minilm-finetuned`` (all-MiniLM-L6-v2 with a 2-label
+sequence-classification head, every weight fine-tuned on the same training texts, ``--minilm-epochs`` or
+``--minilm-seconds`` CPU seconds; :mod:`hf_tokens.pipelines.pawn.baseline`); and from one SmolLM2 forward:
+log-likelihood, log-rank, entropy (lower = machine), Fast-DetectGPT (analytical), the zero-shot test's
+``-|log-PPL - entropy|``. Reported per split: AUROC and TPR at 1% FPR of every arm, and PAWN's AUROC minus the best
+zero-shot arm's, minus MiniLM's and minus the mean-pooling ablation's with a 95% bootstrap interval over prefixes
+(``auroc-vs-best-zero-shot``, ``auroc-vs-minilm``, ``auroc-vs-mean-pooling``).
 
     python benchmarks/data/detection_data.py llm-text --n 80 --tokens 64
     python benchmarks/data/detection_data.py llm-text --n 380 --tokens 64 --seed 2 --tag _train2
@@ -185,7 +187,7 @@ def main() -> None:
         args.epochs, args.minilm_epochs = min(args.epochs, 10), min(args.minilm_epochs, 2)
     setup_torch(args)
     from hf_tokens.assets import load_model
-    from hf_tokens.pipelines.pawn import PawnConfig, cache_features, load_features, predict, train_pawn
+    from hf_tokens.pipelines.pawn import PawnConfig, PawnHeadConfig, cache_features, load_features, predict, train_pawn
     from hf_tokens.pipelines.pawn.baseline import classifier_scores
 
     model, tok = load_model("smollm2-135m", dtype=torch.float32)
@@ -240,13 +242,19 @@ def main() -> None:
     bench.note(f"feature cache of {len(train)} training texts: {time.time() - t0:.0f} s")
     cfg = PawnConfig(epochs=args.epochs, time_budget_s=args.train_seconds, seed=0)
     val_files = cache_features(model, tok, val_texts, args.cache, batch_size=args.batch) if val_texts else None
-    head, log = train_pawn(files, train_labels, cfg, val_data=val_files, val_labels=val_labels)
-    bench.note(
-        f"PAWN trained on {len(train)} SmolLM2/human texts ({len(train) // 2} prefixes): {len(log['loss'])} epochs, "
-        f"{log['cpu_seconds']:.0f} CPU s of a {args.train_seconds:.0f} s budget, loss {log['loss'][0]:.3f} -> "
-        f"{log['loss'][-1]:.3f}; {sum(p.numel() for p in head.parameters())} trainable parameters"
-        + (f"; kept epoch {log['best_epoch'] + 1} (validation loss {min(log['val_loss']):.3f})" if val else "")
-    )
+    heads = {}
+    for name, mean_pooling in (("pawn", False), ("pawn-mean-pooling", True)):
+        first = load_features(files[0])
+        hc = PawnHeadConfig(hidden_size=int(first.hidden.shape[1]), num_features=int(first.features.shape[1]),
+                            mean_pooling=mean_pooling)  # fmt: skip
+        heads[name], log = train_pawn(files, train_labels, cfg, hc, val_data=val_files, val_labels=val_labels)
+        bench.note(
+            f"{name} trained on {len(train)} SmolLM2/human texts ({len(train) // 2} prefixes): {len(log['loss'])} "
+            f"epochs, {log['cpu_seconds']:.0f} CPU s of a {args.train_seconds:.0f} s budget, loss "
+            f"{log['loss'][0]:.3f} -> {log['loss'][-1]:.3f}; "
+            f"{sum(p.numel() for p in heads[name].parameters())} parameters"
+            + (f"; kept epoch {log['best_epoch'] + 1} (validation loss {min(log['val_loss']):.3f})" if val else "")
+        )
     clf, ctok, ccfg, clog = _minilm(train_texts, train_labels, args, val_texts, val_labels)
     bench.note(
         ("(loaded from the run that trained it on these texts) " if clog.get("cached") else "")
@@ -261,7 +269,8 @@ def main() -> None:
         texts, labels = [r["continuation"] for r in rows], [r["label"] for r in rows]
         extra = {"split": split, "texts": len(rows), "tokens": args.tokens, "train_texts": len(train)}
         paths = cache_features(model, tok, texts, args.cache, batch_size=args.batch)
-        scores = {"pawn": predict(head, [load_features(p) for p in paths]).tolist()}
+        items = [load_features(p) for p in paths]
+        scores = {name: predict(h, items).tolist() for name, h in heads.items()}
         scores["minilm-finetuned"] = classifier_scores(clf, ctok, texts, max_length=ccfg.max_length).tolist()
         scores.update(_zero_shot(model, tok, texts, args.batch, args.cache.parent / "pawn_zero_shot"))
         for name, values in scores.items():
@@ -269,7 +278,8 @@ def main() -> None:
             bench.add(name, "tpr@1%fpr", ds.tpr_at_fpr(values, labels, 0.01), **extra)
         groups = [r["prefix"] for r in rows]
         best = max(ZERO_SHOT, key=lambda n: ds.auroc(scores[n], labels))
-        for metric, other in (("auroc-vs-best-zero-shot", best), ("auroc-vs-minilm", "minilm-finetuned")):
+        for metric, other in (("auroc-vs-best-zero-shot", best), ("auroc-vs-minilm", "minilm-finetuned"),
+                              ("auroc-vs-mean-pooling", "pawn-mean-pooling")):  # fmt: skip
             gap, lo, hi = auroc_gap(scores["pawn"], scores[other], labels, groups)
             bench.add("pawn", metric, gap, baseline=other, baseline_value=ds.auroc(scores[other], labels),
                       ci95=[lo, hi], **extra)  # fmt: skip
@@ -278,7 +288,7 @@ def main() -> None:
     if args.save is not None:  # the trained artefacts, with cards that record the training config
         from hf_tokens.hub import save_for_hub
 
-        save_for_hub(head, args.save / "pawn-head", method_id="pawn", config=cfg, overwrite=True)
+        save_for_hub(heads["pawn"], args.save / "pawn-head", method_id="pawn", config=cfg, overwrite=True)
         save_for_hub(clf, args.save / "minilm-baseline", method_id="pawn", tokenizer=ctok, config=ccfg, overwrite=True)
 
 

@@ -85,7 +85,7 @@ def test_head_learns_planted_feature_difference():
     train, y = _synthetic(96, 0)
     test, yt = _synthetic(64, 1)
     head, log = train_pawn(
-        train, y, PawnConfig(epochs=30, lr=3e-3, seed=0), PawnHeadConfig(hidden_size=8, dropout=0.0)
+        train, y, PawnConfig(epochs=30, lr=3e-3, seed=0), PawnHeadConfig(hidden_size=8, num_features=3, dropout=0.0)
     )
     assert log["loss"][-1] < 0.5 * log["loss"][0]
     acc = ((predict(head, test) > 0).long() == torch.tensor(yt)).float().mean()
@@ -97,7 +97,7 @@ def test_head_learns_planted_feature_difference():
 
 def test_weights_softmax_over_real_tokens_and_padding_ignored():
     torch.manual_seed(0)
-    head = PawnHead(PawnHeadConfig(hidden_size=8, dropout=0.0)).eval()
+    head = PawnHead(PawnHeadConfig(hidden_size=8, num_features=3, dropout=0.0)).eval()
     items, _ = _synthetic(4, 2)
     batch = collate(items)
     out = head(**batch)
@@ -114,7 +114,7 @@ def test_weights_softmax_over_real_tokens_and_padding_ignored():
 
 def test_save_load_roundtrip(tmp_path):
     torch.manual_seed(0)
-    head = PawnHead(PawnHeadConfig(hidden_size=8, base_model="tiny")).eval()
+    head = PawnHead(PawnHeadConfig(hidden_size=8, num_features=3, base_model="tiny")).eval()
     head.save_pretrained(tmp_path)
     again = PawnHead.from_pretrained(tmp_path).eval()
     items, _ = _synthetic(3, 3)
@@ -159,7 +159,7 @@ def test_validation_split_returns_the_best_epochs_head():
     val, yv = _synthetic(32, 2)
     val[0].features[3, 0] *= -1  # a few mislabelled-looking validation texts so the val loss turns up when it overfits
     head, log = train_pawn(
-        train, y, PawnConfig(epochs=12, lr=1e-2, seed=0), PawnHeadConfig(hidden_size=8, dropout=0.0),
+        train, y, PawnConfig(epochs=12, lr=1e-2, seed=0), PawnHeadConfig(hidden_size=8, num_features=3, dropout=0.0),
         val_data=val, val_labels=yv,
     )  # fmt: skip
     assert len(log["val_loss"]) == 12 and log["best_epoch"] == min(range(12), key=log["val_loss"].__getitem__)
@@ -172,3 +172,79 @@ def test_validation_split_returns_the_best_epochs_head():
         train_pawn(train, y, val_data=val)
     with pytest.raises(ValueError, match="val_labels"):
         train_pawn(train, y, val_data=val, val_labels=[2] * len(val))
+
+
+def test_feature_columns(model, tok):
+    f = compute_features(model, tok, TEXTS[:1])[0].features
+    assert f.shape[1] == 5
+    logp, entropy, sigma, z = f[:, 0], f[:, 2], f[:, 3], f[:, 4]
+    assert bool((sigma > 0).all())
+    torch.testing.assert_close(z, (logp + entropy) / sigma)  # Fast-DetectGPT's per-token standardised log-prob
+
+
+def test_untrained_head_and_mean_pooling_weight_tokens_equally():
+    """The gate starts at zero: before training PAWN is the mean aggregation it re-weights; ``mean_pooling`` (the
+    ablation) keeps it there whatever the gate's weights."""
+    torch.manual_seed(0)
+    head = PawnHead(PawnHeadConfig(hidden_size=8, num_features=3)).eval()
+    items, _ = _synthetic(4, 5)
+    batch = collate(items)
+    uniform = batch["mask"].float() / batch["mask"].sum(1, keepdim=True).float()
+    torch.testing.assert_close(head(**batch)["weights"], uniform)
+    pooled = PawnHead(PawnHeadConfig(hidden_size=8, num_features=3, mean_pooling=True)).eval()
+    with torch.no_grad():
+        head.gate[-1].weight.normal_()
+        pooled.gate[-1].weight.normal_()
+    assert not torch.allclose(head(**batch)["weights"], uniform)
+    torch.testing.assert_close(pooled(**batch)["weights"], uniform)
+    with pytest.raises(TypeError, match="mean_pooling"):
+        PawnHeadConfig(mean_pooling=1)
+
+
+def test_standardisation_makes_training_unit_free():
+    """Each metric is standardised by the training texts' statistics, so rescaling or shifting a metric (e.g. log2
+    instead of nats) in training and test data changes nothing."""
+    train, y = _synthetic(48, 0)
+    test, _ = _synthetic(16, 1)
+    scale, shift = torch.tensor([2.0, 0.1, 30.0]), torch.tensor([-5.0, 3.0, 100.0])
+
+    def rescaled(items):
+        return [TextFeatures(it.features * scale + shift, it.hidden, it.positions) for it in items]
+
+    hc = PawnHeadConfig(hidden_size=8, num_features=3, dropout=0.0)
+    head, _ = train_pawn(train, y, PawnConfig(epochs=3, seed=0), hc)
+    other, _ = train_pawn(rescaled(train), y, PawnConfig(epochs=3, seed=0), hc)
+    torch.testing.assert_close(predict(other, rescaled(test)), predict(head, test), atol=1e-4, rtol=1e-4)
+    feats = torch.cat([it.features for it in train])
+    assert head.config.feature_mean == pytest.approx(feats.mean(0).tolist(), abs=1e-6)
+    assert head.config.feature_std == pytest.approx(feats.std(0).tolist(), abs=1e-6)
+    assert hc.feature_mean is None  # the caller's config is not modified
+
+
+def test_save_load_keeps_feature_statistics(tmp_path):
+    torch.manual_seed(0)
+    cfg = PawnHeadConfig(hidden_size=8, num_features=3, feature_mean=[1.0, -2.0, 3.0], feature_std=[0.5, 2.0, 4.0])
+    head = PawnHead(cfg).eval()
+    with torch.no_grad():
+        head.gate[-1].weight.normal_()  # non-uniform weights, so that a lost gate would show
+    head.save_pretrained(tmp_path)
+    again = PawnHead.from_pretrained(tmp_path).eval()
+    assert again.config.feature_std == [0.5, 2.0, 4.0]
+    items, _ = _synthetic(3, 3)
+    torch.testing.assert_close(predict(again, items), predict(head, items))
+
+
+def test_head_config_errors_and_old_feature_files(model, tok, tmp_path):
+    with pytest.raises(ValueError, match="feature_mean"):
+        PawnHeadConfig(num_features=3, feature_mean=[0.0, 1.0])
+    with pytest.raises(ValueError, match="feature_std"):
+        PawnHeadConfig(num_features=2, feature_std=[1.0, 0.0])
+    with pytest.raises(ValueError, match="hidden_dropout"):
+        PawnHeadConfig(hidden_dropout=1.0)
+    from hf_tokens.analysis.token_stats_result import write_safetensors
+
+    old = write_safetensors(
+        tmp_path / "old.safetensors", {"features": torch.zeros(2, 3)}, {"hf_tokens.pawn_features": "1"}
+    )
+    with pytest.raises(ValueError, match="version 2"):
+        load_features(old)

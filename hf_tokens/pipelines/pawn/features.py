@@ -2,9 +2,11 @@
 
 Per scored position ``t`` (the distribution after tokens ``<= t``, scored against token ``t + 1``):
 
-- ``features [T, 3]``: the next-token-distribution metrics PAWN weights: ``log p(observed token)``, the largest
-  log-probability of the distribution (``log p`` of its top-1 token) and the entropy (nats); all come from one
-  ``token_stats`` call, chunked over the vocabulary (no ``[T, V]`` logits held);
+- ``features [T, 5]``: the next-token-distribution metrics PAWN weights: ``log p(observed token)``, the largest
+  log-probability of the distribution (``log p`` of its top-1 token), the entropy (nats), the standard deviation
+  ``sigma`` of ``log p`` under the distribution itself, and the observed token's standardised log-probability
+  ``(log p + entropy) / sigma`` (Fast-DetectGPT's per-token term: the entropy is minus the distribution's mean
+  ``log p``); all come from one ``token_stats`` call, chunked over the vocabulary (no ``[T, V]`` logits held);
 - ``hidden [T, H]``: the LM's last hidden states (the LM head's input) at the same positions;
 - ``positions [T]``: 0-based index of the position among the text's tokens (what PAWN's weights see besides the
   hidden state).
@@ -28,8 +30,9 @@ import torch
 from hf_tokens.analysis.token_stats import token_stats
 from hf_tokens.analysis.token_stats_result import TokenStats, write_safetensors
 
-FEATURE_NAMES = ("logp", "max_logp", "entropy")
+FEATURE_NAMES = ("logp", "max_logp", "entropy", "logp_std", "logp_z")
 FORMAT = "hf_tokens.pawn_features"
+VERSION = "2"  # 1: the first three metrics only
 
 
 @dataclass
@@ -45,10 +48,12 @@ class TextFeatures:
 
 
 def from_stats(stats: TokenStats) -> list[TextFeatures]:
-    """Split a batch's :class:`TokenStats` (with ``entropy``, ``topk >= 1`` and ``hidden_states``) per text."""
-    if stats.entropy is None or stats.topk_logp is None or stats.hidden_states is None:
-        raise ValueError("PAWN features need token_stats(..., entropy=True, topk=1, hidden_states=True)")
-    feats = torch.stack([stats.logp, stats.topk_logp[..., 0], stats.entropy], -1).float()
+    """Split a batch's :class:`TokenStats` (with ``logp_std``, ``topk >= 1`` and ``hidden_states``) per text."""
+    if stats.logp_std is None or stats.topk_logp is None or stats.hidden_states is None:
+        raise ValueError("PAWN features need token_stats(..., logp_std=True, topk=1, hidden_states=True)")
+    logp, entropy, sigma = stats.logp.float(), stats.entropy.float(), stats.logp_std.float()
+    z = (logp + entropy) / sigma.clamp_min(1e-6)
+    feats = torch.stack([logp, stats.topk_logp[..., 0].float(), entropy, sigma, z], -1)
     pos = (stats.attention_mask.cumsum(1) - 1).clamp_min(0)
     out = []
     for i in range(len(stats)):
@@ -68,18 +73,18 @@ def compute_features(
 ) -> list[TextFeatures]:
     """PAWN's inputs of every text (one LM forward per batch)."""
     stats = token_stats(
-        model, tokenizer, texts, input_ids=input_ids, attention_mask=attention_mask, entropy=True, topk=1,
+        model, tokenizer, texts, input_ids=input_ids, attention_mask=attention_mask, logp_std=True, topk=1,
         hidden_states=True, batch_size=batch_size,
     )  # fmt: skip
     return from_stats(stats)
 
 
 def _key(model_name: str, text: str) -> str:
-    return hashlib.sha256(f"{model_name}\0{text}".encode()).hexdigest()[:24]
+    return hashlib.sha256(f"{model_name}\0{VERSION}\0{text}".encode()).hexdigest()[:24]
 
 
 def save_features(path: str | os.PathLike[str], f: TextFeatures, model_name: str) -> Path:
-    meta = {FORMAT: "1", "model": model_name, "features": ",".join(FEATURE_NAMES)}
+    meta = {FORMAT: VERSION, "model": model_name, "features": ",".join(FEATURE_NAMES)}
     tensors = {"features": f.features.contiguous(), "hidden": f.hidden.contiguous(), "positions": f.positions}
     return write_safetensors(path, tensors, meta)
 
@@ -88,8 +93,12 @@ def load_features(path: str | os.PathLike[str]) -> TextFeatures:
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt", device="cpu") as fh:
-        if (fh.metadata() or {}).get(FORMAT) != "1":
-            raise ValueError(f"{path} is not a PAWN feature file (no {FORMAT!r} header)")
+        version = (fh.metadata() or {}).get(FORMAT)
+        if version != VERSION:
+            raise ValueError(
+                f"{path} is not a PAWN feature file of version {VERSION} ({FORMAT!r} header: {version!r}); "
+                "recompute it with cache_features"
+            )
         return TextFeatures(fh.get_tensor("features"), fh.get_tensor("hidden"), fh.get_tensor("positions"))
 
 

@@ -28,7 +28,7 @@ TASK = "pawn-llm-text-detection"
 class PawnPipeline(TokenStatsPipeline):
     """PAWN detector (see the module docstring)."""
 
-    stats_options = {"entropy": True, "topk": 1, "hidden_states": True}
+    stats_options = {"logp_std": True, "topk": 1, "hidden_states": True}
 
     def __init__(self, *args: Any, head: PawnHead | None = None, **kwargs: Any) -> None:
         if not isinstance(head, PawnHead):

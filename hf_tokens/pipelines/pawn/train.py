@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -55,9 +56,11 @@ def train_pawn(
     val_labels: Sequence[int] | None = None,
 ) -> tuple[PawnHead, dict[str, Any]]:
     """Train a head on cached texts (``TextFeatures`` or paths of :func:`cache_features` files; each file is read
-    once) with labels 1 = machine, 0 = human. With ``val_data``/``val_labels`` the head of the epoch with the lowest
-    validation loss is returned (early stopping by model selection). Returns the head (eval mode) and a log (loss
-    per epoch, steps, CPU seconds; ``val_loss`` and ``best_epoch`` with a validation split)."""
+    once) with labels 1 = machine, 0 = human. Unless ``head_config`` sets both, the head's ``feature_mean`` /
+    ``feature_std`` are fitted on the training texts' tokens (the given config is not modified). With
+    ``val_data``/``val_labels`` the head of the epoch with the lowest validation loss is returned (early stopping by
+    model selection). Returns the head (eval mode) and a log (loss per epoch, steps, CPU seconds; ``val_loss`` and
+    ``best_epoch`` with a validation split)."""
     cfg = config or PawnConfig()
     check_labels(data, labels, "data", "labels")
     items = [d if isinstance(d, TextFeatures) else load_features(d) for d in data]
@@ -75,6 +78,10 @@ def train_pawn(
     hc = head_config or PawnHeadConfig(
         hidden_size=int(items[0].hidden.shape[1]), num_features=int(items[0].features.shape[1])
     )
+    if hc.feature_mean is None or hc.feature_std is None:  # standardise each metric by the training texts
+        feats = torch.cat([it.features.float() for it in items])
+        hc = copy.deepcopy(hc)
+        hc.feature_mean, hc.feature_std = feats.mean(0).tolist(), feats.std(0).clamp_min(1e-6).tolist()
     torch.manual_seed(cfg.seed)
     head = PawnHead(hc)
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
