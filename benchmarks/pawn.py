@@ -26,8 +26,9 @@ zero-shot arm's, minus MiniLM's and minus the mean-pooling ablation's with a 95%
     python benchmarks/pawn.py --threads 1 --json bench_results/pawn_train40.json   # the first run's 80 texts
     # all with PYTHONPATH=.
 
-``--train-extra`` adds a separately sampled SmolLM2 file (seed 2) to the training pairs, minus the pairs that share
-a 50-character substring with any test text (corpus slices of two seeds can overlap: 14 of 380 did). ``--val-prefixes
+``--train-extra`` adds separately sampled SmolLM2 files (seed 2; nucleus samples of seeds 3 and 4) to the training
+pairs, minus the pairs that share a 50-character substring with any test text or with a training text before them
+(corpus slices of two seeds can overlap: 14 of 380 did with the test texts). ``--val-prefixes
 K`` holds out K training prefixes as a validation split: PAWN's head and the MiniLM classifier each keep the weights
 of their epoch with the lowest validation loss (without it they keep the last epoch, as before). The Qwen file uses
 seed 1, so its prefixes are other corpus slices than the SmolLM2 file's (none is a training prefix). On a crowded
@@ -163,6 +164,9 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=40, help="last prefixes (pairs) of the SmolLM2 file to train on")
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--train-seconds", type=float, default=300.0, help="CPU budget of PAWN's training")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train both PAWN arms with seeds 0..N-1 (seed 0 gives the AUROC rows and intervals; "
+                        "N > 1 adds each arm's mean AUROC over the seeds)")  # fmt: skip
     parser.add_argument("--minilm-epochs", type=int, default=15, help="fine-tuning epochs of the MiniLM baseline")
     parser.add_argument("--minilm-batch", type=int, default=8, help="texts per step of the MiniLM baseline")
     parser.add_argument("--minilm-lr", type=float, default=5e-5)
@@ -178,11 +182,13 @@ def main() -> None:
         help="hold out this many training prefixes (pairs) as a validation split for both trained arms (0: none)",
     )  # fmt: skip
     parser.add_argument(
-        "--train-extra", type=Path, default=None,
-        help="another SmolLM2 llm-text file (--tag) whose pairs join the training set; pairs that share text with a "
-        "test split or a training prefix are dropped",
+        "--train-extra", type=Path, nargs="+", default=None,
+        help="more SmolLM2 llm-text files (--tag; pure or nucleus samples) whose pairs join the training set; pairs "
+        "that share text with a test split or with the training texts before them are dropped",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.quick:  # a smoke run: few test prefixes and epochs
         args.epochs, args.minilm_epochs = min(args.epochs, 10), min(args.minilm_epochs, 2)
     setup_torch(args)
@@ -207,13 +213,15 @@ def main() -> None:
                   for k, v in splits.items()}  # fmt: skip
     if args.train_extra is not None:
         tests = [r["text"] for rows in splits.values() for r in rows]
-        extra = [r for r in _disjoint_pairs(_rows(args.train_extra), tests) if r["prefix"] not in train_p]
+        added = []
+        for path in args.train_extra:  # no text shared with a test split or with the training texts so far
+            extra = _disjoint_pairs(_rows(path), tests + [r["text"] for r in train])
+            added.append(f"{len(extra) // 2} prefixes of {path.name}")
+            train += extra
         bench.note(
-            f"training set: the last {args.train} prefixes of the SmolLM2 file plus "
-            f"{len(extra) // 2} prefixes of {args.train_extra.name} (pairs sharing a 50-char substring with a test "
-            "text dropped)"
+            f"training set: the last {args.train} prefixes of the SmolLM2 file plus {' and '.join(added)} (pairs "
+            "sharing a 50-char substring with a test text or an earlier training text dropped)"
         )
-        train += extra
     val: list[dict[str, Any]] = []
     if args.val_prefixes:
         pool = list(dict.fromkeys(r["prefix"] for r in train))
@@ -242,18 +250,24 @@ def main() -> None:
     bench.note(f"feature cache of {len(train)} training texts: {time.time() - t0:.0f} s")
     cfg = PawnConfig(epochs=args.epochs, time_budget_s=args.train_seconds, seed=0)
     val_files = cache_features(model, tok, val_texts, args.cache, batch_size=args.batch) if val_texts else None
-    heads = {}
+    heads: dict[str, list[Any]] = {}  # arm -> one head per training seed (seed 0 is the arm's reported head)
+    first = load_features(files[0])
     for name, mean_pooling in (("pawn", False), ("pawn-mean-pooling", True)):
-        first = load_features(files[0])
         hc = PawnHeadConfig(hidden_size=int(first.hidden.shape[1]), num_features=int(first.features.shape[1]),
                             mean_pooling=mean_pooling)  # fmt: skip
-        heads[name], log = train_pawn(files, train_labels, cfg, hc, val_data=val_files, val_labels=val_labels)
+        logs = []
+        for seed in range(args.seeds):
+            head, log = train_pawn(files, train_labels, dataclasses.replace(cfg, seed=seed), hc, val_data=val_files,
+                                   val_labels=val_labels)  # fmt: skip
+            heads.setdefault(name, []).append(head)
+            logs.append(log)
+        log = logs[0]
         bench.note(
-            f"{name} trained on {len(train)} SmolLM2/human texts ({len(train) // 2} prefixes): {len(log['loss'])} "
-            f"epochs, {log['cpu_seconds']:.0f} CPU s of a {args.train_seconds:.0f} s budget, loss "
-            f"{log['loss'][0]:.3f} -> {log['loss'][-1]:.3f}; "
-            f"{sum(p.numel() for p in heads[name].parameters())} parameters"
+            f"{name} trained on {len(train)} SmolLM2/human texts ({len(train) // 2} prefixes), seed 0: "
+            f"{len(log['loss'])} epochs, {log['cpu_seconds']:.0f} CPU s of a {args.train_seconds:.0f} s budget, loss "
+            f"{log['loss'][0]:.3f} -> {log['loss'][-1]:.3f}; {sum(p.numel() for p in head.parameters())} parameters"
             + (f"; kept epoch {log['best_epoch'] + 1} (validation loss {min(log['val_loss']):.3f})" if val else "")
+            + (f"; seeds 0-{args.seeds - 1} kept epochs {[g['best_epoch'] + 1 for g in logs]}" if val else "")
         )
     clf, ctok, ccfg, clog = _minilm(train_texts, train_labels, args, val_texts, val_labels)
     bench.note(
@@ -270,12 +284,17 @@ def main() -> None:
         extra = {"split": split, "texts": len(rows), "tokens": args.tokens, "train_texts": len(train)}
         paths = cache_features(model, tok, texts, args.cache, batch_size=args.batch)
         items = [load_features(p) for p in paths]
-        scores = {name: predict(h, items).tolist() for name, h in heads.items()}
+        per_seed = {name: [predict(h, items).tolist() for h in hs] for name, hs in heads.items()}
+        scores = {name: values[0] for name, values in per_seed.items()}
         scores["minilm-finetuned"] = classifier_scores(clf, ctok, texts, max_length=ccfg.max_length).tolist()
         scores.update(_zero_shot(model, tok, texts, args.batch, args.cache.parent / "pawn_zero_shot"))
         for name, values in scores.items():
             bench.add(name, "auroc", ds.auroc(values, labels), **extra)
             bench.add(name, "tpr@1%fpr", ds.tpr_at_fpr(values, labels, 0.01), **extra)
+        for name, runs in per_seed.items():
+            if len(runs) > 1:
+                aucs = [ds.auroc(v, labels) for v in runs]
+                bench.add(name, "auroc-mean-over-seeds", sum(aucs) / len(aucs), per_seed=aucs, **extra)
         groups = [r["prefix"] for r in rows]
         best = max(ZERO_SHOT, key=lambda n: ds.auroc(scores[n], labels))
         for metric, other in (("auroc-vs-best-zero-shot", best), ("auroc-vs-minilm", "minilm-finetuned"),
@@ -288,7 +307,7 @@ def main() -> None:
     if args.save is not None:  # the trained artefacts, with cards that record the training config
         from hf_tokens.hub import save_for_hub
 
-        save_for_hub(heads["pawn"], args.save / "pawn-head", method_id="pawn", config=cfg, overwrite=True)
+        save_for_hub(heads["pawn"][0], args.save / "pawn-head", method_id="pawn", config=cfg, overwrite=True)
         save_for_hub(clf, args.save / "minilm-baseline", method_id="pawn", tokenizer=ctok, config=ccfg, overwrite=True)
 
 
