@@ -250,15 +250,18 @@ def main() -> None:
     bench.note(f"feature cache of {len(train)} training texts: {time.time() - t0:.0f} s")
     cfg = PawnConfig(epochs=args.epochs, time_budget_s=args.train_seconds, seed=0)
     val_files = cache_features(model, tok, val_texts, args.cache, batch_size=args.batch) if val_texts else None
+    # read once: every arm and seed trains on the same loaded features
+    train_items = [load_features(f) for f in files]
+    val_items = [load_features(f) for f in val_files] if val_files else None
     heads: dict[str, list[Any]] = {}  # arm -> one head per training seed (seed 0 is the arm's reported head)
-    first = load_features(files[0])
+    first = train_items[0]
     for name, mean_pooling in (("pawn", False), ("pawn-mean-pooling", True)):
         hc = PawnHeadConfig(hidden_size=int(first.hidden.shape[1]), num_features=int(first.features.shape[1]),
                             mean_pooling=mean_pooling)  # fmt: skip
         logs = []
         for seed in range(args.seeds):
-            head, log = train_pawn(files, train_labels, dataclasses.replace(cfg, seed=seed), hc, val_data=val_files,
-                                   val_labels=val_labels)  # fmt: skip
+            head, log = train_pawn(train_items, train_labels, dataclasses.replace(cfg, seed=seed), hc,
+                                   val_data=val_items, val_labels=val_labels)  # fmt: skip
             heads.setdefault(name, []).append(head)
             logs.append(log)
         log = logs[0]

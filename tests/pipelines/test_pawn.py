@@ -234,7 +234,7 @@ def test_save_load_keeps_feature_statistics(tmp_path):
     torch.testing.assert_close(predict(again, items), predict(head, items))
 
 
-def test_head_config_errors_and_old_feature_files(model, tok, tmp_path):
+def test_head_config_errors_and_old_feature_files(tmp_path):
     with pytest.raises(ValueError, match="feature_mean"):
         PawnHeadConfig(num_features=3, feature_mean=[0.0, 1.0])
     with pytest.raises(ValueError, match="feature_std"):
